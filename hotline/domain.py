@@ -1,0 +1,86 @@
+"""Plain domain vocabulary shared by every part: risks, channels, statuses, areas, outcomes.
+
+Pure values only; nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Risk(StrEnum):
+    """Crisis risk of a message or a case, ordered none < elevated < imminent."""
+
+    NONE = "none"
+    ELEVATED = "elevated"
+    IMMINENT = "imminent"
+
+    @property
+    def rank(self) -> int:
+        return _RISK_RANK[self]
+
+    def at_least(self, other: Risk) -> bool:
+        return self.rank >= other.rank
+
+    @staticmethod
+    def highest(*risks: Risk) -> Risk:
+        return max(risks, key=lambda r: r.rank, default=Risk.NONE)
+
+
+_RISK_RANK = {Risk.NONE: 0, Risk.ELEVATED: 1, Risk.IMMINENT: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """Result of screening one text: the risk and the cues (lexicon entry ids) that fired."""
+
+    risk: Risk
+    cues: tuple[str, ...] = ()
+
+    @property
+    def is_crisis(self) -> bool:
+        return self.risk is not Risk.NONE
+
+
+NO_RISK = Screening(Risk.NONE, ())
+
+
+class Channel(StrEnum):
+    TELEGRAM = "telegram"
+    EMAIL = "email"
+
+
+class CaseStatus(StrEnum):
+    """Life of a case: waiting in the queue -> active with a counselor -> closed."""
+
+    WAITING = "waiting"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Category(StrEnum):
+    """The eight information areas of the seeds (Taoyuan 7858)."""
+
+    LEGAL = "legal"
+    CAREER = "career"
+    FAMILY = "family"
+    FINANCE = "finance"
+    MENTAL = "mental"
+    MEDICAL = "medical"
+    WORK_STRESS = "work_stress"
+    LIFE_EVENTS = "life_events"
+
+
+class Outcome(StrEnum):
+    """How a counselor ends a case."""
+
+    RESOLVED = "resolved"
+    FACE_TO_FACE = "face_to_face"
+    MEDICAL = "medical"
+    CRISIS_HANDLED = "crisis_handled"
+
+
+class Role(StrEnum):
+    COUNSELOR = "counselor"
+    SUPERVISOR = "supervisor"
