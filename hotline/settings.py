@@ -1,0 +1,256 @@
+"""Settings: the one place that reads the environment and the TOML config.
+
+Precedence: ``HOTLINE_*`` environment variables, then the TOML file (``HOTLINE_CONFIG``, default
+``config/hotline.toml``), then the defaults below. Nested sections can be overridden from the environment
+with a double underscore, e.g. ``HOTLINE_CRISIS__ACK_TIMEOUT_SECONDS=60``. Settings are read once into a
+frozen object; a wrong value stops start-up with one sentence naming the setting (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hotline.domain import Role
+from hotline.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+ENV_PREFIX = "HOTLINE_"
+MIN_SECRET_KEY_CHARS = 32
+
+Security = Literal["tls", "starttls", "none"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CounselorEntry(_Section):
+    """One roster entry: a counselor or supervisor known by their Telegram user id."""
+
+    telegram_id: int = Field(gt=0)
+    name: str = Field(min_length=1)
+    role: Role = Role.COUNSELOR
+
+
+class HoursSection(_Section):
+    """Service hours of the line (weekdays, Asia/Taipei, Taiwan holidays and make-up workdays)."""
+
+    timezone: str = "Asia/Taipei"
+    opens: time = time(9, 0)
+    closes: time = time(17, 0)
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    holidays_country: str = "TW"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _opens_before_closes(self) -> HoursSection:
+        if self.opens >= self.closes:
+            raise ValueError("opens must be earlier than closes")
+        if any(d < 0 or d > 6 for d in self.weekdays):
+            raise ValueError("weekdays are 0 (Monday) to 6 (Sunday)")
+        return self
+
+
+class CrisisSection(_Section):
+    ack_timeout_seconds: float = Field(default=300, gt=0)
+
+
+class EmailSection(_Section):
+    reply_days: int = Field(default=3, ge=1, le=30)
+
+
+class SessionSection(_Section):
+    """A contact is time-boxed (seed: about 30 minutes); the counselor is reminded before the end."""
+
+    contact_minutes: float = Field(default=30, gt=0)
+    remind_after_minutes: float = Field(default=25, gt=0)
+
+
+class TelegramSection(_Section):
+    poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
+    concurrent_updates: int = Field(default=16, ge=1, le=256)
+
+
+def _check_url(value: str | None, *, schemes: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """All settings of one hotline deployment (DESIGN §3)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    config: Path = Path("config/hotline.toml")
+    config_dir: Path = DEFAULT_CONFIG_DIR
+    database_url: str = "sqlite+aiosqlite:///hotline.db"
+    secret_key: SecretStr | None = None
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+
+    imap_host: str | None = None
+    imap_port: int | None = Field(default=None, gt=0, lt=65536)
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_security: Security = "tls"
+    imap_mailbox: str = "INBOX"
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, gt=0, lt=65536)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Security = "tls"
+    mail_from: str | None = None
+
+    counselors: tuple[CounselorEntry, ...] = ()
+    hours: HoursSection = HoursSection()
+    crisis: CrisisSection = CrisisSection()
+    email: EmailSection = EmailSection()
+    session: SessionSection = SessionSection()
+    telegram: TelegramSection = TelegramSection()
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        checked = _check_url(value, schemes=("http", "https"))
+        assert checked is not None
+        return checked
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_CHARS} characters long")
+        return value
+
+    @model_validator(mode="after")
+    def _roster_unique(self) -> Settings:
+        seen: set[int] = set()
+        for entry in self.counselors:
+            if entry.telegram_id in seen:
+                raise ValueError(f"telegram_id {entry.telegram_id} appears twice in [[counselors]]")
+            seen.add(entry.telegram_id)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the TOML file, which arrives as init keyword arguments.
+        return (env_settings, init_settings)
+
+    # Derived views -------------------------------------------------------------------------------
+    @property
+    def telegram_enabled(self) -> bool:
+        return self.telegram_token is not None
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self.imap_host is not None
+
+    def role_of(self, telegram_id: int) -> Role | None:
+        for entry in self.counselors:
+            if entry.telegram_id == telegram_id:
+                return entry.role
+        return None
+
+    def require_secret_key(self) -> str:
+        if self.secret_key is None:
+            raise ConfigError(
+                "HOTLINE_SECRET_KEY is not set: give it at least 32 random characters "
+                '(for example: python3 -c "import secrets; print(secrets.token_urlsafe(48))").'
+            )
+        return self.secret_key.get_secret_value()
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += ("." if name else "") + part
+    return name
+
+
+def _describe(exc: ValidationError, toml_path: Path | None) -> str:
+    err = exc.errors()[0]
+    loc = tuple(err.get("loc", ()))
+    name = _setting_name(loc) or "settings"
+    if loc and loc[0] == "counselors":
+        where = f" (in {toml_path})" if toml_path else ""
+    else:
+        env_name = ENV_PREFIX + "__".join(str(p) for p in loc if isinstance(p, str)).upper()
+        where = f" (environment variable {env_name}" + (f" or {toml_path})" if toml_path else ")")
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        message = "is not a known setting"
+    value = err.get("input")
+    secret = any(word in name for word in ("secret", "password", "token"))
+    shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
+    return f"Setting {name}{where} {message}{shown}."
+
+
+def load_settings() -> Settings:
+    """Read the TOML config and the environment once; raise :class:`ConfigError` with one sentence."""
+    config_path = Path(os.environ.get(ENV_PREFIX + "CONFIG", "config/hotline.toml"))
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"The config file {config_path} is not valid TOML: {exc}.") from exc
+    elif ENV_PREFIX + "CONFIG" in os.environ:
+        raise ConfigError(f"The config file {config_path} (HOTLINE_CONFIG) does not exist.")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, config_path if config_path.exists() else None)) from exc

@@ -1,0 +1,183 @@
+"""Database schema (SQLAlchemy 2 declarative). Content and contact data are stored encrypted.
+
+Tables:
+    counselors      the roster, synced from [[counselors]] at start-up; on-duty flag and current case
+    employees       pseudonymous people (HMAC of their channel identity); encrypted contact data
+    conversations   conversation state per employee (the intake machine's state), one row each
+    cases           one help request: code, channel, status, category, risk, timestamps, counselor
+    messages        what was said in a case: direction, encrypted content, risk, cues
+    offers          where a case card was shown to a counselor (to update it when the case is taken)
+    timers          durable deadlines (reminders, escalations), claimed with a lease
+    contact_events  the bare fact of a contact that never became a case (e.g. consent declined)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware timestamps on every backend: stored as UTC, returned aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Stamp = UtcDateTime()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Counselor(Base):
+    __tablename__ = "counselors"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_duty_since: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    current_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Employee(Base):
+    __tablename__ = "employees"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    contact_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_opened", "status", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    risk: Mapped[str] = mapped_column(String(16), default="none")
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), nullable=True)
+    counselor_id: Mapped[int | None] = mapped_column(ForeignKey("counselors.telegram_id"), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(Stamp)
+    claimed_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reply_due_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(16))  # inbound | outbound | note
+    counselor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    content_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    risk: Mapped[str] = mapped_column(String(16), default="none")
+    cues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+    __table_args__ = (UniqueConstraint("case_id", "counselor_id", "kind", name="uq_offers_case_counselor"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    counselor_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16), default="case")  # case | alert
+    card_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)  # channel message reference
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_pending", "fired_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(Stamp)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    fired_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class ContactEvent(Base):
+    __tablename__ = "contact_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(Stamp)
+
+
+__all__ = [
+    "Base",
+    "Case",
+    "ContactEvent",
+    "Conversation",
+    "Counselor",
+    "Employee",
+    "Message",
+    "Offer",
+    "Timer",
+]
