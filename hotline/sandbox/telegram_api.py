@@ -16,6 +16,7 @@ without polling, ``subscribe``/``events`` follow both sides live, ``fail_next`` 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -411,6 +412,13 @@ class TelegramEmulator:
         return await self.wait_for(
             lambda c: c.ok and c.method in _REPLY_METHODS, chat_id=user.id, since=since, timeout=timeout
         )
+
+    async def wait_polling(self, *, bot: str | None = None, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Return once the bot is waiting in a ``getUpdates`` long poll (i.e. it is up and idle)."""
+        try:
+            await asyncio.wait_for(self._state(bot).wait_polling(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no getUpdates long poll within {timeout:g} s") from None
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every later update and call; returns the unsubscribe function."""

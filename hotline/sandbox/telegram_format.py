@@ -8,6 +8,7 @@ the way it would fail in production.
 
 from __future__ import annotations
 
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -55,15 +56,17 @@ def parse_formatted(text: str, parse_mode: str | None) -> tuple[str, list[JSON]]
 
 class _HtmlToEntities(HTMLParser):
     def __init__(self, source: str) -> None:
-        super().__init__(convert_charrefs=True)
+        super().__init__(convert_charrefs=False)
         self.source = source
         self.line_starts = [0]
         for i, ch in enumerate(source):
             if ch == "\n":
                 self.line_starts.append(i + 1)
         self.out: list[str] = []
-        self.stack: list[tuple[str, int, JSON, int]] = []  # tag, utf16 offset, extra, byte offset
-        self.entities: list[JSON] = []
+        # open tags: tag, utf16 offset, extra fields, byte offset, opening order
+        self.stack: list[tuple[str, int, JSON, int, int]] = []
+        self.entities: list[tuple[int, JSON]] = []  # (opening order, entity)
+        self.opened = 0
 
     def byte_offset(self) -> int:
         line, col = self.getpos()
@@ -87,7 +90,8 @@ class _HtmlToEntities(HTMLParser):
             extra["custom_emoji_id"] = attributes.get("emoji-id") or ""
         elif tag == "pre" and attributes.get("language"):
             extra["language"] = attributes["language"]
-        self.stack.append((tag, self.utf16_pos(), extra, self.byte_offset()))
+        self.opened += 1
+        self.stack.append((tag, self.utf16_pos(), extra, self.byte_offset(), self.opened))
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1][0] != tag:
@@ -95,15 +99,23 @@ class _HtmlToEntities(HTMLParser):
                 f'Unmatched end tag at byte offset {self.byte_offset()}, expected "</'
                 f'{self.stack[-1][0] if self.stack else ""}>", found "</{tag}>"'
             )
-        _, start, extra, _ = self.stack.pop()
+        _, start, extra, _, order = self.stack.pop()
         length = self.utf16_pos() - start
         if length > 0:
-            self.entities.append({"type": _HTML_ENTITY[tag], "offset": start, "length": length, **extra})
+            self.entities.append(
+                (order, {"type": _HTML_ENTITY[tag], "offset": start, "length": length, **extra})
+            )
 
     def handle_data(self, data: str) -> None:
         if "<" in data:
             raise _entity_error(f"Can't find end of the tag starting at byte offset {self.byte_offset()}")
         self.out.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.out.append(unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.out.append(unescape(f"&#{name};"))
 
 
 def _parse_html(text: str) -> tuple[str, list[JSON]]:
@@ -111,10 +123,10 @@ def _parse_html(text: str) -> tuple[str, list[JSON]]:
     parser.feed(text)
     parser.close()
     if parser.stack:
-        tag, _, _, offset = parser.stack[-1]
+        tag, _, _, offset, _ = parser.stack[-1]
         raise _entity_error(f'Can\'t find end tag corresponding to start tag "{tag}" at byte offset {offset}')
-    parser.entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(parser.out), parser.entities
+    parser.entities.sort(key=lambda pair: (pair[1]["offset"], -pair[1]["length"], pair[0]))
+    return "".join(parser.out), [entity for _, entity in parser.entities]
 
 
 _MD_MARKERS_V2 = {"*": "bold", "_": "italic", "__": "underline", "~": "strikethrough", "||": "spoiler"}

@@ -78,6 +78,8 @@ class BotState:
         self.next_callback_id = 1
         self.closed = False
         self._poll_generation = 0
+        self.polls_waiting = 0
+        self._poll_watchers: list[asyncio.Future[None]] = []
         self._changed: asyncio.Future[None] | None = None
 
     # -- change notification -------------------------------------------------------------------
@@ -180,10 +182,17 @@ class BotState:
             if remaining <= 0:
                 break
             changed = self.changed()
+            self.polls_waiting += 1
+            for watcher in self._poll_watchers:
+                if not watcher.done():
+                    watcher.set_result(None)
+            self._poll_watchers.clear()
             try:
                 await asyncio.wait_for(asyncio.shield(changed), remaining)
             except TimeoutError:
                 break
+            finally:
+                self.polls_waiting -= 1
             if generation != self._poll_generation:
                 raise ApiError(409, _CONFLICT_POLL)
         now = time.monotonic()
@@ -191,6 +200,14 @@ class BotState:
             if update.record.delivered_at is None:
                 update.record.delivered_at = now
         return [u.payload for u in batch]
+
+    async def wait_polling(self) -> None:
+        """Return once a ``getUpdates`` long poll is waiting (at once if one is)."""
+        if self.polls_waiting:
+            return
+        watcher = asyncio.get_running_loop().create_future()
+        self._poll_watchers.append(watcher)
+        await watcher
 
     # -- faults --------------------------------------------------------------------------------
     def add_fault(self, method: str, fault: Fault, times: int) -> None:
