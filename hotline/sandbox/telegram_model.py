@@ -108,10 +108,10 @@ class BotIdentity:
     token: str
     username: str
     first_name: str
+    id: int = field(init=False)
 
-    @property
-    def id(self) -> int:
-        return bot_id_of(self.token)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", bot_id_of(self.token))
 
     def to_api(self) -> JSON:
         return {"id": self.id, "is_bot": True, "first_name": self.first_name, "username": self.username}
