@@ -5,6 +5,7 @@ Pure values only; nothing here performs I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -84,3 +85,13 @@ class Outcome(StrEnum):
 class Role(StrEnum):
     COUNSELOR = "counselor"
     SUPERVISOR = "supervisor"
+
+
+CASE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud and typed on a phone
+CASE_CODE_PATTERN = r"HL-[2-9A-HJKMNP-Z]{6}"
+
+
+def make_case_code(random_index: Callable[[int], int]) -> str:
+    """A short human-friendly case code such as ``HL-7KQ2MX``; ``random_index(n)`` picks in range(n)."""
+    n = len(CASE_CODE_ALPHABET)
+    return "HL-" + "".join(CASE_CODE_ALPHABET[random_index(n)] for _ in range(6))

@@ -30,7 +30,9 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL, NORMAL sync and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url)
+        # One connection: SQLite has one writer anyway, and queueing at the pool (not at the file lock)
+        # keeps every read-modify-write transaction serialised without SQLITE_BUSY surprises.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -29,8 +29,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -39,7 +39,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -96,6 +95,7 @@ class Conversation(Base):
 
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id"), primary_key=True)
     state: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32), nullable=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:58:05.043488
+Create Date: 2026-11-25 22:00:20.645832
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -81,6 +80,7 @@ def upgrade() -> None:
         "conversations",
         sa.Column("employee_id", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=32), nullable=False),
+        sa.Column("category", sa.String(length=32), nullable=True),
         sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_conversations_case_id_cases")),

@@ -1,0 +1,193 @@
+"""The help desk: what the employee runner, the counselor console and the timers share.
+
+It renders texts, reaches employees (their chat id is stored encrypted) and counselors, offers case cards
+to whoever is on duty, raises crisis alerts, and updates cards when a case is taken. Telegram specifics
+stay behind the :class:`~hotline.ports.ChatGateway`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.domain import Category, Risk, Screening
+from hotline.errors import ChannelError
+from hotline.flows.vocabulary import Button
+from hotline.hours import ServiceHours
+from hotline.ports import ButtonRow, ChatGateway, Clock
+from hotline.settings import Settings
+from hotline.storage import repo
+from hotline.storage.models import Case, Counselor, Employee
+from hotline.storage.repo import Store
+from hotline.texts import Texts
+
+log = logging.getLogger(__name__)
+
+CONTACT_CONTEXT = b"contact"
+PREVIEW_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to send once the transaction that decided it has committed."""
+
+    chat_id: int
+    text: str
+    buttons: tuple[ButtonRow, ...] = ()
+
+
+class Desk:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        texts: Texts,
+        gateway: ChatGateway,
+        hours: ServiceHours,
+        clock: Clock,
+        wake_timers: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.texts = texts
+        self.gateway = gateway
+        self.hours = hours
+        self.clock = clock
+        self.wake_timers = wake_timers
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # -- rendering --------------------------------------------------------------------------------
+    def render(self, key: str, **params: object) -> str:
+        return self.texts.render(key, params)
+
+    def keyboard(self, buttons: Iterable[Button], per_row: int = 2) -> tuple[ButtonRow, ...]:
+        labelled = [(self.texts.get(b.key), b.data) for b in buttons]
+        return tuple(tuple(labelled[i : i + per_row]) for i in range(0, len(labelled), per_row))
+
+    def area_name(self, category: str | None) -> str:
+        if category is None:
+            return self.texts.get("counselor.card_no_area")
+        return self.texts.render("area." + Category(category).value)
+
+    # -- contact data -----------------------------------------------------------------------------
+    def seal_contact(self, chat_id: int) -> bytes:
+        return self.store.vault.encrypt(str(chat_id), context=CONTACT_CONTEXT)
+
+    def chat_of(self, employee: Employee) -> int | None:
+        if employee.contact_enc is None:
+            return None
+        return int(self.store.vault.decrypt(employee.contact_enc, context=CONTACT_CONTEXT))
+
+    # -- sending ----------------------------------------------------------------------------------
+    async def deliver(self, outgoing: Sequence[Outgoing]) -> list[str | None]:
+        """Send in order; a failed send is logged (without content) and does not stop the rest."""
+        refs: list[str | None] = []
+        for item in outgoing:
+            try:
+                refs.append(await self.gateway.send(item.chat_id, item.text, item.buttons))
+            except ChannelError as exc:
+                log.warning("send failed: %s", exc)
+                refs.append(None)
+        return refs
+
+    async def edit(self, chat_id: int, ref: str, text: str) -> None:
+        try:
+            await self.gateway.edit(chat_id, ref, text)
+        except ChannelError as exc:
+            log.info("could not update a card: %s", exc)
+
+    # -- case cards -------------------------------------------------------------------------------
+    async def first_words(self, s: AsyncSession, case: Case) -> str:
+        inbound = [
+            text
+            for direction, text in await repo.messages_of(s, self.store, case.id)
+            if direction == "inbound"
+        ]
+        preview = "\n".join(inbound)
+        return preview if len(preview) <= PREVIEW_CHARS else preview[:PREVIEW_CHARS] + "…"
+
+    def card_text(self, case: Case, preview: str) -> str:
+        return self.render(
+            "counselor.card",
+            code=case.code,
+            area=self.area_name(case.category),
+            risk=Risk(case.risk),
+            opened=self.texts.format_datetime(case.opened_at),
+            text=preview,
+        )
+
+    def claim_button(self, case: Case) -> tuple[ButtonRow, ...]:
+        return ((("" + self.texts.get("button.claim"), f"claim:{case.code}"),),)
+
+    async def offer(self, case_id: int, *, exclude: Sequence[int] = ()) -> int:
+        """Show a waiting case's card to every on-duty counselor; return how many saw it."""
+        async with self.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None or case.status != "waiting":
+                return 0
+            people = [c for c in await repo.on_duty(s) if c.telegram_id not in exclude]
+            text = self.card_text(case, await self.first_words(s, case))
+            buttons = self.claim_button(case)
+        refs = await self.deliver([Outgoing(c.telegram_id, text, buttons) for c in people])
+        await self._record(
+            case_id, "case", [(c.telegram_id, ref) for c, ref in zip(people, refs, strict=True)]
+        )
+        return sum(ref is not None for ref in refs)
+
+    async def _record(self, case_id: int, kind: str, shown: Sequence[tuple[int, str | None]]) -> None:
+        if not shown:
+            return
+        now = self.now()
+        async with self.store.unit() as s:
+            for counselor_id, ref in shown:
+                if not await repo.offered_to(s, case_id, counselor_id):
+                    await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
+
+    async def alert(self, case_id: int, screening: Screening, text: str) -> None:
+        """Crisis alert: every on-duty counselor at once (supervisors if nobody is on duty); escalation
+        to supervisors is scheduled for when nobody acknowledges in time."""
+        now = self.now()
+        async with self.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None:
+                return
+            people = await repo.on_duty(s)
+            escalate_now = not people
+            if escalate_now:
+                people = await repo.supervisors(s)
+            elif case.status == "waiting":
+                timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
+                await repo.cancel_timers(s, case.id, ["crisis.escalate"], now)
+                await repo.schedule(s, "crisis.escalate", now + timeout, now, case_id=case.id)
+            key = "counselor.alert_supervisor" if escalate_now else "counselor.alert"
+            body = self.alert_text(key, case, screening, text)
+            buttons = self.ack_button(case) if case.status == "waiting" else ()
+        self.wake_timers()
+        refs = await self.deliver([Outgoing(c.telegram_id, body, buttons) for c in people])
+        await self._record(
+            case_id, "alert", [(c.telegram_id, ref) for c, ref in zip(people, refs, strict=True)]
+        )
+
+    def alert_text(self, key: str, case: Case, screening: Screening, text: str) -> str:
+        cues = "、".join(screening.cues) or "—"
+        return self.render(key, code=case.code, risk=screening.risk, cues=cues, text=text)
+
+    def ack_button(self, case: Case) -> tuple[ButtonRow, ...]:
+        return (((self.texts.get("button.acknowledge"), f"ack:{case.code}"),),)
+
+    async def mark_taken(self, case_id: int, taker: Counselor, code: str) -> None:
+        """Update the cards and alerts shown to everyone else: the case has been taken."""
+        async with self.store.unit() as s:
+            offers = [o for o in await repo.offers_for(s, case_id) if o.counselor_id != taker.telegram_id]
+        for offer in offers:
+            if offer.card_ref is None:
+                continue
+            key = "counselor.alert_taken" if offer.kind == "alert" else "counselor.claimed_other"
+            await self.edit(offer.counselor_id, offer.card_ref, self.render(key, code=code, name=taker.name))

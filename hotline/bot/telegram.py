@@ -1,0 +1,245 @@
+"""The Telegram adapter: python-telegram-bot Updates in, Bot API calls out.
+
+Everything Telegram-specific lives here (Update objects, chat ids, inline keyboards, callback queries);
+the rest of the service speaks of employees, counselors, cases, texts and buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from telegram import Bot as TelegramBot
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+
+from hotline.bot.console import Console
+from hotline.bot.desk import Desk, Outgoing
+from hotline.bot.runner import EmployeeRunner
+from hotline.errors import ChatUnavailable
+from hotline.flows.vocabulary import Command, Pressed, Said, Unsupported
+from hotline.ports import ButtonRow
+from hotline.settings import Settings
+from hotline.texts import Texts
+
+log = logging.getLogger(__name__)
+
+CONSOLE_COMMANDS = frozenset({"onduty", "offduty", "queue", "case", "note", "transfer", "end"})
+CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
+EMPLOYEE_COMMANDS = ("start", "help", "cancel")
+MAX_RETRY_WAIT = 5.0
+
+
+# ---- outgoing --------------------------------------------------------------------------------------
+
+
+def _markup(buttons: Sequence[ButtonRow]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in buttons]
+    )
+
+
+class TelegramGateway:
+    """:class:`~hotline.ports.ChatGateway` over the Bot API; maps PTB errors to :class:`ChatUnavailable`."""
+
+    def __init__(self, bot: TelegramBot) -> None:
+        self.bot = bot
+
+    async def _call(self, what: str, call: Any) -> Any:
+        # Only a 429 is retried: Telegram guarantees the call was not carried out. Any other failure may
+        # have been delivered, and sending twice to a person in distress is worse than once.
+        for attempt in range(3):
+            try:
+                return await call()
+            except RetryAfter as exc:
+                wait = exc.retry_after if isinstance(exc.retry_after, int | float) else 1.0
+                if attempt == 2 or wait > MAX_RETRY_WAIT:
+                    raise ChatUnavailable(f"Telegram asked to slow down ({what})") from exc
+                await asyncio.sleep(float(wait))
+            except Forbidden as exc:
+                raise ChatUnavailable(f"Telegram refused {what}: the user blocked the bot") from exc
+            except TelegramError as exc:
+                raise ChatUnavailable(f"Telegram could not {what}: {exc.message}") from exc
+        raise ChatUnavailable(f"Telegram could not {what}")  # pragma: no cover
+
+    async def send(self, chat_id: int, text: str, buttons: Sequence[ButtonRow] = ()) -> str:
+        def call() -> Awaitable[Message]:
+            return self.bot.send_message(chat_id, text, reply_markup=_markup(buttons))
+
+        message: Message = await self._call("send a message", call)
+        return str(message.message_id)
+
+    async def edit(self, chat_id: int, ref: str, text: str, buttons: Sequence[ButtonRow] = ()) -> None:
+        def call() -> Awaitable[Any]:
+            return self.bot.edit_message_text(
+                text, chat_id=chat_id, message_id=int(ref), reply_markup=_markup(buttons)
+            )
+
+        try:
+            await self._call("edit a message", call)
+        except ChatUnavailable as exc:
+            if "not modified" not in str(exc):
+                raise
+
+
+# ---- update processing -----------------------------------------------------------------------------
+
+
+class PerChatOrderedProcessor(BaseUpdateProcessor):
+    """Bounded concurrency across chats, strict order within a chat (DESIGN §5b)."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = 0
+        if isinstance(update, Update) and update.effective_chat is not None:
+            key = update.effective_chat.id
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+def _media_kind(message: Message) -> str:
+    for kind in (
+        "sticker",
+        "photo",
+        "voice",
+        "video",
+        "video_note",
+        "audio",
+        "document",
+        "animation",
+        "location",
+        "contact",
+    ):
+        if getattr(message, kind, None):
+            return kind
+    return "other"
+
+
+class TelegramFront:
+    """Routes each Update: roster members to the console, everyone else to the employee runner."""
+
+    def __init__(self, settings: Settings, desk: Desk, runner: EmployeeRunner, console: Console) -> None:
+        self.roster = {entry.telegram_id for entry in settings.counselors}
+        self.desk = desk
+        self.runner = runner
+        self.console = console
+
+    async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None:
+            return
+        if chat.type != "private":
+            log.info("ignored an update from a non-private chat")
+            return
+        if update.callback_query is not None:
+            await self._pressed(update, user.id, chat.id)
+            return
+        message = update.effective_message
+        if message is None:
+            return
+        if user.id in self.roster:
+            await self._from_counselor(message, user.id)
+        else:
+            await self._from_employee(message, user.id, chat.id)
+
+    async def _pressed(self, update: Update, user_id: int, chat_id: int) -> None:
+        query = update.callback_query
+        assert query is not None
+        data = query.data or ""
+        answer = ""
+        if user_id in self.roster:
+            answer = await self.console.button(user_id, data)
+        elif data.startswith(CONSOLE_BUTTONS):
+            answer = self.desk.texts.get("employee.not_for_you")
+        else:
+            await self.runner.handle(user_id, chat_id, Pressed(data))
+        try:
+            await query.answer(answer[:190] or None)
+        except TelegramError as exc:
+            log.info("could not answer a button press: %s", exc.__class__.__name__)
+
+    async def _from_employee(self, message: Message, user_id: int, chat_id: int) -> None:
+        text = message.text or message.caption
+        if text is None:
+            await self.runner.handle(user_id, chat_id, Unsupported(_media_kind(message)))
+            return
+        if message.text and text.startswith("/"):
+            head, _, args = text[1:].partition(" ")
+            name = head.split("@", 1)[0].lower()
+            if name in CONSOLE_COMMANDS:
+                await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("counselor.not_roster"))])
+                log.warning("a console command was refused to someone not on the roster")
+            else:
+                await self.runner.handle(user_id, chat_id, Command(name))
+            if args.strip():
+                screening = self.runner.screen(args)
+                if screening.is_crisis:
+                    await self.runner.handle(user_id, chat_id, Said(args, screening))
+            return
+        await self.runner.said(user_id, chat_id, text)
+
+    async def _from_counselor(self, message: Message, user_id: int) -> None:
+        reply_to = message.reply_to_message
+        reply_text = (reply_to.text or reply_to.caption) if reply_to is not None else None
+        text = message.text
+        if text is None:
+            await self.desk.deliver([Outgoing(user_id, self.desk.texts.get("counselor.unsupported"))])
+        elif text.startswith("/"):
+            head, _, args = text[1:].partition(" ")
+            await self.console.command(user_id, head.split("@", 1)[0].lower(), args, reply_text)
+        else:
+            await self.console.text(user_id, text, reply_text)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        log.error("update failed: %s", error.__class__.__name__, exc_info=error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            chat_id = update.effective_chat.id
+            await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("error.generic"))])
+
+
+def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    """A PTB Application pointed at the configured Bot API, without handlers yet."""
+    assert settings.telegram_token is not None
+    api = settings.telegram_api_url
+    return (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .concurrent_updates(PerChatOrderedProcessor(settings.telegram.concurrent_updates))
+        .build()
+    )
+
+
+def attach(app: Application[Any, Any, Any, Any, Any, Any], front: TelegramFront) -> None:
+    app.add_handler(TypeHandler(Update, front.on_update))
+    app.add_error_handler(front.on_error)
+
+
+async def announce_commands(bot: TelegramBot, texts: Texts) -> None:
+    """The command menu employees see (descriptions from config/)."""
+    commands = [BotCommand(name, texts.get(f"commands.{name}")) for name in EMPLOYEE_COMMANDS]
+    try:
+        await bot.set_my_commands(commands)
+    except TelegramError as exc:
+        log.warning("could not set the bot's command list: %s", exc.__class__.__name__)

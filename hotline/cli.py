@@ -1,0 +1,155 @@
+"""The ``hotline`` command (DESIGN §3): run, screen, mail poll, cases, db upgrade, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from hotline.errors import HotlineError
+from hotline.settings import Settings, load_settings
+
+log = logging.getLogger("hotline")
+
+NOTHING_CONFIGURED = (
+    "hotline has no channel configured: set HOTLINE_TELEGRAM_TOKEN to a bot token from @BotFather "
+    "(https://t.me/BotFather, command /newbot), or HOTLINE_IMAP_HOST and friends for the e-mail station; "
+    "`make demo` shows the service without either."
+)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The Bot API URL contains the token: never let the HTTP client log requests (DESIGN §5b).
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _run(settings: Settings) -> None:
+    from hotline.app import Service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Service(settings):
+        await stop.wait()
+        log.info("stopping")
+    log.info("stopped cleanly")
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.telegram_enabled and not settings.mail_enabled:
+        print(NOTHING_CONFIGURED, file=sys.stderr)
+        return 2
+    settings.require_secret_key()
+    asyncio.run(_run(settings))
+    return 0
+
+
+def cmd_screen(_args: argparse.Namespace) -> int:
+    from hotline.screen_command import run_screen
+    from hotline.screening_loader import load_screener
+
+    settings = load_settings()
+    return run_screen(sys.stdin, sys.stdout, load_screener(settings.config_dir / "crisis_lexicon.toml"))
+
+
+async def _cases(settings: Settings) -> list[dict[str, object]]:
+    from hotline.storage import db
+    from hotline.storage.queries import case_summaries
+
+    await db.upgrade(settings.database_url)
+    return await case_summaries(settings.database_url)
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    rows = asyncio.run(_cases(settings))
+    if args.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for row in rows:
+            print(
+                f"{row['code']}  {row['channel']:<8} {row['status']:<8} {row['risk']:<9} {row['opened_at']}"
+            )
+    return 0
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from hotline.storage import db
+
+    settings = load_settings()
+    db.upgrade_sync(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+def cmd_mail_poll(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.mail_enabled:
+        print(
+            "mail is not configured: set HOTLINE_IMAP_HOST (and _USER, _PASSWORD) to poll an inbox.",
+            file=sys.stderr,
+        )
+        return 2
+    print("the e-mail station is not built yet (issue 5); nothing was fetched.", file=sys.stderr)
+    return 3
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hotline.demo import run_demo
+
+    return asyncio.run(run_demo(fast=args.fast))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="EAP help line: Telegram and e-mail.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="run the service (Telegram polling, mail, timers)").set_defaults(func=cmd_run)
+    sub.add_parser("screen", help="screen stdin lines for crisis cues, JSON lines out").set_defaults(
+        func=cmd_screen
+    )
+    mail = sub.add_parser("mail", help="the e-mail station").add_subparsers(
+        dest="mail_command", required=True
+    )
+    poll = mail.add_parser("poll", help="fetch new mail, open or extend cases, acknowledge")
+    poll.add_argument("--once", action="store_true", required=True, help="poll once and exit")
+    poll.set_defaults(func=cmd_mail_poll)
+    cases = sub.add_parser("cases", help="list cases (no content, no identities)")
+    cases.add_argument("--json", action="store_true", help="JSON array output")
+    cases.set_defaults(func=cmd_cases)
+    dbp = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    dbp.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    demo = sub.add_parser("demo", help="a scripted conversation against the built-in sandbox")
+    demo.add_argument("--fast", action="store_true", help="no pauses between steps")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        code: int = args.func(args)
+    except HotlineError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure conversation logic: (state, event, context) -> (new state, [effects]). No I/O here."""
