@@ -1,0 +1,300 @@
+"""Parsing one raw RFC 5322/MIME message into plain values: `parse_message(raw) -> ParsedMail`.
+
+Pure (no network, no database) and total: it never raises; a malformed message gives a ParsedMail
+with ``malformed=True``, its ``defects`` and whatever could be salvaged. Structure comes from the
+standard ``email`` package (``policy.default``); text is decoded here, not by ``get_content()``, which
+silently replaces what strict decoding of a lying charset label would reject (DESIGN §5b):
+transfer encodings are undone on the bytes first (quoted-printable Big5 split at a soft line break
+survives), then `charset.decode_bytes` reads the bytes. Attachments are measured and hashed, never
+decoded beyond their transfer encoding, never rendered.
+"""
+
+from __future__ import annotations
+
+import email.errors
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import parseaddr, parsedate_to_datetime
+
+from hotline.mailbox.charset import clean_line, clean_text, decode_bytes
+from hotline.mailbox.headers import (
+    CASE_CODE_PATTERN,
+    decode_header_value,
+    find_case_code,
+    first_values,
+    is_auto_reply,
+    message_ids,
+    normalise_message_id,
+    thread_keys,
+)
+from hotline.mailbox.htmltext import html_to_text
+from hotline.mailbox.quotes import strip_quotes
+
+__all__ = ["Attachment", "ParsedMail", "dedup_key_of", "parse_message"]
+
+_MAX_DEPTH = 32  # MIME nesting deeper than this is not followed (it is kept in the raw bytes)
+_MAX_PARTS = 500
+# defects that mean the structure itself is broken (the rest are noted but do not flag the mail)
+_STRUCTURAL = (
+    email.errors.StartBoundaryNotFoundDefect,
+    email.errors.CloseBoundaryNotFoundDefect,
+    email.errors.NoBoundaryInMultipartDefect,
+    email.errors.MultipartInvariantViolationDefect,
+    email.errors.MissingHeaderBodySeparatorDefect,
+    email.errors.FirstHeaderLineIsContinuationDefect,
+    email.errors.MisplacedEnvelopeHeaderDefect,
+)
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An attachment kept aside: measured and hashed after undoing its transfer encoding."""
+
+    filename: str | None  # decoded, without any directory part
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMail:
+    message_id: str | None  # "<local@domain>" or None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    thread_keys: tuple[str, ...]  # every Message-ID it refers to: In-Reply-To, then References newest first
+    subject: str  # RFC 2047 decoded, one line
+    case_code_in_subject: str | None
+    from_address: str  # "" when there is none
+    from_name: str
+    date: datetime | None  # the Date header, timezone-aware (UTC when the header had none)
+    body_text: str  # the whole readable text (plain text parts, or HTML converted)
+    new_text: str  # body_text without quoted earlier mail and signature
+    is_auto_reply: bool
+    attachments: tuple[Attachment, ...]
+    dedup_key: str  # the Message-ID, else "sha256:<hex of the raw bytes>"
+    malformed: bool = False
+    defects: tuple[str, ...] = field(default=())
+
+
+def dedup_key_of(message_id: str | None, raw: bytes) -> str:
+    return message_id if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+class _Walk:
+    """Collects text and attachments from a message tree; notes problems instead of raising."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.defects: list[str] = []
+        self.structural = False
+        self.parts = 0
+
+    def note(self, part: Message) -> None:
+        for defect in getattr(part, "defects", ()):
+            self.defects.append(type(defect).__name__)
+            if isinstance(defect, _STRUCTURAL):
+                self.structural = True
+
+    def visit(self, part: Message, depth: int = 0) -> None:
+        self.parts += 1
+        if depth > _MAX_DEPTH or self.parts > _MAX_PARTS:
+            self.defects.append("TooDeeplyNested")
+            self.structural = True
+            return
+        self.note(part)
+        ctype = _content_type(part)
+        if ctype == "message/rfc822" or (ctype.startswith("message/") and part.is_multipart()):
+            self.attachments.append(_attachment(part, ctype))
+            return
+        if part.is_multipart():
+            payload = part.get_payload()
+            children = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+            if ctype == "multipart/alternative" and children:
+                self.visit(_best_alternative(children), depth + 1)
+                for child in children:
+                    if not _content_type(child).startswith("text/") and not child.is_multipart():
+                        self.attachments.append(_attachment(child, _content_type(child)))
+                return
+            for child in children:
+                self.visit(child, depth + 1)
+            return
+        if _is_body_text(part, ctype):
+            text = _part_text(part, self)
+            if text.strip():
+                self.texts.append(html_to_text(text) if ctype == "text/html" else text)
+            return
+        self.attachments.append(_attachment(part, ctype))
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:
+        return None
+
+
+def _is_body_text(part: Message, ctype: str) -> bool:
+    if ctype not in ("text/plain", "text/html"):
+        return False
+    disposition = _disposition(part)
+    if disposition == "attachment":
+        return False
+    return disposition == "inline" or _filename(part) is None
+
+
+def _best_alternative(children: list[Message]) -> Message:
+    by_type = {_content_type(c): c for c in children}
+    for wanted in ("text/plain", "text/html"):
+        if wanted in by_type and _raw_payload(by_type[wanted]).strip():
+            return by_type[wanted]
+    multiparts = [c for c in children if c.is_multipart()]
+    return multiparts[-1] if multiparts else children[-1]
+
+
+def _raw_payload(part: Message) -> bytes:
+    """The payload bytes with the transfer encoding (base64, quoted-printable, uuencode) undone."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _part_text(part: Message, walk: _Walk) -> str:
+    try:
+        label = part.get_content_charset()
+    except Exception:
+        label = None
+    decoded = decode_bytes(_raw_payload(part), label)
+    if not decoded.exact:
+        walk.defects.append("UndecodableText")
+    return clean_text(decoded.text)
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if name is None:
+        try:
+            name = part.get_param("name", header="content-type")  # type: ignore[assignment]
+            if isinstance(name, tuple):  # RFC 2231 (charset, language, value)
+                name = name[2]
+        except Exception:
+            name = None
+    if not isinstance(name, str) or not name.strip():
+        return None
+    name = clean_line(decode_header_value(name) if "=?" in name else _UNSAFE_FILENAME.sub("", name))
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name or None
+
+
+def _attachment(part: Message, ctype: str) -> Attachment:
+    if part.is_multipart():
+        try:
+            data = part.as_bytes(policy=policy.compat32)
+        except Exception:
+            data = b""
+    else:
+        data = _raw_payload(part)
+    return Attachment(_filename(part), ctype, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(clean_line(value))
+    except Exception:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _from(value: str | None) -> tuple[str, str]:
+    if not value:
+        return "", ""
+    try:
+        name, address = parseaddr(decode_header_value(value).replace("\n", " "))
+    except Exception:
+        return "", ""
+    if "@" not in address:
+        address = ""
+    return clean_line(name), clean_line(address)
+
+
+def parse_message(raw: bytes, *, case_code_pattern: re.Pattern[str] = CASE_CODE_PATTERN) -> ParsedMail:
+    """Parse a raw message (see the module docstring). Never raises."""
+    try:
+        return _parse(raw, case_code_pattern)
+    except Exception as exc:  # salvage: the raw bytes stay with the caller; flag for a human
+        text = clean_text(decode_bytes(bytes(raw)).text)
+        return ParsedMail(
+            message_id=None,
+            in_reply_to=None,
+            references=(),
+            thread_keys=(),
+            subject="",
+            case_code_in_subject=None,
+            from_address="",
+            from_name="",
+            date=None,
+            body_text=text,
+            new_text=text,
+            is_auto_reply=False,
+            attachments=(),
+            dedup_key=dedup_key_of(None, bytes(raw)),
+            malformed=True,
+            defects=(f"ParserFailed:{type(exc).__name__}",),
+        )
+
+
+def _parse(raw: bytes, pattern: re.Pattern[str]) -> ParsedMail:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    headers = first_values(msg.raw_items())
+    walk = _Walk()
+    walk.visit(msg)
+    if not headers:
+        walk.defects.append("NoHeaders")
+        walk.structural = True
+    subject = clean_line(decode_header_value(headers.get("subject")))
+    message_id = normalise_message_id(headers.get("message-id"))
+    from_name, from_address = _from(headers.get("from"))
+    body_text = "\n\n".join(walk.texts).strip()
+    return ParsedMail(
+        message_id=message_id,
+        in_reply_to=normalise_message_id(headers.get("in-reply-to")),
+        references=message_ids(headers.get("references")),
+        thread_keys=thread_keys(headers.get("in-reply-to"), headers.get("references")),
+        subject=subject,
+        case_code_in_subject=find_case_code(subject, pattern),
+        from_address=from_address,
+        from_name=from_name,
+        date=_parse_date(headers.get("date")),
+        body_text=body_text,
+        new_text=strip_quotes(body_text),
+        is_auto_reply=is_auto_reply(headers, subject, _content_type(msg)),
+        attachments=tuple(walk.attachments),
+        dedup_key=dedup_key_of(message_id, raw),
+        malformed=walk.structural,
+        defects=tuple(dict.fromkeys(walk.defects)),
+    )
