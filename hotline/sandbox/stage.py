@@ -4,13 +4,17 @@ the tests and the benchmarks. Nothing here reaches the network beyond 127.0.0.1.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hotline.domain import Role
+from hotline.app import Service
+from hotline.domain import Role, Screening
+from hotline.sandbox.telegram_api import TelegramEmulator
+from hotline.sandbox.telegram_model import BotCall, ChatUser
 from hotline.settings import CounselorEntry, Settings
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -55,3 +59,83 @@ def stage_settings(api_url: str, token: str, database: Path | str, **overrides: 
     }
     values.update(overrides)
     return Settings.model_validate(values)
+
+
+class Stage:
+    """The whole service on an emulator, with helpers to play both sides of a conversation.
+
+    ``async with Stage(emu, settings, clock) as stage:`` runs the real PTB Application (long polling
+    against the emulator); ``await stage.restart()`` stops and starts it again on the same database.
+    """
+
+    def __init__(
+        self,
+        emulator: TelegramEmulator,
+        settings: Settings,
+        clock: StageClock | None = None,
+        screen: Callable[[str], Screening] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.emu = emulator
+        self.settings = settings
+        self.clock = clock or StageClock()
+        self.screen = screen
+        self.timeout = timeout
+        self.service: Service | None = None
+
+    async def __aenter__(self) -> Stage:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.service = Service(self.settings, clock=self.clock, screen=self.screen)
+        await self.service.__aenter__()
+        await self.emu.wait_polling(timeout=self.timeout)
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            service, self.service = self.service, None
+            await service.__aexit__(None, None, None)
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def running(self) -> Service:
+        assert self.service is not None, "the stage is not running"
+        return self.service
+
+    async def say(
+        self, user: ChatUser, text: str, *, expect: int | None = None, containing: str = ""
+    ) -> BotCall:
+        """``user`` sends ``text``; return the bot's next message to ``expect`` (default: the user)."""
+        update = await self.emu.send_text(user, text)
+        return await self.next_message(expect or user.id, since=update.mark, containing=containing)
+
+    async def press(
+        self, user: ChatUser, call: BotCall, data: str, *, expect: int | None = None, containing: str = ""
+    ) -> BotCall:
+        assert call.message_id is not None
+        update = await self.emu.press_button(user, call.message_id, data)
+        return await self.next_message(expect or user.id, since=update.mark, containing=containing)
+
+    async def next_message(self, chat_id: int, *, since: int, containing: str = "") -> BotCall:
+        return await self.emu.wait_for(
+            lambda c: c.ok and containing in (c.text or ""),
+            method="sendMessage",
+            chat_id=chat_id,
+            since=since,
+            timeout=self.timeout,
+        )
+
+    def texts_to(self, chat_id: int, since: int = 0) -> list[str]:
+        """Every text the bot sent or edited into a chat (sendMessage and editMessageText)."""
+        return [
+            c.text or ""
+            for c in self.emu.calls_to(chat_id, since=since)
+            if c.method in {"sendMessage", "editMessageText"} and c.ok
+        ]

@@ -72,6 +72,7 @@ class TelegramEmulator:
         self._clock = clock
         self._webhook_retry_delay = webhook_retry_delay
         self._users: dict[int, ChatUser] = {}
+        self._started_everywhere: set[int] = set()
         self._bots: dict[str, BotState] = {}
         self._log = EventLog()
         self._server = BotApiServer(self._bots, self._log.record_call, lambda: len(self._log.calls))
@@ -134,7 +135,8 @@ class TelegramEmulator:
         """Register another bot token on the same server."""
         bot_id_of(token)  # validates the shape
         identity = BotIdentity(token, username, first_name)
-        self._bots[token] = BotState(identity, self._clock, self._users)
+        state = self._bots[token] = BotState(identity, self._clock, self._users)
+        state.started.update(self._started_everywhere)
         if self._session is not None:
             self._start_delivery(token)
         return identity
@@ -168,6 +170,7 @@ class TelegramEmulator:
         user = ChatUser(user_id, first_name, last_name, username, language_code)
         self._users[user_id] = user
         if started:
+            self._started_everywhere.add(user_id)
             for state in self._bots.values():
                 state.started.add(user_id)
         return user

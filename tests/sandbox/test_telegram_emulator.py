@@ -344,6 +344,18 @@ async def test_wait_for_times_out_with_the_recent_calls(emu: TelegramEmulator) -
         await emu.wait_for(method="editMessageText", since=0, timeout=0.05)
 
 
+async def test_wait_for_finds_a_call_that_already_happened(emu: TelegramEmulator) -> None:
+    alice = emu.user(1001, "小美", started=True)
+    before = emu.mark()
+    async with Bot(emu.token, base_url=emu.base_url) as bot:
+        await bot.send_message(alice.id, "一")
+        after_first = emu.mark()
+        await bot.send_message(alice.id, "二")
+    assert (await emu.wait_for(method="sendMessage", since=before, timeout=0)).text == "一"
+    assert (await emu.wait_for(method="sendMessage", since=after_first, timeout=0)).text == "二"
+    assert [c.text for c in emu.calls_to(alice.id, "sendMessage")] == ["一", "二"]
+
+
 async def test_events_show_both_sides_live(emu: TelegramEmulator) -> None:
     alice = emu.user(1001, "小美")
     seen: list[EmulatorEvent] = []
