@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import ssl
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
@@ -150,8 +150,17 @@ class ImapPoller:
 
     Use as ``async with ImapPoller(...) as poller`` (or call `aclose`)."""
 
-    def __init__(self, config: ImapConfig, cursors: MailCursorStore, sink: MailSink) -> None:
+    def __init__(
+        self,
+        config: ImapConfig,
+        cursors: MailCursorStore,
+        sink: MailSink,
+        *,
+        on_error: Callable[[Exception, float], None] | None = None,
+    ) -> None:
+        """``on_error(exc, retry_in_seconds)`` is told of every failed poll in `run` (status, metrics)."""
         self.config = config
+        self._on_error = on_error
         self._cursors = cursors
         self._sink = sink
         self._client: aioimaplib.IMAP4 | None = None
@@ -347,9 +356,12 @@ class ImapPoller:
                     else:
                         await _wait(stop, self.config.poll_interval)
                 except Exception as exc:  # the sink's errors too: keep polling, never die
-                    log.warning("mail poll failed, retrying in %.1f s: %s", delay, exc)
+                    pause = delay * random.uniform(0.9, 1.1)
+                    log.warning("mail poll failed, retrying in %.1f s: %s", pause, exc)
+                    if self._on_error is not None:
+                        self._on_error(exc, pause)
                     await self._disconnect()
-                    await _wait(stop, delay * random.uniform(0.9, 1.1))
+                    await _wait(stop, pause)
                     delay = min(delay * 2, self.config.backoff_max)
         finally:
             await self._disconnect()

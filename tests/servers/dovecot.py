@@ -116,6 +116,9 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   unix_listener stats-reader {{
@@ -272,9 +275,10 @@ class DovecotServer:
     def clear(self, mailbox: str = "INBOX") -> None:
         """Delete every message of ``mailbox`` (UIDs keep counting up; UIDVALIDITY stays)."""
         with self.session() as imap:
-            imap.select(_quote(mailbox))
-            imap.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
-            imap.expunge()
+            _, data = imap.select(_quote(mailbox))
+            if int(data[0] or 0):
+                imap.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+                imap.expunge()
 
     def recreate(self, mailbox: str) -> None:
         """Delete and create ``mailbox`` (not INBOX): a new UIDVALIDITY, UIDs start again at 1."""

@@ -1,0 +1,1 @@
+"""Test servers on loopback: a private Dovecot, an aiosmtpd collector, a cuttable TCP proxy."""
