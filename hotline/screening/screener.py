@@ -1,0 +1,218 @@
+"""The screener: text in, ``Screening(risk, cues)`` out, from the lexicon and any added layers.
+
+How one message is screened (the cost is paid only when needed; most messages stop at step 1):
+
+1. a character-class search on the raw text for the *anchor* characters of every alerting pattern
+   (any raw form of them: full-width, upper case, Simplified). None present: no alert is possible.
+2. normalise (one ``str.translate``), then scan the compact and the spaced view with one compiled trie
+   each, collecting every pattern that starts at every position;
+3. drop every match lying entirely inside an idiom or negation match, or inside a longer intent or plan
+   match (it is a word of that phrase);
+4. decide the risk from the roles of the entries that fired (rules in ``config/crisis_lexicon.toml``).
+   The decision depends only on the set of fired entries, so it is cached.
+
+Further layers (a learned second opinion) go through ``with_layers``; they can only add alerts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+from hotline.domain import NO_RISK, Risk, Screening
+from hotline.screening.hanzi import simplified_to_traditional
+from hotline.screening.lexicon import (
+    ALERTING,
+    CONCRETE,
+    CONTEXTUAL,
+    QUIET,
+    SUBSUMING,
+    Entry,
+    Lexicon,
+    LexiconError,
+    Role,
+    parse_lexicon,
+)
+from hotline.screening.matcher import Hit, ViewMatcher
+from hotline.screening.normalise import Normaliser, build_table
+
+_LATIN = re.compile(r"[a-z0-9 ]+")
+# Latin patterns this long (spaces dropped) are also looked for in the compact view, which catches
+# "k i l l m y s e l f"; shorter ones ("kms") only as whole words.
+_COMPACT_LATIN_MIN = 8
+
+
+class Layer(Protocol):
+    """A further opinion on a message. Its result is merged upwards: it may raise, never lower."""
+
+    def screen(self, text: str) -> Screening: ...
+
+
+def merge(first: Screening, second: Screening) -> Screening:
+    """The higher risk and the union of cues; never lowers anything."""
+    if not second.is_crisis:
+        return first
+    if not first.is_crisis:
+        return second
+    return Screening(Risk.highest(first.risk, second.risk), tuple(sorted({*first.cues, *second.cues})))
+
+
+class Screener:
+    """Screens messages for crisis cues. Build it once; ``screen`` is pure and thread-safe."""
+
+    __slots__ = (
+        "_compact",
+        "_decide",
+        "_entries",
+        "_layers",
+        "_maybe",
+        "_normaliser",
+        "_quiet",
+        "_subsumes",
+        "_words",
+    )
+
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        *,
+        s2t: Mapping[str, str] | None = None,
+        layers: Sequence[Layer] = (),
+    ) -> None:
+        self._entries = lexicon.entries
+        self._layers = tuple(layers)
+        table = build_table(
+            s2t if s2t is not None else simplified_to_traditional(),
+            lexicon.folds,
+            lexicon.separators,
+            lexicon.removed,
+        )
+        self._normaliser = Normaliser(table)
+        compact, words = self._index(lexicon.entries)
+        self._compact = ViewMatcher(compact, word_bounded=False)
+        self._words = ViewMatcher(words, word_bounded=True)
+        self._quiet = tuple(entry.role in QUIET for entry in self._entries)
+        self._subsumes = tuple(entry.role in SUBSUMING for entry in self._entries)
+        anchors = _anchors(
+            [p for p, i in (*compact.items(), *words.items()) if self._entries[i].role in ALERTING]
+        )
+        sources = self._normaliser.sources_of(anchors)
+        self._maybe = re.compile("[" + "".join(sorted(re.escape(c) for c in sources)) + "]").search
+        self._decide = lru_cache(maxsize=4096)(self._decide_uncached)
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, s2t: Mapping[str, str] | None = None, layers: Sequence[Layer] = ()
+    ) -> Screener:
+        """Build from the parsed TOML lexicon (``tomllib.load`` of ``config/crisis_lexicon.toml``)."""
+        return cls(parse_lexicon(data), s2t=s2t, layers=layers)
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return self._entries
+
+    def with_layers(self, *layers: Layer) -> Screener:
+        """A screener that also asks ``layers``; the lexicon's alerts always stand."""
+        clone = object.__new__(Screener)
+        for name in Screener.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone._layers = (*self._layers, *layers)
+        return clone
+
+    def normalise(self, text: str) -> str:
+        """The compact view of ``text`` (what the Chinese patterns are matched against)."""
+        return self._normaliser.compact(text)
+
+    def screen(self, text: str) -> Screening:
+        result = self._screen_lexicon(text) if self._maybe(text) is not None else NO_RISK
+        for layer in self._layers:
+            result = merge(result, layer.screen(text))
+        return result
+
+    def _screen_lexicon(self, text: str) -> Screening:
+        spaced = text.translate(self._normaliser.table)
+        fired = _fired(self._compact.hits(spaced.replace(" ", "")), self._quiet, self._subsumes)
+        fired |= _fired(self._words.hits(spaced), self._quiet, self._subsumes)
+        if not fired:
+            return NO_RISK
+        return self._decide(frozenset(fired))
+
+    def _decide_uncached(self, fired: frozenset[int]) -> Screening:
+        entries = [self._entries[i] for i in fired]
+        context = any(e.role is Role.CONTEXT for e in entries)
+        live = [e for e in entries if not (context and e.role in CONTEXTUAL)]
+        alarms = [e for e in live if e.role in ALERTING and e.role is not Role.HINT]
+        hints = [e for e in live if e.role is Role.HINT]
+        if len(hints) >= 2:
+            alarms.extend(hints)
+        if not alarms:
+            return NO_RISK
+        concrete = [e for e in live if e.role in CONCRETE]
+        imminent = any(a.level is Risk.IMMINENT for a in alarms) or any(
+            c is not a for a in alarms for c in concrete
+        )
+        cues = tuple(sorted({e.id for e in entries}))
+        return Screening(Risk.IMMINENT if imminent else Risk.ELEVATED, cues)
+
+    def _index(self, entries: Iterable[Entry]) -> tuple[dict[str, int], dict[str, int]]:
+        compact: dict[str, int] = {}
+        words: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            for raw in entry.patterns:
+                canonical = self._normaliser.pattern(raw)
+                if not canonical:
+                    raise LexiconError(f"entry {entry.id!r}: pattern {raw!r} is empty once normalised")
+                if _LATIN.fullmatch(canonical):
+                    _claim(words, canonical, index, entry, self._entries)
+                    if len(canonical.replace(" ", "")) >= _COMPACT_LATIN_MIN:
+                        _claim(compact, canonical.replace(" ", ""), index, entry, self._entries)
+                else:
+                    _claim(compact, canonical.replace(" ", ""), index, entry, self._entries)
+        return compact, words
+
+
+def _claim(index: dict[str, int], pattern: str, at: int, entry: Entry, entries: Sequence[Entry]) -> None:
+    owner = index.setdefault(pattern, at)
+    if owner != at:
+        raise LexiconError(
+            f"entry {entry.id!r}: pattern {pattern!r} already belongs to {entries[owner].id!r}"
+        )
+
+
+def _fired(hits: list[Hit], quiet: tuple[bool, ...], subsumes: tuple[bool, ...]) -> set[int]:
+    """Entry indexes of the hits that count.
+
+    A hit does not count when it lies entirely inside an idiom or negation hit (silenced), or inside a
+    longer intent or plan hit of another entry (it is a word of that phrase: 安眠藥 in 存了很多安眠藥).
+    """
+    if not hits:
+        return set()
+    if len(hits) == 1:
+        index = hits[0][2]
+        return set() if quiet[index] else {index}
+    covers = [(s, e, i) for s, e, i in hits if quiet[i] or subsumes[i]]
+    if not covers:
+        return {i for _, _, i in hits}
+    return {
+        i
+        for s, e, i in hits
+        if not quiet[i]
+        and not any(
+            cs <= s and e <= ce and ci != i and (quiet[ci] or ce - cs > e - s) for cs, ce, ci in covers
+        )
+    }
+
+
+def _anchors(patterns: Sequence[str]) -> set[str]:
+    """For each pattern the character shared by the fewest patterns: rare in text, cheap to look for."""
+    counts: dict[str, int] = {}
+    for pattern in patterns:
+        for ch in set(pattern) - {" "}:
+            counts[ch] = counts.get(ch, 0) + 1
+    anchors: set[str] = set()
+    for pattern in patterns:
+        chars = [ch for ch in pattern if ch != " "]
+        anchors.add(min(chars, key=lambda ch: (counts[ch], -chars.index(ch))))
+    return anchors

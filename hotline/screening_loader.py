@@ -1,0 +1,43 @@
+"""Reads the crisis lexicon from ``config/`` and builds the screener (the I/O half of screening)."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from hotline.screening import LexiconError, Screener
+
+LEXICON_FILE = "crisis_lexicon.toml"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+
+def load_screener(path: Path | None = None) -> Screener:
+    """The screener built from ``path`` (a lexicon file, or a directory holding ``crisis_lexicon.toml``).
+
+    Without a path, the repository's ``config/`` is used and the screener is built once per process.
+    Raises ``LexiconError`` naming the file when it is missing, not TOML, or malformed.
+    """
+    if path is None:
+        return _default_screener()
+    return _load(path)
+
+
+@lru_cache(maxsize=1)
+def _default_screener() -> Screener:
+    return _load(DEFAULT_CONFIG_DIR)
+
+
+def _load(path: Path) -> Screener:
+    file = path / LEXICON_FILE if path.is_dir() else path
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise LexiconError(f"{file}: cannot read the crisis lexicon ({exc.strerror or exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise LexiconError(f"{file}: not valid TOML: {exc}") from exc
+    try:
+        return Screener.from_mapping(data)
+    except LexiconError as exc:
+        raise LexiconError(f"{file}: {exc}") from exc
