@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -57,10 +58,11 @@ class TelegramGateway:
             try:
                 return await call()
             except RetryAfter as exc:
-                wait = exc.retry_after if isinstance(exc.retry_after, int | float) else 1.0
+                after = exc.retry_after
+                wait = after.total_seconds() if isinstance(after, timedelta) else float(after)
                 if attempt == 2 or wait > MAX_RETRY_WAIT:
                     raise ChatUnavailable(f"Telegram asked to slow down ({what})") from exc
-                await asyncio.sleep(float(wait))
+                await asyncio.sleep(wait)
             except Forbidden as exc:
                 raise ChatUnavailable(f"Telegram refused {what}: the user blocked the bot") from exc
             except TelegramError as exc:

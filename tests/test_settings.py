@@ -1,0 +1,83 @@
+"""Settings: TOML file, environment overrides, one-sentence errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hotline.domain import Role
+from hotline.errors import ConfigError
+from hotline.settings import load_settings
+
+ROSTER_ONLY = """
+[[counselors]]
+telegram_id = 9001
+name = "王心理師"
+role = "counselor"
+
+[[counselors]]
+telegram_id = 9100
+name = "林督導"
+role = "supervisor"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("HOTLINE_"):
+            monkeypatch.delenv(name)
+    path = tmp_path / "hotline.toml"
+    path.write_text("", encoding="utf-8")
+    monkeypatch.setenv("HOTLINE_CONFIG", str(path))
+    return path
+
+
+def test_a_file_with_only_the_roster_works(config: Path) -> None:
+    config.write_text(ROSTER_ONLY, encoding="utf-8")
+    settings = load_settings()
+    assert [c.name for c in settings.counselors] == ["王心理師", "林督導"]
+    assert settings.role_of(9100) is Role.SUPERVISOR and settings.role_of(1) is None
+    assert settings.crisis.ack_timeout_seconds == 300 and settings.email.reply_days == 3
+    assert settings.database_url == "sqlite+aiosqlite:///hotline.db"
+    assert not settings.telegram_enabled and not settings.mail_enabled
+
+
+def test_environment_wins_over_the_file(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config.write_text(ROSTER_ONLY + "\n[crisis]\nack_timeout_seconds = 120\n", encoding="utf-8")
+    monkeypatch.setenv("HOTLINE_CRISIS__ACK_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("HOTLINE_TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    settings = load_settings()
+    assert settings.crisis.ack_timeout_seconds == 30
+    assert settings.telegram_enabled and settings.database_url.startswith("postgresql")
+    assert "123:abc" not in repr(settings), "secrets are not shown in reprs"
+
+
+def test_duplicate_roster_entries_are_refused(config: Path) -> None:
+    config.write_text(ROSTER_ONLY + ROSTER_ONLY, encoding="utf-8")
+    with pytest.raises(ConfigError, match="appears twice"):
+        load_settings()
+
+
+def test_secret_values_are_not_echoed(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_SECRET_KEY", "tooshort-secret")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "tooshort-secret" not in str(info.value) and "HOTLINE_SECRET_KEY" in str(info.value)
+
+
+def test_missing_secret_key_is_explained(config: Path) -> None:
+    with pytest.raises(ConfigError, match="HOTLINE_SECRET_KEY is not set"):
+        load_settings().require_secret_key()
+
+
+def test_hours_must_make_sense(config: Path) -> None:
+    config.write_text("[hours]\nopens = 18:00:00\ncloses = 09:00:00\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="opens must be earlier"):
+        load_settings()
+    config.write_text('[hours]\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        load_settings()
