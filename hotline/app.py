@@ -35,8 +35,10 @@ def system_clock() -> datetime:
 
 def default_screen(settings: Settings) -> Callable[[str], Screening]:
     from hotline.screening_loader import load_screener
+    from hotline.settings import DEFAULT_CONFIG_DIR
 
-    return load_screener(settings.config_dir / "crisis_lexicon.toml").screen
+    # The default lexicon is built once per process (it takes a few hundred milliseconds).
+    return load_screener(None if settings.config_dir == DEFAULT_CONFIG_DIR else settings.config_dir).screen
 
 
 class Service:
@@ -110,7 +112,7 @@ class Service:
             {
                 "session.remind": lambda case_id, _p: console.remind(case_id) if case_id else _nothing(),
                 "case.offer": lambda case_id, _p: _offer(desk, case_id),
-                "crisis.escalate": lambda case_id, _p: _escalate(desk, case_id),
+                "crisis.escalate": lambda case_id, _p: desk.escalate(case_id) if case_id else _nothing(),
             },
         )
         desk.wake_timers = timers.wake
@@ -143,24 +145,3 @@ async def _nothing() -> None:
 async def _offer(desk: Desk, case_id: int | None) -> None:
     if case_id is not None:
         await desk.offer(case_id)
-
-
-async def _escalate(desk: Desk, case_id: int | None) -> None:
-    """Nobody acknowledged a crisis alert in time: every supervisor gets it."""
-    if case_id is None:
-        return
-    from hotline.bot.desk import Outgoing
-    from hotline.domain import Risk
-    from hotline.storage.models import Case
-
-    async with desk.store.unit() as s:
-        case = await s.get(Case, case_id)
-        if case is None or case.status != "waiting":
-            return
-        people = await repo.supervisors(s)
-        texts = [t for d, t in await repo.messages_of(s, desk.store, case.id) if d == "inbound"]
-        body = desk.alert_text(
-            "counselor.alert_supervisor", case, Screening(Risk(case.risk), ()), texts[-1] if texts else ""
-        )
-        buttons = desk.ack_button(case)
-    await desk.deliver([Outgoing(p.telegram_id, body, buttons) for p in people])

@@ -61,7 +61,7 @@ def cmd_screen(_args: argparse.Namespace) -> int:
     from hotline.screening_loader import load_screener
 
     settings = load_settings()
-    return run_screen(sys.stdin, sys.stdout, load_screener(settings.config_dir / "crisis_lexicon.toml"))
+    return run_screen(sys.stdin, sys.stdout, load_screener(settings.config_dir))
 
 
 async def _cases(settings: Settings) -> list[dict[str, object]]:

@@ -200,6 +200,7 @@ class Console:
             if won:
                 me.current_case_id = case.id
                 await repo.cancel_timers(s, case.id, ["case.offer", "crisis.escalate"], now)
+                await repo.acknowledge_alerts(s, case.id, who, now)
                 minutes = desk.settings.session.remind_after_minutes
                 await repo.schedule(
                     s, "session.remind", now + timedelta(minutes=minutes), now, case_id=case.id

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.domain import Category, Risk, Screening
+from hotline.domain import CaseStatus, Category, Risk, Screening
 from hotline.errors import ChannelError
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
@@ -28,6 +28,7 @@ from hotline.texts import Texts
 log = logging.getLogger(__name__)
 
 CONTACT_CONTEXT = b"contact"
+ESCALATE = "crisis.escalate"
 PREVIEW_CHARS = 300
 
 
@@ -151,28 +152,56 @@ class Desk:
                     await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
 
     async def alert(self, case_id: int, screening: Screening, text: str) -> None:
-        """Crisis alert: every on-duty counselor at once (supervisors if nobody is on duty); escalation
-        to supervisors is scheduled for when nobody acknowledges in time."""
+        """Crisis alert: every on-duty counselor at once, supervisors at once when nobody is on duty;
+        escalation to supervisors is scheduled for when nobody acknowledges in time."""
         now = self.now()
         async with self.store.unit() as s:
             case = await s.get(Case, case_id)
             if case is None:
                 return
             people = await repo.on_duty(s)
-            escalate_now = not people
-            if escalate_now:
+            nobody_on_duty = not people
+            if nobody_on_duty:
                 people = await repo.supervisors(s)
-            elif case.status == "waiting":
+            elif case.status == CaseStatus.WAITING.value and not await repo.has_pending_timer(
+                s, case.id, ESCALATE
+            ):
                 timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
-                await repo.cancel_timers(s, case.id, ["crisis.escalate"], now)
-                await repo.schedule(s, "crisis.escalate", now + timeout, now, case_id=case.id)
-            key = "counselor.alert_supervisor" if escalate_now else "counselor.alert"
+                await repo.schedule(s, ESCALATE, now + timeout, now, case_id=case.id)
+            await repo.record_alert(
+                s, case, screening, now, notified=len(people), supervisors_at_once=nobody_on_duty
+            )
+            key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
             body = self.alert_text(key, case, screening, text)
-            buttons = self.ack_button(case) if case.status == "waiting" else ()
+            buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
         self.wake_timers()
+        if not people:
+            log.critical("crisis alert for case %s reached nobody: no one on duty and no supervisor", case_id)
         refs = await self.deliver([Outgoing(c.telegram_id, body, buttons) for c in people])
         await self._record(
             case_id, "alert", [(c.telegram_id, ref) for c, ref in zip(people, refs, strict=True)]
+        )
+
+    async def escalate(self, case_id: int) -> None:
+        """Nobody acknowledged a crisis alert in time (timer ``crisis.escalate``): every supervisor."""
+        now = self.now()
+        async with self.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None or case.status != CaseStatus.WAITING.value:
+                return
+            await repo.escalate_alerts(s, case.id, now)
+            people = await repo.supervisors(s)
+            alerts = await repo.alerts_of(s, case.id)
+            inbound = [t for d, t in await repo.messages_of(s, self.store, case.id) if d == "inbound"]
+            cues = tuple(sorted({cue for a in alerts for cue in a.cues}))
+            screening = Screening(Risk(case.risk), cues)
+            body = self.alert_text(
+                "counselor.alert_supervisor", case, screening, inbound[-1] if inbound else ""
+            )
+            buttons = self.ack_button(case)
+        refs = await self.deliver([Outgoing(p.telegram_id, body, buttons) for p in people])
+        await self._record(
+            case_id, "alert", [(p.telegram_id, ref) for p, ref in zip(people, refs, strict=True)]
         )
 
     def alert_text(self, key: str, case: Case, screening: Screening, text: str) -> str:

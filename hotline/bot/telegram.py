@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from collections.abc import Awaitable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from telegram import Bot as TelegramBot

@@ -8,6 +8,7 @@ Tables:
     messages        what was said in a case: direction, encrypted content, risk, cues
     offers          where a case card was shown to a counselor (to update it when the case is taken)
     timers          durable deadlines (reminders, escalations), claimed with a lease
+    alerts          crisis alerts with their acknowledgement and escalation times (crisis report)
     contact_events  the bare fact of a contact that never became a case (e.g. consent declined)
 """
 
@@ -161,6 +162,24 @@ class Timer(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
 
+class Alert(Base):
+    """A crisis alert: when it was raised, who was told, who acknowledged it and when, escalation."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    risk: Mapped[str] = mapped_column(String(16))
+    cues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    raised_at: Mapped[datetime] = mapped_column(Stamp)
+    notified: Mapped[int] = mapped_column(Integer, default=0)
+    notified_supervisors_at_once: Mapped[bool] = mapped_column(Boolean, default=False)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    acknowledged_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+
+
 class ContactEvent(Base):
     __tablename__ = "contact_events"
 
@@ -171,6 +190,7 @@ class ContactEvent(Base):
 
 
 __all__ = [
+    "Alert",
     "Base",
     "Case",
     "ContactEvent",
