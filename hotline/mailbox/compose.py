@@ -101,7 +101,7 @@ def compose_reply(
     alternative = html if html is not None else text_to_html(text)
     msg.add_alternative(alternative, subtype="html", charset="utf-8", cte="base64")
     for name in ("From", "To"):
-        if not msg[name].addresses:
+        if not msg[name].addresses or not all("@" in a.addr_spec for a in msg[name].addresses):
             raise ValueError(f"no address in {name}: {msg[name]!r}")
     return msg, message_id
 

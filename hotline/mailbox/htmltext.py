@@ -114,4 +114,4 @@ def html_to_text(html: str) -> str:
         converter.close()
     except Exception:  # html.parser is lenient; anything left is salvaged below
         pass
-    return converter.result()
+    return converter.result().replace("\xa0", " ")

@@ -11,6 +11,8 @@ decoded beyond their transfer encoding, never rendered.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.errors
 import hashlib
 import re
@@ -49,6 +51,8 @@ _STRUCTURAL = (
     email.errors.FirstHeaderLineIsContinuationDefect,
     email.errors.MisplacedEnvelopeHeaderDefect,
 )
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:fwd?|轉寄|转发)\s*[:：]", re.IGNORECASE)
+_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -166,14 +170,21 @@ def _best_alternative(children: list[Message]) -> Message:
 
 
 def _raw_payload(part: Message) -> bytes:
-    """The payload bytes with the transfer encoding (base64, quoted-printable, uuencode) undone."""
+    """The payload bytes with the transfer encoding (base64, quoted-printable, uuencode) undone.
+    Broken base64 (truncated, junk inside) is decoded as far as it goes."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
+        data64 = _BASE64_JUNK.sub(b"", payload.encode("ascii", "ignore"))
+        try:
+            return base64.b64decode(data64[: len(data64) - len(data64) % 4])
+        except (binascii.Error, ValueError):  # pragma: no cover - cleaned input always decodes
+            pass
     try:
         data = part.get_payload(decode=True)
     except Exception:
         data = None
     if isinstance(data, bytes):
         return data
-    payload = part.get_payload()
     if isinstance(payload, str):
         return payload.encode("utf-8", "surrogateescape")
     return b""
@@ -291,7 +302,7 @@ def _parse(raw: bytes, pattern: re.Pattern[str]) -> ParsedMail:
         from_name=from_name,
         date=_parse_date(headers.get("date")),
         body_text=body_text,
-        new_text=strip_quotes(body_text),
+        new_text=strip_quotes(body_text, forwarded=bool(_FORWARD_SUBJECT.match(subject))),
         is_auto_reply=is_auto_reply(headers, subject, _content_type(msg)),
         attachments=tuple(walk.attachments),
         dedup_key=dedup_key_of(message_id, raw),

@@ -13,7 +13,10 @@ reach screening).
   lines by "寄件日期"/"Sent:"/"Date:"/"日期"/"收件者"/"To:"/"主旨"/"Subject:"/"发送时间", optionally after a
   line of underscores;
 - separators cut the rest: "-----Original Message-----", "-----原始郵件-----", "-----原始邮件-----";
-- a signature delimiter "-- " (or "--") cuts the rest.
+- a signature delimiter "-- " (or "--" followed by a signature-sized rest) cuts the rest;
+- a forwarded message ("---------- Forwarded message ---------", "Begin forwarded message:",
+  "轉寄的郵件", or a Fwd:/FW:/轉寄 subject) is kept whole, only ">" lines are removed: a colleague's
+  goodbye forwarded by a worried employee must reach screening.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ import re
 _QUOTED = re.compile(r"^\s*>")
 _SEPARATOR = re.compile(
     r"^\s*-{2,}\s*(?:original message|原始郵件|原始邮件|原始訊息|原始信件|原始的郵件)\s*-{2,}\s*$",
+    re.IGNORECASE,
+)
+_FORWARD = re.compile(
+    r"^\s*(?:-{2,}\s*(?:forwarded message|轉寄的?郵件|转发的?邮件|轉寄訊息|已轉寄郵件)\s*-{2,}|"
+    r"begin forwarded message:|開始轉寄的郵件[:：]?)\s*$",
     re.IGNORECASE,
 )
 _UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
@@ -79,14 +87,22 @@ def _next_content(lines: list[str], i: int) -> str | None:
     return None
 
 
-def strip_quotes(text: str) -> str:
-    """The new text of a mail body (see the module docstring). Never raises."""
+def strip_quotes(text: str, *, forwarded: bool = False) -> str:
+    """The new text of a mail body (see the module docstring). Never raises.
+
+    ``forwarded`` (the subject says Fwd:/FW:/轉寄): the original is what the sender wants read, so
+    only ">" lines are removed. A forward marker in the text has the same effect from there on."""
     lines = text.split("\n")
     kept: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         if _QUOTED.match(line):
+            i += 1
+            continue
+        if forwarded or _FORWARD.match(line):
+            forwarded = True
+            kept.append(line.rstrip())
             i += 1
             continue
         if _SEPARATOR.match(line) or _is_signature(lines, i):
