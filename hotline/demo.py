@@ -14,8 +14,8 @@ from pathlib import Path
 
 from hotline.app import Service
 from hotline.sandbox import BotCall, Button, ChatUser, EmulatorEvent, InjectedUpdate, TelegramEmulator
-from hotline.sandbox.telegram_model import inline_buttons
 from hotline.sandbox.stage import StageClock, stage_settings
+from hotline.sandbox.telegram_model import inline_buttons
 
 TOKEN = "7858000:DEMO-SANDBOX-TOKEN"
 EMPLOYEE, SECOND_EMPLOYEE, COUNSELOR, SUPERVISOR = 1001, 1002, 9001, 9100

@@ -26,7 +26,9 @@ async def _pg(statement: str) -> None:
     try:
         conn = await asyncpg.connect(PG_ADMIN, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:  # fail loudly: never skip a missing server
-        raise RuntimeError(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc}); run `make services`") from exc
+        raise RuntimeError(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc}); run `make services`"
+        ) from exc
     try:
         await conn.execute(statement)
     finally:

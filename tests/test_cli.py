@@ -13,7 +13,7 @@ import pytest
 
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import DEMO_SECRET, Stage
-from tests_support import consent_and_area
+from tests.tests_support import consent_and_area
 
 HOTLINE = [sys.executable, "-m", "hotline.cli"]
 

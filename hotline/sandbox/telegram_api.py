@@ -369,7 +369,7 @@ class TelegramEmulator:
         method: str | None = None,
         chat_id: int | None = None,
         since: Since = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> BotCall:
         """The first call after ``since`` matching all of ``predicate``, ``method`` and ``chat_id``.
 
@@ -391,7 +391,7 @@ class TelegramEmulator:
         method: str | None = None,
         chat_id: int | None = None,
         since: Since = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> list[BotCall]:
         """The first ``count`` calls after ``since`` matching, as ``wait_for``."""
 
@@ -409,14 +409,14 @@ class TelegramEmulator:
         user: ChatUser,
         *,
         since: Since = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> BotCall:
         """The next successful message the bot sent to ``user`` (sendMessage, copyMessage, forwardMessage)."""
         return await self.wait_for(
             lambda c: c.ok and c.method in _REPLY_METHODS, chat_id=user.id, since=since, timeout=timeout
         )
 
-    async def wait_polling(self, *, bot: str | None = None, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_polling(self, *, bot: str | None = None, timeout: float = 5.0) -> None:
         """Return once the bot is waiting in a ``getUpdates`` long poll (i.e. it is up and idle)."""
         try:
             await asyncio.wait_for(self._state(bot).wait_polling(), timeout)

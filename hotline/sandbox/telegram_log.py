@@ -76,7 +76,7 @@ class EventLog:
         predicate: CallPredicate,
         count: int,
         since: int,
-        timeout: float,  # noqa: ASYNC109
+        timeout: float,
     ) -> list[BotCall]:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(predicate, count, loop.create_future())

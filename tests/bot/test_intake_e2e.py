@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
 from hotline.storage.models import Case, ContactEvent, Employee
-from tests_support import COUNSELOR, OTHER, assert_no_identity, consent_and_area, counselor_texts
+from tests.tests_support import COUNSELOR, OTHER, assert_no_identity, consent_and_area, counselor_texts
 
 EMPLOYEE_ID = 777000111
 
@@ -64,7 +64,9 @@ async def test_two_counselors_press_claim_at_once_exactly_one_wins(stage: Stage)
 
     mark = emu.mark()
     assert card_w.message_id is not None and card_c.message_id is not None
-    await asyncio.gather(emu.press_button(wang, card_w.message_id, data), emu.press_button(chen, card_c.message_id, data))
+    await asyncio.gather(
+        emu.press_button(wang, card_w.message_id, data), emu.press_button(chen, card_c.message_id, data)
+    )
     await stage.next_message(EMPLOYEE_ID, since=mark, containing="接手")
     answers = await emu.wait_for_all(None, 2, method="answerCallbackQuery", since=mark)
     wins = [a for a in answers if "目前案件" in str(a.params.get("text"))]
@@ -156,7 +158,9 @@ async def test_out_of_hours_on_a_holiday_queues_and_offers_at_opening(
         assert "非服務時間" in (queued.text or "") and "2月23日（週一）09:00" in (queued.text or "")
         queue = await stage.say(wang, "/queue", containing="等候中的案件")
         assert "1 件" in (queue.text or "")
-        assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "📋" in t and "接案" in t and t is None]
+        assert not [
+            t for t in stage.texts_to(COUNSELOR, since=mark) if "📋" in t and "接案" in t and t is None
+        ]
         clock.advance(days=6)  # Monday 23 February, 11:00
         mark = emu.mark()
         assert await stage.running.timers.run_due() == 1  # type: ignore[union-attr]

@@ -10,7 +10,9 @@ from hotline.flows.diagrams import DIAGRAMS, DOCS
 @pytest.mark.parametrize("name", sorted(DIAGRAMS))
 def test_diagram_is_current(name: str) -> None:
     checked_in = (DOCS / name).read_text(encoding="utf-8")
-    assert checked_in == DIAGRAMS[name](), f"docs/flows/{name} is stale: run `python -m hotline.flows.diagrams`"
+    assert checked_in == DIAGRAMS[name](), (
+        f"docs/flows/{name} is stale: run `python -m hotline.flows.diagrams`"
+    )
 
 
 def test_diagram_shows_every_state_and_the_crisis_free_path() -> None:

@@ -48,7 +48,9 @@ def kinds(effects: list[Effect]) -> list[type]:
     return [type(e) for e in effects]
 
 
-def run(*events: Event, ctx: Context = OPEN, state: IntakeState | None = None) -> tuple[IntakeState, list[Effect]]:
+def run(
+    *events: Event, ctx: Context = OPEN, state: IntakeState | None = None
+) -> tuple[IntakeState, list[Effect]]:
     current = state or IntakeState()
     effects: list[Effect] = []
     for event in events:
@@ -72,7 +74,9 @@ def test_happy_path_in_hours() -> None:
 
 
 def test_out_of_hours_queues_and_says_when() -> None:
-    state, effects = run(Command("start"), Pressed(intake.ACCEPT), Pressed("area:legal"), Said("問題", NO_RISK), ctx=CLOSED)
+    state, effects = run(
+        Command("start"), Pressed(intake.ACCEPT), Pressed("area:legal"), Said("問題", NO_RISK), ctx=CLOSED
+    )
     assert state.name == "queued"
     assert QueueCase(CLOSED.next_opening) in effects
     assert not any(isinstance(e, OfferCase) for e in effects)
@@ -168,7 +172,9 @@ def test_counselor_side_events() -> None:
 @pytest.mark.parametrize("screening", [CRISIS, ELEVATED])
 def test_crisis_in_every_state(name: str, screening: Screening) -> None:
     text = "我今晚想從頂樓跳下去"
-    state, effects = run(Said(text, screening), state=IntakeState(name, Category.FAMILY if name == "describe" else None))
+    state, effects = run(
+        Said(text, screening), state=IntakeState(name, Category.FAMILY if name == "describe" else None)
+    )
     expected_key = "crisis.imminent" if screening.risk is Risk.IMMINENT else "crisis.elevated"
     assert keys(effects)[0] == expected_key, "the crisis reply comes first"
     assert AlertOnDuty(screening, text) in effects
@@ -192,6 +198,8 @@ def test_step_is_reentrant_free() -> None:
 
 
 def test_context_time_is_not_read_from_the_clock() -> None:
-    late = Context(datetime(2030, 1, 1, tzinfo=OPEN_HOURS.tzinfo), False, datetime(2030, 1, 2, tzinfo=OPEN_HOURS.tzinfo))
+    late = Context(
+        datetime(2030, 1, 1, tzinfo=OPEN_HOURS.tzinfo), False, datetime(2030, 1, 2, tzinfo=OPEN_HOURS.tzinfo)
+    )
     _, effects = run(Said("x", NO_RISK), ctx=late, state=IntakeState("describe"))
     assert QueueCase(late.next_opening) in effects

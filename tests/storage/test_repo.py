@@ -30,9 +30,15 @@ async def make_store(url: str) -> Store:
 
 async def new_case(store: Store, risk: Risk = Risk.NONE) -> int:
     async with store.unit() as s:
-        employee = await repo.ensure_employee(s, store.vault.pseudonym("telegram", "1"), Channel.TELEGRAM, NOW)
-        case = await repo.open_case(s, channel=Channel.TELEGRAM, employee_id=employee.id, category=Category.LEGAL, now=NOW)
-        await repo.add_message(s, store, case, direction="inbound", text="我想問法律問題", now=NOW, screening=Screening(risk))
+        employee = await repo.ensure_employee(
+            s, store.vault.pseudonym("telegram", "1"), Channel.TELEGRAM, NOW
+        )
+        case = await repo.open_case(
+            s, channel=Channel.TELEGRAM, employee_id=employee.id, category=Category.LEGAL, now=NOW
+        )
+        await repo.add_message(
+            s, store, case, direction="inbound", text="我想問法律問題", now=NOW, screening=Screening(risk)
+        )
         return case.id
 
 
@@ -83,7 +89,16 @@ async def test_case_lifecycle_and_summaries(db_url: str) -> None:
         from hotline.storage.queries import case_summaries
 
         [row] = await case_summaries(db_url)
-        assert set(row) == {"code", "channel", "status", "category", "risk", "opened_at", "reply_due_at", "message_count"}
+        assert set(row) == {
+            "code",
+            "channel",
+            "status",
+            "category",
+            "risk",
+            "opened_at",
+            "reply_due_at",
+            "message_count",
+        }
         assert row["channel"] == "telegram" and row["category"] == "legal" and row["message_count"] == 1
         assert str(row["opened_at"]).endswith("+00:00") and row["reply_due_at"] is None
     finally:
@@ -141,7 +156,9 @@ async def test_timers_are_leased_once_and_survive_a_new_store(db_url: str) -> No
             await repo.schedule(s, "crisis.escalate", NOW + timedelta(minutes=5), NOW, case_id=case_id)
         async with store.unit() as s:
             assert await repo.next_due_at(s) == NOW + timedelta(minutes=5)
-            assert await repo.claim_due_timers(s, NOW, "a", NOW + timedelta(minutes=1), lock=store.locking) == []
+            assert (
+                await repo.claim_due_timers(s, NOW, "a", NOW + timedelta(minutes=1), lock=store.locking) == []
+            )
     finally:
         await store.close()
 
