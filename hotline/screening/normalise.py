@@ -13,7 +13,7 @@ drops the spaces so that "想 死", "自.殺" and "自*殺" read as 想死 and �
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TypeAlias
 
 # Every code point of the first two planes gets an entry, so translate never takes the (slow)
@@ -78,12 +78,3 @@ class Normaliser:
     def pattern(self, pattern: str) -> str:
         """A lexicon pattern in canonical form, runs of separators collapsed to one space."""
         return " ".join(pattern.translate(self.table).split())
-
-    def sources_of(self, chars: Iterable[str]) -> set[str]:
-        """Every raw character whose normal form contains one of ``chars`` (the chars included)."""
-        wanted = set(chars)
-        found = set(wanted)
-        for cp, value in self.table.items():
-            if isinstance(value, str) and not wanted.isdisjoint(value):
-                found.add(chr(cp))
-        return found

@@ -1,14 +1,13 @@
 """The screener: text in, ``Screening(risk, cues)`` out, from the lexicon and any added layers.
 
-How one message is screened (the cost is paid only when needed; most messages stop at step 1):
+How one message is screened:
 
-1. a character-class search on the raw text for the *anchor* characters of every alerting pattern
-   (any raw form of them: full-width, upper case, Simplified). None present: no alert is possible.
-2. normalise (one ``str.translate``), then scan the compact and the spaced view with one compiled trie
-   each, collecting every pattern that starts at every position;
-3. drop every match lying entirely inside an idiom or negation match, or inside a longer intent or plan
+1. normalise (one ``str.translate``), then scan the compact and the spaced view with one compiled trie
+   each, collecting every pattern that starts at every position (most messages match nothing and stop
+   here);
+2. drop every match lying entirely inside an idiom or negation match, or inside a longer intent or plan
    match (it is a word of that phrase);
-4. decide the risk from the roles of the entries that fired (rules in ``config/crisis_lexicon.toml``).
+3. decide the risk from the roles of the entries that fired (rules in ``config/crisis_lexicon.toml``).
    The decision depends only on the set of fired entries, so it is cached.
 
 Further layers (a learned second opinion) go through ``with_layers``; they can only add alerts.
@@ -67,7 +66,6 @@ class Screener:
         "_decide",
         "_entries",
         "_layers",
-        "_maybe",
         "_normaliser",
         "_quiet",
         "_subsumes",
@@ -95,11 +93,6 @@ class Screener:
         self._words = ViewMatcher(words, word_bounded=True)
         self._quiet = tuple(entry.role in QUIET for entry in self._entries)
         self._subsumes = tuple(entry.role in SUBSUMING for entry in self._entries)
-        anchors = _anchors(
-            [p for p, i in (*compact.items(), *words.items()) if self._entries[i].role in ALERTING]
-        )
-        sources = self._normaliser.sources_of(anchors)
-        self._maybe = re.compile("[" + "".join(sorted(re.escape(c) for c in sources)) + "]").search
         self._decide = lru_cache(maxsize=4096)(self._decide_uncached)
 
     @classmethod
@@ -126,7 +119,7 @@ class Screener:
         return self._normaliser.compact(text)
 
     def screen(self, text: str) -> Screening:
-        result = self._screen_lexicon(text) if self._maybe(text) is not None else NO_RISK
+        result = self._screen_lexicon(text)
         for layer in self._layers:
             result = merge(result, layer.screen(text))
         return result
@@ -203,16 +196,3 @@ def _fired(hits: list[Hit], quiet: tuple[bool, ...], subsumes: tuple[bool, ...])
             cs <= s and e <= ce and ci != i and (quiet[ci] or ce - cs > e - s) for cs, ce, ci in covers
         )
     }
-
-
-def _anchors(patterns: Sequence[str]) -> set[str]:
-    """For each pattern the character shared by the fewest patterns: rare in text, cheap to look for."""
-    counts: dict[str, int] = {}
-    for pattern in patterns:
-        for ch in set(pattern) - {" "}:
-            counts[ch] = counts.get(ch, 0) + 1
-    anchors: set[str] = set()
-    for pattern in patterns:
-        chars = [ch for ch in pattern if ch != " "]
-        anchors.add(min(chars, key=lambda ch: (counts[ch], -chars.index(ch))))
-    return anchors

@@ -1,0 +1,120 @@
+"""Screening throughput against a one-regex loop over the same lines (DESIGN §5a: ≥ 50k msg/s, ≤ 5×).
+
+Lines are drawn from ``tests/screening/corpus.tsv``. Two mixes are measured:
+
+* ``corpus`` — the corpus proportions (about half crisis lines: the hard case, nearly every line goes
+  through normalisation and rule evaluation);
+* ``traffic`` — 2 % crisis lines, closer to what a help line receives.
+
+For each mix: the baseline loop (``re.compile("自殺|想死|suicide").search`` per line), ``Screener.screen``
+per line, and the real ``hotline screen`` path (``run_screen`` over ``io.StringIO``). Best of
+``--repeat`` runs each.
+
+Run: ``.venv/bin/python -m benchmarks.screen_bench [--lines 100000] [--repeat 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hotline.screen_command import run_screen
+from hotline.screening import Screener
+from hotline.screening_loader import load_screener
+
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "screening" / "corpus.tsv"
+TARGET_RATE = 50_000.0
+TARGET_RATIO = 5.0
+
+
+def read_corpus() -> tuple[list[str], list[str]]:
+    crisis: list[str] = []
+    harmless: list[str] = []
+    for raw in CORPUS.read_text(encoding="utf-8").splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        label, _, text = raw.partition("\t")
+        (harmless if label == "none" else crisis).append(text)
+    return crisis, harmless
+
+
+def build_mix(n: int, crisis_share: float, seed: int = 7) -> list[str]:
+    crisis, harmless = read_corpus()
+    rng = random.Random(seed)
+    return [rng.choice(crisis) if rng.random() < crisis_share else rng.choice(harmless) for _ in range(n)]
+
+
+def best_of(repeat: int, run: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure(screener: Screener, lines: list[str], repeat: int) -> dict[str, float]:
+    search = re.compile("自殺|想死|suicide").search
+    screen = screener.screen
+    text = "\n".join(lines) + "\n"
+
+    def baseline() -> None:
+        for line in lines:
+            search(line)
+
+    def screening() -> None:
+        for line in lines:
+            screen(line)
+
+    def command() -> None:
+        run_screen(io.StringIO(text), io.StringIO(), screener)
+
+    return {
+        "baseline": best_of(repeat, baseline),
+        "screen": best_of(repeat, screening),
+        "command": best_of(repeat, command),
+    }
+
+
+def report(name: str, n: int, seconds: dict[str, float]) -> bool:
+    rate = {key: n / value for key, value in seconds.items()}
+    ratio = seconds["screen"] / seconds["baseline"]
+    command_ratio = seconds["command"] / seconds["baseline"]
+    ok = rate["screen"] >= TARGET_RATE and ratio <= TARGET_RATIO
+    print(f"[{name}] {n:,} lines")
+    print(f"  baseline one-regex loop  {rate['baseline']:>12,.0f} msg/s")
+    print(f"  Screener.screen          {rate['screen']:>12,.0f} msg/s   {ratio:5.2f}x the loop")
+    print(f"  hotline screen (StringIO){rate['command']:>12,.0f} msg/s   {command_ratio:5.2f}x the loop")
+    print(
+        f"  target ≥ {TARGET_RATE:,.0f} msg/s and ≤ {TARGET_RATIO:.0f}x: {'met' if ok else 'NOT met'}",
+        flush=True,
+    )
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    screener = load_screener()
+    print(f"screener built in {time.perf_counter() - start:.2f} s ({len(screener.entries)} lexicon entries)")
+    crisis, harmless = read_corpus()
+    corpus_share = len(crisis) / (len(crisis) + len(harmless))
+    results = []
+    for name, share in (("corpus", corpus_share), ("traffic", 0.02)):
+        lines = build_mix(args.lines, share)
+        results.append(
+            report(f"{name} mix, {share:.0%} crisis", len(lines), measure(screener, lines, args.repeat))
+        )
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
