@@ -107,6 +107,8 @@ def _score(text: str) -> float:
             score += 0.5
         elif 0xC0 <= cp <= 0x24F:  # Latin letters with diacritics
             score += 1.0
+        elif 0x2000 <= cp <= 0x20CF:  # general punctuation, currency
+            score += 0.5
         elif any(lo <= cp <= hi for lo, hi in _WEIRD_RANGES):
             score -= 4.0
     return score
@@ -134,7 +136,7 @@ def decode_bytes(data: bytes, label: str | None = None) -> Decoded:
         except (UnicodeDecodeError, LookupError):
             continue
         # the labelled (first) candidate wins ties and near-ties
-        score = _score(text) + (len(text) * 0.05 if index == 0 and codec is not None else 0.0)
+        score = _score(text) + (len(text) * 1.0 if index == 0 and codec is not None else 0.0)
         if score > best_score:
             best, best_score = Decoded(text, name, True), score
     if best is not None:

@@ -34,7 +34,8 @@ class _Converter(HTMLParser):
         self.quote = 0
 
     def _break(self) -> None:
-        text = "".join(self.current).strip(" ")
+        text = "".join(self.current)
+        text = text if self.pre else text.strip(" ")
         prefix = "> " * self.quote
         self.lines.append(prefix + text if text or not self.quote else prefix.rstrip())
         self.current = []
@@ -69,10 +70,10 @@ class _Converter(HTMLParser):
             open_tag, quote = self.stack.pop()
             if open_tag in _DROP:
                 self.drop = max(0, self.drop - 1)
-            if open_tag == "pre":
-                self.pre = max(0, self.pre - 1)
             if open_tag in _BLOCK or open_tag == "blockquote":
                 self._soft_break()
+            if open_tag == "pre":
+                self.pre = max(0, self.pre - 1)
             if quote:
                 self.quote = max(0, self.quote - 1)
             if open_tag == tag:

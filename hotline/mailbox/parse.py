@@ -53,6 +53,7 @@ _STRUCTURAL = (
 )
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:fwd?|轉寄|转发)\s*[:：]", re.IGNORECASE)
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_BASE64_PAD = {0: b"", 2: b"==", 3: b"="}
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -173,10 +174,15 @@ def _raw_payload(part: Message) -> bytes:
     """The payload bytes with the transfer encoding (base64, quoted-printable, uuencode) undone.
     Broken base64 (truncated, junk inside) is decoded as far as it goes."""
     payload = part.get_payload()
-    if isinstance(payload, str) and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64":
-        data64 = _BASE64_JUNK.sub(b"", payload.encode("ascii", "ignore"))
+    if (
+        isinstance(payload, str)
+        and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64"
+    ):
+        data64 = _BASE64_JUNK.sub(b"", payload.encode("ascii", "ignore").split(b"=", 1)[0])
+        if len(data64) % 4 == 1:  # a lone trailing character carries no whole byte
+            data64 = data64[:-1]
         try:
-            return base64.b64decode(data64[: len(data64) - len(data64) % 4])
+            return base64.b64decode(data64 + _BASE64_PAD[len(data64) % 4])
         except (binascii.Error, ValueError):  # pragma: no cover - cleaned input always decodes
             pass
     try:

@@ -168,7 +168,7 @@ async def test_untrusted_certificate_is_unavailable(dovecot: DovecotServer) -> N
     store = InMemoryMailStore()
     cfg = config(dovecot, port=dovecot.tls_port, security="tls")  # system CAs: self-signed is refused
     async with ImapPoller(cfg, store, store) as poller:
-        with pytest.raises(MailboxUnavailable, match="^TLS with IMAP server"):
+        with pytest.raises(MailboxUnavailable, match=r"^TLS with IMAP server"):
             await poller.poll_once()
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from tests.servers.certs import make_certificate
+
 DOVECOT = os.environ.get("HOTLINE_TEST_DOVECOT", "/usr/sbin/dovecot")
 START_TIMEOUT = 20.0
 
@@ -49,16 +51,6 @@ def free_port() -> int:
 def dovecot_version() -> str:
     out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True, check=True, timeout=10)
     return out.stdout.strip()
-
-
-def _make_certificate(directory: Path) -> tuple[Path, Path]:
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def _config(root: Path, port: int, tls_port: int, cert: Path, key: Path, major_minor: tuple[int, int]) -> str:
@@ -181,7 +173,7 @@ class DovecotServer:
             for sub in ("mail", "home"):
                 os.chown(root / sub, nobody.pw_uid, nobody.pw_gid)
         (root / "users").write_text(f"{user}:{{PLAIN}}{password}::::::\n")
-        cert, key = _make_certificate(root)
+        cert, key = make_certificate(root)
         last_error = ""
         for _attempt in range(3):  # a free port may be taken between probing and binding
             port, tls_port = free_port(), free_port()

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import ssl
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.servers.certs import client_context, make_certificate, server_context
 
 
 class Fault(enum.Enum):
@@ -41,7 +46,7 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if self.sink.fault is Fault.REJECT:
@@ -49,7 +54,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.sink.fault in (Fault.TEMPFAIL, Fault.DATA_REJECT):
             self.sink._attempt()
             return str(self.sink.fault.value)
@@ -74,13 +79,13 @@ class _Authenticator:
         return AuthResult(success=ok, handled=False)
 
 
-class _PortZeroController(Controller):  # type: ignore[misc]
+class _PortZeroController(Controller):
     """aiosmtpd's Controller cannot bind port 0 by itself: it probes the configured port."""
 
     def _trigger_server(self) -> None:
-        assert self.server is not None
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        server = cast(asyncio.Server, self.server)
+        self.port = server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 class SmtpSink:
@@ -92,15 +97,26 @@ class SmtpSink:
         self._controller: _PortZeroController | None = None
         self.host = "127.0.0.1"
         self.port = 0
+        self.cafile: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
     def start(cls, *, auth: tuple[str, str] | None = None) -> SmtpSink:
-        """Start on a free port; with ``auth=(user, password)`` the server requires AUTH (over plain
-        text: the test server has no TLS)."""
+        """Start on a free port; with ``auth=(user, password)`` the server offers STARTTLS (a
+        self-signed certificate: `client_context()` trusts it) and requires AUTH after it."""
         sink = cls()
         kwargs: dict[str, Any] = {}
         if auth is not None:
-            kwargs.update(authenticator=_Authenticator(*auth), auth_require_tls=False, auth_required=True)
+            sink._tmp = tempfile.TemporaryDirectory(prefix="hotline-smtpd-")
+            cert, key = make_certificate(Path(sink._tmp.name))
+            sink.cafile = cert
+            kwargs.update(
+                authenticator=_Authenticator(*auth),
+                auth_required=True,
+                auth_require_tls=True,
+                require_starttls=True,
+                tls_context=server_context(cert, key),
+            )
         controller = _PortZeroController(_Handler(sink), hostname="127.0.0.1", port=0, **kwargs)
         controller.start()
         sink._controller = controller
@@ -111,6 +127,13 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def client_context(self) -> ssl.SSLContext:
+        assert self.cafile is not None, "start(auth=...) makes the certificate"
+        return client_context(self.cafile)
 
     def _add(self, item: Received) -> None:
         with self._cond:
