@@ -138,18 +138,54 @@ class _Walk:
         self.attachments.append(_attachment(part, ctype))
 
 
-def _content_type(part: Message) -> str:
+@dataclass(frozen=True, slots=True)
+class _PartInfo:
+    content_type: str
+    charset: str | None
+    disposition: str | None
+    filename: str | None  # raw: Content-Disposition filename, else Content-Type name
+
+
+def _info(part: Message) -> _PartInfo:
+    """Content-Type and Content-Disposition of a part, each header parsed once (policy.default's
+    header parsing is the costliest step of a parse) and remembered on the part."""
+    cached = getattr(part, "_hotline_info", None)
+    if isinstance(cached, _PartInfo):
+        return cached
+    ctype, params, disposition, dparams = part.get_default_type(), {}, None, {}
     try:
-        return part.get_content_type()
+        header = part.get("content-type")
+        if header is not None:
+            value = str(getattr(header, "content_type", "") or "").lower()
+            ctype = value if value.count("/") == 1 else "text/plain"
+            params = dict(getattr(header, "params", {}) or {})
     except Exception:
-        return "application/octet-stream"
+        ctype = "application/octet-stream"
+    try:
+        header = part.get("content-disposition")
+        if header is not None:
+            disposition = str(getattr(header, "content_disposition", "") or "").lower() or None
+            dparams = dict(getattr(header, "params", {}) or {})
+    except Exception:
+        disposition = None
+    charset = params.get("charset")
+    name = dparams.get("filename") or params.get("name")
+    info = _PartInfo(
+        ctype,
+        charset if isinstance(charset, str) else None,
+        disposition,
+        name if isinstance(name, str) else None,
+    )
+    part._hotline_info = info  # type: ignore[attr-defined]
+    return info
+
+
+def _content_type(part: Message) -> str:
+    return _info(part).content_type
 
 
 def _disposition(part: Message) -> str | None:
-    try:
-        return part.get_content_disposition()
-    except Exception:
-        return None
+    return _info(part).disposition
 
 
 def _is_body_text(part: Message, ctype: str) -> bool:
@@ -197,10 +233,7 @@ def _raw_payload(part: Message) -> bytes:
 
 
 def _part_text(part: Message, walk: _Walk) -> str:
-    try:
-        label = part.get_content_charset()
-    except Exception:
-        label = None
+    label = _info(part).charset
     decoded = decode_bytes(_raw_payload(part), label)
     if not decoded.exact:
         walk.defects.append("UndecodableText")
@@ -208,17 +241,7 @@ def _part_text(part: Message, walk: _Walk) -> str:
 
 
 def _filename(part: Message) -> str | None:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-    if name is None:
-        try:
-            name = part.get_param("name", header="content-type")  # type: ignore[assignment]
-            if isinstance(name, tuple):  # RFC 2231 (charset, language, value)
-                name = name[2]
-        except Exception:
-            name = None
+    name = _info(part).filename
     if not isinstance(name, str) or not name.strip():
         return None
     name = clean_line(decode_header_value(name) if "=?" in name else _UNSAFE_FILENAME.sub("", name))
