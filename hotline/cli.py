@@ -22,14 +22,14 @@ NOTHING_CONFIGURED = (
 )
 
 
-def configure_logging(verbose: bool = False) -> None:
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     # The Bot API URL contains the token: never let the HTTP client log requests (DESIGN §5b).
-    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "alembic"):
+    for noisy in ("httpx", "httpcore", "telegram", "apscheduler", "aiosqlite", "alembic", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
+    configure_logging(args.verbose, quiet=args.command == "demo")
     try:
         code: int = args.func(args)
     except HotlineError as exc:

@@ -25,6 +25,8 @@ class ServiceHours:
     def __init__(self, section: HoursSection) -> None:
         self._s = section
         self.zone = ZoneInfo(section.timezone)
+        # Load the holiday tables now, not on the first employee's message (the package imports lazily).
+        _calendar(section.holidays_country, 2026)
 
     def is_working_day(self, day: date) -> bool:
         cal = _calendar(self._s.holidays_country, day.year)

@@ -84,7 +84,7 @@ class EmployeeRunner:
             )
             new_state, effects = intake.step(state, event, ctx)
             if thread.employee is None and (
-                new_state.name != "idle" or any(isinstance(e, OpenCase) for e in effects)
+                new_state.name not in intake.UNSTORED or any(isinstance(e, OpenCase) for e in effects)
             ):
                 thread.employee = await repo.ensure_employee(
                     s, self.pseudonym(user_id), Channel.TELEGRAM, now
@@ -92,7 +92,7 @@ class EmployeeRunner:
             for effect in effects:
                 case = await self._apply(s, effect, thread.employee, case, chat_id, after)
             employee = thread.employee
-            if new_state.name == "idle" and (employee is None or employee.contact_enc is None):
+            if new_state.name in intake.UNSTORED and (employee is None or employee.contact_enc is None):
                 await repo.forget_contact(s, thread)  # never became a case: keep nothing about them
             elif employee is not None:
                 category = new_state.category.value if new_state.category else None

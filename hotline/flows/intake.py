@@ -43,6 +43,7 @@ from hotline.flows.vocabulary import (
 )
 
 STATES = ("idle", "consent", "area", "describe", "queued", "connected")
+UNSTORED = ("idle", "consent")  # states that need no row for someone who never opened a case
 PRE_CASE = ("idle", "consent", "area", "describe")
 IN_CASE = ("queued", "connected")
 
@@ -195,8 +196,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "write", "source": "queued", "dest": "=", "after": "add_to_case"},
     {"trigger": "write", "source": "connected", "dest": "=", "after": "relay"},
     # buttons
-    {"trigger": "accept", "source": "consent", "dest": "area", "after": "ask_area"},
-    {"trigger": "decline", "source": "consent", "dest": "idle", "after": "declined"},
+    # The notice's buttons also work from idle: "consent" is only what the screen shows, so nothing needs
+    # to be written for someone who has only read the notice (DESIGN §5b: nothing before consent).
+    {"trigger": "accept", "source": ["idle", "consent"], "dest": "area", "after": "ask_area"},
+    {"trigger": "decline", "source": ["idle", "consent"], "dest": "idle", "after": "declined"},
     {
         "trigger": "choose",
         "source": "area",

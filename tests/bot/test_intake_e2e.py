@@ -123,7 +123,7 @@ async def test_bad_input_in_each_state_gets_a_short_helpful_reply(stage: Stage) 
 
     await replied((await emu.send_sticker(mei)).mark, "只能讀取文字")
     notice = await stage.say(mei, "/start", containing="7858")
-    await stage.say(mei, "好", containing="請點選下方的按鈕")  # text where a button is expected
+    await stage.say(mei, "好", containing="7858")  # text before consent: the notice again, with its buttons
     await replied((await emu.send_photo(mei)).mark, "只能讀取文字")
     areas = await stage.press(mei, notice, "consent:accept", containing="領域")
     await stage.say(mei, "/whatever", containing="不認得這個指令")

@@ -1,0 +1,93 @@
+"""The Telegram line under load, against the bare PTB echo bot on the same emulator (DESIGN §5a).
+
+1. 300 employees send /start at once, until each has a reply: hotline vs the echo bot (target ≤ 1.5×).
+2. Crisis message in → alert call out at the emulator, p50/p99 over 200 crises (target p99 ≤ 0.5 s):
+   one at a time (latency) and all at once (a burst).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.echo_baseline import measure_echo
+from hotline.sandbox import TelegramEmulator
+from hotline.sandbox.stage import ROSTER, Stage, StageClock, stage_settings
+
+TOKEN = "5555:BENCH"
+FIRST_USER = 2_000_000
+CRISIS = "我真的撐不下去了，今晚想從頂樓跳下去 #{n}"
+
+
+async def measure_hotline_start(n_users: int, concurrent: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with TelegramEmulator(token=TOKEN) as emu:
+            settings = stage_settings(
+                emu.api_url, TOKEN, Path(tmp) / "b.db", telegram={"concurrent_updates": concurrent}
+            )
+            async with Stage(emu, settings, StageClock()):
+                users = [emu.user(FIRST_USER + i, f"員工{i}") for i in range(n_users)]
+                mark = emu.mark()
+                started = time.monotonic()
+                for user in users:
+                    await emu.send_text(user, "/start")
+                replies = await emu.wait_for_all(
+                    lambda c: c.ok, n_users, method="sendMessage", since=mark, timeout=300
+                )
+    if {c.chat_id for c in replies} != {u.id for u in users}:
+        raise AssertionError("some users got no reply")
+    return max(c.at for c in replies) - started
+
+
+async def measure_alerts(n: int, concurrent: int, *, burst: bool) -> list[float]:
+    counselor = ROSTER[0].telegram_id
+    with tempfile.TemporaryDirectory() as tmp:
+        async with TelegramEmulator(token=TOKEN) as emu:
+            settings = stage_settings(
+                emu.api_url, TOKEN, Path(tmp) / "b.db", telegram={"concurrent_updates": concurrent}
+            )
+            async with Stage(emu, settings, StageClock()) as stage:
+                await stage.say(emu.user(counselor, "Wang"), "/onduty", containing="值班")
+                users = [emu.user(FIRST_USER + i, f"員工{i}") for i in range(n)]
+
+                async def one(i: int) -> float:
+                    update = await emu.send_text(users[i], CRISIS.format(n=i))
+                    tag = f"#{i}"
+                    alert = await emu.wait_for(
+                        lambda c: "危機通報" in (c.text or "") and (c.text or "").rstrip().endswith(tag),
+                        method="sendMessage", chat_id=counselor, since=update, timeout=120,
+                    )  # fmt: skip
+                    return alert.at - update.at
+
+                if burst:
+                    return list(await asyncio.gather(*(one(i) for i in range(n))))
+                return [await one(i) for i in range(n)]
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def main(n_users: int = 300, n_crises: int = 200, concurrent: int = 4, rounds: int = 3) -> None:
+    logging.disable(logging.WARNING)
+    echo = [await measure_echo(n_users, concurrent_updates=concurrent) for _ in range(rounds)]
+    ours = [await measure_hotline_start(n_users, concurrent) for _ in range(rounds)]
+    e, o = statistics.median(echo), statistics.median(ours)
+    print(f"/start x{n_users} at once (concurrent_updates={concurrent}), median of {rounds}:")
+    print(f"  echo bot  {e:.3f} s\n  hotline   {o:.3f} s\n  ratio     {o / e:.2f}x  (target <= 1.5x)")
+    for burst in (False, True):
+        lat = await measure_alerts(n_crises, concurrent, burst=burst)
+        label = "burst (all at once)" if burst else "one at a time"
+        print(
+            f"crisis -> alert, {n_crises} crises, {label}: p50 {_pct(lat, 0.5) * 1000:.0f} ms, "
+            f"p99 {_pct(lat, 0.99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms  (target p99 <= 500 ms)"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
