@@ -17,7 +17,7 @@ from hotline.bot.console import Console
 from hotline.bot.desk import Desk
 from hotline.bot.runner import EmployeeRunner
 from hotline.crypto import Vault
-from hotline.domain import Screening
+from hotline.domain import Channel, Screening
 from hotline.hours import ServiceHours
 from hotline.ports import Clock
 from hotline.settings import Settings
@@ -104,7 +104,8 @@ class Service:
             hours=ServiceHours(settings.hours),
             clock=self.clock,
         )
-        runner = EmployeeRunner(desk, screen)
+        known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
+        runner = EmployeeRunner(desk, screen, known)
         console = Console(desk, runner)
         timers = TimerService(
             store,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ from hotline.flows.vocabulary import (
     CaseClaimed,
     CaseEnded,
     CaseReleased,
+    Command,
     Context,
     Effect,
     Event,
@@ -33,6 +35,7 @@ from hotline.flows.vocabulary import (
     Reply,
     Said,
     StoreInbound,
+    Unsupported,
     WithdrawCase,
 )
 from hotline.storage import repo
@@ -53,9 +56,12 @@ class _After:
 
 
 class EmployeeRunner:
-    def __init__(self, desk: Desk, screen: Screen) -> None:
+    def __init__(self, desk: Desk, screen: Screen, known: set[str] | None = None) -> None:
         self.desk = desk
         self.screen = screen
+        # Pseudonyms with a row, kept in memory only where this process is the database's one writer
+        # (SQLite); elsewhere (several instances on PostgreSQL) the database is asked every time.
+        self._known = known
 
     def pseudonym(self, user_id: int) -> str:
         return self.desk.store.vault.pseudonym(Channel.TELEGRAM.value, str(user_id))
@@ -68,37 +74,75 @@ class EmployeeRunner:
         desk = self.desk
         now = desk.now()
         after = _After()
+        pseudonym = self.pseudonym(user_id)
+        # Content-free events from someone unknown (the notice, help, a sticker) need no transaction.
+        content_free = isinstance(event, Command | Unsupported)
+        if (
+            content_free
+            and not await self._is_known(pseudonym)
+            and await self._stateless(event, chat_id, now)
+        ):
+            return
         async with desk.store.unit() as s:
-            thread = await repo.load_thread(s, self.pseudonym(user_id), lock=desk.store.locking)
+            thread = await repo.load_thread(s, pseudonym, lock=desk.store.locking)
             conv = thread.conversation
             state = intake.IntakeState(
                 conv.state if conv else "idle",
                 Category(conv.category) if conv and conv.category else None,
             )
             case = thread.case
-            ctx = Context(
-                now=now,
-                in_service_hours=desk.hours.is_open(now),
-                next_opening=desk.hours.next_opening(now),
-                case_code=case.code if case else None,
-            )
-            new_state, effects = intake.step(state, event, ctx)
+            new_state, effects = intake.step(state, event, self._context(now, case))
             if thread.employee is None and (
                 new_state.name not in intake.UNSTORED or any(isinstance(e, OpenCase) for e in effects)
             ):
-                thread.employee = await repo.ensure_employee(
-                    s, self.pseudonym(user_id), Channel.TELEGRAM, now
-                )
+                thread.employee = await repo.ensure_employee(s, pseudonym, Channel.TELEGRAM, now)
             for effect in effects:
                 case = await self._apply(s, effect, thread.employee, case, chat_id, after)
             employee = thread.employee
-            if new_state.name in intake.UNSTORED and (employee is None or employee.contact_enc is None):
+            forgotten = new_state.name in intake.UNSTORED and (
+                employee is None or employee.contact_enc is None
+            )
+            if forgotten:
                 await repo.forget_contact(s, thread)  # never became a case: keep nothing about them
             elif employee is not None:
                 category = new_state.category.value if new_state.category else None
                 case_id = case.id if case is not None and new_state.name != "idle" else None
                 await repo.save_state(s, thread, new_state.name, category, case_id, now)
+        self._remember(pseudonym, employee, forgotten)
         await self._after(after)
+
+    async def _is_known(self, pseudonym: str) -> bool:
+        if self._known is None:
+            return await repo.is_known(self.desk.store, pseudonym)
+        return pseudonym in self._known
+
+    def _remember(self, pseudonym: str, employee: Employee | None, forgotten: bool) -> None:
+        if self._known is not None:
+            if forgotten or employee is None:
+                self._known.discard(pseudonym)
+            else:
+                self._known.add(pseudonym)
+
+    def _context(self, now: datetime, case: Case | None) -> Context:
+        hours = self.desk.hours
+        return Context(now, hours.is_open(now), hours.next_opening(now), case.code if case else None)
+
+    async def _stateless(self, event: Event, chat_id: int, now: datetime) -> bool:
+        """Someone unknown whose event needs no row (reading the notice, help, a sticker): answer without
+        a transaction. Returns False when the event must take the full path."""
+        new_state, effects = intake.step(intake.IntakeState(), event, self._context(now, None))
+        if new_state.name not in intake.UNSTORED or not all(isinstance(e, Reply) for e in effects):
+            return False
+        replies = [e for e in effects if isinstance(e, Reply)]
+        await self.desk.deliver(
+            [
+                Outgoing(
+                    chat_id, self.desk.texts.render(r.key, dict(r.params)), self.desk.keyboard(r.buttons)
+                )
+                for r in replies
+            ]
+        )
+        return True
 
     async def _apply(
         self,
@@ -188,8 +232,7 @@ class EmployeeRunner:
                 return
             thread = repo.Thread(employee, conv, case)
             state = intake.IntakeState(conv.state, Category(conv.category) if conv.category else None)
-            ctx = Context(now, desk.hours.is_open(now), desk.hours.next_opening(now), case.code)
-            new_state, effects = intake.step(state, event, ctx)
+            new_state, effects = intake.step(state, event, self._context(now, case))
             for effect in effects:
                 if isinstance(effect, Reply):
                     params = {"code": case.code, **dict(effect.params)}

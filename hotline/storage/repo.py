@@ -437,3 +437,21 @@ async def escalate_alerts(s: AsyncSession, case_id: int, now: datetime) -> int:
 
 async def alerts_of(s: AsyncSession, case_id: int) -> list[Alert]:
     return list((await s.scalars(select(Alert).where(Alert.case_id == case_id).order_by(Alert.id))).all())
+
+
+async def pseudonyms(store: Store, channel: Channel) -> set[str]:
+    async with store.unit() as s:
+        return set(
+            (await s.scalars(select(Employee.pseudonym).where(Employee.channel == channel.value))).all()
+        )
+
+
+async def is_known(store: Store, pseudonym: str) -> bool:
+    """Whether anything is stored for this pseudonym: one indexed read, no transaction (the hot path of
+    a first contact, which must write nothing)."""
+    try:
+        async with store.engine.connect() as conn:
+            found = await conn.scalar(select(Employee.id).where(Employee.pseudonym == pseudonym))
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database error: {exc.__class__.__name__}") from exc
+    return found is not None

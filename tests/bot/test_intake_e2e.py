@@ -219,3 +219,31 @@ async def test_crisis_before_consent_takes_the_crisis_path(stage: Stage) -> None
     async with stage.running.store.unit() as s:  # type: ignore[union-attr]
         case = await s.scalar(select(Case))
         assert case is not None and case.risk == "imminent" and case.status == "waiting"
+
+
+async def test_a_known_employee_is_recognised_after_restart(stage: Stage) -> None:
+    mei = stage.emu.user(EMPLOYEE_ID, "小美")
+    await consent_and_area(stage, mei, "area:legal")
+    await stage.say(mei, "勞健保的問題", containing="案件代號")
+    await stage.restart()
+    again = await stage.say(mei, "/start", containing="HL-")
+    assert "等候心理師回覆" in (again.text or ""), "a waiting case is remembered, not a new notice"
+    added = await stage.say(mei, "補充一下細節")
+    assert "已加入您的案件" in (added.text or "")
+
+
+async def test_the_line_on_postgresql(emu: TelegramEmulator, pg_url: str, clock: StageClock) -> None:
+    settings = stage_settings(emu.api_url, "4242:TEST-TOKEN-hotline", pg_url)
+    async with Stage(emu, settings, clock) as stage:
+        mei = emu.user(EMPLOYEE_ID, "小美")
+        wang = emu.user(COUNSELOR, "Wang")
+        await stage.say(wang, "/onduty")
+        await consent_and_area(stage, mei, "area:family")
+        mark = emu.mark()
+        await stage.say(mei, "家裡的事", containing="案件代號")
+        card = await stage.next_message(COUNSELOR, since=mark, containing="家庭關係")
+        await stage.press(wang, card, card.button_data[0], expect=EMPLOYEE_ID, containing="接手")
+        await stage.restart()
+        back = await stage.say(mei, "還在嗎？", expect=COUNSELOR)
+        assert back.text is not None and back.text.endswith("還在嗎？")
+        assert (await stage.say(mei, "/start")).text is not None
