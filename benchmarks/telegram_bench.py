@@ -70,7 +70,7 @@ async def measure_alerts(n: int, concurrent: int, *, burst: bool) -> list[float]
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main(n_users: int = 300, n_crises: int = 200, concurrent: int = 4, rounds: int = 3) -> None:

@@ -18,6 +18,8 @@ from hotline.storage import db
 # python-telegram-bot 22 warns while building RetryAfter unless it may use timedelta; warnings are errors here.
 os.environ["PTB_TIMEDELTA"] = "1"
 
+pytest_plugins = ["tests.servers.fixtures"]
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "4242:TEST-TOKEN-hotline"
 
