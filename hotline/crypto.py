@@ -54,12 +54,18 @@ class Vault:
         return self._current_id
 
     def encrypt(self, plaintext: str, *, context: bytes = b"") -> bytes:
+        return self.encrypt_bytes(plaintext.encode("utf-8"), context=context)
+
+    def encrypt_bytes(self, plaintext: bytes, *, context: bytes = b"") -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
         aead = self._keys[self._current_id]
-        sealed = aead.encrypt(nonce, plaintext.encode("utf-8"), context)
+        sealed = aead.encrypt(nonce, plaintext, context)
         return _VERSION + self._current_id + nonce + sealed
 
     def decrypt(self, blob: bytes, *, context: bytes = b"") -> str:
+        return self.decrypt_bytes(blob, context=context).decode("utf-8")
+
+    def decrypt_bytes(self, blob: bytes, *, context: bytes = b"") -> bytes:
         if len(blob) < 1 + 4 + _NONCE_BYTES + 16 or blob[:1] != _VERSION:
             raise DecryptionFailed("stored value is not in the expected encrypted format")
         key_id, nonce, sealed = blob[1:5], blob[5 : 5 + _NONCE_BYTES], blob[5 + _NONCE_BYTES :]
@@ -67,7 +73,7 @@ class Vault:
         if aead is None:
             raise DecryptionFailed("stored value was encrypted with a key that is not configured")
         try:
-            return aead.decrypt(nonce, sealed, context).decode("utf-8")
+            return aead.decrypt(nonce, sealed, context)
         except InvalidTag as exc:
             raise DecryptionFailed("stored value failed its integrity check") from exc
 

@@ -84,6 +84,23 @@ class CrisisSection(_Section):
 
 class EmailSection(_Section):
     reply_days: int = Field(default=3, ge=1, le=30)
+    poll_seconds: float = Field(default=60, gt=0)  # polling interval when the server has no IDLE
+    send_retry_seconds: float = Field(default=60, gt=0)  # first retry of a failed send; doubles, capped
+    send_retry_max_seconds: float = Field(default=3600, gt=0)
+
+
+class RetentionSection(_Section):
+    """How long records are kept (心理師法 record keeping; 個資法 minimisation)."""
+
+    closed_case_years: float = Field(default=10, gt=0)
+    contact_days: float = Field(default=30, gt=0)  # contacts that never became a case
+
+
+class RateLimitSection(_Section):
+    """Per-employee flood protection: a burst, then a steady rate (messages per minute)."""
+
+    burst: int = Field(default=20, ge=1)
+    per_minute: float = Field(default=30, gt=0)
 
 
 class SessionSection(_Section):
@@ -122,8 +139,12 @@ class Settings(BaseSettings):
     config_dir: Path = DEFAULT_CONFIG_DIR
     database_url: str = "sqlite+aiosqlite:///hotline.db"
     secret_key: SecretStr | None = None
+    old_secret_keys: tuple[SecretStr, ...] = ()  # earlier keys, still read during a rotation
     telegram_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None  # polling when unset
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1:8443"
 
     imap_host: str | None = None
     imap_port: int | None = Field(default=None, gt=0, lt=65536)
@@ -142,6 +163,8 @@ class Settings(BaseSettings):
     hours: HoursSection = HoursSection()
     crisis: CrisisSection = CrisisSection()
     email: EmailSection = EmailSection()
+    retention: RetentionSection = RetentionSection()
+    rate_limit: RateLimitSection = RateLimitSection()
     session: SessionSection = SessionSection()
     telegram: TelegramSection = TelegramSection()
 
@@ -151,6 +174,11 @@ class Settings(BaseSettings):
         checked = _check_url(value, schemes=("http", "https"))
         assert checked is not None
         return checked
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return _check_url(value, schemes=("https",))
 
     @field_validator("database_url")
     @classmethod
@@ -165,6 +193,12 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
             raise ValueError(f"must be at least {MIN_SECRET_KEY_CHARS} characters long")
         return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.telegram_webhook_url and self.telegram_webhook_secret is None:
+            raise ValueError("telegram_webhook_secret is required when telegram_webhook_url is set")
+        return self
 
     @model_validator(mode="after")
     def _roster_unique(self) -> Settings:
@@ -201,6 +235,10 @@ class Settings(BaseSettings):
             if entry.telegram_id == telegram_id:
                 return entry.role
         return None
+
+    def vault_keys(self) -> tuple[str, tuple[str, ...]]:
+        """The current key and the older ones still accepted for reading."""
+        return self.require_secret_key(), tuple(k.get_secret_value() for k in self.old_secret_keys)
 
     def require_secret_key(self) -> str:
         if self.secret_key is None:

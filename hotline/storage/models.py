@@ -9,6 +9,10 @@ Tables:
     offers          where a case card was shown to a counselor (to update it when the case is taken)
     timers          durable deadlines (reminders, escalations), claimed with a lease
     alerts          crisis alerts with their acknowledgement and escalation times (crisis report)
+    mails           e-mails in and out (encrypted raw bytes), with their inbox position and flags
+    thread_keys     Message-IDs that belong to a case (threading)
+    mail_cursors    (UIDVALIDITY, last UID) per mailbox
+    outbox          mail to send, retried with backoff; never sent twice once marked sent
     contact_events  the bare fact of a contact that never became a case (e.g. consent declined)
 """
 
@@ -118,6 +122,7 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reply_due_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    first_reply_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -180,6 +185,67 @@ class Alert(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
 
 
+class Mail(Base):
+    """One e-mail as received or sent: encrypted raw bytes, its threading keys, its place in the inbox."""
+
+    __tablename__ = "mails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16))  # inbound | outbound
+    dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
+    mailbox: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(Stamp)  # IMAP INTERNALDATE (or sending time)
+    raw_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    malformed: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_human: Mapped[bool] = mapped_column(Boolean, default=False)
+    attachments: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class ThreadKey(Base):
+    """A Message-ID that belongs to a case (theirs or ours), for threading follow-ups."""
+
+    __tablename__ = "thread_keys"
+
+    message_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+
+
+class MailCursor(Base):
+    """How far the poller got in a mailbox: (UIDVALIDITY, last stored UID)."""
+
+    __tablename__ = "mail_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+
+
+class Outbox(Base):
+    """Mail waiting to be sent (acknowledgements, answers), retried with backoff until sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ack | answer | referral
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    recipient_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    counselor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Stamp)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+
+
 class ContactEvent(Base):
     __tablename__ = "contact_events"
 
@@ -197,7 +263,11 @@ __all__ = [
     "Conversation",
     "Counselor",
     "Employee",
+    "Mail",
+    "MailCursor",
     "Message",
     "Offer",
+    "Outbox",
+    "ThreadKey",
     "Timer",
 ]
