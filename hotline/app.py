@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import Application
 
 from hotline.bot import telegram as tg
@@ -18,15 +20,22 @@ from hotline.bot.desk import Desk
 from hotline.bot.runner import EmployeeRunner
 from hotline.crypto import Vault
 from hotline.domain import Channel, Screening
+from hotline.errors import ChatUnavailable, ConfigError
 from hotline.hours import ServiceHours
-from hotline.ports import Clock
+from hotline.mailbox.imap import ImapConfig, ImapPoller
+from hotline.mailbox.smtp import SmtpConfig
+from hotline.ports import ButtonRow, Clock
 from hotline.settings import Settings
+from hotline.station.outbox import Outbox
+from hotline.station.sink import MailStation
 from hotline.storage import db, repo
 from hotline.storage.repo import Store
 from hotline.texts import Texts
-from hotline.timers import TimerService
+from hotline.timers import Handler, TimerService
 
 log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"tls": (993, 465), "starttls": (143, 587), "none": (143, 25)}
 
 
 def system_clock() -> datetime:
@@ -41,11 +50,59 @@ def default_screen(settings: Settings) -> Callable[[str], Screening]:
     return load_screener(None if settings.config_dir == DEFAULT_CONFIG_DIR else settings.config_dir).screen
 
 
+class NoChat:
+    """The chat gateway when Telegram is not configured: counselors cannot be reached."""
+
+    async def send(self, chat_id: int, text: str, buttons: Sequence[ButtonRow] = ()) -> str:
+        raise ChatUnavailable("Telegram is not configured, so counselors cannot be notified")
+
+    async def edit(self, chat_id: int, ref: str, text: str, buttons: Sequence[ButtonRow] = ()) -> None:
+        raise ChatUnavailable("Telegram is not configured")
+
+
+def imap_config(settings: Settings) -> ImapConfig:
+    assert settings.imap_host is not None
+    if not settings.imap_user or settings.imap_password is None:
+        raise ConfigError(
+            "HOTLINE_IMAP_USER and HOTLINE_IMAP_PASSWORD are required when HOTLINE_IMAP_HOST is set."
+        )
+    return ImapConfig(
+        host=settings.imap_host,
+        port=settings.imap_port or DEFAULT_PORTS[settings.imap_security][0],
+        user=settings.imap_user,
+        password=settings.imap_password.get_secret_value(),
+        security=settings.imap_security,
+        mailbox=settings.imap_mailbox,
+        poll_interval=settings.email.poll_seconds,
+    )
+
+
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    if settings.smtp_host is None:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port or DEFAULT_PORTS[settings.smtp_security][1],
+        user=settings.smtp_user,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        security=settings.smtp_security,
+    )
+
+
+def mail_from(settings: Settings) -> str:
+    if not settings.mail_from or "@" not in settings.mail_from:
+        raise ConfigError("HOTLINE_MAIL_FROM (the service's own address) is required for the e-mail station.")
+    return settings.mail_from
+
+
 class Service:
-    """The running help line: storage, Telegram polling and timers.
+    """The running help line: storage, Telegram, the e-mail station and timers.
 
     ``async with Service(settings) as service:`` applies migrations, syncs the roster, starts polling
-    (when a token is configured) and the timer loop; leaving the block stops them in reverse order.
+    (when a token is configured), the mail poller and outbox (when IMAP is configured) and the timer loop;
+    leaving the block stops them in reverse order. ``poll=False`` starts nothing that runs on its own
+    (used by ``hotline mail poll --once``); ``background_mail=False`` leaves the mail poller and the outbox
+    to be driven by hand (tests).
     """
 
     def __init__(
@@ -55,10 +112,12 @@ class Service:
         clock: Clock = system_clock,
         screen: Callable[[str], Screening] | None = None,
         poll: bool = True,
+        background_mail: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.poll = poll
+        self.background_mail = poll and background_mail
         self._screen = screen
         self._stack = AsyncExitStack()
         self.store: Store | None = None
@@ -67,6 +126,9 @@ class Service:
         self.desk: Desk | None = None
         self.console: Console | None = None
         self.runner: EmployeeRunner | None = None
+        self.station: MailStation | None = None
+        self.outbox: Outbox | None = None
+        self.poller: ImapPoller | None = None
 
     async def __aenter__(self) -> Service:
         try:
@@ -83,66 +145,114 @@ class Service:
 
     async def _start(self) -> None:
         settings = self.settings
-        vault = Vault(settings.require_secret_key())
+        secret, older = settings.vault_keys()
+        mail_settings = (imap_config(settings), mail_from(settings)) if settings.mail_enabled else None
         await db.upgrade(settings.database_url)
-        store = Store(settings.database_url, vault)
+        store = Store(settings.database_url, Vault(secret, older))
         self._stack.push_async_callback(store.close)
         async with store.unit() as s:
             await repo.sync_roster(s, settings.counselors)
         self.store = store
-        texts = Texts.load(settings.config_dir, ServiceHours(settings.hours).zone)
+        hours = ServiceHours(settings.hours)
+        texts = Texts.load(settings.config_dir, hours.zone)
         screen = self._screen or default_screen(settings)
-        if not settings.telegram_enabled:
-            return
-        app = tg.build_application(settings)
+
+        app: Application[Any, Any, Any, Any, Any, Any] | None = None
+        bot: Bot | None = None
+        if settings.telegram_enabled:
+            app = tg.build_application(settings)
+            bot = app.bot
         self.telegram = app
+        gateway = tg.TelegramGateway(bot) if bot is not None else NoChat()
         desk = Desk(
-            settings=settings,
-            store=store,
-            texts=texts,
-            gateway=tg.TelegramGateway(app.bot),
-            hours=ServiceHours(settings.hours),
-            clock=self.clock,
+            settings=settings, store=store, texts=texts, gateway=gateway, hours=hours, clock=self.clock
         )
         known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
         runner = EmployeeRunner(desk, screen, known)
-        console = Console(desk, runner)
-        timers = TimerService(
-            store,
-            self.clock,
-            {
-                "session.remind": lambda case_id, _p: console.remind(case_id) if case_id else _nothing(),
-                "case.offer": lambda case_id, _p: _offer(desk, case_id),
-                "crisis.escalate": lambda case_id, _p: desk.escalate(case_id) if case_id else _nothing(),
-            },
-        )
+        outbox = station = None
+        if mail_settings is not None:
+            outbox = Outbox(desk, smtp_config(settings), mail_settings[1])
+            station = MailStation(desk, outbox, screen)
+        console = Console(desk, runner, outbox)
+        timers = TimerService(store, self.clock, self._timer_handlers(desk, console, station))
         desk.wake_timers = timers.wake
-        tg.attach(app, tg.TelegramFront(settings, desk, runner, console))
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
+        self.station, self.outbox = station, outbox
 
-        await app.initialize()
-        self._stack.push_async_callback(app.shutdown)
-        await tg.announce_commands(app.bot, texts)
-        await app.start()
-        self._stack.push_async_callback(app.stop)
+        if app is not None:
+            tg.attach(app, tg.TelegramFront(settings, desk, runner, console))
+            await app.initialize()
+            self._stack.push_async_callback(app.shutdown)
+            if self.poll:
+                await tg.announce_commands(app.bot, texts)
+                await app.start()
+                self._stack.push_async_callback(app.stop)
+                assert app.updater is not None
+                await app.updater.start_polling(
+                    poll_interval=0.0,
+                    timeout=settings.telegram.poll_timeout_seconds,
+                    allowed_updates=Update.ALL_TYPES,
+                    drop_pending_updates=False,  # messages sent while we were down must not be lost
+                )
+                self._stack.push_async_callback(app.updater.stop)
+        if station is not None and mail_settings is not None:
+            self.poller = ImapPoller(mail_settings[0], station, station)
+            self._stack.push_async_callback(self.poller.aclose)
+            if self.background_mail:
+                self._run_in_background(self.poller.run, "hotline-imap")
+        if outbox is not None and self.background_mail:
+            outbox.start()
+            self._stack.push_async_callback(outbox.stop)
         if self.poll:
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0.0,
-                timeout=settings.telegram.poll_timeout_seconds,
-                allowed_updates=Update.ALL_TYPES,
-                drop_pending_updates=False,  # messages sent while we were down must not be lost
-            )
-            self._stack.push_async_callback(app.updater.stop)
-        timers.start()
-        self._stack.push_async_callback(timers.stop)
-        log.info("hotline is running: Telegram polling, %d people on the roster", len(settings.counselors))
+            timers.start()
+            self._stack.push_async_callback(timers.stop)
+        log.info(
+            "hotline is running: telegram=%s mail=%s, %d people on the roster",
+            "on" if app is not None else "off",
+            "on" if station is not None else "off",
+            len(settings.counselors),
+        )
 
+    def _run_in_background(
+        self, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], name: str
+    ) -> None:
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(run(stop), name=name)
 
-async def _nothing() -> None:
-    return None
+        async def _stop() -> None:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
+        self._stack.push_async_callback(_stop)
 
-async def _offer(desk: Desk, case_id: int | None) -> None:
-    if case_id is not None:
-        await desk.offer(case_id)
+    @staticmethod
+    def _timer_handlers(desk: Desk, console: Console, station: MailStation | None) -> Mapping[str, Handler]:
+        async def remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
+            if case_id is not None:
+                await console.remind(case_id)
+
+        async def offer(case_id: int | None, _payload: Mapping[str, object]) -> None:
+            if case_id is not None:
+                await desk.offer(case_id)
+
+        async def escalate(case_id: int | None, _payload: Mapping[str, object]) -> None:
+            if case_id is not None:
+                await desk.escalate(case_id)
+
+        async def mail_remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
+            if case_id is not None and station is not None:
+                await station.remind(case_id, overdue=False)
+
+        async def mail_overdue(case_id: int | None, _payload: Mapping[str, object]) -> None:
+            if case_id is not None and station is not None:
+                await station.remind(case_id, overdue=True)
+
+        return {
+            "session.remind": remind,
+            "case.offer": offer,
+            "crisis.escalate": escalate,
+            "email.remind": mail_remind,
+            "email.escalate": mail_overdue,
+        }

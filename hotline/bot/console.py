@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Protocol
 
 from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.runner import EmployeeRunner
@@ -20,14 +21,20 @@ from hotline.storage.models import Case, Counselor
 
 log = logging.getLogger(__name__)
 
+
+class MailAnswers(Protocol):
+    async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool: ...
+
+
 CODE_RE = re.compile(CASE_CODE_PATTERN, re.IGNORECASE)
 SESSION_TIMERS = ["session.remind"]
 
 
 class Console:
-    def __init__(self, desk: Desk, runner: EmployeeRunner) -> None:
+    def __init__(self, desk: Desk, runner: EmployeeRunner, mail: MailAnswers | None = None) -> None:
         self.desk = desk
         self.runner = runner
+        self.mail = mail
 
     async def _say(self, who: int, key: str, **params: object) -> None:
         await self.desk.deliver([Outgoing(who, self.desk.render(key, **params))])
@@ -42,6 +49,8 @@ class Console:
             "note": self.note,
             "transfer": self.transfer,
             "end": self.end,
+            "reply": self.reply,
+            "refer": self.refer,
         }
         handler = handlers.get(name)
         if name in {"start", "help"}:
@@ -153,12 +162,78 @@ class Console:
             [Outgoing(who, self.desk.render("counselor.end_choose", code=case.code), buttons)]
         )
 
+    # -- e-mail cases ----------------------------------------------------------------------------------
+    async def _email_case(self, who: int, code: str) -> Case | None:
+        """An e-mail case the counselor may answer: theirs, or waiting (then they take it now)."""
+        async with self.desk.store.unit() as s:
+            case = await repo.case_by_code(s, code)
+            if case is None or case.channel != "email":
+                return case
+            if case.status == CaseStatus.WAITING.value:
+                if not await repo.claim(s, case.id, who, self.desk.now()):
+                    return None
+                await repo.cancel_timers(s, case.id, ["case.offer", "crisis.escalate"], self.desk.now())
+                await repo.acknowledge_alerts(s, case.id, who, self.desk.now())
+                await s.refresh(case)
+            if case.status != CaseStatus.ACTIVE.value or case.counselor_id != who:
+                return None
+            me = await repo.counselor(s, who)
+            if me is not None:
+                me.current_case_id = case.id
+            return case
+
+    async def reply(self, who: int, args: str, reply_to_text: str | None) -> None:
+        match = CODE_RE.match(args.strip())
+        text = args.strip()[match.end() :].strip() if match else ""
+        if match is None or not text:
+            await self._say(who, "counselor.mail.reply_usage")
+            return
+        code = match.group(0).upper()
+        case = await self._email_case(who, code)
+        if case is None:
+            await self._say(who, "counselor.unknown_case", code=code)
+        elif case.channel != "email":
+            await self._say(who, "counselor.mail.not_email", code=code)
+        else:
+            await self._answer_mail(who, case, text)
+
+    async def refer(self, who: int, args: str, reply_to_text: str | None) -> None:
+        parts = args.split()
+        kinds = {"face": "mail.referral_face_to_face", "medical": "mail.referral_medical"}
+        if len(parts) != 2 or not CODE_RE.fullmatch(parts[0]) or parts[1] not in kinds:
+            await self._say(who, "counselor.mail.refer_usage")
+            return
+        code = parts[0].upper()
+        case = await self._email_case(who, code)
+        if case is None or case.channel != "email" or self.mail is None:
+            await self._say(
+                who, "counselor.unknown_case" if case is None else "counselor.mail.not_email", code=code
+            )
+            return
+        text = self.desk.render(kinds[parts[1]], code=code)
+        if await self.mail.answer(case.id, text, who, kind="referral"):
+            await self._say(who, "counselor.mail.referred", code=code)
+        else:
+            await self._say(who, "counselor.send_failed", code=code)
+
+    async def _answer_mail(self, who: int, case: Case, text: str) -> None:
+        if self.mail is None or not await self.mail.answer(case.id, text, who):
+            await self._say(who, "counselor.send_failed", code=case.code)
+        else:
+            await self._say(who, "counselor.mail.queued", code=case.code)
+
     # -- text and buttons ---------------------------------------------------------------------------
     async def text(self, who: int, text: str, reply_to_text: str | None) -> None:
         """A counselor's plain text goes to the employee of their current case, under its code."""
         case = await self._current(who, "", reply_to_text)
+        if case is None and reply_to_text:
+            match = CODE_RE.search(reply_to_text)
+            case = await self._email_case(who, match.group(0).upper()) if match else None
         if case is None:
             await self._say(who, "counselor.no_case")
+            return
+        if case.channel == "email":
+            await self._answer_mail(who, case, text)
             return
         async with self.desk.store.unit() as s:
             fresh = await s.get(Case, case.id)

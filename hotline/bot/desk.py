@@ -115,6 +115,16 @@ class Desk:
         return preview if len(preview) <= PREVIEW_CHARS else preview[:PREVIEW_CHARS] + "…"
 
     def card_text(self, case: Case, preview: str) -> str:
+        if case.channel == "email":
+            due = self.texts.format_datetime(case.reply_due_at) if case.reply_due_at else "—"
+            return self.render(
+                "counselor.mail.card",
+                code=case.code,
+                risk=Risk(case.risk),
+                received=self.texts.format_datetime(case.opened_at),
+                due=due,
+                text=preview,
+            )
         return self.render(
             "counselor.card",
             code=case.code,

@@ -28,7 +28,9 @@ from hotline.texts import Texts
 
 log = logging.getLogger(__name__)
 
-CONSOLE_COMMANDS = frozenset({"onduty", "offduty", "queue", "case", "note", "transfer", "end"})
+CONSOLE_COMMANDS = frozenset(
+    {"onduty", "offduty", "queue", "case", "note", "transfer", "end", "reply", "refer"}
+)
 CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
 EMPLOYEE_COMMANDS = ("start", "help", "cancel")
 MAX_RETRY_WAIT = 5.0

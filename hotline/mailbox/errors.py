@@ -14,8 +14,10 @@ from __future__ import annotations
 import os
 import socket
 
+from hotline.errors import ChannelError
 
-class MailError(Exception):
+
+class MailError(ChannelError):
     """Base of every mail adapter error."""
 
 

@@ -85,12 +85,30 @@ async def send(config: SmtpConfig, message: EmailMessage) -> None:
     sender, recipients = _envelope(message)
     wire = copy.copy(message)
     del wire["Bcc"]
-    data = render_bytes(wire)
-    try:
-        errors, _ = await aiosmtplib.send(
-            data,
-            sender=sender,
-            recipients=recipients,
+    async with SmtpSession(config) as session:
+        await session.send_raw(sender, recipients, render_bytes(wire))
+
+
+class SmtpSession:
+    """One SMTP connection for several messages (the outbox sends its batch over one session).
+
+    ``send_raw`` sends bytes exactly as stored (no re-serialisation), so a retried message is the same
+    message, with the same Message-ID, on the wire.
+    """
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> SmtpSession:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        config = self.config
+        client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
             username=config.user or None,
@@ -100,13 +118,33 @@ async def send(config: SmtpConfig, message: EmailMessage) -> None:
             tls_context=config.ssl_context,
             timeout=config.timeout,
         )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise _map_error(config, exc) from exc
-    if errors:  # some recipients refused, others accepted: not retried (it would send twice)
-        log.warning(
-            "SMTP server %s:%s refused %d of %d recipients",
-            config.host,
-            config.port,
-            len(errors),
-            len(recipients),
-        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise _map_error(config, exc) from exc
+        return client
+
+    async def send_raw(self, sender: str, recipients: list[str], data: bytes) -> None:
+        if self._client is None or not self._client.is_connected:
+            self._client = await self._connect()
+        try:
+            errors, _ = await self._client.sendmail(sender, recipients, data)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self.close()
+            raise _map_error(self.config, exc) from exc
+        if errors:  # some recipients refused, others accepted: not retried (it would send twice)
+            log.warning(
+                "SMTP server %s:%s refused %d of %d recipients",
+                self.config.host,
+                self.config.port,
+                len(errors),
+                len(recipients),
+            )
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()

@@ -75,7 +75,9 @@ class Stage:
         clock: StageClock | None = None,
         screen: Callable[[str], Screening] | None = None,
         timeout: float = 10.0,
+        background_mail: bool = True,
     ) -> None:
+        self.background_mail = background_mail
         self.emu = emulator
         self.settings = settings
         self.clock = clock or StageClock()
@@ -91,7 +93,9 @@ class Stage:
         await self.stop()
 
     async def start(self) -> None:
-        self.service = Service(self.settings, clock=self.clock, screen=self.screen)
+        self.service = Service(
+            self.settings, clock=self.clock, screen=self.screen, background_mail=self.background_mail
+        )
         await self.service.__aenter__()
         await self.emu.wait_polling(timeout=self.timeout)
 

@@ -1,0 +1,159 @@
+"""The e-mail station's rules, pure: what to do with one received mail.
+
+One case per thread. A new thread opens a case, gets exactly one acknowledgement (unless it is an
+auto-reply, or has no sender to answer) and a reply-by date ``reply_days`` after it reached the inbox
+(its IMAP INTERNALDATE); the on-duty counselors are reminded one working day before that date, and the
+supervisors are told when it passes unanswered. A follow-up joins its case: it is relayed to the
+counselor holding the case, and after an answer it starts a new reply window. Auto-replies are stored
+and never answered. A crisis in the new text (never in the quoted earlier mail) takes the crisis path at
+once, whatever else is true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from hotline.domain import CaseStatus, Risk, Screening
+from hotline.flows.vocabulary import (
+    AlertOnDuty,
+    MarkRisk,
+    OfferCase,
+    OpenCase,
+    QueueCase,
+    RelayToCounselor,
+    StoreInbound,
+)
+
+REMINDER_AT = time(9, 0)
+END_OF_DAY = time(23, 59, 59)
+
+
+@dataclass(frozen=True, slots=True)
+class MailFacts:
+    """What the rules need to know about one received mail (already parsed and screened)."""
+
+    received_at: datetime
+    new_text: str
+    screening: Screening
+    auto_reply: bool = False
+    malformed: bool = False
+    has_sender: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """The case a follow-up belongs to."""
+
+    status: CaseStatus
+    awaiting_reply: bool  # a reply window is open (its escalation is still pending)
+    has_counselor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailContext:
+    now: datetime
+    in_service_hours: bool
+    next_opening: datetime
+    reply_due_at: datetime  # computed with :func:`reply_due` for this mail
+    remind_at: datetime
+
+
+# ---- effects particular to e-mail (the others come from flows.vocabulary) -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StartReplyWindow:
+    """Set the case's reply-by time; schedule the reminder and the escalation."""
+
+    due_at: datetime
+    remind_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """Send the one acknowledgement of a new case (threaded, with the reply-by date)."""
+
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """A follow-up to a closed case opens it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlagForHuman:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeepOnly:
+    """Store the mail and do nothing else (an auto-reply)."""
+
+
+MailEffect = (
+    OpenCase
+    | StoreInbound
+    | OfferCase
+    | QueueCase
+    | RelayToCounselor
+    | MarkRisk
+    | AlertOnDuty
+    | StartReplyWindow
+    | Acknowledge
+    | Reopen
+    | FlagForHuman
+    | KeepOnly
+)
+
+
+def reply_due(received_at: datetime, reply_days: int, zone: ZoneInfo) -> datetime:
+    """The end (23:59:59, local time) of the day ``reply_days`` after the mail reached the inbox."""
+    day = received_at.astimezone(zone).date() + timedelta(days=reply_days)
+    return datetime.combine(day, END_OF_DAY, tzinfo=zone)
+
+
+def reminder_time(due_at: datetime, is_working_day: Callable[[date], bool], zone: ZoneInfo) -> datetime:
+    """09:00 on the last working day before the reply-by date."""
+    day = due_at.astimezone(zone).date() - timedelta(days=1)
+    for _ in range(60):
+        if is_working_day(day):
+            break
+        day -= timedelta(days=1)
+    return datetime.combine(day, REMINDER_AT, tzinfo=zone)
+
+
+def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[MailEffect]:
+    """The effects of one received mail; ``case`` is the case of its thread, if it has one."""
+    crisis = mail.screening.risk is not Risk.NONE
+    if mail.auto_reply and not crisis:
+        return [KeepOnly()]
+    effects: list[MailEffect] = []
+    window = StartReplyWindow(ctx.reply_due_at, ctx.remind_at)
+    if case is None:
+        effects += [OpenCase(None), window]
+        if mail.has_sender and not mail.auto_reply:
+            effects.append(Acknowledge(ctx.reply_due_at))
+        effects.append(StoreInbound(mail.new_text, mail.screening))
+        if not crisis:
+            effects.append(OfferCase() if ctx.in_service_hours else QueueCase(ctx.next_opening))
+    else:
+        if case.status is CaseStatus.CLOSED:
+            effects += [Reopen(), window]
+            if not crisis:
+                effects.append(OfferCase() if ctx.in_service_hours else QueueCase(ctx.next_opening))
+        elif not case.awaiting_reply:
+            effects.append(window)
+        effects.append(StoreInbound(mail.new_text, mail.screening))
+        if case.has_counselor and case.status is CaseStatus.ACTIVE:
+            effects.append(RelayToCounselor(mail.new_text))
+    if crisis:
+        effects += [MarkRisk(mail.screening), AlertOnDuty(mail.screening, mail.new_text)]
+    if mail.malformed:
+        effects.append(FlagForHuman("malformed"))
+    elif not mail.has_sender:
+        effects.append(FlagForHuman("no_sender"))
+    return effects

@@ -1,0 +1,277 @@
+"""Mail out: acknowledgements and counselors' answers, kept in the ``outbox`` table until sent.
+
+Each message is composed once and stored (encrypted) as the exact bytes to send, with its Message-ID:
+a retry sends the same message. A failure is retried with exponential backoff (capped); a permanent
+refusal (5xx) stops and tells the counselor. A row is marked sent in its own commit as soon as the server
+accepted it, so a restart does not send it again (the one window left is a crash between the server's
+acceptance and that commit; the unchanged Message-ID then lets mail clients fold the copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.bot.desk import Desk, Outgoing
+from hotline.mailbox.compose import compose_reply, render_bytes, reply_subject
+from hotline.mailbox.errors import MailSendFailed
+from hotline.mailbox.parse import ParsedMail, parse_message
+from hotline.mailbox.smtp import SmtpConfig, SmtpSession
+from hotline.storage import repo
+from hotline.storage.models import Case, Employee, Mail, ThreadKey
+from hotline.storage.models import Outbox as OutboxRow
+
+log = logging.getLogger(__name__)
+
+MAIL_CONTEXT = b"mail"
+CONTACT_CONTEXT = b"contact"
+MAX_WAIT_SECONDS = 30.0
+BATCH = 100
+
+
+class Outbox:
+    def __init__(
+        self,
+        desk: Desk,
+        smtp: SmtpConfig | None,
+        mail_from: str,
+        *,
+        session_factory: Callable[[SmtpConfig], SmtpSession] = SmtpSession,
+    ) -> None:
+        self.desk = desk
+        self.smtp = smtp
+        self.mail_from = mail_from
+        self.domain = mail_from.rpartition("@")[2] or "localhost"
+        self._session_factory = session_factory
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- composing ------------------------------------------------------------------------------------
+    def _queue(
+        self, s: AsyncSession, case: Case, kind: str, to: str, mail: ParsedMail | None, subject: str,
+        text: str, *, auto: bool, counselor_id: int | None = None, references: Sequence[str] = (),
+        in_reply_to: str | None = None,
+    ) -> str:  # fmt: skip
+        desk = self.desk
+        message, message_id = compose_reply(
+            to=to,
+            mail_from=self.mail_from,
+            subject=subject,
+            in_reply_to=in_reply_to if mail is None else mail.message_id,
+            references=references if mail is None else mail.references,
+            text=text,
+            html=None,
+            message_id_domain=self.domain,
+            date=desk.now(),
+            auto_submitted=auto,
+        )
+        vault = desk.store.vault
+        s.add(
+            OutboxRow(
+                case_id=case.id,
+                kind=kind,
+                message_id=message_id,
+                recipient_enc=vault.encrypt(to, context=CONTACT_CONTEXT),
+                raw_enc=vault.encrypt_bytes(render_bytes(message), context=MAIL_CONTEXT),
+                counselor_id=counselor_id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=desk.now(),
+                created_at=desk.now(),
+            )
+        )
+        return message_id
+
+    def reply_subject(self, subject: str, code: str) -> str:
+        # compose_reply adds the "Re:"; the code goes in once, so follow-ups thread by subject too.
+        return reply_subject(subject, code).removeprefix("Re: ").removeprefix("Re:")
+
+    async def acknowledge(self, s: AsyncSession, case: Case, mail: ParsedMail, due_at: datetime) -> str:
+        """Queue the one acknowledgement of a new case (inside the caller's transaction)."""
+        desk = self.desk
+        text = desk.render(
+            "mail.ack_text",
+            code=case.code,
+            due_date=desk.texts.format_date(due_at.astimezone(desk.hours.zone).date()),
+        )
+        subject = self.reply_subject(mail.subject, case.code)
+        return self._queue(s, case, "ack", mail.from_address, mail, subject, text, auto=True)
+
+    async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool:
+        """Queue a counselor's answer (or a referral) in the case's thread; False if it cannot be sent."""
+        desk = self.desk
+        async with desk.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None or case.employee_id is None:
+                return False
+            employee = await s.get(Employee, case.employee_id)
+            if employee is None or employee.contact_enc is None:
+                return False
+            to = desk.store.vault.decrypt(employee.contact_enc, context=CONTACT_CONTEXT)
+            last = await s.scalar(
+                select(Mail)
+                .where(Mail.case_id == case.id, Mail.direction == "inbound", Mail.auto_reply.is_(False))
+                .order_by(Mail.received_at.desc(), Mail.id.desc())
+                .limit(1)
+            )
+            original = (
+                parse_message(desk.store.vault.decrypt_bytes(last.raw_enc, context=MAIL_CONTEXT))
+                if last and last.raw_enc
+                else None
+            )
+            keys = list(
+                (await s.scalars(select(ThreadKey.message_id).where(ThreadKey.case_id == case.id))).all()
+            )
+            subject = self.reply_subject(original.subject if original else "", case.code)
+            body = desk.render("mail.answer_text", code=case.code, text=text)
+            in_reply_to = original.message_id if original else None
+            references = [*(original.references if original else ()), *[k for k in keys if k != in_reply_to]]
+            message_id = self._queue(
+                s, case, kind, to, None, subject, body, auto=False, counselor_id=counselor_id,
+                references=references, in_reply_to=in_reply_to,
+            )  # fmt: skip
+            s.add(ThreadKey(message_id=message_id, case_id=case.id))
+            await repo.add_message(
+                s,
+                desk.store,
+                case,
+                direction="outbound",
+                text=text,
+                now=desk.now(),
+                counselor_id=counselor_id,
+            )
+            await repo.cancel_timers(s, case.id, ["email.remind", "email.escalate"], desk.now())
+        self.wake()
+        return True
+
+    # -- sending --------------------------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._task is None and self.smtp is not None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="hotline-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _backoff(self, attempts: int) -> timedelta:
+        cfg = self.desk.settings.email
+        return timedelta(
+            seconds=min(cfg.send_retry_max_seconds, cfg.send_retry_seconds * 2 ** max(0, attempts - 1))
+        )
+
+    async def send_due(self) -> int:
+        """Send every due message over one SMTP session; return how many were sent."""
+        if self.smtp is None:
+            return 0
+        desk = self.desk
+        now = desk.now()
+        async with desk.store.unit() as s:
+            rows = (
+                await s.scalars(
+                    select(OutboxRow)
+                    .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+                    .order_by(OutboxRow.id)
+                    .limit(BATCH)
+                )
+            ).all()
+            jobs = [
+                (r.id, r.case_id, r.kind, r.counselor_id, r.attempts, r.recipient_enc, r.raw_enc)
+                for r in rows
+            ]
+        sent = 0
+        notes: list[Outgoing] = []
+        async with self._session_factory(self.smtp) as session:
+            for row_id, case_id, kind, counselor_id, attempts, recipient_enc, raw_enc in jobs:
+                vault = desk.store.vault
+                to = vault.decrypt(recipient_enc, context=CONTACT_CONTEXT)
+                raw = vault.decrypt_bytes(raw_enc, context=MAIL_CONTEXT)
+                try:
+                    await session.send_raw(self.mail_from, [to], raw)
+                except MailSendFailed as exc:
+                    notes += await self._failed(row_id, case_id, counselor_id, attempts + 1, exc)
+                    continue
+                notes += await self._sent(row_id, case_id, kind, counselor_id, raw_enc)
+                sent += 1
+        await desk.deliver(notes)
+        return sent
+
+    async def _sent(
+        self, row_id: int, case_id: int, kind: str, counselor_id: int | None, raw_enc: bytes
+    ) -> list[Outgoing]:
+        desk = self.desk
+        now = desk.now()
+        async with desk.store.unit() as s:
+            row = await s.get(OutboxRow, row_id)
+            case = await s.get(Case, case_id)
+            assert row is not None and case is not None
+            row.status, row.sent_at, row.attempts, row.last_error = "sent", now, row.attempts + 1, None
+            s.add(
+                Mail(direction="outbound", dedup_key=row.message_id, case_id=case_id, received_at=now,
+                     raw_enc=raw_enc, created_at=now)
+            )  # fmt: skip
+            if kind != "ack" and case.first_reply_at is None:
+                case.first_reply_at = now  # the promise is kept when the first answer leaves
+            code = case.code
+        if counselor_id is None:
+            return []
+        return [Outgoing(counselor_id, desk.render("counselor.mail.sent", code=code))]
+
+    async def _failed(
+        self, row_id: int, case_id: int, counselor_id: int | None, attempts: int, exc: MailSendFailed
+    ) -> list[Outgoing]:
+        desk = self.desk
+        now = desk.now()
+        log.warning("sending mail %s failed (attempt %d): %s", row_id, attempts, exc)
+        async with desk.store.unit() as s:
+            row = await s.get(OutboxRow, row_id)
+            case = await s.get(Case, case_id)
+            assert row is not None and case is not None
+            row.attempts, row.last_error = attempts, str(exc)[:300]
+            if exc.temporary:
+                row.next_attempt_at = now + self._backoff(attempts)
+            else:
+                row.status = "failed"
+            code = case.code
+        if counselor_id is None:
+            return []
+        if not exc.temporary:
+            return [Outgoing(counselor_id, desk.render("counselor.mail.failed", code=code, reason=str(exc)))]
+        if attempts == 1:
+            return [Outgoing(counselor_id, desk.render("counselor.mail.pending", code=code))]
+        return []
+
+    async def _seconds_to_next(self) -> float:
+        async with self.desk.store.unit() as s:
+            due = await s.scalar(
+                select(OutboxRow.next_attempt_at)
+                .where(OutboxRow.status == "pending")
+                .order_by(OutboxRow.next_attempt_at)
+                .limit(1)
+            )
+        if due is None:
+            return MAX_WAIT_SECONDS
+        return max(0.0, min(MAX_WAIT_SECONDS, (due - self.desk.now()).total_seconds()))
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.send_due()
+                wait = await self._seconds_to_next()
+            except Exception:
+                log.exception("outbox loop error; retrying shortly")
+                wait = 5.0
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, 0.05))

@@ -1,0 +1,278 @@
+"""The e-mail station end to end: a real Dovecot, a real aiosmtpd, the Telegram emulator, SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from hotline.sandbox import TelegramEmulator
+from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
+from hotline.storage.models import Case, Mail, Message, Outbox
+from tests.servers.dovecot import DovecotServer
+from tests.servers.smtpd import Fault, SmtpSink
+from tests.tests_support import COUNSELOR, SUPERVISOR
+
+TOKEN = "4242:TEST-TOKEN-hotline"
+STATION = "station@hotline.example"
+CORPUS = Path(__file__).resolve().parents[1] / "mailbox" / "corpus"
+RECEIVED = datetime(2026, 11, 25, 9, 30, tzinfo=TAIPEI)  # Wednesday
+
+
+def mail_settings(
+    emu: TelegramEmulator, db: str, imap: DovecotServer, smtp: SmtpSink, **extra: object
+) -> object:
+    return stage_settings(
+        emu.api_url,
+        TOKEN,
+        db,
+        imap_host=imap.host,
+        imap_port=imap.port,
+        imap_user=imap.user,
+        imap_password=imap.password,
+        imap_security="none",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_security="none",
+        mail_from=STATION,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def station(
+    emu: TelegramEmulator,
+    sqlite_url: str,
+    imap_server: DovecotServer,
+    smtp_server: SmtpSink,
+    clock: StageClock,
+) -> AsyncIterator[Stage]:
+    settings = mail_settings(emu, sqlite_url, imap_server, smtp_server)
+    async with Stage(emu, settings, clock, background_mail=False) as stage:  # type: ignore[arg-type]
+        yield stage
+
+
+async def poll(stage: Stage) -> tuple[int, int]:
+    service = stage.running
+    assert service.poller is not None and service.outbox is not None
+    return await service.poller.poll_once(), await service.outbox.send_due()
+
+
+def mail(
+    subject: str,
+    body: str,
+    *,
+    sender: str = "worker@agency.example.gov.tw",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = STATION
+    msg["Subject"] = subject
+    msg["Date"] = "Wed, 25 Nov 2026 09:29:00 +0800"
+    if message_id:
+        msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+async def cases(stage: Stage) -> list[Case]:
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        return list((await s.scalars(select(Case).order_by(Case.id))).all())
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+async def test_new_mail_opens_a_case_and_gets_one_threaded_acknowledgement(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    imap_server.append(
+        mail("最近好累", "工作壓力很大，想找人聊聊。", message_id="<a1@agency.example.gov.tw>"), RECEIVED
+    )
+    assert await poll(station) == (1, 1)
+    [case] = await cases(station)
+    assert case.channel == "email" and case.status == "waiting" and case.message_count == 1
+    assert case.opened_at == RECEIVED, "the case dates from when the mail reached the inbox"
+    assert case.reply_due_at == datetime(2026, 11, 28, 23, 59, 59, tzinfo=TAIPEI)
+
+    [ack] = await smtp_server.wait_for(1)
+    assert ack.rcpt_tos == ("worker@agency.example.gov.tw",) and ack.mail_from == STATION
+    message = parsed(ack.raw)
+    assert message["In-Reply-To"] == "<a1@agency.example.gov.tw>"
+    assert "<a1@agency.example.gov.tw>" in message["References"]
+    assert message["Subject"] == f"Re: [{case.code}] 最近好累"
+    assert message["Auto-Submitted"] == "auto-replied"
+    raw_headers = ack.raw.split(b"\r\n\r\n", 1)[0]
+    assert b"In-Reply-To: <a1@agency.example.gov.tw>" in raw_headers, "Message-IDs are never encoded words"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    body = text.get_content()
+    assert case.code in body and "2026-11-28" in body and "1925" in body and "119" in body
+    assert "直接回覆這封信" in body
+
+    assert await poll(station) == (0, 0), "a second poll fetches nothing and sends nothing"
+    assert len(await cases(station)) == 1
+
+
+async def test_threads_follow_ups_and_auto_replies(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    imap_server.append(mail("求助", "我想談談家裡的事。", message_id="<t1@x.tw>"), RECEIVED)
+    await poll(station)
+    [case] = await cases(station)
+    [ack] = await smtp_server.wait_for(1)
+    ack_id = parsed(ack.raw)["Message-ID"]
+    follow_ups = [
+        mail("Re: 求助", "補充：他又對我大吼。", message_id="<t2@x.tw>", in_reply_to=ack_id),  # our own mail
+        mail("Re: 求助", "再補充。", message_id="<t3@x.tw>", references=f"<t1@x.tw> {ack_id}"),
+        mail(f"關於 {case.code}", "用案件代號寫信。", message_id="<t4@x.tw>"),  # code in the subject
+        mail(f"關於 {case.code}", "別人冒用案件代號。", sender="other@x.tw", message_id="<t5@x.tw>"),
+        mail(
+            "自動回覆: 求助",
+            "我不在辦公室",
+            message_id="<t6@x.tw>",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        mail("Out of Office", "I am away", message_id="<t7@x.tw>"),
+    ]
+    for raw in follow_ups:
+        imap_server.append(raw, RECEIVED)
+    fetched, sent = await poll(station)
+    assert fetched == 6
+    all_cases = await cases(station)
+    assert [c.message_count for c in all_cases] == [4, 1], "three follow-ups joined; the stranger got a case"
+    assert sent == 1, "only the stranger's new case is acknowledged; auto-replies never"
+    async with station.running.store.unit() as s:  # type: ignore[union-attr]
+        autos = (await s.scalars(select(Mail).where(Mail.auto_reply.is_(True)))).all()
+        assert len(autos) == 2 and all(m.case_id is None for m in autos)
+
+
+async def test_corpus_is_stored_once_with_risks_and_flags(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    raws = [p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))]
+    assert len(raws) >= 25
+    imap_server.append_many(raws, RECEIVED)
+    wang = station.emu.user(COUNSELOR, "Wang")
+    await station.say(wang, "/onduty", containing="值班")
+    mark = station.emu.mark()
+    fetched, _ = await poll(station)
+    assert fetched == len(raws)
+    async with station.running.store.unit() as s:  # type: ignore[union-attr]
+        rows = {
+            m.dedup_key: m for m in (await s.scalars(select(Mail).where(Mail.direction == "inbound"))).all()
+        }
+        assert len(rows) == len(raws)
+        crisis = rows["<28@agency.example.gov.tw>"]
+        quoted = rows["<29@agency.example.gov.tw>"]
+        crisis_case = await s.get(Case, crisis.case_id)
+        quoted_case = await s.get(Case, quoted.case_id)
+        assert crisis_case is not None and crisis_case.risk != "none"
+        assert quoted_case is not None
+        risks = {
+            store.open(m.content_enc): m.risk
+            for m in (await s.scalars(select(Message).where(Message.case_id == quoted_case.id))).all()
+            for store in [station.running.store]
+            if store is not None
+        }
+        [(quoted_text, quoted_risk)] = [(t, r) for t, r in risks.items() if "好多了" in t]
+        assert quoted_risk == "none", "crisis words only in the quoted earlier mail do not alarm"
+        assert "原始郵件" not in quoted_text, "the counselor sees the new text without the quote"
+        for key in ("<26@agency.example.gov.tw>", "<27@agency.example.gov.tw>"):
+            if key in rows:
+                assert rows[key].malformed or rows[key].needs_human or rows[key].case_id is not None
+        acks = await s.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "ack"))
+        auto = sum(1 for m in rows.values() if m.auto_reply)
+    assert auto >= 5
+    alert = await station.next_message(COUNSELOR, since=mark, containing=f"危機通報｜案件 {crisis_case.code}")
+    assert alert.button_data[0].startswith("ack:")
+    assert "agency.example.gov.tw" not in (alert.text or ""), "no address reaches a counselor"
+    assert acks == len(await smtp_server.wait_for(acks))
+    assert await poll(station) == (0, 0)
+
+
+async def test_counselor_answers_from_telegram_and_smtp_failure_is_retried_once(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink, clock: StageClock
+) -> None:
+    emu = station.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    await station.say(wang, "/onduty", containing="值班")
+    imap_server.append(mail("睡不著", "最近失眠，很焦慮。", message_id="<s1@x.tw>"), RECEIVED)
+    mark = emu.mark()
+    await poll(station)
+    card = await station.next_message(COUNSELOR, since=mark, containing="📧")
+    assert "睡不著" in (card.text or "") or "失眠" in (card.text or "")
+    assert "x.tw" not in (card.text or "")
+    code = card.button_data[0].removeprefix("claim:")
+    await smtp_server.wait_for(1)
+
+    smtp_server.fault = Fault.TEMPFAIL
+    await station.say(wang, f"/reply {code} 謝謝你寫信來，失眠多久了呢？", containing="已排入寄送")
+    mark = emu.mark()
+    assert await station.running.outbox.send_due() == 0  # type: ignore[union-attr]
+    await station.next_message(COUNSELOR, since=mark, containing="暫時寄不出去")
+    smtp_server.fault = Fault.NONE
+    assert await station.running.outbox.send_due() == 0, "not before the backoff"  # type: ignore[union-attr]
+    clock.advance(minutes=2)
+    mark = emu.mark()
+    assert await station.running.outbox.send_due() == 1  # type: ignore[union-attr]
+    await station.next_message(COUNSELOR, since=mark, containing="已寄出回信")
+    received = await smtp_server.wait_for(2)
+    answer = parsed(received[1].raw)
+    assert answer["In-Reply-To"] == "<s1@x.tw>" and code in answer["Subject"]
+    body = answer.get_body(("plain",))
+    assert body is not None and "失眠多久了" in body.get_content()
+    assert "Auto-Submitted" not in answer
+    clock.advance(hours=2)
+    assert await station.running.outbox.send_due() == 0, "nothing is sent twice"  # type: ignore[union-attr]
+    [case] = await cases(station)
+    assert case.first_reply_at is not None and case.status == "active" and case.counselor_id == COUNSELOR
+
+    # a follow-up after the answer reaches the counselor and opens a new reply window
+    imap_server.append(
+        mail("Re: 睡不著", "大概一個月了。", message_id="<s2@x.tw>", in_reply_to="<s1@x.tw>"), RECEIVED
+    )
+    mark = emu.mark()
+    await poll(station)
+    follow = await station.next_message(COUNSELOR, since=mark, containing="新來信")
+    assert "一個月" in (follow.text or "")
+
+
+async def test_reminder_and_escalation_survive_a_restart(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink, clock: StageClock
+) -> None:
+    emu = station.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    emu.user(SUPERVISOR, "Lin", started=True)  # has opened the bot once, so it may write to them
+    await station.say(wang, "/onduty", containing="值班")
+    imap_server.append(mail("求助", "想談談", message_id="<r1@x.tw>"), RECEIVED)
+    await poll(station)
+    await station.restart()
+    clock.advance(days=2)  # Friday 27 November, 10:00: the working day before the deadline
+    mark = emu.mark()
+    assert await station.running.timers.run_due() >= 1  # type: ignore[union-attr]
+    reminder = await station.next_message(COUNSELOR, since=mark, containing="尚未回覆")
+    assert "HL-" in (reminder.text or "")
+    clock.advance(days=2)  # Sunday 29 November: the deadline has passed
+    mark = emu.mark()
+    assert await station.running.timers.run_due() >= 1  # type: ignore[union-attr]
+    await station.next_message(SUPERVISOR, since=mark, containing="已超過回覆期限")
