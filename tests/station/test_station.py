@@ -206,7 +206,7 @@ async def test_corpus_is_stored_once_with_risks_and_flags(
     alert = await station.next_message(COUNSELOR, since=mark, containing=f"危機通報｜案件 {crisis_case.code}")
     assert alert.button_data[0].startswith("ack:")
     assert "agency.example.gov.tw" not in (alert.text or ""), "no address reaches a counselor"
-    assert acks == len(await smtp_server.wait_for(acks))
+    assert acks is not None and acks == len(await smtp_server.wait_for(acks))
     assert await poll(station) == (0, 0)
 
 
