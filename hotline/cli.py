@@ -95,6 +95,16 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     return 0
 
 
+async def _mail_poll_once(settings: Settings) -> tuple[int, int]:
+    from hotline.app import Service
+
+    async with Service(settings, poll=False) as service:
+        assert service.poller is not None and service.outbox is not None
+        fetched = await service.poller.poll_once()
+        sent = await service.outbox.send_due()
+    return fetched, sent
+
+
 def cmd_mail_poll(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not settings.mail_enabled:
@@ -103,8 +113,9 @@ def cmd_mail_poll(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print("the e-mail station is not built yet (issue 5); nothing was fetched.", file=sys.stderr)
-    return 3
+    fetched, sent = asyncio.run(_mail_poll_once(settings))
+    log.info("mail poll: %d new mails stored, %d mails sent", fetched, sent)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -140,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose, quiet=args.command == "demo")
+    # Only the long-running service logs at INFO; one-shot commands print their result and errors only.
+    configure_logging(args.verbose, quiet=args.command != "run")
     try:
         code: int = args.func(args)
     except HotlineError as exc:

@@ -137,7 +137,7 @@ class _Model:
         self.reply("input.stale_button")
         self.prompt()
 
-    def unsupported(self) -> None:
+    def explain_unsupported(self) -> None:
         self.reply("input.unsupported_connected" if self.state == "connected" else "input.unsupported")
         if self.state != "connected":
             self.prompt()
@@ -146,7 +146,7 @@ class _Model:
         self.reply("input.unknown_command")
         self.prompt()
 
-    def help(self) -> None:
+    def show_help(self) -> None:
         self.reply("help.text")
         self.prompt()
 
@@ -209,9 +209,9 @@ TRANSITIONS: list[dict[str, Any]] = [
     },
     {"trigger": "stale", "source": _ALL, "dest": "=", "after": "stale_button"},
     # commands and odd input, in every state
-    {"trigger": "help", "source": _ALL, "dest": "=", "after": "help"},
+    {"trigger": "help", "source": _ALL, "dest": "=", "after": "show_help"},
     {"trigger": "unknown", "source": _ALL, "dest": "=", "after": "unknown_command"},
-    {"trigger": "unsupported", "source": _ALL, "dest": "=", "after": "unsupported"},
+    {"trigger": "unsupported", "source": _ALL, "dest": "=", "after": "explain_unsupported"},
     {"trigger": "cancel", "source": "idle", "dest": "=", "after": "nothing_to_cancel"},
     {"trigger": "cancel", "source": ["consent", "area", "describe"], "dest": "idle", "after": "cancelled"},
     {"trigger": "cancel", "source": "queued", "dest": "idle", "after": "withdraw"},
