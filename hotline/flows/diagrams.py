@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transitions.extensions.diagrams import GraphMachine
 
-from hotline.flows import intake
+from hotline.flows import booking, intake, survey
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "flows"
 
@@ -35,7 +35,39 @@ def intake_mermaid() -> str:
     return source.rstrip() + "\n"
 
 
-DIAGRAMS = {"intake.mmd": intake_mermaid}
+def booking_mermaid() -> str:
+    model = _Model()
+    GraphMachine(
+        model=model,
+        states=list(booking.STATES),
+        transitions=booking.TRANSITIONS,
+        initial="choosing",
+        auto_transitions=False,
+        graph_engine="mermaid",
+        title="hotline face-to-face booking (one booking)",
+        show_conditions=True,
+    )
+    source: str = model.get_graph().source  # type: ignore[attr-defined]
+    return source.rstrip() + "\n"
+
+
+def survey_mermaid() -> str:
+    model = _Model()
+    GraphMachine(
+        model=model,
+        states=list(survey.STATES),
+        transitions=survey.TRANSITIONS,
+        initial="rating",
+        auto_transitions=False,
+        graph_engine="mermaid",
+        title="hotline satisfaction survey (one invitation)",
+        show_conditions=True,
+    )
+    source: str = model.get_graph().source  # type: ignore[attr-defined]
+    return source.rstrip() + "\n"
+
+
+DIAGRAMS = {"intake.mmd": intake_mermaid, "booking.mmd": booking_mermaid, "survey.mmd": survey_mermaid}
 
 
 def main() -> int:
