@@ -1,0 +1,262 @@
+"""Key rotation: re-encrypt every encrypted column under the current key, in resumable batches.
+
+Procedure (docs/privacy.md): stop the service; set ``HOTLINE_SECRET_KEY`` to the new key and put the old
+one in ``HOTLINE_OLD_SECRET_KEYS``; run ``hotline keys rotate``; start the service; once the command
+reports nothing left on old keys, remove the old key from the configuration and destroy it.
+
+* Every encrypted column is listed once, in :data:`ENCRYPTED_COLUMNS` (a test checks that each ``*_enc``
+  column of the schema is there). Add new columns there.
+* Each batch is its own transaction; a row is only rewritten if it still holds the blob that was read
+  (compare-and-set), so a concurrent writer is never overwritten. An interrupted run is resumed by
+  running again: it continues with the rows still on old keys. Running it twice changes nothing.
+* Pseudonyms are HMACs under the *current* key, so ``employees.pseudonym`` is recomputed from the
+  decrypted contact data (a Telegram private chat id equals the user id the pseudonym is made from; an
+  e-mail address is used as stored). Employees without contact data cannot be re-keyed: without a case
+  they are pre-consent contacts and are deleted; with a case they keep the old, now unlinkable pseudonym.
+  If the new pseudonym already exists (the person came back while the service ran on the new key), the
+  two rows are merged: cases move to the new row and the old row is deleted.
+* A value no configured key can decrypt is counted as ``undecryptable`` and left alone.
+* On SQLite the file is compacted afterwards (old ciphertext would otherwise stay in free pages and the WAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.crypto import DecryptionFailed, Vault
+from hotline.domain import Channel
+from hotline.privacy.audit import Actor, AuditAction, record
+from hotline.privacy.purge import compact
+from hotline.storage.models import Case, Conversation, Employee, Mail, Message, Outbox
+from hotline.storage.repo import Store
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedColumn:
+    """One column holding ``Vault`` blobs, and the AAD context it is sealed with."""
+
+    table: Table
+    column: Column[Any]
+    context: bytes
+
+    @property
+    def name(self) -> str:
+        return f"{self.table.name}.{self.column.name}"
+
+
+def _enc(model: Any, column: str, context: bytes) -> EncryptedColumn:
+    table: Table = model.__table__
+    return EncryptedColumn(table, table.c[column], context)
+
+
+# The one list of encrypted columns. employees.contact_enc comes first: its pass also re-keys pseudonyms.
+ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
+    _enc(Employee, "contact_enc", b"contact"),
+    _enc(Message, "content_enc", b"content"),
+    _enc(Mail, "raw_enc", b"mail"),
+    _enc(Outbox, "recipient_enc", b"contact"),
+    _enc(Outbox, "raw_enc", b"mail"),
+)
+
+
+def identity_of(channel: str, contact: str) -> str:
+    """The identity a pseudonym is made of, from the stored contact data.
+
+    Telegram: the stored contact is the private chat id, which Telegram makes equal to the user id the
+    runner hashes. E-mail: the address as stored; the mail station must hash exactly the stored text.
+    """
+    if channel == Channel.TELEGRAM.value:
+        return str(int(contact))
+    return contact
+
+
+@dataclass(frozen=True, slots=True)
+class RotationProgress:
+    column: str
+    rewritten: int  # in this column so far
+    batch: int  # rows in the batch just committed
+
+
+@dataclass
+class RotationReport:
+    key_id: str
+    rewritten: dict[str, int] = field(default_factory=dict)  # per column
+    pseudonyms: int = 0  # employees re-keyed
+    merged: int = 0  # employees merged into a row created under the new key
+    dropped: int = 0  # pre-consent employees without contact data, deleted
+    undecryptable: int = 0  # values no configured key opens (left alone)
+    completed: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.rewritten.values())
+
+    def as_detail(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "rewritten": dict(self.rewritten),
+            "pseudonyms": self.pseudonyms,
+            "merged": self.merged,
+            "dropped": self.dropped,
+            "undecryptable": self.undecryptable,
+            "completed": self.completed,
+        }
+
+
+Progress = Callable[[RotationProgress], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stale(vault: Vault, column: Column[Any]) -> Any:
+    """SQL: the blob is present and its key id (bytes 2-5) is not the current one."""
+    return column.is_not(None) & (func.substr(column, 2, 4) != vault.current_key_id)
+
+
+async def rotate_keys(
+    store: Store,
+    *,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+    actor: Actor | None = None,
+    now: Callable[[], datetime] | None = None,
+    compact_after: bool = True,
+) -> RotationReport:
+    """Re-encrypt everything still on an old key (see the module docstring). Records ``key_rotation``."""
+    clock = now or _utcnow
+    vault = store.vault
+    report = RotationReport(key_id=vault.current_key_id.hex())
+    try:
+        await _drop_unkeyable(store, report, clock())
+        for target in ENCRYPTED_COLUMNS:
+            await _rotate_column(store, target, report, batch_size, progress)
+        report.completed = True
+    finally:
+        # Recorded whether or not the run finished: an interrupted rotation is a fact worth keeping.
+        async with store.unit() as s:
+            await record(
+                s,
+                actor=actor or Actor.system(),
+                action=AuditAction.KEY_ROTATION,
+                detail=report.as_detail(),
+                now=clock(),
+            )
+    if compact_after and report.total + report.dropped + report.merged:
+        await compact(store)
+    return report
+
+
+async def _drop_unkeyable(store: Store, report: RotationReport, started: datetime) -> None:
+    """Employees without contact data and without a case cannot be re-keyed: pre-consent contacts."""
+    async with store.unit() as s:
+        no_case = ~select(Case.id).where(Case.employee_id == Employee.id).exists()
+        doomed = select(Employee.id).where(
+            Employee.contact_enc.is_(None), no_case, Employee.created_at < started
+        )
+        ids = list((await s.scalars(doomed)).all())
+        if ids:
+            await s.execute(delete(Conversation).where(Conversation.employee_id.in_(ids)))
+            await s.execute(delete(Employee).where(Employee.id.in_(ids)))
+        report.dropped += len(ids)
+
+
+async def _rotate_column(
+    store: Store, target: EncryptedColumn, report: RotationReport, batch_size: int, progress: Progress | None
+) -> None:
+    vault = store.vault
+    pk = next(iter(target.table.primary_key.columns))
+    is_contact = target.table is Employee.__table__
+    extra = [target.table.c.channel] if is_contact else []
+    last: Any = None
+    report.rewritten.setdefault(target.name, 0)
+    while True:
+        async with store.unit() as s:
+            query = select(pk, target.column, *extra).where(_stale(vault, target.column))
+            if last is not None:
+                query = query.where(pk > last)
+            rows = (await s.execute(query.order_by(pk).limit(batch_size))).all()
+            if not rows:
+                return
+            done = 0
+            for row in rows:
+                last = row[0]
+                old: bytes = row[1]
+                try:
+                    plain = vault.decrypt_bytes(old, context=target.context)
+                except DecryptionFailed:
+                    report.undecryptable += 1
+                    continue
+                new = vault.encrypt_bytes(plain, context=target.context)
+                if is_contact:
+                    done += await _rekey_employee(s, vault, row[0], row[2], old, new, plain, report)
+                else:
+                    result = await s.execute(
+                        update(target.table)
+                        .where(pk == row[0], target.column == old)
+                        .values({target.column: new})
+                    )
+                    done += int(result.rowcount)  # type: ignore[attr-defined]
+        report.rewritten[target.name] += done
+        if progress is not None:
+            progress(RotationProgress(target.name, report.rewritten[target.name], len(rows)))
+
+
+async def _rekey_employee(
+    s: AsyncSession,
+    vault: Vault,
+    employee_id: int,
+    channel: str,
+    old: bytes,
+    new: bytes,
+    plain: bytes,
+    report: RotationReport,
+) -> int:
+    pseudonym = vault.pseudonym(channel, identity_of(channel, plain.decode("utf-8")))
+    twin = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym, Employee.id != employee_id))
+    if twin is not None:
+        # Same person, already back under the new key: their cases join the new row.
+        await s.execute(update(Case).where(Case.employee_id == employee_id).values(employee_id=twin.id))
+        if twin.contact_enc is None:
+            twin.contact_enc = new
+        await s.execute(delete(Conversation).where(Conversation.employee_id == employee_id))
+        await s.execute(delete(Employee).where(Employee.id == employee_id))
+        report.merged += 1
+        return 1
+    result = await s.execute(
+        update(Employee)
+        .where(Employee.id == employee_id, Employee.contact_enc == old)
+        .values(contact_enc=new, pseudonym=pseudonym)
+        .execution_options(synchronize_session=False)
+    )
+    changed = int(result.rowcount)  # type: ignore[attr-defined]
+    report.pseudonyms += changed
+    return changed
+
+
+async def stale_counts(store: Store) -> dict[str, int]:
+    """How many values each encrypted column still holds under an old key (0 everywhere: done)."""
+    counts: dict[str, int] = {}
+    async with store.unit() as s:
+        for target in ENCRYPTED_COLUMNS:
+            query = select(func.count()).select_from(target.table).where(_stale(store.vault, target.column))
+            counts[target.name] = int(await s.scalar(query) or 0)
+    return counts
+
+
+__all__ = [
+    "ENCRYPTED_COLUMNS",
+    "EncryptedColumn",
+    "RotationProgress",
+    "RotationReport",
+    "identity_of",
+    "rotate_keys",
+    "stale_counts",
+]
