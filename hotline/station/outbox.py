@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
@@ -74,7 +74,7 @@ class Outbox:
         vault = desk.store.vault
         s.add(
             OutboxRow(
-                case_id=case.id,
+                case=case,
                 kind=kind,
                 message_id=message_id,
                 recipient_enc=vault.encrypt(to, context=CONTACT_CONTEXT),
@@ -92,7 +92,7 @@ class Outbox:
         # compose_reply adds the "Re:"; the code goes in once, so follow-ups thread by subject too.
         return reply_subject(subject, code).removeprefix("Re: ").removeprefix("Re:")
 
-    async def acknowledge(self, s: AsyncSession, case: Case, mail: ParsedMail, due_at: datetime) -> str:
+    def queue_acknowledgement(self, s: AsyncSession, case: Case, mail: ParsedMail, due_at: datetime) -> str:
         """Queue the one acknowledgement of a new case (inside the caller's transaction)."""
         desk = self.desk
         text = desk.render(
@@ -202,28 +202,29 @@ class Outbox:
                 except MailSendFailed as exc:
                     notes += await self._failed(row_id, case_id, counselor_id, attempts + 1, exc)
                     continue
-                notes += await self._sent(row_id, case_id, kind, counselor_id, raw_enc)
+                notes += await self._sent(row_id, case_id, kind, counselor_id)
                 sent += 1
         await desk.deliver(notes)
         return sent
 
-    async def _sent(
-        self, row_id: int, case_id: int, kind: str, counselor_id: int | None, raw_enc: bytes
-    ) -> list[Outgoing]:
+    async def _sent(self, row_id: int, case_id: int, kind: str, counselor_id: int | None) -> list[Outgoing]:
         desk = self.desk
         now = desk.now()
         async with desk.store.unit() as s:
-            row = await s.get(OutboxRow, row_id)
-            case = await s.get(Case, case_id)
-            assert row is not None and case is not None
-            row.status, row.sent_at, row.attempts, row.last_error = "sent", now, row.attempts + 1, None
-            s.add(
-                Mail(direction="outbound", dedup_key=row.message_id, case_id=case_id, received_at=now,
-                     raw_enc=raw_enc, created_at=now)
-            )  # fmt: skip
-            if kind != "ack" and case.first_reply_at is None:
-                case.first_reply_at = now  # the promise is kept when the first answer leaves
-            code = case.code
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
+            )
+            if kind == "ack":
+                return []
+            # The promise is kept when the first answer leaves.
+            await s.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.first_reply_at.is_(None))
+                .values(first_reply_at=now)
+            )
+            code = await s.scalar(select(Case.code).where(Case.id == case_id))
         if counselor_id is None:
             return []
         return [Outgoing(counselor_id, desk.render("counselor.mail.sent", code=code))]

@@ -4,19 +4,25 @@ Each batch is one transaction: the mails (raw bytes encrypted), their cases, mes
 acknowledgements queued in the outbox, timers, and the mailbox cursor. A crash anywhere before the commit
 stores nothing and moves no cursor; the dedup keys make a re-fetched mail a no-op. Telegram messages to
 counselors (cards, alerts, follow-ups) go out after the commit.
+
+A batch costs a fixed handful of queries, not a handful per mail: everything the rules need to know
+(known dedup keys, correspondents, thread keys, cases, open reply windows) is read up front, new rows are
+linked by relationship and inserted in one flush at the end (DESIGN §5b: batch where a batch is natural).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.domain import CaseStatus, Channel, Screening
+from hotline.domain import CaseStatus, Channel, Risk, Screening, make_case_code
 from hotline.flows import mailcase
 from hotline.flows.vocabulary import (
     AlertOnDuty,
@@ -31,21 +37,44 @@ from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.station.outbox import Outbox
 from hotline.storage import repo
-from hotline.storage.models import Case, Employee, Mail, MailCursor, ThreadKey
+from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
 
 log = logging.getLogger(__name__)
 
 MAIL_CONTEXT = b"mail"
+CONTACT_CONTEXT = b"contact"
 MAIL_TIMERS = ("email.remind", "email.escalate")
 
 
 @dataclass
 class _After:
-    offers: list[int] = field(default_factory=list)
-    alerts: list[tuple[int, Screening, str]] = field(default_factory=list)
-    sends: list[Outgoing] = field(default_factory=list)
-    flagged: list[str] = field(default_factory=list)
+    offers: list[Case] = field(default_factory=list)
+    alerts: list[tuple[Case, Screening, str]] = field(default_factory=list)
+    relays: list[tuple[int, str, str]] = field(default_factory=list)
+    flagged: list[Case] = field(default_factory=list)
     stored: int = 0
+
+
+@dataclass
+class _Batch:
+    """What one batch knows: rows read up front and rows made so far, by key."""
+
+    s: AsyncSession
+    now: datetime
+    employees: dict[str, Employee] = field(default_factory=dict)  # by pseudonym
+    threads: dict[str, Case] = field(default_factory=dict)  # by Message-ID
+    codes: dict[str, Case] = field(default_factory=dict)  # by case code
+    awaiting: set[int] = field(default_factory=set)  # ids of cases with an open reply window
+    new_codes: list[str] = field(default_factory=list)
+    closed_windows: set[int] = field(default_factory=set)  # stored cases whose old timers to cancel
+
+
+def _same_person(case: Case, employee: Employee | None) -> bool:
+    if employee is None:
+        return False
+    if case.id is None:  # made in this batch: compare the objects (never lazy-load a stored case's)
+        return case.employee is employee
+    return employee.id is not None and case.employee_id == employee.id
 
 
 class MailStation:
@@ -69,11 +98,25 @@ class MailStation:
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]
             seen = set((await s.scalars(select(Mail.dedup_key).where(Mail.dedup_key.in_(keys)))).all())
+            fresh: list[tuple[FetchedMail, ParsedMail]] = []
             for fetched, mail in parsed:
-                if mail.dedup_key in seen:
-                    continue
-                seen.add(mail.dedup_key)
-                await self._one(s, mailbox, uidvalidity, fetched, mail, after)
+                if mail.dedup_key not in seen:
+                    seen.add(mail.dedup_key)
+                    fresh.append((fetched, mail))
+            batch = await self._prepare(s, [mail for _, mail in fresh])
+            with s.no_autoflush:
+                for fetched, mail in fresh:
+                    self._one(batch, mailbox, uidvalidity, fetched, mail, after)
+                if batch.closed_windows:  # before the new timers are flushed, so only old ones close
+                    await s.execute(
+                        update(Timer)
+                        .where(
+                            Timer.case_id.in_(batch.closed_windows), Timer.kind.in_(MAIL_TIMERS),
+                            Timer.fired_at.is_(None), Timer.cancelled_at.is_(None),
+                        )
+                        .values(cancelled_at=batch.now)
+                        .execution_options(synchronize_session=False)
+                    )  # fmt: skip
             if messages:
                 await self._advance(s, mailbox, uidvalidity, max(m.uid for m in messages))
         await self._after(after)
@@ -83,41 +126,82 @@ class MailStation:
         if row is None:
             s.add(MailCursor(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid))
         else:
-            row.uidvalidity, row.last_uid = (
-                uidvalidity,
-                max(last_uid, row.last_uid if row.uidvalidity == uidvalidity else 0),
+            kept = row.last_uid if row.uidvalidity == uidvalidity else 0
+            row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, kept)
+
+    def _pseudonym(self, address: str) -> str:
+        return self.desk.store.vault.pseudonym(Channel.EMAIL.value, address.strip().lower())
+
+    async def _prepare(self, s: AsyncSession, mails: Sequence[ParsedMail]) -> _Batch:
+        batch = _Batch(s, self.desk.now())
+        if not mails:
+            return batch
+        pseudonyms = {
+            self._pseudonym(m.from_address) for m in mails if m.from_address and not m.is_auto_reply
+        }
+        if pseudonyms:
+            rows = await s.scalars(select(Employee).where(Employee.pseudonym.in_(pseudonyms)))
+            batch.employees = {e.pseudonym: e for e in rows.all()}
+        ids = {key for m in mails for key in m.thread_keys if key}
+        case_ids: dict[str, int] = {}
+        if ids:
+            found = await s.execute(
+                select(ThreadKey.message_id, ThreadKey.case_id).where(ThreadKey.message_id.in_(ids))
             )
+            case_ids = {message_id: case_id for message_id, case_id in found.all()}
+        codes = {m.case_code_in_subject.upper() for m in mails if m.case_code_in_subject}
+        query = select(Case).where(Case.id.in_(set(case_ids.values())) | Case.code.in_(codes))
+        cases = {c.id: c for c in (await s.scalars(query)).all()}
+        batch.threads = {key: cases[case_id] for key, case_id in case_ids.items() if case_id in cases}
+        batch.codes = {c.code: c for c in cases.values()}
+        if cases:
+            pending = await s.scalars(
+                select(Timer.case_id).where(
+                    Timer.case_id.in_(cases), Timer.kind == "email.escalate", Timer.fired_at.is_(None),
+                    Timer.cancelled_at.is_(None),
+                )
+            )  # fmt: skip
+            batch.awaiting = {case_id for case_id in pending.all() if case_id is not None}
+        batch.new_codes = await self._fresh_codes(s, len(mails))
+        return batch
+
+    async def _fresh_codes(self, s: AsyncSession, count: int) -> list[str]:
+        """``count`` case codes not yet used (one query; a collision is rare and simply redrawn)."""
+        codes: set[str] = set()
+        while len(codes) < count:
+            wanted = {make_case_code(secrets.randbelow) for _ in range(count - len(codes))}
+            taken = set((await s.scalars(select(Case.code).where(Case.code.in_(wanted)))).all())
+            codes |= wanted - taken
+        return sorted(codes)
 
     # -- one mail -------------------------------------------------------------------------------------
-    async def _employee(self, s: AsyncSession, address: str) -> Employee | None:
+    def _employee(self, batch: _Batch, address: str) -> Employee | None:
         if not address:
             return None
-        vault = self.desk.store.vault
-        pseudonym = vault.pseudonym(Channel.EMAIL.value, address.strip().lower())
-        employee = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym))
+        pseudonym = self._pseudonym(address)
+        employee = batch.employees.get(pseudonym)
         if employee is None:
-            employee = await repo.ensure_employee(s, pseudonym, Channel.EMAIL, self.desk.now())
+            employee = Employee(pseudonym=pseudonym, channel=Channel.EMAIL.value, created_at=batch.now)
+            batch.s.add(employee)
+            batch.employees[pseudonym] = employee
         if employee.contact_enc is None:
-            employee.contact_enc = vault.encrypt(address.strip(), context=b"contact")
+            employee.contact_enc = self.desk.store.vault.encrypt(address.strip(), context=CONTACT_CONTEXT)
         return employee
 
-    async def _thread_case(self, s: AsyncSession, mail: ParsedMail, employee: Employee | None) -> Case | None:
-        if mail.thread_keys:
-            found = await s.scalar(
-                select(ThreadKey.case_id).where(ThreadKey.message_id.in_(mail.thread_keys))
-            )
-            if found is not None:
-                return await s.get(Case, found)
-        if mail.case_code_in_subject and employee is not None:
-            case = await repo.case_by_code(s, mail.case_code_in_subject)
-            # Only the case's own correspondent can join it by quoting the code.
-            if case is not None and case.channel == Channel.EMAIL.value and case.employee_id == employee.id:
-                return case
+    def _thread_case(self, batch: _Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
+        for key in mail.thread_keys:
+            if key in batch.threads:
+                return batch.threads[key]
+        code = mail.case_code_in_subject.upper() if mail.case_code_in_subject else None
+        case = batch.codes.get(code) if code else None
+        # Only the case's own correspondent can join it by quoting the code.
+        if case is not None and case.channel == Channel.EMAIL.value and _same_person(case, employee):
+            return case
         return None
 
-    async def _one(
+    def _one(
         self,
-        s: AsyncSession,
+        batch: _Batch,
         mailbox: str,
         uidvalidity: int,
         fetched: FetchedMail,
@@ -125,9 +209,8 @@ class MailStation:
         after: _After,
     ) -> None:
         desk = self.desk
-        now = desk.now()
-        employee = None if mail.is_auto_reply else await self._employee(s, mail.from_address)
-        case = await self._thread_case(s, mail, employee)
+        employee = None if mail.is_auto_reply else self._employee(batch, mail.from_address)
+        case = self._thread_case(batch, mail, employee)
         screened = "\n".join(part for part in (mail.subject, mail.new_text) if part)
         facts = mailcase.MailFacts(
             received_at=fetched.internaldate,
@@ -139,13 +222,13 @@ class MailStation:
         )
         case_facts = None
         if case is not None:
-            awaiting = await repo.has_pending_timer(s, case.id, "email.escalate")
+            awaiting = case.id in batch.awaiting if case.id is not None else True
             case_facts = mailcase.CaseFacts(CaseStatus(case.status), awaiting, case.counselor_id is not None)
         due = mailcase.reply_due(fetched.internaldate, desk.settings.email.reply_days, desk.hours.zone)
         ctx = mailcase.MailContext(
-            now=now,
-            in_service_hours=desk.hours.is_open(now),
-            next_opening=desk.hours.next_opening(now),
+            now=batch.now,
+            in_service_hours=desk.hours.is_open(batch.now),
+            next_opening=desk.hours.next_opening(batch.now),
             reply_due_at=due,
             remind_at=mailcase.reminder_time(due, desk.hours.is_working_day, desk.hours.zone),
         )
@@ -159,27 +242,31 @@ class MailStation:
             raw_enc=desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT),
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
+            needs_human=False,
             attachments=len(mail.attachments),
-            created_at=now,
+            created_at=batch.now,
         )
         for effect in mailcase.on_mail(facts, case_facts, ctx):
-            case = await self._apply(s, effect, case, employee, mail, row, after)
-        row.case_id = case.id if case is not None else None
-        s.add(row)
+            case = self._apply(batch, effect, case, employee, mail, row, after)
+        row.case = case
+        batch.s.add(row)
         if case is not None:
             # The mail's own id and the ids it refers to: later mails referring to any of them join.
-            for key in (mail.message_id, *mail.thread_keys):
-                if key:
-                    await self._thread_key(s, key, case.id)
+            self._thread_keys(batch, case, (mail.message_id, *mail.thread_keys))
         after.stored += 1
 
-    async def _thread_key(self, s: AsyncSession, message_id: str, case_id: int) -> None:
-        if await s.get(ThreadKey, message_id) is None:
-            s.add(ThreadKey(message_id=message_id, case_id=case_id))
+    def _thread_keys(self, batch: _Batch, case: Case, keys: Iterable[str | None]) -> None:
+        for key in keys:
+            if key and key not in batch.threads:
+                batch.threads[key] = case
+                batch.s.add(ThreadKey(message_id=key, case=case))
 
-    async def _apply(
+    def _schedule(self, batch: _Batch, case: Case, kind: str, due: datetime) -> None:
+        batch.s.add(Timer(kind=kind, due_at=due, case=case, payload={}, created_at=batch.now))
+
+    def _apply(
         self,
-        s: AsyncSession,
+        batch: _Batch,
         effect: mailcase.MailEffect,
         case: Case | None,
         employee: Employee | None,
@@ -188,26 +275,34 @@ class MailStation:
         after: _After,
     ) -> Case | None:
         desk = self.desk
-        now = desk.now()
+        s, now = batch.s, batch.now
         if isinstance(effect, OpenCase):
-            return await repo.open_case(
-                s,
-                channel=Channel.EMAIL,
-                employee_id=employee.id if employee else None,
+            new = Case(
+                code=batch.new_codes.pop(),
+                channel=Channel.EMAIL.value,
+                status=CaseStatus.WAITING.value,
                 category=None,
-                now=row.received_at,
+                risk=Risk.NONE.value,
+                employee=employee,
+                opened_at=row.received_at,
+                message_count=0,
             )
+            s.add(new)
+            batch.codes[new.code] = new
+            return new
         if isinstance(effect, mailcase.KeepOnly) or case is None:
             return case
         if isinstance(effect, mailcase.StartReplyWindow):
             case.reply_due_at = effect.due_at
-            await repo.cancel_timers(s, case.id, MAIL_TIMERS, now)
-            await repo.schedule(s, "email.remind", max(effect.remind_at, now), now, case_id=case.id)
-            await repo.schedule(s, "email.escalate", effect.due_at, now, case_id=case.id)
-            desk.wake_timers()
+            if case.id is not None:
+                batch.closed_windows.add(case.id)
+            self._schedule(batch, case, "email.remind", max(effect.remind_at, now))
+            self._schedule(batch, case, "email.escalate", effect.due_at)
+            if case.id is not None:
+                batch.awaiting.add(case.id)
         elif isinstance(effect, mailcase.Acknowledge):
-            message_id = await self.outbox.acknowledge(s, case, mail, effect.due_at)
-            await self._thread_key(s, message_id, case.id)
+            message_id = self.outbox.queue_acknowledgement(s, case, mail, effect.due_at)
+            self._thread_keys(batch, case, (message_id,))
         elif isinstance(effect, mailcase.Reopen):
             case.status, case.counselor_id, case.outcome, case.closed_at = (
                 CaseStatus.WAITING.value,
@@ -216,54 +311,58 @@ class MailStation:
                 None,
             )
         elif isinstance(effect, StoreInbound):
-            await repo.add_message(
-                s,
-                desk.store,
-                case,
-                direction="inbound",
-                text=effect.text,
-                now=now,
-                screening=effect.screening,
-            )
+            s.add(
+                Message(
+                    case=case, direction="inbound", counselor_id=None, content_enc=desk.store.seal(effect.text),
+                    risk=effect.screening.risk.value, cues=list(effect.screening.cues), created_at=now,
+                )
+            )  # fmt: skip
+            case.message_count = (case.message_count or 0) + 1
+            repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, OfferCase):
-            after.offers.append(case.id)
+            after.offers.append(case)
         elif isinstance(effect, QueueCase):
-            await repo.schedule(s, "case.offer", effect.opens_at, now, case_id=case.id)
+            self._schedule(batch, case, "case.offer", effect.opens_at)
         elif isinstance(effect, RelayToCounselor) and case.counselor_id is not None:
-            text = desk.render("counselor.mail.followup", code=case.code, text=effect.text)
-            after.sends.append(Outgoing(case.counselor_id, text))
+            after.relays.append((case.counselor_id, case.code, effect.text))
         elif isinstance(effect, MarkRisk):
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, AlertOnDuty):
-            after.alerts.append((case.id, effect.screening, effect.text))
+            after.alerts.append((case, effect.screening, effect.text))
         elif isinstance(effect, mailcase.FlagForHuman):
             row.needs_human = True
-            after.flagged.append(case.code)
+            after.flagged.append(case)
         return case
 
     async def _after(self, after: _After) -> None:
         desk = self.desk
-        for case_id, screening, text in after.alerts:
-            await desk.alert(case_id, screening, text)
-        await desk.deliver(after.sends)
-        for case_id in after.offers:
-            await desk.offer(case_id)
+        if after.stored:
+            desk.wake_timers()
+            self.outbox.wake()
+        for case, screening, text in after.alerts:
+            await desk.alert(case.id, screening, text)
+        await desk.deliver(
+            [
+                Outgoing(who, desk.render("counselor.mail.followup", code=code, text=text))
+                for who, code, text in after.relays
+            ]
+        )
+        for case in after.offers:
+            await desk.offer(case.id)
         if after.flagged:
             async with desk.store.unit() as s:
                 people = await repo.on_duty(s) or await repo.supervisors(s)
             await desk.deliver(
                 [
-                    Outgoing(p.telegram_id, desk.render("counselor.mail.flagged", code=code))
-                    for code in after.flagged
+                    Outgoing(p.telegram_id, desk.render("counselor.mail.flagged", code=case.code))
+                    for case in after.flagged
                     for p in people
                 ]
             )
-        if after.stored:
-            self.outbox.wake()
 
     # -- timers -----------------------------------------------------------------------------------------
     async def remind(self, case_id: int, *, overdue: bool) -> None:
-        """``email.remind`` (on-duty counselors) and ``email.escalate`` (supervisors) timers."""
+        """``email.remind`` (the counselor holding it, else on duty) and ``email.escalate`` (supervisors)."""
         desk = self.desk
         async with desk.store.unit() as s:
             case = await s.get(Case, case_id)
@@ -278,3 +377,6 @@ class MailStation:
             key = "counselor.mail.overdue" if overdue else "counselor.mail.reminder"
             text = desk.render(key, code=case.code, due=desk.texts.format_datetime(case.reply_due_at))
         await desk.deliver([Outgoing(p.telegram_id, text) for p in people])
+
+
+__all__ = ["MailStation"]

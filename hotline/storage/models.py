@@ -34,7 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -125,6 +125,8 @@ class Case(Base):
     first_reply_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
 
+    employee: Mapped[Employee | None] = relationship(lazy="raise")
+
 
 class Message(Base):
     __tablename__ = "messages"
@@ -137,6 +139,8 @@ class Message(Base):
     risk: Mapped[str] = mapped_column(String(16), default="none")
     cues: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+    case: Mapped[Case] = relationship(lazy="raise")
 
 
 class Offer(Base):
@@ -165,6 +169,8 @@ class Timer(Base):
     fired_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+
+    case: Mapped[Case | None] = relationship(lazy="raise")
 
 
 class Alert(Base):
@@ -205,6 +211,8 @@ class Mail(Base):
     attachments: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Stamp)
 
+    case: Mapped[Case | None] = relationship(lazy="raise")
+
 
 class ThreadKey(Base):
     """A Message-ID that belongs to a case (theirs or ours), for threading follow-ups."""
@@ -213,6 +221,8 @@ class ThreadKey(Base):
 
     message_id: Mapped[str] = mapped_column(String(300), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+
+    case: Mapped[Case] = relationship(lazy="raise")
 
 
 class MailCursor(Base):
@@ -244,6 +254,8 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(Stamp)
     sent_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+
+    case: Mapped[Case] = relationship(lazy="raise")
 
 
 class ContactEvent(Base):
