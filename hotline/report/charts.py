@@ -69,7 +69,9 @@ def _figure(title: str, months: Sequence[str], ylabel: str) -> tuple[Figure, Axe
     ax = fig.add_subplot()
     ax.set_title(title)
     ax.set_ylabel(ylabel)
-    ax.set_xticks(range(len(months)), [m[2:] for m in months], rotation=45, fontsize=8)
+    ax.set_xticks(range(len(months)), list(months), rotation=45, fontsize=8)
+    ax.set_xlim(-0.6, len(months) - 0.4)  # every month keeps its place, drawn or not
+    ax.set_ylim(bottom=0, auto=True)
     ax.grid(axis="y", alpha=0.3)
     return fig, ax
 
