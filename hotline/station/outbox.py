@@ -14,12 +14,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.mailbox.compose import compose_reply, render_bytes, reply_subject
+from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
@@ -53,18 +53,18 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
 
     # -- composing ------------------------------------------------------------------------------------
-    def _queue(
-        self, s: AsyncSession, case: Case, kind: str, to: str, mail: ParsedMail | None, subject: str,
-        text: str, *, auto: bool, counselor_id: int | None = None, references: Sequence[str] = (),
-        in_reply_to: str | None = None,
-    ) -> str:  # fmt: skip
+    def compose(
+        self, kind: str, to: str, subject: str, text: str, *, auto: bool, in_reply_to: str | None,
+        references: Sequence[str], counselor_id: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The values of one outbox row (no case id yet): the message composed once, encrypted."""
         desk = self.desk
-        message, message_id = compose_reply(
+        raw, message_id = compose_reply_bytes(
             to=to,
             mail_from=self.mail_from,
             subject=subject,
-            in_reply_to=in_reply_to if mail is None else mail.message_id,
-            references=references if mail is None else mail.references,
+            in_reply_to=in_reply_to,
+            references=references,
             text=text,
             html=None,
             message_id_domain=self.domain,
@@ -72,28 +72,24 @@ class Outbox:
             auto_submitted=auto,
         )
         vault = desk.store.vault
-        s.add(
-            OutboxRow(
-                case=case,
-                kind=kind,
-                message_id=message_id,
-                recipient_enc=vault.encrypt(to, context=CONTACT_CONTEXT),
-                raw_enc=vault.encrypt_bytes(render_bytes(message), context=MAIL_CONTEXT),
-                counselor_id=counselor_id,
-                status="pending",
-                attempts=0,
-                next_attempt_at=desk.now(),
-                created_at=desk.now(),
-            )
-        )
-        return message_id
+        return {
+            "kind": kind,
+            "message_id": message_id,
+            "recipient_enc": vault.encrypt(to, context=CONTACT_CONTEXT),
+            "raw_enc": vault.encrypt_bytes(raw, context=MAIL_CONTEXT),
+            "counselor_id": counselor_id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": desk.now(),
+            "created_at": desk.now(),
+        }
 
     def reply_subject(self, subject: str, code: str) -> str:
         # compose_reply adds the "Re:"; the code goes in once, so follow-ups thread by subject too.
         return reply_subject(subject, code).removeprefix("Re: ").removeprefix("Re:")
 
-    def queue_acknowledgement(self, s: AsyncSession, case: Case, mail: ParsedMail, due_at: datetime) -> str:
-        """Queue the one acknowledgement of a new case (inside the caller's transaction)."""
+    def acknowledgement(self, case: Case, mail: ParsedMail, due_at: datetime) -> dict[str, Any]:
+        """The outbox row of the one acknowledgement of a new case (the caller inserts it)."""
         desk = self.desk
         text = desk.render(
             "mail.ack_text",
@@ -101,7 +97,10 @@ class Outbox:
             due_date=desk.texts.format_date(due_at.astimezone(desk.hours.zone).date()),
         )
         subject = self.reply_subject(mail.subject, case.code)
-        return self._queue(s, case, "ack", mail.from_address, mail, subject, text, auto=True)
+        return self.compose(
+            "ack", mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
+            references=mail.references,
+        )  # fmt: skip
 
     async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool:
         """Queue a counselor's answer (or a referral) in the case's thread; False if it cannot be sent."""
@@ -132,11 +131,12 @@ class Outbox:
             body = desk.render("mail.answer_text", code=case.code, text=text)
             in_reply_to = original.message_id if original else None
             references = [*(original.references if original else ()), *[k for k in keys if k != in_reply_to]]
-            message_id = self._queue(
-                s, case, kind, to, None, subject, body, auto=False, counselor_id=counselor_id,
-                references=references, in_reply_to=in_reply_to,
+            row = self.compose(
+                kind, to, subject, body, auto=False, in_reply_to=in_reply_to, references=references,
+                counselor_id=counselor_id,
             )  # fmt: skip
-            s.add(ThreadKey(message_id=message_id, case_id=case.id))
+            s.add(OutboxRow(case_id=case.id, **row))
+            s.add(ThreadKey(message_id=row["message_id"], case_id=case.id))
             await repo.add_message(
                 s,
                 desk.store,

@@ -17,8 +17,9 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
@@ -37,7 +38,8 @@ from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.station.outbox import Outbox
 from hotline.storage import repo
-from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
+from hotline.storage.models import Base, Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
+from hotline.storage.models import Outbox as OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,24 @@ class _Batch:
     awaiting: set[int] = field(default_factory=set)  # ids of cases with an open reply window
     new_codes: list[str] = field(default_factory=list)
     closed_windows: set[int] = field(default_factory=set)  # stored cases whose old timers to cancel
+    # Rows inserted in bulk once the new cases have ids: (model, values, the case they belong to).
+    rows: list[tuple[type[Base], dict[str, Any], Case | None]] = field(default_factory=list)
+
+    def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
+        self.rows.append((model, values, case))
+        return values
+
+    async def flush(self) -> None:
+        """Insert the cases and people first (for their ids), then every other row, a statement a table."""
+        await self.s.flush()
+        tables: dict[type[Base], list[dict[str, Any]]] = {}
+        for model, values, case in self.rows:
+            if case is not None:
+                values["case_id"] = case.id
+            tables.setdefault(model, []).append(values)
+        for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
+            if model in tables:
+                await self.s.execute(insert(model), tables[model])
 
 
 def _same_person(case: Case, employee: Employee | None) -> bool:
@@ -117,6 +137,7 @@ class MailStation:
                         .values(cancelled_at=batch.now)
                         .execution_options(synchronize_session=False)
                     )  # fmt: skip
+            await batch.flush()
             if messages:
                 await self._advance(s, mailbox, uidvalidity, max(m.uid for m in messages))
         await self._after(after)
@@ -232,24 +253,24 @@ class MailStation:
             reply_due_at=due,
             remind_at=mailcase.reminder_time(due, desk.hours.is_working_day, desk.hours.zone),
         )
-        row = Mail(
-            direction="inbound",
-            dedup_key=mail.dedup_key,
-            mailbox=mailbox,
-            uidvalidity=uidvalidity,
-            uid=fetched.uid,
-            received_at=fetched.internaldate,
-            raw_enc=desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT),
-            auto_reply=mail.is_auto_reply,
-            malformed=mail.malformed,
-            needs_human=False,
-            attachments=len(mail.attachments),
-            created_at=batch.now,
-        )
+        row: dict[str, Any] = {
+            "direction": "inbound",
+            "dedup_key": mail.dedup_key,
+            "mailbox": mailbox,
+            "uidvalidity": uidvalidity,
+            "uid": fetched.uid,
+            "received_at": fetched.internaldate,
+            "raw_enc": desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT),
+            "auto_reply": mail.is_auto_reply,
+            "malformed": mail.malformed,
+            "needs_human": False,
+            "attachments": len(mail.attachments),
+            "created_at": batch.now,
+            "case_id": None,
+        }
         for effect in mailcase.on_mail(facts, case_facts, ctx):
             case = self._apply(batch, effect, case, employee, mail, row, after)
-        row.case = case
-        batch.s.add(row)
+        batch.insert(Mail, row, case)
         if case is not None:
             # The mail's own id and the ids it refers to: later mails referring to any of them join.
             self._thread_keys(batch, case, (mail.message_id, *mail.thread_keys))
@@ -259,10 +280,10 @@ class MailStation:
         for key in keys:
             if key and key not in batch.threads:
                 batch.threads[key] = case
-                batch.s.add(ThreadKey(message_id=key, case=case))
+                batch.insert(ThreadKey, {"message_id": key}, case)
 
     def _schedule(self, batch: _Batch, case: Case, kind: str, due: datetime) -> None:
-        batch.s.add(Timer(kind=kind, due_at=due, case=case, payload={}, created_at=batch.now))
+        batch.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": batch.now}, case)
 
     def _apply(
         self,
@@ -271,7 +292,7 @@ class MailStation:
         case: Case | None,
         employee: Employee | None,
         mail: ParsedMail,
-        row: Mail,
+        row: dict[str, Any],
         after: _After,
     ) -> Case | None:
         desk = self.desk
@@ -284,7 +305,7 @@ class MailStation:
                 category=None,
                 risk=Risk.NONE.value,
                 employee=employee,
-                opened_at=row.received_at,
+                opened_at=row["received_at"],
                 message_count=0,
             )
             s.add(new)
@@ -301,8 +322,8 @@ class MailStation:
             if case.id is not None:
                 batch.awaiting.add(case.id)
         elif isinstance(effect, mailcase.Acknowledge):
-            message_id = self.outbox.queue_acknowledgement(s, case, mail, effect.due_at)
-            self._thread_keys(batch, case, (message_id,))
+            ack = batch.insert(OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at), case)
+            self._thread_keys(batch, case, (ack["message_id"],))
         elif isinstance(effect, mailcase.Reopen):
             case.status, case.counselor_id, case.outcome, case.closed_at = (
                 CaseStatus.WAITING.value,
@@ -311,12 +332,11 @@ class MailStation:
                 None,
             )
         elif isinstance(effect, StoreInbound):
-            s.add(
-                Message(
-                    case=case, direction="inbound", counselor_id=None, content_enc=desk.store.seal(effect.text),
-                    risk=effect.screening.risk.value, cues=list(effect.screening.cues), created_at=now,
-                )
-            )  # fmt: skip
+            message = {
+                "direction": "inbound", "counselor_id": None, "content_enc": desk.store.seal(effect.text),
+                "risk": effect.screening.risk.value, "cues": list(effect.screening.cues), "created_at": now,
+            }  # fmt: skip
+            batch.insert(Message, message, case)
             case.message_count = (case.message_count or 0) + 1
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, OfferCase):
@@ -330,7 +350,7 @@ class MailStation:
         elif isinstance(effect, AlertOnDuty):
             after.alerts.append((case, effect.screening, effect.text))
         elif isinstance(effect, mailcase.FlagForHuman):
-            row.needs_human = True
+            row["needs_human"] = True
             after.flagged.append(case)
         return case
 
