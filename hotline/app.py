@@ -102,7 +102,7 @@ class Service:
     (when a token is configured), the mail poller and outbox (when IMAP is configured) and the timer loop;
     leaving the block stops them in reverse order. ``poll=False`` starts nothing that runs on its own
     (used by ``hotline mail poll --once``); ``background_mail=False`` leaves the mail poller and the outbox
-    to be driven by hand (tests).
+    to be driven by hand, ``background_timers=False`` the timers (tests that move the clock).
     """
 
     def __init__(
@@ -113,11 +113,13 @@ class Service:
         screen: Callable[[str], Screening] | None = None,
         poll: bool = True,
         background_mail: bool = True,
+        background_timers: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.poll = poll
         self.background_mail = poll and background_mail
+        self.background_timers = poll and background_timers
         self._screen = screen
         self._stack = AsyncExitStack()
         self.store: Store | None = None
@@ -203,7 +205,7 @@ class Service:
         if outbox is not None and self.background_mail:
             outbox.start()
             self._stack.push_async_callback(outbox.stop)
-        if self.poll:
+        if self.background_timers:
             timers.start()
             self._stack.push_async_callback(timers.stop)
         log.info(

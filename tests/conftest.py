@@ -86,5 +86,7 @@ def clock() -> StageClock:
 @pytest.fixture
 async def stage(emu: TelegramEmulator, sqlite_url: str, clock: StageClock) -> AsyncIterator[Stage]:
     settings = stage_settings(emu.api_url, TOKEN, sqlite_url, crisis={"ack_timeout_seconds": 2})
-    async with Stage(emu, settings, clock) as running:
+    # Timers are driven by hand (``service.timers.run_due()``) after moving the clock, so no background
+    # loop races the test; tests of the loop itself build their own Stage.
+    async with Stage(emu, settings, clock, background_timers=False) as running:
         yield running

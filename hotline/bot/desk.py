@@ -161,10 +161,13 @@ class Desk:
                 if not await repo.offered_to(s, case_id, counselor_id):
                     await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
 
-    async def alert(self, case_id: int, screening: Screening, text: str) -> None:
+    async def alert(
+        self, case_id: int, screening: Screening, text: str, raised_at: datetime | None = None
+    ) -> None:
         """Crisis alert: every on-duty counselor at once, supervisors at once when nobody is on duty;
-        escalation to supervisors is scheduled for when nobody acknowledges in time."""
-        now = self.now()
+        escalation to supervisors is scheduled for when nobody acknowledges in time, counted from
+        ``raised_at`` (when the message arrived)."""
+        now = raised_at or self.now()
         async with self.store.unit() as s:
             case = await s.get(Case, case_id)
             if case is None:

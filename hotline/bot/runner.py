@@ -52,7 +52,7 @@ class _After:
 
     sends: list[Outgoing] = field(default_factory=list)
     offer_case: int | None = None
-    alerts: list[tuple[int, Screening, str]] = field(default_factory=list)
+    alerts: list[tuple[int, Screening, str, datetime]] = field(default_factory=list)
 
 
 class EmployeeRunner:
@@ -193,7 +193,7 @@ class EmployeeRunner:
         elif isinstance(effect, MarkRisk):
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, AlertOnDuty):
-            after.alerts.append((case.id, effect.screening, effect.text))
+            after.alerts.append((case.id, effect.screening, effect.text, now))
         elif isinstance(effect, WithdrawCase):
             await repo.close_case(s, case, "withdrawn", now)
             await repo.cancel_timers(s, case.id, ["case.offer", "session.remind", "crisis.escalate"], now)
@@ -205,8 +205,8 @@ class EmployeeRunner:
         # The crisis reply to the employee goes first, then the alert, then everything else.
         if after.alerts:
             await self.desk.deliver(after.sends[:1])
-            for case_id, screening, text in after.alerts:
-                await self.desk.alert(case_id, screening, text)
+            for case_id, screening, text, raised_at in after.alerts:
+                await self.desk.alert(case_id, screening, text, raised_at)
             await self.desk.deliver(after.sends[1:])
         else:
             await self.desk.deliver(after.sends)

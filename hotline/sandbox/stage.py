@@ -76,8 +76,10 @@ class Stage:
         screen: Callable[[str], Screening] | None = None,
         timeout: float = 10.0,
         background_mail: bool = True,
+        background_timers: bool = True,
     ) -> None:
         self.background_mail = background_mail
+        self.background_timers = background_timers
         self.emu = emulator
         self.settings = settings
         self.clock = clock or StageClock()
@@ -94,7 +96,11 @@ class Stage:
 
     async def start(self) -> None:
         self.service = Service(
-            self.settings, clock=self.clock, screen=self.screen, background_mail=self.background_mail
+            self.settings,
+            clock=self.clock,
+            screen=self.screen,
+            background_mail=self.background_mail,
+            background_timers=self.background_timers,
         )
         await self.service.__aenter__()
         await self.emu.wait_polling(timeout=self.timeout)

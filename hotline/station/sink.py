@@ -51,7 +51,7 @@ MAIL_TIMERS = ("email.remind", "email.escalate")
 @dataclass
 class _After:
     offers: list[Case] = field(default_factory=list)
-    alerts: list[tuple[Case, Screening, str]] = field(default_factory=list)
+    alerts: list[tuple[Case, Screening, str, datetime]] = field(default_factory=list)
     relays: list[tuple[int, str, str]] = field(default_factory=list)
     flagged: list[Case] = field(default_factory=list)
     stored: int = 0
@@ -348,7 +348,7 @@ class MailStation:
         elif isinstance(effect, MarkRisk):
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, AlertOnDuty):
-            after.alerts.append((case, effect.screening, effect.text))
+            after.alerts.append((case, effect.screening, effect.text, now))
         elif isinstance(effect, mailcase.FlagForHuman):
             row["needs_human"] = True
             after.flagged.append(case)
@@ -359,8 +359,8 @@ class MailStation:
         if after.stored:
             desk.wake_timers()
             self.outbox.wake()
-        for case, screening, text in after.alerts:
-            await desk.alert(case.id, screening, text)
+        for case, screening, text, raised_at in after.alerts:
+            await desk.alert(case.id, screening, text, raised_at)
         await desk.deliver(
             [
                 Outgoing(who, desk.render("counselor.mail.followup", code=code, text=text))

@@ -53,7 +53,7 @@ async def station(
     clock: StageClock,
 ) -> AsyncIterator[Stage]:
     settings = mail_settings(emu, sqlite_url, imap_server, smtp_server)
-    async with Stage(emu, settings, clock, background_mail=False) as stage:  # type: ignore[arg-type]
+    async with Stage(emu, settings, clock, background_mail=False, background_timers=False) as stage:  # type: ignore[arg-type]
         yield stage
 
 

@@ -1,0 +1,176 @@
+"""Crisis escalation end to end: the real PTB Application on the emulator, durable timers in SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from sqlalchemy import select
+
+from hotline.sandbox import TelegramEmulator
+from hotline.sandbox.stage import Stage, StageClock, stage_settings
+from hotline.storage.models import Alert, Case
+from tests.tests_support import COUNSELOR, OTHER, SUPERVISOR, assert_no_identity, counselor_texts
+
+JUMP = "我真的撐不下去了，今晚想從頂樓跳下去"
+PASSIVE = "最近常常覺得如果我不在了，大家會比較輕鬆"
+
+
+async def alerts(stage: Stage) -> list[Alert]:
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        return list((await s.scalars(select(Alert).order_by(Alert.id))).all())
+
+
+async def test_alert_escalation_and_acknowledgement(stage: Stage, clock: StageClock) -> None:
+    emu = stage.emu
+    wang, chen = emu.user(COUNSELOR, "Wang", username="wang_acct"), emu.user(OTHER, "Chen")
+    emu.user(SUPERVISOR, "Lin", started=True)
+    await stage.say(wang, "/onduty", containing="值班")
+    await stage.say(chen, "/onduty", containing="值班")
+    jie = emu.user(5101, "阿傑", last_name="張", username="jie_private")
+
+    # 1. a crisis before consent: the employee at once, every on-duty counselor with a button
+    mark = emu.mark()
+    reply = await stage.say(jie, JUMP, containing="1925")
+    assert "119" in (reply.text or "") and "110" in (reply.text or "")
+    alert_w = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+    alert_c = await stage.next_message(OTHER, since=mark, containing="危機通報")
+    assert "緊急" in (alert_w.text or "") and JUMP in (alert_w.text or "")
+    assert "suicide.method.jump" in (alert_w.text or "") and "time.tonight" in (alert_w.text or "")
+    assert alert_w.button_data == alert_c.button_data and alert_w.button_data[0].startswith("ack:HL-")
+    code = alert_w.button_data[0].removeprefix("ack:")
+
+    # 2. nobody acknowledges: after the (short) timeout every supervisor is told
+    assert await stage.running.timers.run_due() == 0  # type: ignore[union-attr]
+    clock.advance(seconds=3)
+    mark = emu.mark()
+    assert await stage.running.timers.run_due() == 1  # type: ignore[union-attr]
+    escalation = await stage.next_message(SUPERVISOR, since=mark, containing="無人確認")
+    assert code in (escalation.text or "") and escalation.button_data == [f"ack:{code}"]
+
+    # 3. a second case acknowledged in time: the first to press owns it, the other alert says who took it
+    mei = emu.user(5102, "小美", username="mei_private")
+    mark = emu.mark()
+    await stage.say(mei, PASSIVE, containing="1925")
+    alert2 = await stage.next_message(OTHER, since=mark, containing="危機通報")
+    assert "偏高" in (alert2.text or "")
+    code2 = alert2.button_data[0].removeprefix("ack:")
+    mark = emu.mark()
+    await stage.press(chen, alert2, alert2.button_data[0], expect=5102, containing="接手")
+    edited = await emu.wait_for(
+        lambda c: code2 in (c.text or ""), method="editMessageText", chat_id=COUNSELOR, since=mark
+    )
+    assert "陳心理師" in (edited.text or "") and "處理" in (edited.text or "")
+    # pressing again, or after it was taken, is harmless
+    mark = emu.mark()
+    await emu.press_button(chen, alert2.message_id or 0, alert2.button_data[0])
+    await emu.press_button(wang, alert_w.message_id or 0, f"ack:{code2}")
+    answers = await emu.wait_for_all(None, 2, method="answerCallbackQuery", since=mark)
+    assert {str(a.params.get("text")) for a in answers} == {
+        f"目前案件：{code2}。",
+        f"案件 {code2} 已由其他心理師接案。",
+    }
+    clock.advance(seconds=10)
+    mark = emu.mark()
+    assert await stage.running.timers.run_due() == 0, "the acknowledged alert is not escalated"  # type: ignore[union-attr]
+    assert not [t for t in stage.texts_to(SUPERVISOR, since=mark) if code2 in t]
+
+    # 4. recorded for the crisis-response report; nothing identifying reached a counselor
+    rows = await alerts(stage)
+    assert [(r.risk, r.notified) for r in rows] == [("imminent", 2), ("elevated", 2)]
+    assert rows[0].escalated_at is not None and rows[0].acknowledged_at is None
+    assert (
+        rows[1].acknowledged_by == OTHER
+        and rows[1].acknowledged_at is not None
+        and rows[1].escalated_at is None
+    )
+    assert rows[1].acknowledged_at >= rows[1].raised_at
+    assert_no_identity(
+        counselor_texts(stage), "阿傑", "張", "jie_private", "5101", "小美", "mei_private", "5102"
+    )
+    assert_no_identity(stage.texts_to(5101) + stage.texts_to(5102), "wang_acct", str(COUNSELOR), str(OTHER))
+
+
+async def test_nobody_on_duty_reaches_supervisors_at_once(stage: Stage) -> None:
+    emu = stage.emu
+    emu.user(SUPERVISOR, "Lin", started=True)
+    jie = emu.user(5103, "阿傑")
+    mark = emu.mark()
+    await stage.say(jie, "我想自殺", containing="1925")
+    alert = await stage.next_message(SUPERVISOR, since=mark, containing="無人確認")
+    assert alert.button_data[0].startswith("ack:HL-")
+    [row] = await alerts(stage)
+    assert row.notified_supervisors_at_once and row.notified == 1
+
+
+async def test_a_second_crisis_message_does_not_postpone_the_escalation(
+    stage: Stage, clock: StageClock
+) -> None:
+    emu = stage.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    emu.user(SUPERVISOR, "Lin", started=True)
+    await stage.say(wang, "/onduty", containing="值班")
+    jie = emu.user(5104, "阿傑")
+    await stage.say(jie, JUMP, containing="1925")
+    clock.advance(seconds=1.5)
+    await stage.say(jie, "藥已經準備好了", containing="1925")
+    clock.advance(seconds=1)
+    mark = emu.mark()
+    assert await stage.running.timers.run_due() == 1  # type: ignore[union-attr]
+    await stage.next_message(SUPERVISOR, since=mark, containing="無人確認")
+
+
+async def test_escalation_fires_on_time_after_a_restart(emu: TelegramEmulator, sqlite_url: str) -> None:
+    """Kill the service after the alert, start it again: the durable timer still fires, by itself."""
+    settings = stage_settings(
+        emu.api_url, "4242:TEST-TOKEN-hotline", sqlite_url, crisis={"ack_timeout_seconds": 1.5}
+    )
+    clock = StageClock()
+    stage = Stage(emu, settings, clock)
+    await stage.start()
+    try:
+        wang = emu.user(COUNSELOR, "Wang")
+        emu.user(SUPERVISOR, "Lin", started=True)
+        await stage.say(wang, "/onduty", containing="值班")
+        jie = emu.user(5105, "阿傑")
+        mark = emu.mark()
+        await stage.say(jie, JUMP, containing="1925")
+        await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+        await stage.stop()  # the process goes away with the timer pending
+        await stage.start()  # a new process: nothing in memory, the timer is in the database
+        escalation = await stage.next_message(SUPERVISOR, since=mark, containing="無人確認")
+        assert escalation.at - stage.emu.calls[mark].at >= 1.0, "not before the timeout"
+    finally:
+        await stage.stop()
+
+
+async def test_hotline_screen_command() -> None:
+    lines = ["今天好累喔", JUMP, "", "I'm dying to see that movie", "如有自殺念頭請撥1925", "kms"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline.cli", "screen",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate("\n".join(lines).encode() + b"\n"), 60)
+    assert proc.returncode == 0, err.decode()
+    results = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(results) == len(lines)
+    assert [r["risk"] for r in results] == ["none", "imminent", "none", "none", "none", "elevated"]
+    assert all(set(r) == {"risk", "cues"} for r in results)
+
+
+async def test_a_crisis_inside_a_case_in_any_state_alerts(stage: Stage) -> None:
+    emu = stage.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    await stage.say(wang, "/onduty", containing="值班")
+    mei = emu.user(5106, "小美")
+    notice = await stage.say(mei, "/start", containing="7858")
+    areas = await stage.press(mei, notice, "consent:accept", containing="領域")
+    await stage.press(mei, areas, "area:family", containing="家庭關係")
+    mark = emu.mark()
+    await stage.say(mei, "他每天喝醉就打我，昨天還掐我脖子，我不敢回家", containing="1925")
+    alert = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+    code = alert.button_data[0].removeprefix("ack:")
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        case = await s.scalar(select(Case).where(Case.code == code))
+        assert case is not None and case.category == "family" and case.risk in {"elevated", "imminent"}
