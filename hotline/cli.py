@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from hotline.errors import HotlineError
-from hotline.settings import Settings, load_settings
+from hotline.settings import Settings
+from hotline.settings import load_settings as _load_settings
 
 log = logging.getLogger("hotline")
 
@@ -20,6 +21,23 @@ NOTHING_CONFIGURED = (
     "(https://t.me/BotFather, command /newbot), or HOTLINE_IMAP_HOST and friends for the e-mail station; "
     "`make demo` shows the service without either."
 )
+
+
+def load_settings() -> Settings:
+    """The settings, with every configured secret masked in all log output from here on."""
+    from hotline.privacy import redact
+
+    settings = _load_settings()
+    secrets = [
+        settings.secret_key,
+        settings.telegram_token,
+        settings.imap_password,
+        settings.smtp_password,
+        settings.telegram_webhook_secret,
+        *settings.old_secret_keys,
+    ]
+    redact.install(s.get_secret_value() for s in secrets if s is not None)
+    return settings
 
 
 def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
@@ -143,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     cases.set_defaults(func=cmd_cases)
     dbp = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     dbp.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    from hotline.privacy.admin_cli import register as register_admin
+
+    register_admin(sub)
     demo = sub.add_parser("demo", help="a scripted conversation against the built-in sandbox")
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
     demo.set_defaults(func=cmd_demo)

@@ -95,3 +95,8 @@ def make_case_code(random_index: Callable[[int], int]) -> str:
     """A short human-friendly case code such as ``HL-7KQ2MX``; ``random_index(n)`` picks in range(n)."""
     n = len(CASE_CODE_ALPHABET)
     return "HL-" + "".join(CASE_CODE_ALPHABET[random_index(n)] for _ in range(6))
+
+
+def email_identity(address: str) -> str:
+    """The form of an e-mail address that its pseudonym is made of (one person, however they type it)."""
+    return address.strip().lower()

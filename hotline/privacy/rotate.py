@@ -30,7 +30,7 @@ from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.crypto import DecryptionFailed, Vault
-from hotline.domain import Channel
+from hotline.domain import Channel, email_identity
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
 from hotline.storage.models import Case, Conversation, Employee, Mail, Message, Outbox
@@ -69,11 +69,11 @@ def identity_of(channel: str, contact: str) -> str:
     """The identity a pseudonym is made of, from the stored contact data.
 
     Telegram: the stored contact is the private chat id, which Telegram makes equal to the user id the
-    runner hashes. E-mail: the address as stored; the mail station must hash exactly the stored text.
+    runner hashes. E-mail: the address normalised as the mail station hashes it (``email_identity``).
     """
     if channel == Channel.TELEGRAM.value:
         return str(int(contact))
-    return contact
+    return email_identity(contact)
 
 
 @dataclass(frozen=True, slots=True)

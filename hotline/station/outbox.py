@@ -246,12 +246,14 @@ class Outbox:
     ) -> list[Outgoing]:
         desk = self.desk
         now = desk.now()
-        log.warning("sending mail %s failed (attempt %d): %s", row_id, attempts, exc)
+        kind = "temporary" if exc.temporary else "permanent"
+        log.warning("sending outbox row %s failed (attempt %d, %s)", row_id, attempts, kind)
         async with desk.store.unit() as s:
             row = await s.get(OutboxRow, row_id)
             case = await s.get(Case, case_id)
             assert row is not None and case is not None
-            row.attempts, row.last_error = attempts, str(exc)[:300]
+            # Only the kind of failure: the server's words often quote the recipient's address.
+            row.attempts, row.last_error = attempts, f"{kind} failure ({exc.__class__.__name__})"
             if exc.temporary:
                 row.next_attempt_at = now + self._backoff(attempts)
             else:
@@ -260,7 +262,7 @@ class Outbox:
         if counselor_id is None:
             return []
         if not exc.temporary:
-            return [Outgoing(counselor_id, desk.render("counselor.mail.failed", code=code, reason=str(exc)))]
+            return [Outgoing(counselor_id, desk.render("counselor.mail.failed", code=code))]
         if attempts == 1:
             return [Outgoing(counselor_id, desk.render("counselor.mail.pending", code=code))]
         return []

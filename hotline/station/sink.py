@@ -23,7 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.domain import CaseStatus, Channel, Risk, Screening, make_case_code
+from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity, make_case_code
 from hotline.flows import mailcase
 from hotline.flows.vocabulary import (
     AlertOnDuty,
@@ -151,7 +151,7 @@ class MailStation:
             row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, kept)
 
     def _pseudonym(self, address: str) -> str:
-        return self.desk.store.vault.pseudonym(Channel.EMAIL.value, address.strip().lower())
+        return self.desk.store.vault.pseudonym(Channel.EMAIL.value, email_identity(address))
 
     async def _prepare(self, s: AsyncSession, mails: Sequence[ParsedMail]) -> _Batch:
         batch = _Batch(s, self.desk.now())

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import hotline.privacy.audit  # noqa: F401  (the audit_log table lives there, on the same metadata)
 from hotline.storage.db import create_engine
 from hotline.storage.models import Base
 
