@@ -13,8 +13,9 @@ from datetime import timedelta
 from typing import Protocol
 
 from hotline.bot.desk import Desk, Outgoing
+from hotline.bot.records import CaseRecords
 from hotline.bot.runner import EmployeeRunner
-from hotline.domain import CASE_CODE_PATTERN, CaseStatus, Outcome
+from hotline.domain import CASE_CODE_PATTERN, CaseStatus, Outcome, Role
 from hotline.flows.vocabulary import CaseClaimed, CaseEnded, CaseReleased
 from hotline.storage import repo
 from hotline.storage.models import Case, Counselor
@@ -35,6 +36,7 @@ class Console:
         self.desk = desk
         self.runner = runner
         self.mail = mail
+        self.records = CaseRecords(desk)
 
     async def _say(self, who: int, key: str, **params: object) -> None:
         await self.desk.deliver([Outgoing(who, self.desk.render(key, **params))])
@@ -50,6 +52,8 @@ class Console:
             "transfer": self.transfer,
             "end": self.end,
             "reply": self.reply,
+            "view": self.records.view,
+            "reveal": self._reveal,
             "refer": self.refer,
         }
         handler = handlers.get(name)
@@ -59,6 +63,13 @@ class Console:
             await self._say(who, "counselor.unknown_command")
         else:
             await handler(who, args, reply_to_text)
+
+    async def _reveal(self, who: int, args: str, reply_to_text: str | None) -> None:
+        role = self.desk.settings.role_of(who)
+        if role is not Role.SUPERVISOR:
+            await self.records.refused(who, (role or Role.COUNSELOR).value, "reveal")
+        else:
+            await self.records.reveal(who, args, reply_to_text)
 
     async def on_duty(self, who: int, _args: str = "", _reply: str | None = None) -> None:
         async with self.desk.store.unit() as s:
@@ -281,6 +292,7 @@ class Console:
                     s, "session.remind", now + timedelta(minutes=minutes), now, case_id=case.id
                 )
                 history = await repo.messages_of(s, desk.store, case.id)
+                await desk.audit_read(s, who, case.id, "transcript", now)
             case_id, taker = case.id, me
         if not won:
             await self._say(who, "counselor.already_taken", code=code)

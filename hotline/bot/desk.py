@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.domain import CaseStatus, Category, Risk, Screening
+from hotline.domain import CaseStatus, Category, Risk, Role, Screening
 from hotline.errors import ChannelError
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
 from hotline.ports import ButtonRow, ChatGateway, Clock
+from hotline.privacy import audit
+from hotline.privacy.audit import Actor, AuditAction
 from hotline.settings import Settings
 from hotline.storage import repo
 from hotline.storage.models import Case, Counselor, Employee
@@ -160,6 +162,17 @@ class Desk:
             for counselor_id, ref in shown:
                 if not await repo.offered_to(s, case_id, counselor_id):
                     await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
+                if ref is not None:  # the card carried the case's words: a read, in the audit trail
+                    await self.audit_read(s, counselor_id, case_id, kind, now)
+
+    async def audit_read(
+        self, s: AsyncSession, counselor_id: int, case_id: int, what: str, now: datetime
+    ) -> None:
+        role = self.settings.role_of(counselor_id) or Role.COUNSELOR
+        actor = Actor.staff(counselor_id, role)
+        await audit.record(
+            s, actor=actor, action=AuditAction.READ_CASE, case_id=case_id, detail={"wanted": what}, now=now
+        )
 
     async def alert(
         self, case_id: int, screening: Screening, text: str, raised_at: datetime | None = None

@@ -29,7 +29,7 @@ from hotline.texts import Texts
 log = logging.getLogger(__name__)
 
 CONSOLE_COMMANDS = frozenset(
-    {"onduty", "offduty", "queue", "case", "note", "transfer", "end", "reply", "refer"}
+    {"onduty", "offduty", "queue", "case", "note", "transfer", "end", "reply", "refer", "view", "reveal"}
 )
 CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
 EMPLOYEE_COMMANDS = ("start", "help", "cancel")

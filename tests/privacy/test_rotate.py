@@ -37,7 +37,7 @@ def test_every_encrypted_column_is_listed() -> None:
 
 def test_identity_of_a_telegram_contact_is_the_user_id() -> None:
     assert identity_of("telegram", "777") == "777"
-    assert identity_of("email", "Mei@Example.org") == "Mei@Example.org"
+    assert identity_of("email", " Mei@Example.org ") == "mei@example.org", "as the mail station hashes it"
 
 
 async def seed(url: str) -> Store:
