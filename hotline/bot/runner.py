@@ -25,6 +25,7 @@ from hotline.flows.vocabulary import (
     Context,
     Effect,
     Event,
+    ForgetMe,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -34,10 +35,12 @@ from hotline.flows.vocabulary import (
     RelayToCounselor,
     Reply,
     Said,
+    ShowMyData,
     StoreInbound,
     Unsupported,
     WithdrawCase,
 )
+from hotline.privacy.forget import forget, my_data
 from hotline.storage import repo
 from hotline.storage.models import Case, Employee
 
@@ -97,7 +100,12 @@ class EmployeeRunner:
             ):
                 thread.employee = await repo.ensure_employee(s, pseudonym, Channel.TELEGRAM, now)
             for effect in effects:
-                case = await self._apply(s, effect, thread.employee, case, chat_id, after)
+                if isinstance(effect, ForgetMe):
+                    case = await self._forget(s, thread, chat_id, after)
+                elif isinstance(effect, ShowMyData):
+                    await self._my_data(s, thread.employee, chat_id, after)
+                else:
+                    case = await self._apply(s, effect, thread.employee, case, chat_id, after)
             employee = thread.employee
             forgotten = new_state.name in intake.UNSTORED and (
                 employee is None or employee.contact_enc is None
@@ -122,6 +130,38 @@ class EmployeeRunner:
                 self._known.discard(pseudonym)
             else:
                 self._known.add(pseudonym)
+
+    async def _forget(self, s: AsyncSession, thread: repo.Thread, chat_id: int, after: _After) -> Case | None:
+        desk = self.desk
+        if thread.employee is not None:
+            gone = await forget(s, thread.employee, desk.now())
+            for _case_id, code, counselor_id in gone.ended:
+                if counselor_id is not None:
+                    after.sends.append(
+                        Outgoing(counselor_id, desk.render("counselor.employee_left", code=code))
+                    )
+            thread.employee = thread.conversation = thread.case = None
+        after.sends.append(Outgoing(chat_id, desk.render("forget.done")))
+        return None
+
+    async def _my_data(self, s: AsyncSession, employee: Employee | None, chat_id: int, after: _After) -> None:
+        desk = self.desk
+        data = await my_data(s, employee, desk.now())
+        if not data.cases and not data.has_contact:
+            after.sends.append(Outgoing(chat_id, desk.render("mydata.none")))
+            return
+        cases = "、".join(
+            f"{code}（{desk.texts.get(f'status.{status}')}）" for code, _channel, status in data.cases
+        )
+        contact = desk.texts.get("mydata.contact_yes" if data.has_contact else "mydata.contact_no")
+        text = desk.render(
+            "mydata.summary",
+            count=len(data.cases),
+            cases=cases or "—",
+            messages=data.messages,
+            contact=contact,
+        )
+        after.sends.append(Outgoing(chat_id, text))
 
     def _context(self, now: datetime, case: Case | None) -> Context:
         hours = self.desk.hours

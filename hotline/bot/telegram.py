@@ -32,7 +32,7 @@ CONSOLE_COMMANDS = frozenset(
     {"onduty", "offduty", "queue", "case", "note", "transfer", "end", "reply", "refer", "view", "reveal"}
 )
 CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
-EMPLOYEE_COMMANDS = ("start", "help", "cancel")
+EMPLOYEE_COMMANDS = ("start", "help", "cancel", "mydata", "forget")
 MAX_RETRY_WAIT = 5.0
 
 

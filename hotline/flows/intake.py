@@ -27,6 +27,7 @@ from hotline.flows.vocabulary import (
     Context,
     Effect,
     Event,
+    ForgetMe,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -37,6 +38,7 @@ from hotline.flows.vocabulary import (
     RelayToCounselor,
     Reply,
     Said,
+    ShowMyData,
     StoreInbound,
     Unsupported,
     WithdrawCase,
@@ -47,10 +49,13 @@ UNSTORED = ("idle", "consent")  # states that need no row for someone who never 
 PRE_CASE = ("idle", "consent", "area", "describe")
 IN_CASE = ("queued", "connected")
 
+FORGET = "forget:confirm"
+KEEP = "forget:keep"
 ACCEPT = "consent:accept"
 DECLINE = "consent:decline"
 AREA_PREFIX = "area:"
 
+FORGET_BUTTONS = (Button("button.forget", FORGET), Button("button.keep", KEEP))
 CONSENT_BUTTONS = (Button("button.accept", ACCEPT), Button("button.decline", DECLINE))
 AREA_BUTTONS = tuple(Button(f"area.{c.value}", AREA_PREFIX + c.value) for c in Category)
 
@@ -150,6 +155,20 @@ class _Model:
         self.reply("help.text")
         self.prompt()
 
+    def show_mydata(self) -> None:
+        self.effects.append(ShowMyData())
+
+    def ask_forget(self) -> None:
+        self.reply("forget.explain", FORGET_BUTTONS)
+
+    def forget_me(self) -> None:
+        self.category = None
+        self.effects.append(ForgetMe())
+
+    def kept(self) -> None:
+        self.reply("forget.kept")
+        self.prompt()
+
     def nothing_to_cancel(self) -> None:
         self.reply("cancel.nothing")
 
@@ -212,6 +231,11 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "help", "source": _ALL, "dest": "=", "after": "show_help"},
     {"trigger": "unknown", "source": _ALL, "dest": "=", "after": "unknown_command"},
     {"trigger": "unsupported", "source": _ALL, "dest": "=", "after": "explain_unsupported"},
+    # the employee's rights, in every state: what is stored, and to be forgotten
+    {"trigger": "mydata", "source": _ALL, "dest": "=", "after": "show_mydata"},
+    {"trigger": "forget", "source": _ALL, "dest": "=", "after": "ask_forget"},
+    {"trigger": "forget_confirm", "source": _ALL, "dest": "idle", "after": "forget_me"},
+    {"trigger": "forget_keep", "source": _ALL, "dest": "=", "after": "kept"},
     {"trigger": "cancel", "source": "idle", "dest": "=", "after": "nothing_to_cancel"},
     {"trigger": "cancel", "source": ["consent", "area", "describe"], "dest": "idle", "after": "cancelled"},
     {"trigger": "cancel", "source": "queued", "dest": "idle", "after": "withdraw"},
@@ -248,9 +272,13 @@ def _trigger_for(event: Event) -> str:
             return "accept"
         if event.data == DECLINE:
             return "decline"
+        if event.data == FORGET:
+            return "forget_confirm"
+        if event.data == KEEP:
+            return "forget_keep"
         return "choose"
     if isinstance(event, Command):
-        if event.name in {"start", "help", "cancel"}:
+        if event.name in {"start", "help", "cancel", "mydata", "forget"}:
             return event.name
         return "unknown"
     if isinstance(event, Unsupported):

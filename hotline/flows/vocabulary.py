@@ -163,6 +163,16 @@ class NotifyCounselor:
     key: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShowMyData:
+    """Tell the employee what is stored about them (``/mydata``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetMe:
+    """Erase the employee's contact data and the content of their cases (``/forget``, confirmed)."""
+
+
 Effect = (
     Reply
     | RecordContact
@@ -175,6 +185,8 @@ Effect = (
     | AlertOnDuty
     | WithdrawCase
     | NotifyCounselor
+    | ShowMyData
+    | ForgetMe
 )
 
 

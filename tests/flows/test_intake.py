@@ -209,3 +209,18 @@ def test_context_time_is_not_read_from_the_clock() -> None:
     )
     _, effects = run(Said("x", NO_RISK), ctx=late, state=IntakeState("describe"))
     assert QueueCase(late.next_opening) in effects
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_the_employees_rights_in_every_state(name: str) -> None:
+    from hotline.flows.vocabulary import ForgetMe, ShowMyData
+
+    state, effects = run(Command("mydata"), state=IntakeState(name, Category.LEGAL))
+    assert state.name == name and effects == [ShowMyData()]
+    state, effects = run(Command("forget"), state=IntakeState(name, Category.LEGAL))
+    assert state.name == name and keys(effects) == ["forget.explain"]
+    assert [b.data for b in effects[0].buttons] == [intake.FORGET, intake.KEEP]  # type: ignore[union-attr]
+    state, effects = run(Pressed(intake.KEEP), state=IntakeState(name, Category.LEGAL))
+    assert state.name == name and keys(effects)[0] == "forget.kept"
+    state, effects = run(Pressed(intake.FORGET), state=IntakeState(name, Category.LEGAL))
+    assert state == IntakeState("idle") and effects == [ForgetMe()]

@@ -1,0 +1,100 @@
+"""The employee's right to be forgotten (``/forget``) and to know what is kept (``/mydata``).
+
+Forgetting erases the employee's contact data, the content of their cases (messages, mails, queued
+mail) and the link between them and their cases; an open case is ended as withdrawn first. What stays
+is what carries no content and no identity: the case rows as statistics (code, channel, dates, area,
+risk level, outcome), crisis-alert times and the audit trail — the office's figures and the record that
+the erasure happened. Both are recorded in the audit trail as the (anonymous) employee's own action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.domain import CaseStatus
+from hotline.privacy.audit import Actor, AuditAction, record
+from hotline.storage.models import Case, Conversation, Employee, Mail, Message, Outbox, ThreadKey, Timer
+
+
+@dataclass(frozen=True, slots=True)
+class MyData:
+    """What is stored about one employee, for ``/mydata``."""
+
+    cases: tuple[tuple[str, str, str], ...]  # (code, channel, status)
+    messages: int
+    has_contact: bool
+
+
+@dataclass
+class Forgotten:
+    cases: int = 0
+    messages: int = 0
+    mails: int = 0
+    ended: list[tuple[int, str, int | None]] = field(default_factory=list)  # (case id, code, counselor)
+
+
+async def my_data(s: AsyncSession, employee: Employee | None, now: datetime) -> MyData:
+    await record(s, actor=Actor.employee(), action=AuditAction.MYDATA, now=now)
+    if employee is None:
+        return MyData((), 0, False)
+    cases = (
+        await s.scalars(select(Case).where(Case.employee_id == employee.id).order_by(Case.opened_at))
+    ).all()
+    ids = [c.id for c in cases]
+    count = 0
+    if ids:
+        count = (
+            await s.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.case_id.in_(ids), Message.content_enc.is_not(None))
+            )
+            or 0
+        )
+    return MyData(
+        tuple((c.code, c.channel, c.status) for c in cases), count, employee.contact_enc is not None
+    )
+
+
+async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotten:
+    """Erase everything of ``employee`` that carries content or identity (in the caller's transaction)."""
+    result = Forgotten()
+    cases = (await s.scalars(select(Case).where(Case.employee_id == employee.id))).all()
+    ids = [c.id for c in cases]
+    for case in cases:
+        if case.status != CaseStatus.CLOSED.value:
+            result.ended.append((case.id, case.code, case.counselor_id))
+            case.status, case.outcome, case.closed_at = CaseStatus.CLOSED.value, "withdrawn", now
+        case.employee_id = None
+    result.cases = len(ids)
+    if ids:
+        await s.execute(
+            update(Timer)
+            .where(Timer.case_id.in_(ids), Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+            .values(cancelled_at=now)
+        )
+        erased = await s.execute(
+            update(Message)
+            .where(Message.case_id.in_(ids), Message.content_enc.is_not(None))
+            .values(content_enc=None)
+        )
+        result.messages = int(erased.rowcount)  # type: ignore[attr-defined]
+        mails = await s.execute(update(Mail).where(Mail.case_id.in_(ids)).values(raw_enc=None))
+        result.mails = int(mails.rowcount)  # type: ignore[attr-defined]
+        await s.execute(delete(Outbox).where(Outbox.case_id.in_(ids)))
+        await s.execute(delete(ThreadKey).where(ThreadKey.case_id.in_(ids)))
+    await s.execute(delete(Conversation).where(Conversation.employee_id == employee.id))
+    await s.flush()
+    await s.delete(employee)
+    await record(
+        s,
+        actor=Actor.employee(),
+        action=AuditAction.FORGET,
+        detail={"cases": result.cases, "messages": result.messages, "mails": result.mails},
+        now=now,
+    )
+    return result
