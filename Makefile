@@ -27,7 +27,7 @@ services:
 	bash scripts/ensure-services.sh
 
 pytest: install services
-	$(PY) -m pytest
+	$(PY) -m pytest --cov --cov-report=term
 
 test: lint typecheck pytest
 

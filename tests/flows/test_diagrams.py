@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hotline.flows.diagrams import DIAGRAMS, DOCS
@@ -20,3 +22,12 @@ def test_diagram_shows_every_state_and_the_crisis_free_path() -> None:
     for state in ("idle", "consent", "area", "describe", "queued", "connected"):
         assert state in source
     assert "accept" in source and "claimed" in source
+
+
+def test_the_generator_writes_every_diagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotline.flows import diagrams
+
+    monkeypatch.setattr(diagrams, "DOCS", tmp_path / "flows")
+    assert diagrams.main() == 0
+    for name, make in DIAGRAMS.items():
+        assert (tmp_path / "flows" / name).read_text(encoding="utf-8") == make()

@@ -1,0 +1,113 @@
+"""The e-mail station's rules, pure: every kind of mail against every kind of case."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from hotline.domain import NO_RISK, CaseStatus, Risk, Screening
+from hotline.flows import mailcase
+from hotline.flows.mailcase import (
+    Acknowledge,
+    CaseFacts,
+    FlagForHuman,
+    KeepOnly,
+    MailContext,
+    MailFacts,
+    Reopen,
+    StartReplyWindow,
+    on_mail,
+    reminder_time,
+    reply_due,
+)
+from hotline.flows.vocabulary import (
+    AlertOnDuty,
+    MarkRisk,
+    OfferCase,
+    OpenCase,
+    QueueCase,
+    RelayToCounselor,
+    StoreInbound,
+)
+from hotline.hours import ServiceHours
+from hotline.sandbox.stage import TAIPEI
+from hotline.settings import HoursSection
+
+RECEIVED = datetime(2026, 11, 25, 9, 30, tzinfo=TAIPEI)  # Wednesday
+DUE = reply_due(RECEIVED, 3, TAIPEI)
+REMIND = reminder_time(DUE, ServiceHours(HoursSection()).is_working_day, TAIPEI)
+OPEN = MailContext(RECEIVED, True, RECEIVED, DUE, REMIND)
+CLOSED_HOURS = MailContext(RECEIVED, False, RECEIVED + timedelta(days=1), DUE, REMIND)
+CRISIS = Screening(Risk.IMMINENT, ("suicide.method.jump",))
+
+
+def facts(**kw: object) -> MailFacts:
+    values: dict[str, object] = {"received_at": RECEIVED, "new_text": "想找人聊聊", "screening": NO_RISK}
+    values.update(kw)
+    return MailFacts(**values)  # type: ignore[arg-type]
+
+
+def test_reply_by_date_and_reminder() -> None:
+    assert datetime(2026, 11, 28, 23, 59, 59, tzinfo=TAIPEI) == DUE  # Saturday: calendar days
+    assert datetime(2026, 11, 27, 9, 0, tzinfo=TAIPEI) == REMIND  # the working day before
+    monday_due = reply_due(datetime(2026, 11, 27, 20, 0, tzinfo=TAIPEI), 3, TAIPEI)
+    assert monday_due.date() == date(2026, 11, 30)
+    assert reminder_time(monday_due, ServiceHours(HoursSection()).is_working_day, TAIPEI).date() == date(
+        2026, 11, 27
+    )
+    never = reminder_time(monday_due, lambda _d: False, TAIPEI)
+    assert never.date() == date(2026, 11, 29) - timedelta(days=60), "a calendar without working days ends"
+
+
+def test_new_mail_in_and_out_of_hours() -> None:
+    effects = on_mail(facts(), None, OPEN)
+    assert effects == [
+        OpenCase(None),
+        StartReplyWindow(DUE, REMIND),
+        Acknowledge(DUE),
+        StoreInbound("想找人聊聊", NO_RISK),
+        OfferCase(),
+    ]
+    assert on_mail(facts(), None, CLOSED_HOURS)[-1] == QueueCase(CLOSED_HOURS.next_opening)
+
+
+def test_auto_replies_are_kept_only_unless_they_carry_a_crisis() -> None:
+    assert on_mail(facts(auto_reply=True), None, OPEN) == [KeepOnly()]
+    effects = on_mail(facts(auto_reply=True, screening=CRISIS), None, OPEN)
+    assert Acknowledge(DUE) not in effects and AlertOnDuty(CRISIS, "想找人聊聊") in effects
+
+
+def test_crisis_in_a_new_mail_alerts_instead_of_offering() -> None:
+    effects = on_mail(facts(screening=CRISIS), None, CLOSED_HOURS)
+    assert effects[-2:] == [MarkRisk(CRISIS), AlertOnDuty(CRISIS, "想找人聊聊")]
+    assert not any(isinstance(e, OfferCase | QueueCase) for e in effects), "a crisis is not queued"
+    assert Acknowledge(DUE) in effects
+
+
+@pytest.mark.parametrize("awaiting", [True, False])
+@pytest.mark.parametrize("status", list(CaseStatus))
+@pytest.mark.parametrize("counselor", [True, False])
+def test_follow_ups(awaiting: bool, status: CaseStatus, counselor: bool) -> None:
+    effects = on_mail(facts(), CaseFacts(status, awaiting, counselor), OPEN)
+    assert OpenCase(None) not in effects and Acknowledge(DUE) not in effects, "one case, one acknowledgement"
+    assert StoreInbound("想找人聊聊", NO_RISK) in effects
+    reopened = status is CaseStatus.CLOSED
+    assert (Reopen() in effects) == reopened
+    assert (OfferCase() in effects) == reopened
+    assert (StartReplyWindow(DUE, REMIND) in effects) == (reopened or not awaiting)
+    assert (RelayToCounselor("想找人聊聊") in effects) == (counselor and status is CaseStatus.ACTIVE)
+    closed_crisis = on_mail(facts(screening=CRISIS), CaseFacts(status, awaiting, counselor), CLOSED_HOURS)
+    assert not any(isinstance(e, QueueCase) for e in closed_crisis)
+
+
+def test_follow_up_to_a_closed_case_out_of_hours_waits_for_the_opening() -> None:
+    effects = on_mail(facts(), CaseFacts(CaseStatus.CLOSED, False, False), CLOSED_HOURS)
+    assert QueueCase(CLOSED_HOURS.next_opening) in effects
+
+
+def test_odd_mail_is_flagged_for_a_human() -> None:
+    assert on_mail(facts(malformed=True), None, OPEN)[-1] == FlagForHuman("malformed")
+    no_sender = on_mail(facts(has_sender=False), None, OPEN)
+    assert no_sender[-1] == FlagForHuman("no_sender") and Acknowledge(DUE) not in no_sender
+    assert mailcase.END_OF_DAY.hour == 23
