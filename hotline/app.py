@@ -15,6 +15,7 @@ from telegram import Bot, Update
 from telegram.ext import Application
 
 from hotline.bot import telegram as tg
+from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
 from hotline.bot.desk import Desk
 from hotline.bot.runner import EmployeeRunner
@@ -127,6 +128,7 @@ class Service:
         self.timers: TimerService | None = None
         self.desk: Desk | None = None
         self.console: Console | None = None
+        self.aftercare: Aftercare | None = None
         self.runner: EmployeeRunner | None = None
         self.station: MailStation | None = None
         self.outbox: Outbox | None = None
@@ -176,13 +178,20 @@ class Service:
             outbox = Outbox(desk, smtp_config(settings), mail_settings[1])
             station = MailStation(desk, outbox, screen)
         console = Console(desk, runner, outbox)
-        timers = TimerService(store, self.clock, self._timer_handlers(desk, console, station))
+        aftercare = Aftercare(desk, runner.pseudonym, outbox)  # issue 7: booking, survey
+        runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
+        console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
+        self.aftercare = aftercare
+        handlers = {**self._timer_handlers(desk, console, station), **aftercare.timer_handlers()}
+        timers = TimerService(store, self.clock, handlers)
         desk.wake_timers = timers.wake
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
 
         if app is not None:
-            tg.attach(app, tg.TelegramFront(settings, desk, runner, console))
+            front = tg.TelegramFront(settings, desk, runner, console)
+            front.aftercare = aftercare
+            tg.attach(app, front)
             await app.initialize()
             self._stack.push_async_callback(app.shutdown)
             if self.poll:

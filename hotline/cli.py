@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a scripted conversation against the built-in sandbox")
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
     demo.set_defaults(func=cmd_demo)
+    from hotline.report.cli import register as register_report  # issue 7
+
+    register_report(sub)
     return parser
 
 

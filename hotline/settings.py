@@ -110,6 +110,15 @@ class SessionSection(_Section):
     remind_after_minutes: float = Field(default=25, gt=0)
 
 
+class BookingSection(_Section):
+    """Face-to-face counseling: free hours per person per calendar year (Taoyuan 4, Taipei 6), the
+    employee's cancellation deadline (seed: at least a day before), the EAP office's phone number."""
+
+    free_hours_per_year: int = Field(default=4, ge=0, le=100)
+    cancel_min_hours: int = Field(default=24, ge=0, le=24 * 14)
+    office_phone: str = ""
+
+
 class TelegramSection(_Section):
     poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
     concurrent_updates: int = Field(default=16, ge=1, le=256)
@@ -166,6 +175,7 @@ class Settings(BaseSettings):
     retention: RetentionSection = RetentionSection()
     rate_limit: RateLimitSection = RateLimitSection()
     session: SessionSection = SessionSection()
+    booking: BookingSection = BookingSection()
     telegram: TelegramSection = TelegramSection()
 
     @field_validator("telegram_api_url")

@@ -15,6 +15,7 @@ from hotline.domain import Category, Outcome, Risk
 from hotline.errors import ConfigError
 
 MESSAGES_FILE = "messages.zh-TW.toml"
+EXTRA_MESSAGES_GLOB = "messages.*.zh-TW.toml"  # e.g. messages.booking.zh-TW.toml, merged in
 
 
 def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, Any]) -> None:
@@ -38,15 +39,25 @@ class Texts:
 
     @classmethod
     def load(cls, config_dir: Path, zone: ZoneInfo) -> Texts:
+        """``messages.zh-TW.toml`` and every ``messages.*.zh-TW.toml`` beside it, merged; a key defined
+        in two files is a :class:`ConfigError` (which one would win is not obvious to an editor)."""
         path = config_dir / MESSAGES_FILE
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"The messages file {path} is missing.") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"The messages file {path} is not valid TOML: {exc}.") from exc
+        if not path.is_file():
+            raise ConfigError(f"The messages file {path} is missing.")
         entries: dict[str, Any] = {}
-        _flatten("", data, entries)
+        origin: dict[str, Path] = {}
+        for file in [path, *sorted(config_dir.glob(EXTRA_MESSAGES_GLOB))]:
+            try:
+                data = tomllib.loads(file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"The messages file {file} is not valid TOML: {exc}.") from exc
+            flat: dict[str, Any] = {}
+            _flatten("", data, flat)
+            for key, value in flat.items():
+                if key in origin:
+                    raise ConfigError(f"The message key {key!r} is defined in both {origin[key]} and {file}.")
+                origin[key] = file
+                entries[key] = value
         return cls(entries, zone)
 
     def has(self, key: str) -> bool:

@@ -37,6 +37,9 @@ class Console:
         self.runner = runner
         self.mail = mail
         self.records = CaseRecords(desk)
+        # Issue 7 hooks (set by app.py): a referred case's booking code; what follows the end of a case.
+        self.booking_code: Callable[[int], Awaitable[str]] | None = None
+        self.after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None
 
     async def _say(self, who: int, key: str, **params: object) -> None:
         await self.desk.deliver([Outgoing(who, self.desk.render(key, **params))])
@@ -221,7 +224,11 @@ class Console:
                 who, "counselor.unknown_case" if case is None else "counselor.mail.not_email", code=code
             )
             return
-        text = self.desk.render(kinds[parts[1]], code=code)
+        params: dict[str, object] = {"code": code}
+        if parts[1] == "face" and self.booking_code is not None:  # issue 7: the code for /book
+            params["booking_code"] = await self.booking_code(case.id)
+            params["free_hours"] = self.desk.settings.booking.free_hours_per_year
+        text = self.desk.render(kinds[parts[1]], **params)
         if await self.mail.answer(case.id, text, who, kind="referral"):
             await self._say(who, "counselor.mail.referred", code=code)
         else:
@@ -326,6 +333,8 @@ class Console:
             case_id = case.id
         await self.runner.case_event(case_id, CaseEnded(outcome))
         await self._say(who, "counselor.ended", code=code, outcome=outcome)
+        if self.after_end is not None:  # issue 7: booking code on a face-to-face referral; the survey
+            await self.after_end(case_id, outcome)
         return desk.render("counselor.ended", code=code, outcome=outcome)
 
     async def remind(self, case_id: int) -> None:

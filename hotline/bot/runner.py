@@ -7,14 +7,14 @@ then send. Every text is screened before the flow sees it, in every state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.domain import Category, Channel, Outcome, Screening
+from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
 from hotline.flows import intake
 from hotline.flows.vocabulary import (
     AlertOnDuty,
@@ -42,11 +42,13 @@ from hotline.flows.vocabulary import (
 )
 from hotline.privacy.forget import forget, my_data
 from hotline.storage import repo
-from hotline.storage.models import Case, Employee
+from hotline.storage.models import Case, Conversation, Employee
 
 log = logging.getLogger(__name__)
 
 Screen = Callable[[str], Screening]
+# Issue 7: takes a text meant for an open survey question; the messages to send, or None if not its.
+Aside = Callable[[AsyncSession, Conversation, "Event", int], Awaitable[list[Outgoing] | None]]
 
 
 @dataclass
@@ -55,6 +57,7 @@ class _After:
 
     sends: list[Outgoing] = field(default_factory=list)
     offer_case: int | None = None
+    ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
     alerts: list[tuple[int, Screening, str, datetime]] = field(default_factory=list)
 
 
@@ -65,6 +68,9 @@ class EmployeeRunner:
         # Pseudonyms with a row, kept in memory only where this process is the database's one writer
         # (SQLite); elsewhere (several instances on PostgreSQL) the database is asked every time.
         self._known = known
+        # Issue 7 hooks (set by app.py): an awaited survey comment; what follows a case the employee left.
+        self.aside: Aside | None = None
+        self.after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None
 
     def pseudonym(self, user_id: int) -> str:
         return self.desk.store.vault.pseudonym(Channel.TELEGRAM.value, str(user_id))
@@ -94,7 +100,8 @@ class EmployeeRunner:
                 Category(conv.category) if conv and conv.category else None,
             )
             case = thread.case
-            new_state, effects = intake.step(state, event, self._context(now, case))
+            aside = await self._aside(s, conv, event, chat_id, after)  # issue 7: a survey comment
+            new_state, effects = (state, []) if aside else intake.step(state, event, self._context(now, case))
             if thread.employee is None and (
                 new_state.name not in intake.UNSTORED or any(isinstance(e, OpenCase) for e in effects)
             ):
@@ -235,6 +242,8 @@ class EmployeeRunner:
         elif isinstance(effect, AlertOnDuty):
             after.alerts.append((case.id, effect.screening, effect.text, now))
         elif isinstance(effect, WithdrawCase):
+            if case.status == CaseStatus.ACTIVE.value:  # issue 7: a served case ends (survey)
+                after.ended = case.id
             await repo.close_case(s, case, "withdrawn", now)
             await repo.cancel_timers(s, case.id, ["case.offer", "session.remind", "crisis.escalate"], now)
         elif isinstance(effect, NotifyCounselor) and case.counselor_id is not None:
@@ -252,6 +261,20 @@ class EmployeeRunner:
             await self.desk.deliver(after.sends)
         if after.offer_case is not None:
             await self.desk.offer(after.offer_case)
+        if after.ended is not None and self.after_end is not None:
+            await self.after_end(after.ended, None)
+
+    async def _aside(
+        self, s: AsyncSession, conv: Conversation | None, event: Event, chat_id: int, after: _After
+    ) -> bool:
+        """Issue 7: the text answers an open survey question (the hook decides); screened already."""
+        if self.aside is None or conv is None or conv.survey_token_hash is None:
+            return False
+        sends = await self.aside(s, conv, event, chat_id)
+        if sends is None:
+            return False
+        after.sends.extend(sends)
+        return True
 
     # -- events from the counselor's side ----------------------------------------------------------
     async def case_event(self, case_id: int, event: CaseClaimed | CaseReleased | CaseEnded) -> None:

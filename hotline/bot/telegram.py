@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Bot as TelegramBot
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -25,6 +25,9 @@ from hotline.flows.vocabulary import Command, Pressed, Said, Unsupported
 from hotline.ports import ButtonRow
 from hotline.settings import Settings
 from hotline.texts import Texts
+
+if TYPE_CHECKING:
+    from hotline.bot.aftercare import Aftercare
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,7 @@ class TelegramFront:
         self.desk = desk
         self.runner = runner
         self.console = console
+        self.aftercare: Aftercare | None = None  # issue 7: booking and survey (set by app.py)
 
     async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         user, chat = update.effective_user, update.effective_chat
@@ -170,7 +174,10 @@ class TelegramFront:
         assert query is not None
         data = query.data or ""
         answer = ""
-        if user_id in self.roster:
+        taken = await self._aftercare_pressed(user_id, chat_id, data)  # issue 7: "bk:" and "sv:" buttons
+        if taken is not None:
+            answer = taken
+        elif user_id in self.roster:
             answer = await self.console.button(user_id, data)
         elif data.startswith(CONSOLE_BUTTONS):
             answer = self.desk.texts.get("employee.not_for_you")
@@ -192,6 +199,8 @@ class TelegramFront:
             if name in CONSOLE_COMMANDS:
                 await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("counselor.not_roster"))])
                 log.warning("a console command was refused to someone not on the roster")
+            elif self.aftercare and await self.aftercare.employee_command(user_id, chat_id, name, args):
+                pass  # issue 7: /book, /mybooking, /survey (their arguments are screened below)
             else:
                 await self.runner.handle(user_id, chat_id, Command(name))
             if args.strip():
@@ -209,9 +218,19 @@ class TelegramFront:
             await self.desk.deliver([Outgoing(user_id, self.desk.texts.get("counselor.unsupported"))])
         elif text.startswith("/"):
             head, _, args = text[1:].partition(" ")
-            await self.console.command(user_id, head.split("@", 1)[0].lower(), args, reply_text)
+            name = head.split("@", 1)[0].lower()
+            if self.aftercare is None or not await self.aftercare.counselor_command(user_id, name, args):
+                await self.console.command(user_id, name, args, reply_text)
         else:
             await self.console.text(user_id, text, reply_text)
+
+    async def _aftercare_pressed(self, user_id: int, chat_id: int, data: str) -> str | None:
+        """Issue 7: booking and survey buttons; the press's answer, or None when not one of theirs."""
+        if self.aftercare is None:
+            return None
+        if user_id in self.roster:
+            return await self.aftercare.counselor_button(user_id, data)
+        return "" if await self.aftercare.employee_button(user_id, chat_id, data) else None
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error

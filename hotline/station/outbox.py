@@ -228,7 +228,7 @@ class Outbox:
                 .where(OutboxRow.id == row_id)
                 .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
             )
-            if kind == "ack":
+            if kind in ("ack", "survey"):  # a survey invitation (issue 7) is no answer either
                 return []
             # The promise is kept when the first answer leaves.
             await s.execute(

@@ -14,6 +14,8 @@ Tables:
     mail_cursors    (UIDVALIDITY, last UID) per mailbox
     outbox          mail to send, retried with backoff; never sent twice once marked sent
     contact_events  the bare fact of a contact that never became a case (e.g. consent declined)
+    slots           face-to-face times counselors offer; bookings  one booking's state per row
+    survey_tokens   open survey invitations (token hash); survey_answers  anonymous answers
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    CHAR,
     JSON,
     BigInteger,
     Boolean,
@@ -30,6 +33,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     UniqueConstraint,
 )
@@ -103,6 +107,8 @@ class Conversation(Base):
     category: Mapped[str | None] = mapped_column(String(32), nullable=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
+    # issue 7: the hash of a survey token while its comment question is open (transient; see flows/survey)
+    survey_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Case(Base):
@@ -124,6 +130,7 @@ class Case(Base):
     reply_due_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     first_reply_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    survey_invited: Mapped[bool] = mapped_column(Boolean, default=False)  # issue 7: one invitation per case
 
     employee: Mapped[Employee | None] = relationship(lazy="raise")
 
@@ -267,9 +274,79 @@ class ContactEvent(Base):
     at: Mapped[datetime] = mapped_column(Stamp)
 
 
+# ---- face-to-face booking and the satisfaction survey (issue 7; flows/booking.py, flows/survey.py) -----
+
+
+class SlotRow(Base):
+    """A time a counselor offers for face-to-face counseling; ``booking_id`` is set while it is held."""
+
+    __tablename__ = "slots"
+    __table_args__ = (Index("ix_slots_free", "booking_id", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counselor_id: Mapped[int] = mapped_column(ForeignKey("counselors.telegram_id"), index=True)
+    start: Mapped[datetime] = mapped_column(Stamp)
+    minutes: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str] = mapped_column(String(200))
+    booking_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # no FK: bookings point here
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+
+
+class BookingRow(Base):
+    """One booking's state (flows/booking.BookingState); a referral code groups the bookings of one
+    referral. The counselor's private reason is encrypted; the employee is reached through ``employee``."""
+
+    __tablename__ = "bookings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_code: Mapped[str] = mapped_column(String(16), index=True)
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id"), nullable=True, index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    state: Mapped[str] = mapped_column(String(32))
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("slots.id"), nullable=True)
+    area: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    paid_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    consent_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+    private_reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+    survey_invited: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SurveyToken(Base):
+    """An open survey invitation under its token's hash: no case, no employee, no timestamp."""
+
+    __tablename__ = "survey_tokens"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    token_hash: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    area: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    month: Mapped[str] = mapped_column(CHAR(7))
+    state: Mapped[str] = mapped_column(String(16))
+    rating: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    recommend: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class SurveyAnswer(Base):
+    """One anonymous answer: channel, area and month only (random id, no timestamps, no links)."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[str] = mapped_column(CHAR(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    area: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    month: Mapped[str] = mapped_column(CHAR(7))
+    rating: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    recommend: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
 __all__ = [
     "Alert",
     "Base",
+    "BookingRow",
     "Case",
     "ContactEvent",
     "Conversation",
@@ -280,6 +357,9 @@ __all__ = [
     "Message",
     "Offer",
     "Outbox",
+    "SlotRow",
+    "SurveyAnswer",
+    "SurveyToken",
     "ThreadKey",
     "Timer",
 ]

@@ -33,7 +33,7 @@ async def test_migration_head_is_0004(db_url: str) -> None:
     store = await make_store(db_url)
     try:
         async with store.unit() as s:
-            assert (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == "0004"
+            assert (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == "0005"
     finally:
         await store.close()
 

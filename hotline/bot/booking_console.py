@@ -1,0 +1,100 @@
+"""Counselors' booking commands: ``/slots`` (list, add), ``/decline ID reason``, ``/cancelbooking ID reason``.
+
+``/slots add 2026-12-01 18:30 60 online`` (or a place instead of ``online``): the time is read in the
+service's zone; any hour of any day is allowed (seed: sessions may be after hours); slots of one
+counselor may touch but not overlap (``flows.booking.validate_slot``). A decline or cancel reason is kept
+encrypted and never shown to the employee.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hotline.bot.booking import Bookings, Party
+from hotline.bot.desk import Outgoing
+from hotline.flows import booking as flow
+from hotline.storage import booking_repo
+from hotline.storage.booking_repo import as_slot
+from hotline.storage.models import BookingRow
+
+COMMANDS = frozenset({"slots", "decline", "cancelbooking"})
+
+
+class BookingConsole:
+    def __init__(self, bookings: Bookings) -> None:
+        self.bookings = bookings
+        self.desk = bookings.desk
+
+    async def command(self, who: int, name: str, args: str) -> None:
+        if name == "slots":
+            words = args.split()
+            if words and words[0].lower() == "add":
+                await self.add(who, words[1:])
+            elif words:
+                await self._say(who, "booking.counselor.slots_usage")
+            else:
+                await self.list(who)
+        else:
+            await self.act(who, name, args)
+
+    async def _say(self, who: int, key: str, **params: object) -> None:
+        await self.desk.deliver([Outgoing(who, self.desk.render(key, **params))])
+
+    async def add(self, who: int, words: list[str]) -> None:
+        if len(words) < 4 or not words[2].isdigit():
+            await self._say(who, "booking.counselor.slots_usage")
+            return
+        try:
+            naive = datetime.strptime(f"{words[0]} {words[1]}", "%Y-%m-%d %H:%M")
+        except ValueError:
+            await self._say(who, "booking.counselor.slots_usage")
+            return
+        start = naive.replace(tzinfo=self.desk.hours.zone)
+        place = " ".join(words[3:]).strip()
+        location = flow.ONLINE if place.lower() == flow.ONLINE else place
+        now = self.desk.now()
+        new = flow.Slot(0, who, start, int(words[2]), location)
+        async with self.desk.store.unit() as s:
+            existing = [as_slot(r) for r in await booking_repo.slots_of(s, who, now - timedelta(days=1))]
+            problem = flow.validate_slot(new, existing, now)
+            if problem is None:
+                row = await booking_repo.add_slot(s, who, start, new.minutes, location, now)
+                params = {"id": row.id, **self.bookings.params(flow.slot_params(as_slot(row)))}
+        if problem is not None:
+            await self._say(who, f"booking.slot_problem.{problem.value}")
+        else:
+            await self._say(who, "booking.counselor.slot_added", **params)
+
+    async def list(self, who: int) -> None:
+        desk = self.desk
+        texts = desk.texts
+        async with desk.store.unit() as s:
+            rows = await booking_repo.slots_of(s, who, desk.now())
+            lines = []
+            for row in rows:
+                held = await s.get(BookingRow, row.booking_id) if row.booking_id else None
+                status = (
+                    desk.render(
+                        "booking.counselor.slot_held",
+                        booking=held.id,
+                        state=texts.get(f"booking.counselor.state.{held.state}"),
+                    )
+                    if held is not None
+                    else texts.get("booking.counselor.slot_free")
+                )
+                params = self.bookings.params(flow.slot_params(as_slot(row)))
+                lines.append(desk.render("booking.counselor.slot_line", id=row.id, status=status, **params))
+        if not lines:
+            await self._say(who, "booking.counselor.slots_none")
+            return
+        text = "\n".join([texts.get("booking.counselor.slots_header"), *lines])
+        await desk.deliver([Outgoing(who, text)])
+
+    async def act(self, who: int, name: str, args: str) -> None:
+        """``/decline ID reason`` and ``/cancelbooking ID reason`` (the reason is optional)."""
+        booking_id, _, reason = args.strip().partition(" ")
+        if not booking_id.lstrip("#").isdigit():
+            await self._say(who, "booking.counselor.action_usage")
+            return
+        event = flow.Decline(reason.strip()) if name == "decline" else flow.CounselorCancel(reason.strip())
+        await self.bookings.run(int(booking_id.lstrip("#")), Party(counselor_id=who), event)

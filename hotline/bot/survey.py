@@ -1,0 +1,220 @@
+"""The anonymous satisfaction survey on Telegram (and its invitation by e-mail): runs flows/survey.
+
+Invitation, once per case (or per face-to-face booking): the flag is set with a conditional update and the
+token row is inserted in the same transaction (see ``flows/survey.py``). Telegram: the invitation carries
+the token in its buttons' data (``sv:...:<token>``). E-mail: the closing mail carries the token as a code
+for ``/survey <token>`` on Telegram. Answers are stored with channel, area and month only.
+
+The optional comment is free text: while the token's state is ``comment`` the token's hash is kept on the
+employee's conversation row (``survey_token_hash``) and :meth:`Surveys.aside` takes the next text written
+in the idle state. That text has been screened before it gets here; a crisis never reaches it (the
+runner sends a crisis down the crisis path, and the comment stays open).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.bot.desk import Desk, Outgoing
+from hotline.domain import Category, Channel
+from hotline.flows import survey
+from hotline.flows.survey import (
+    DiscardToken,
+    InviteSurvey,
+    IssueToken,
+    MarkCaseInvited,
+    StoreSurveyAnswer,
+    SurveyState,
+    hash_token,
+)
+from hotline.flows.vocabulary import Button, Event, Reply, Said
+from hotline.ports import ButtonRow
+from hotline.storage import booking_repo, repo
+from hotline.storage.models import BookingRow, Case, Conversation, Employee, SurveyToken
+
+log = logging.getLogger(__name__)
+
+PREFIX = "sv:"
+TOKEN_CHARS = 22  # secrets.token_urlsafe(16)
+
+
+class MailAnswers(Protocol):
+    async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool: ...
+
+
+def _area(value: str | None) -> Category | None:
+    return Category(value) if value is not None and value in Category._value2member_map_ else None
+
+
+class Surveys:
+    def __init__(self, desk: Desk, mail: MailAnswers | None = None) -> None:
+        self.desk = desk
+        self.mail = mail
+
+    def keyboard(self, buttons: Iterable[Button], token: str) -> tuple[ButtonRow, ...]:
+        labelled = [(self.desk.texts.get(b.key), f"{b.data}:{token}") for b in buttons]
+        per_row = 5 if len(labelled) > 5 else 2
+        return tuple(tuple(labelled[i : i + per_row]) for i in range(0, len(labelled), per_row))
+
+    # -- invitations --------------------------------------------------------------------------------
+    async def _issue(self, s: AsyncSession, effects: list[MarkCaseInvited | IssueToken], mark: object) -> (
+        tuple[str, IssueToken] | None
+    ):  # fmt: skip
+        token: tuple[str, IssueToken] | None = None
+        for effect in effects:
+            if isinstance(effect, MarkCaseInvited):
+                if isinstance(mark, BookingRow):
+                    won = await booking_repo.mark_booking_invited(s, mark.id)
+                else:
+                    assert isinstance(mark, Case)
+                    won = await booking_repo.mark_case_invited(s, mark.id)
+                if not won:
+                    return None  # invited already (a concurrent ending won)
+            else:
+                token = (await booking_repo.issue_token(s, effect.state), effect)
+        return token
+
+    async def invite_case(self, case_id: int) -> None:
+        """A chat or e-mail case ended: invite its employee once (Telegram message or e-mail)."""
+        desk = self.desk
+        now = desk.now()
+        async with desk.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None:
+                return
+            event = InviteSurvey(case.channel, _area(case.category), case.closed_at or now)
+            issued = await self._issue(s, survey.invite(case.survey_invited, event, desk.hours.zone), case)
+            if issued is None:
+                return
+            chat_id = None
+            if case.channel == Channel.TELEGRAM.value and case.employee_id is not None:
+                employee = await s.get(Employee, case.employee_id)
+                chat_id = desk.chat_of(employee) if employee is not None else None
+            channel, counselor_id = case.channel, case.counselor_id
+        token, issue = issued
+        if chat_id is not None:
+            await desk.deliver(
+                [Outgoing(chat_id, desk.render(issue.key), self.keyboard(issue.buttons, token))]
+            )
+        elif channel == Channel.EMAIL.value and self.mail is not None and counselor_id is not None:
+            await self.mail.answer(
+                case_id, desk.render("survey.mail_invite", token=token), counselor_id, kind="survey"
+            )
+
+    async def invite_booking(
+        self, s: AsyncSession, row: BookingRow, event: InviteSurvey, chat_id: int | None
+    ) -> list[Outgoing]:
+        """A face-to-face session was attended: the invitation, inside the booking's transaction."""
+        effects = survey.invite(row.survey_invited, event, self.desk.hours.zone)
+        issued = await self._issue(s, effects, row)
+        if issued is None or chat_id is None:
+            return []
+        token, issue = issued
+        return [Outgoing(chat_id, self.desk.render(issue.key), self.keyboard(issue.buttons, token))]
+
+    # -- answering ----------------------------------------------------------------------------------
+    async def pressed(self, pseudonym: str, chat_id: int, data: str) -> None:
+        base, _, token = data.rpartition(":")
+        event = survey.event_for_button(base)
+        if event is None or not token:
+            await self.desk.deliver([Outgoing(chat_id, self.desk.render("survey.stale"))])
+            return
+        await self._step(pseudonym, chat_id, token, event)
+
+    async def by_code(self, pseudonym: str, chat_id: int, token: str) -> None:
+        """``/survey <token>`` (the code from an e-mail): show the current question of that invitation."""
+        desk = self.desk
+        token = token.strip()
+        async with desk.store.unit() as s:
+            row = await booking_repo.token_row(s, hash_token(token), lock=False) if token else None
+            state = self._state(row) if row is not None else None
+        if state is None:
+            await desk.deliver([Outgoing(chat_id, desk.render("survey.survey_usage"))])
+            return
+        key, buttons = {
+            "rating": ("survey.invite", survey.RATING_BUTTONS),
+            "recommend": ("survey.ask_recommend", survey.RECOMMEND_BUTTONS),
+        }.get(state.name, ("survey.ask_comment", survey.COMMENT_BUTTONS))
+        if state.name == "comment":
+            async with desk.store.unit() as s:
+                await self._await_comment(s, pseudonym, hash_token(token))
+        await desk.deliver([Outgoing(chat_id, desk.render(key), self.keyboard(buttons, token))])
+
+    @staticmethod
+    def _state(row: SurveyToken | None) -> SurveyState | None:
+        if row is None:
+            return None
+        return SurveyState(row.channel, _area(row.area), row.month, row.state, row.rating, row.recommend)
+
+    async def _step(self, pseudonym: str, chat_id: int, token: str, event: survey.SurveyEvent) -> None:
+        desk = self.desk
+        digest = hash_token(token)
+        async with desk.store.unit() as s:
+            row = await booking_repo.token_row(s, digest, lock=desk.store.locking)
+            if row is None:  # used up (answered, declined or expired): answering twice is impossible
+                sends = [Outgoing(chat_id, desk.render("survey.already_done"))]
+            else:
+                sends, open_in = await self._apply(s, row, event, chat_id, token)
+                if open_in == "comment":
+                    await self._await_comment(s, pseudonym, digest)
+        await desk.deliver(sends)
+
+    async def _apply(
+        self, s: AsyncSession, row: SurveyToken, event: survey.SurveyEvent, chat_id: int, token: str
+    ) -> tuple[list[Outgoing], str | None]:
+        """Step the invitation; return the messages and the state it is left open in (None: used up)."""
+        state = self._state(row)
+        assert state is not None
+        new, effects = survey.step(state, event)
+        sends: list[Outgoing] = []
+        discarded = False
+        for effect in effects:
+            if isinstance(effect, Reply):
+                text = self.desk.render(effect.key)
+                sends.append(Outgoing(chat_id, text, self.keyboard(effect.buttons, token)))
+            elif isinstance(effect, StoreSurveyAnswer):
+                await booking_repo.store_answer(s, self.desk.store, effect)
+            elif isinstance(effect, DiscardToken):
+                await booking_repo.discard_token(s, row.token_hash)
+                s.expunge(row)  # deleted: the row must not be flushed again
+                discarded = True
+        if discarded:
+            return sends, None
+        row.state, row.rating, row.recommend = new.name, new.rating, new.recommend
+        return sends, new.name
+
+    async def _await_comment(self, s: AsyncSession, pseudonym: str, digest: str) -> None:
+        """Keep the token's hash on the employee's conversation while the comment is awaited."""
+        employee = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym))
+        if employee is None:
+            employee = await repo.ensure_employee(s, pseudonym, Channel.TELEGRAM, self.desk.now())
+        conv = await s.get(Conversation, employee.id)
+        if conv is None:
+            conv = Conversation(employee_id=employee.id, state="idle", updated_at=self.desk.now())
+            s.add(conv)
+        conv.survey_token_hash = digest
+
+    async def aside(
+        self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int
+    ) -> list[Outgoing] | None:
+        """The runner's hook: the employee's text is the awaited comment (None: not for the survey).
+        Only a screened, non-crisis text written while no conversation is going on counts."""
+        digest = conv.survey_token_hash
+        if digest is None:
+            return None
+        if conv.state != "idle":
+            conv.survey_token_hash = None  # they started something else; the buttons still work
+            return None
+        if not isinstance(event, Said) or event.screening.is_crisis:
+            return None
+        row = await booking_repo.token_row(s, digest, lock=self.desk.store.locking)
+        conv.survey_token_hash = None
+        if row is None:
+            return None
+        sends, _ = await self._apply(s, row, survey.Commented(event.text), chat_id, "")
+        return sends
