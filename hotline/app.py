@@ -26,6 +26,7 @@ from hotline.hours import ServiceHours
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, Clock
+from hotline.privacy.ratelimit import RateLimiter
 from hotline.settings import Settings
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
@@ -172,7 +173,7 @@ class Service:
             settings=settings, store=store, texts=texts, gateway=gateway, hours=hours, clock=self.clock
         )
         known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
-        runner = EmployeeRunner(desk, screen, known)
+        runner = EmployeeRunner(desk, screen, known, RateLimiter.from_settings(settings.rate_limit))
         outbox = station = None
         if mail_settings is not None:
             outbox = Outbox(desk, smtp_config(settings), mail_settings[1])

@@ -8,13 +8,12 @@ for each kind, and marks them fired. A handler that fails is retried after the l
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
+from hotline.loops import WakeableLoop
 from hotline.ports import Clock
 from hotline.storage import repo
 from hotline.storage.repo import Store
@@ -33,23 +32,21 @@ class TimerService:
         self.clock = clock
         self.handlers = dict(handlers)
         self.owner = uuid.uuid4().hex[:16]
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.fired = 0
+        self._loop = WakeableLoop("hotline-timers", self._step, error_wait=1.0)
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="hotline-timers")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
+
+    async def _step(self) -> float:
+        await self.run_due()
+        return await self._seconds_to_next()
 
     async def run_due(self) -> int:
         """Fire every timer that is due now; return how many fired."""
@@ -80,15 +77,3 @@ class TimerService:
         if due is None:
             return MAX_WAIT_SECONDS
         return max(0.0, min(MAX_WAIT_SECONDS, (due - self.clock()).total_seconds()))
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-                wait = await self._seconds_to_next()
-            except Exception:
-                log.exception("timer loop error; retrying shortly")
-                wait = 1.0
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, 0.01))

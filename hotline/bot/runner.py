@@ -7,6 +7,7 @@ then send. Every text is screened before the flow sees it, in every state.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ from hotline.flows.vocabulary import (
     WithdrawCase,
 )
 from hotline.privacy.forget import forget, my_data
+from hotline.privacy.ratelimit import RateLimiter
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
 
@@ -57,14 +59,18 @@ class _After:
 
     sends: list[Outgoing] = field(default_factory=list)
     offer_case: int | None = None
-    ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
     alerts: list[tuple[int, Screening, str, datetime]] = field(default_factory=list)
+    limited: bool = False  # over the rate limit: store and screen everything, hold routine replies
+    ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
 
 
 class EmployeeRunner:
-    def __init__(self, desk: Desk, screen: Screen, known: set[str] | None = None) -> None:
+    def __init__(
+        self, desk: Desk, screen: Screen, known: set[str] | None = None, limiter: RateLimiter | None = None
+    ) -> None:
         self.desk = desk
         self.screen = screen
+        self.limiter = limiter
         # Pseudonyms with a row, kept in memory only where this process is the database's one writer
         # (SQLite); elsewhere (several instances on PostgreSQL) the database is asked every time.
         self._known = known
@@ -84,6 +90,11 @@ class EmployeeRunner:
         now = desk.now()
         after = _After()
         pseudonym = self.pseudonym(user_id)
+        if isinstance(event, Said) and self.limiter is not None:
+            decision = self.limiter.check(pseudonym, time.monotonic())
+            after.limited = not decision.allowed
+            if decision.first_denial:  # told once per streak, not on every message
+                after.sends.append(Outgoing(chat_id, desk.texts.get("input.rate_limited")))
         # Content-free events from someone unknown (the notice, help, a sticker) need no transaction.
         content_free = isinstance(event, Command | Unsupported)
         if (
@@ -203,6 +214,8 @@ class EmployeeRunner:
         desk = self.desk
         now = desk.now()
         if isinstance(effect, Reply):
+            if after.limited and not effect.key.startswith("crisis."):
+                return case  # flooding: the words are kept, the routine reply is held back
             params = dict(effect.params)
             if case is not None:
                 params.setdefault("code", case.code)
@@ -234,7 +247,7 @@ class EmployeeRunner:
             await repo.schedule(s, "case.offer", effect.opens_at, now, case_id=case.id)
             desk.wake_timers()
         elif isinstance(effect, RelayToCounselor):
-            if case.counselor_id is not None:
+            if case.counselor_id is not None and not after.limited:
                 text = desk.render("counselor.relay", code=case.code, text=effect.text)
                 after.sends.append(Outgoing(case.counselor_id, text))
         elif isinstance(effect, MarkRisk):
@@ -290,6 +303,8 @@ class EmployeeRunner:
             if found is None:
                 return
             employee, conv = found
+            if employee.channel != Channel.TELEGRAM.value:
+                return  # an e-mail case has no chat (its contact is an address)
             chat_id = desk.chat_of(employee)
             if conv is None or conv.case_id != case.id or chat_id is None:
                 return

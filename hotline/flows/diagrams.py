@@ -6,7 +6,9 @@ A test regenerates each diagram and compares it with the checked-in file, so the
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from transitions.extensions.diagrams import GraphMachine
 
@@ -19,52 +21,36 @@ class _Model:
     pass
 
 
-def intake_mermaid() -> str:
+def _mermaid(states: Sequence[str], transitions: list[dict[str, Any]], initial: str, title: str) -> str:
     model = _Model()
     GraphMachine(
         model=model,
-        states=list(intake.STATES),
-        transitions=intake.TRANSITIONS,
-        initial="idle",
+        states=list(states),
+        transitions=transitions,
+        initial=initial,
         auto_transitions=False,
         graph_engine="mermaid",
-        title="hotline intake (employee, Telegram)",
+        title=title,
         show_conditions=True,
     )
     source: str = model.get_graph().source  # type: ignore[attr-defined]
     return source.rstrip() + "\n"
+
+
+def intake_mermaid() -> str:
+    return _mermaid(intake.STATES, intake.TRANSITIONS, "idle", "hotline intake (employee, Telegram)")
 
 
 def booking_mermaid() -> str:
-    model = _Model()
-    GraphMachine(
-        model=model,
-        states=list(booking.STATES),
-        transitions=booking.TRANSITIONS,
-        initial="choosing",
-        auto_transitions=False,
-        graph_engine="mermaid",
-        title="hotline face-to-face booking (one booking)",
-        show_conditions=True,
+    return _mermaid(
+        booking.STATES, booking.TRANSITIONS, "choosing", "hotline face-to-face booking (one booking)"
     )
-    source: str = model.get_graph().source  # type: ignore[attr-defined]
-    return source.rstrip() + "\n"
 
 
 def survey_mermaid() -> str:
-    model = _Model()
-    GraphMachine(
-        model=model,
-        states=list(survey.STATES),
-        transitions=survey.TRANSITIONS,
-        initial="rating",
-        auto_transitions=False,
-        graph_engine="mermaid",
-        title="hotline satisfaction survey (one invitation)",
-        show_conditions=True,
+    return _mermaid(
+        survey.STATES, survey.TRANSITIONS, "rating", "hotline satisfaction survey (one invitation)"
     )
-    source: str = model.get_graph().source  # type: ignore[attr-defined]
-    return source.rstrip() + "\n"
 
 
 DIAGRAMS = {"intake.mmd": intake_mermaid, "booking.mmd": booking_mermaid, "survey.mmd": survey_mermaid}

@@ -1,0 +1,56 @@
+"""A background loop that sleeps until it is due or woken: the shape of the timer service and the
+outbox sender. A plain asyncio task, cancelled on stop (never an ``Application.create_task``, whose
+tasks PTB awaits on shutdown — DESIGN §5b)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+MIN_WAIT = 0.01
+
+
+class WakeableLoop:
+    """Runs ``step()`` — which does the due work and returns the seconds until it wants to run again —
+    then sleeps that long or until :meth:`wake`. A failing step is logged and retried after
+    ``error_wait`` seconds; the loop never dies of it."""
+
+    def __init__(self, name: str, step: Callable[[], Awaitable[float]], *, error_wait: float) -> None:
+        self.name = name
+        self._step = step
+        self._error_wait = error_wait
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                wait = await self._step()
+            except Exception:
+                log.exception("%s: a step failed; retrying in %g s", self.name, self._error_wait)
+                wait = self._error_wait
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, MIN_WAIT))
