@@ -495,11 +495,11 @@ class _Model:
     def drop_reminder(self) -> None:
         self.effects.append(CancelReminder())
 
-    def attended(self) -> None:
+    def record_attendance(self) -> None:
         self.tell_counselor("booking.counselor.attended", *slot_params(self.slot))
         self.effects.append(InviteSurvey("face_to_face", self.booking.area, self.now))
 
-    def no_show(self) -> None:
+    def record_no_show(self) -> None:
         self.effects.append(RecordNoShow(self.slot.id))
         self.tell_counselor("booking.counselor.no_show", *slot_params(self.slot))
         self.tell("booking.no_show", *slot_params(self.slot), ("office_phone", self._phone()))
@@ -587,14 +587,14 @@ TRANSITIONS: list[dict[str, Any]] = [
         "source": "confirmed",
         "dest": "attended",
         "conditions": "started",
-        "after": "attended",
+        "after": "record_attendance",
     },
     {
         "trigger": "no_show",
         "source": "confirmed",
         "dest": "no_show",
         "conditions": "started",
-        "after": "no_show",
+        "after": "record_no_show",
     },
     {"trigger": "attended", "source": "confirmed", "dest": "=", "after": "not_yet"},
     {"trigger": "no_show", "source": "confirmed", "dest": "=", "after": "not_yet"},

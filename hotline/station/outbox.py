@@ -10,7 +10,6 @@ acceptance and that commit; the unchanged Message-ID then lets mail clients fold
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from hotline.bot.desk import Desk, Outgoing
+from hotline.loops import WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.parse import ParsedMail, parse_message
@@ -52,8 +52,7 @@ class Outbox:
         self.mail_from = mail_from
         self.domain = mail_from.rpartition("@")[2] or "localhost"
         self._session_factory = session_factory
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = WakeableLoop("hotline-outbox", self._step, error_wait=5.0)
 
     # -- composing ------------------------------------------------------------------------------------
     def compose(
@@ -155,18 +154,14 @@ class Outbox:
 
     # -- sending --------------------------------------------------------------------------------------
     def wake(self) -> None:
-        self._wakeup.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None and self.smtp is not None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="hotline-outbox")
+        if self.smtp is not None:
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def _send_share(self, jobs: Sequence[_Job]) -> tuple[int, list[Outgoing]]:
         """Send ``jobs`` in order over one SMTP session (a few sessions run side by side)."""
@@ -279,14 +274,6 @@ class Outbox:
             return MAX_WAIT_SECONDS
         return max(0.0, min(MAX_WAIT_SECONDS, (due - self.desk.now()).total_seconds()))
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.send_due()
-                wait = await self._seconds_to_next()
-            except Exception:
-                log.exception("outbox loop error; retrying shortly")
-                wait = 5.0
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, 0.05))
+    async def _step(self) -> float:
+        await self.send_due()
+        return await self._seconds_to_next()

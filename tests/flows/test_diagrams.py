@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,15 @@ def test_the_generator_writes_every_diagram(tmp_path: Path, monkeypatch: pytest.
     assert diagrams.main() == 0
     for name, make in DIAGRAMS.items():
         assert (tmp_path / "flows" / name).read_text(encoding="utf-8") == make()
+
+
+def test_machines_bind_every_trigger() -> None:
+    """A callback named like a trigger makes transitions skip the trigger (and say so in a warning)."""
+    code = (
+        "import logging; logging.basicConfig(level=logging.WARNING); "
+        "import hotline.flows.intake, hotline.flows.booking, hotline.flows.survey"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stderr == ""
