@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from telegram import Bot, Update
 from telegram.ext import Application
@@ -200,12 +201,15 @@ class Service:
                 await app.start()
                 self._stack.push_async_callback(app.stop)
                 assert app.updater is not None
-                await app.updater.start_polling(
-                    poll_interval=0.0,
-                    timeout=settings.telegram.poll_timeout_seconds,
-                    allowed_updates=Update.ALL_TYPES,
-                    drop_pending_updates=False,  # messages sent while we were down must not be lost
-                )
+                if settings.telegram_webhook_url:
+                    await self._start_webhook(app)
+                else:
+                    await app.updater.start_polling(
+                        poll_interval=0.0,
+                        timeout=settings.telegram.poll_timeout_seconds,
+                        allowed_updates=Update.ALL_TYPES,
+                        drop_pending_updates=False,  # messages sent while we were down must not be lost
+                    )
                 self._stack.push_async_callback(app.updater.stop)
         if station is not None and mail_settings is not None:
             self.poller = ImapPoller(mail_settings[0], station, station)
@@ -223,6 +227,22 @@ class Service:
             "on" if app is not None else "off",
             "on" if station is not None else "off",
             len(settings.counselors),
+        )
+
+    async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Telegram calls us: PTB's webhook server answers 403 to any request without our secret token
+        in the ``X-Telegram-Bot-Api-Secret-Token`` header (set with the webhook)."""
+        settings = self.settings
+        assert app.updater is not None and settings.telegram_webhook_url and settings.telegram_webhook_secret
+        host, _, port = settings.telegram_webhook_listen.rpartition(":")
+        await app.updater.start_webhook(
+            listen=host,
+            port=int(port),
+            url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+            webhook_url=settings.telegram_webhook_url,
+            secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
         )
 
     def _run_in_background(

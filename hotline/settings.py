@@ -188,7 +188,17 @@ class Settings(BaseSettings):
     @field_validator("telegram_webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
-        return _check_url(value, schemes=("https",))
+        # Telegram only calls https URLs; plain http is accepted for loopback (the sandbox, a local proxy).
+        loopback = value is not None and urlsplit(value).hostname in {"127.0.0.1", "localhost", "::1"}
+        return _check_url(value, schemes=("https", "http") if loopback else ("https",))
+
+    @field_validator("telegram_webhook_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")
+        return value
 
     @field_validator("database_url")
     @classmethod

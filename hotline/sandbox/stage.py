@@ -103,7 +103,8 @@ class Stage:
             background_timers=self.background_timers,
         )
         await self.service.__aenter__()
-        await self.emu.wait_polling(timeout=self.timeout)
+        if not self.settings.telegram_webhook_url:  # with a webhook, the emulator calls us instead
+            await self.emu.wait_polling(timeout=self.timeout)
 
     async def stop(self) -> None:
         if self.service is not None:
