@@ -87,6 +87,9 @@ class EmailSection(_Section):
     poll_seconds: float = Field(default=60, gt=0)  # polling interval when the server has no IDLE
     send_retry_seconds: float = Field(default=60, gt=0)  # first retry of a failed send; doubles, capped
     send_retry_max_seconds: float = Field(default=3600, gt=0)
+    # The employee's /forget by e-mail: a mail with one of these asks; a reply with the confirmation does it.
+    forget_keywords: tuple[str, ...] = ("刪除我的資料", "删除我的资料", "forget me")
+    forget_confirm_keyword: str = "確認刪除"
 
 
 class RetentionSection(_Section):

@@ -41,6 +41,7 @@ class MailFacts:
     auto_reply: bool = False
     malformed: bool = False
     has_sender: bool = True
+    forget: str = ""  # "request" (asks to be forgotten) or "confirm" (confirms it), else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,16 @@ class Reopen:
 
 
 @dataclass(frozen=True, slots=True)
+class ExplainForget:
+    """Answer a request to be forgotten: what will and will not be kept, and how to confirm."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetSender:
+    """The sender confirmed: erase their contact data and the content of their cases."""
+
+
+@dataclass(frozen=True, slots=True)
 class FlagForHuman:
     reason: str
 
@@ -107,6 +118,8 @@ MailEffect = (
     | Reopen
     | FlagForHuman
     | KeepOnly
+    | ExplainForget
+    | ForgetSender
 )
 
 
@@ -131,6 +144,10 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
     crisis = mail.screening.risk is not Risk.NONE
     if mail.auto_reply and not crisis:
         return [KeepOnly()]
+    if mail.forget and mail.has_sender and not crisis:  # a crisis first: someone will reach out
+        if mail.forget == "confirm" and case is not None:
+            return [ForgetSender()]
+        return [ExplainForget()]
     effects: list[MailEffect] = []
     window = StartReplyWindow(ctx.reply_due_at, ctx.remind_at)
     if case is None:

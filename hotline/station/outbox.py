@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from hotline.bot.desk import Desk, Outgoing
 from hotline.loops import WakeableLoop
@@ -35,7 +35,9 @@ MAX_WAIT_SECONDS = 30.0
 BATCH = 200
 SESSIONS = 4  # SMTP sessions side by side: a message costs three round trips to the server
 
-_Job = tuple[int, int, str, int | None, int, bytes, bytes]
+_Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
+# Mail to someone being forgotten (or asking to be): the row goes once sent, so no address stays behind.
+ERASE_AFTER_SEND = frozenset({"forget_explain", "forget_done"})
 
 
 class Outbox:
@@ -214,16 +216,21 @@ class Outbox:
         await desk.deliver(notes)
         return sent
 
-    async def _sent(self, row_id: int, case_id: int, kind: str, counselor_id: int | None) -> list[Outgoing]:
+    async def _sent(
+        self, row_id: int, case_id: int | None, kind: str, counselor_id: int | None
+    ) -> list[Outgoing]:
         desk = self.desk
         now = desk.now()
         async with desk.store.unit() as s:
+            if kind in ERASE_AFTER_SEND:
+                await s.execute(delete(OutboxRow).where(OutboxRow.id == row_id))
+                return []
             await s.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id)
                 .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
             )
-            if kind in ("ack", "survey"):  # a survey invitation (issue 7) is no answer either
+            if kind in ("ack", "survey") or case_id is None:  # a survey invitation is no answer either
                 return []
             # The promise is kept when the first answer leaves.
             await s.execute(
@@ -237,7 +244,7 @@ class Outbox:
         return [Outgoing(counselor_id, desk.render("counselor.mail.sent", code=code))]
 
     async def _failed(
-        self, row_id: int, case_id: int, counselor_id: int | None, attempts: int, exc: MailSendFailed
+        self, row_id: int, case_id: int | None, counselor_id: int | None, attempts: int, exc: MailSendFailed
     ) -> list[Outgoing]:
         desk = self.desk
         now = desk.now()
@@ -245,15 +252,15 @@ class Outbox:
         log.warning("sending outbox row %s failed (attempt %d, %s)", row_id, attempts, kind)
         async with desk.store.unit() as s:
             row = await s.get(OutboxRow, row_id)
-            case = await s.get(Case, case_id)
-            assert row is not None and case is not None
+            case = await s.get(Case, case_id) if case_id is not None else None
+            assert row is not None
             # Only the kind of failure: the server's words often quote the recipient's address.
             row.attempts, row.last_error = attempts, f"{kind} failure ({exc.__class__.__name__})"
             if exc.temporary:
                 row.next_attempt_at = now + self._backoff(attempts)
             else:
                 row.status = "failed"
-            code = case.code
+            code = case.code if case is not None else "—"
         if counselor_id is None:
             return []
         if not exc.temporary:

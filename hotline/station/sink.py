@@ -36,6 +36,7 @@ from hotline.flows.vocabulary import (
 )
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
+from hotline.privacy.forget import forget
 from hotline.station.outbox import Outbox
 from hotline.storage import repo
 from hotline.storage.models import Base, Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
@@ -71,6 +72,8 @@ class _Batch:
     closed_windows: set[int] = field(default_factory=set)  # stored cases whose old timers to cancel
     # Rows inserted in bulk once the new cases have ids: (model, values, the case they belong to).
     rows: list[tuple[type[Base], dict[str, Any], Case | None]] = field(default_factory=list)
+    forgets: list[tuple[Employee, str, ParsedMail]] = field(default_factory=list)  # confirmed, with address
+    latest_case: dict[int, Case] = field(default_factory=dict)  # by employee id, for requests to forget
 
     def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
         self.rows.append((model, values, case))
@@ -138,6 +141,13 @@ class MailStation:
                         .execution_options(synchronize_session=False)
                     )  # fmt: skip
             await batch.flush()
+            for employee, address, asked in batch.forgets:  # after the flush: nothing of theirs is pending
+                await forget(s, employee, batch.now)
+                done = self.outbox.compose(
+                    "forget_done", address, asked.subject, self.desk.render("mail.forget_done"), auto=True,
+                    in_reply_to=asked.message_id, references=(),
+                )  # fmt: skip
+                s.add(OutboxRow(**done))
             if messages:
                 await self._advance(s, mailbox, uidvalidity, max(m.uid for m in messages))
         await self._after(after)
@@ -149,6 +159,34 @@ class MailStation:
         else:
             kept = row.last_uid if row.uidvalidity == uidvalidity else 0
             row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, kept)
+
+    def _nothing_to_forget(
+        self, batch: _Batch, mail: ParsedMail, mailbox: str, uidvalidity: int, fetched: FetchedMail
+    ) -> None:
+        """Someone we hold nothing about asks to be forgotten: say so, and keep only the dedup key."""
+        done = self.outbox.compose(
+            "forget_done", mail.from_address, mail.subject, self.desk.render("mail.forget_nothing"), auto=True,
+            in_reply_to=mail.message_id, references=(),
+        )  # fmt: skip
+        done["case_id"] = None
+        batch.insert(OutboxRow, done, None)
+        row = {
+            "direction": "inbound", "dedup_key": mail.dedup_key, "mailbox": mailbox, "uidvalidity": uidvalidity,
+            "uid": fetched.uid, "received_at": fetched.internaldate, "raw_enc": None, "auto_reply": False,
+            "malformed": mail.malformed, "needs_human": False, "attachments": 0, "created_at": batch.now,
+            "case_id": None,
+        }  # fmt: skip
+        batch.insert(Mail, row, None)
+
+    def _forget_kind(self, mail: ParsedMail) -> str:
+        """Whether the mail asks to be forgotten ("request") or confirms it ("confirm")."""
+        cfg = self.desk.settings.email
+        words = f"{mail.subject}\n{mail.new_text}".casefold()
+        if cfg.forget_confirm_keyword.casefold() in words:
+            return "confirm"
+        if any(keyword.casefold() in words for keyword in cfg.forget_keywords):
+            return "request"
+        return ""
 
     def _pseudonym(self, address: str) -> str:
         return self.desk.store.vault.pseudonym(Channel.EMAIL.value, email_identity(address))
@@ -163,6 +201,10 @@ class MailStation:
         if pseudonyms:
             rows = await s.scalars(select(Employee).where(Employee.pseudonym.in_(pseudonyms)))
             batch.employees = {e.pseudonym: e for e in rows.all()}
+        if batch.employees and any(self._forget_kind(m) for m in mails):
+            known = [e.id for e in batch.employees.values()]
+            latest = await s.scalars(select(Case).where(Case.employee_id.in_(known)).order_by(Case.opened_at))
+            batch.latest_case = {c.employee_id: c for c in latest.all() if c.employee_id is not None}
         ids = {key for m in mails for key in m.thread_keys if key}
         case_ids: dict[str, int] = {}
         if ids:
@@ -230,8 +272,14 @@ class MailStation:
         after: _After,
     ) -> None:
         desk = self.desk
+        forget_kind = "" if mail.is_auto_reply or not mail.from_address else self._forget_kind(mail)
+        if forget_kind and self._pseudonym(mail.from_address) not in batch.employees:
+            self._nothing_to_forget(batch, mail, mailbox, uidvalidity, fetched)
+            return
         employee = None if mail.is_auto_reply else self._employee(batch, mail.from_address)
         case = self._thread_case(batch, mail, employee)
+        if forget_kind and case is None and employee is not None and employee.id is not None:
+            case = batch.latest_case.get(employee.id)  # a request outside the thread: their latest case
         screened = "\n".join(part for part in (mail.subject, mail.new_text) if part)
         facts = mailcase.MailFacts(
             received_at=fetched.internaldate,
@@ -240,6 +288,7 @@ class MailStation:
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
             has_sender=bool(mail.from_address),
+            forget=forget_kind,
         )
         case_facts = None
         if case is not None:
@@ -311,6 +360,23 @@ class MailStation:
             s.add(new)
             batch.codes[new.code] = new
             return new
+        if isinstance(effect, mailcase.ExplainForget):
+            text = desk.render("mail.forget_explain", keyword=desk.settings.email.forget_confirm_keyword)
+            subject = self.outbox.reply_subject(mail.subject, case.code) if case else mail.subject
+            row_values = self.outbox.compose(
+                "forget_explain", mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
+                references=mail.references,
+            )  # fmt: skip
+            row_values["case_id"] = None
+            batch.insert(OutboxRow, row_values, case)
+            if case is not None:  # the confirmation will be a reply to this mail: thread it to the case
+                self._thread_keys(batch, case, (row_values["message_id"],))
+            after.stored += 1
+            return case
+        if isinstance(effect, mailcase.ForgetSender):
+            if employee is not None:
+                batch.forgets.append((employee, mail.from_address, mail))
+            return case
         if isinstance(effect, mailcase.KeepOnly) or case is None:
             return case
         if isinstance(effect, mailcase.StartReplyWindow):

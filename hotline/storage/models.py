@@ -249,7 +249,7 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # ack | answer | referral
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     recipient_enc: Mapped[bytes] = mapped_column(LargeBinary)
@@ -262,7 +262,7 @@ class Outbox(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp)
     sent_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
 
-    case: Mapped[Case] = relationship(lazy="raise")
+    case: Mapped[Case | None] = relationship(lazy="raise")
 
 
 class ContactEvent(Base):

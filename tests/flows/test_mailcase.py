@@ -111,3 +111,16 @@ def test_odd_mail_is_flagged_for_a_human() -> None:
     no_sender = on_mail(facts(has_sender=False), None, OPEN)
     assert no_sender[-1] == FlagForHuman("no_sender") and Acknowledge(DUE) not in no_sender
     assert mailcase.END_OF_DAY.hour == 23
+
+
+def test_requests_to_be_forgotten() -> None:
+    from hotline.flows.mailcase import ExplainForget, ForgetSender
+
+    case = CaseFacts(CaseStatus.ACTIVE, True, True)
+    assert on_mail(facts(forget="request"), case, OPEN) == [ExplainForget()]
+    assert on_mail(facts(forget="confirm"), case, OPEN) == [ForgetSender()]
+    assert on_mail(facts(forget="confirm"), None, OPEN) == [ExplainForget()], "explained before anything goes"
+    crisis = on_mail(facts(forget="confirm", screening=CRISIS), case, OPEN)
+    assert AlertOnDuty(CRISIS, "想找人聊聊") in crisis and ForgetSender() not in crisis, (
+        "a crisis comes first"
+    )

@@ -276,3 +276,40 @@ async def test_reminder_and_escalation_survive_a_restart(
     mark = emu.mark()
     assert await station.running.timers.run_due() >= 1  # type: ignore[union-attr]
     await station.next_message(SUPERVISOR, since=mark, containing="已超過回覆期限")
+
+
+async def test_forget_by_e_mail_explains_then_erases_and_keeps_no_address(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    from hotline.privacy.audit import audit_log
+    from hotline.storage.models import Employee
+
+    imap_server.append(mail("想聊聊", "最近很煩。", message_id="<f1@x.tw>"), RECEIVED)
+    await poll(station)
+    [case] = await cases(station)
+    [ack] = await smtp_server.wait_for(1)
+    imap_server.append(mail("刪除我的資料", "請刪除我的資料。", message_id="<f2@x.tw>"), RECEIVED)
+    await poll(station)
+    explain = parsed((await smtp_server.wait_for(2))[1].raw)
+    body = explain.get_body(("plain",))
+    assert body is not None and "確認刪除" in body.get_content() and "會保留" in body.get_content()
+    explain_id = explain["Message-ID"]
+    imap_server.append(
+        mail("Re: 刪除我的資料", "確認刪除\n謝謝。", message_id="<f3@x.tw>", in_reply_to=explain_id), RECEIVED
+    )
+    await poll(station)
+    done = parsed((await smtp_server.wait_for(3))[2].raw)
+    done_body = done.get_body(("plain",))
+    assert done_body is not None and "已依您的要求刪除" in done_body.get_content()
+    assert done["To"] == "worker@agency.example.gov.tw"
+    async with station.running.store.unit() as s:  # type: ignore[union-attr]
+        assert await s.scalar(select(func.count()).select_from(Employee)) == 0
+        assert (
+            await s.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind.like("forget%"))) == 0
+        )
+        stored = (await s.scalars(select(Mail).where(Mail.raw_enc.is_not(None)))).all()
+        assert stored == [], "no mail content is left"
+        kept = await s.get(Case, case.id)
+        assert kept is not None and kept.employee_id is None and kept.status == "closed"
+        assert ("forget",) in (await s.execute(select(audit_log.c.action))).all()
+    assert ack is not None
