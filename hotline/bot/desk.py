@@ -165,6 +165,17 @@ class Desk:
                 if ref is not None:  # the card carried the case's words: a read, in the audit trail
                     await self.audit_read(s, counselor_id, case_id, kind, now)
 
+    async def audit_refusal(self, command: str) -> None:
+        """Someone not on the roster tried a console command: recorded (anonymously: an employee)."""
+        async with self.store.unit() as s:
+            await audit.record(
+                s,
+                actor=Actor.employee(),
+                action=AuditAction.ACCESS_DENIED,
+                detail={"wanted": command, "why": "not on the roster"},
+                now=self.now(),
+            )
+
     async def audit_read(
         self, s: AsyncSession, counselor_id: int, case_id: int, what: str, now: datetime
     ) -> None:

@@ -199,6 +199,7 @@ class TelegramFront:
             if name in CONSOLE_COMMANDS:
                 await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("counselor.not_roster"))])
                 log.warning("a console command was refused to someone not on the roster")
+                await self.desk.audit_refusal(name)
             elif self.aftercare and await self.aftercare.employee_command(user_id, chat_id, name, args):
                 pass  # issue 7: /book, /mybooking, /survey (their arguments are screened below)
             else:

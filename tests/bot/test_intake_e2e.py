@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from hotline.privacy.audit import audit_log
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
 from hotline.storage.models import Case, ContactEvent, Employee
@@ -141,6 +142,11 @@ async def test_bad_input_in_each_state_gets_a_short_helpful_reply(stage: Stage) 
     await stage.say(mei, "/cancel", containing="沒有進行中")
     errors = [c for c in emu.calls if not c.ok and c.method != "getUpdates"]
     assert errors == [], [c.summary() for c in errors]
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        refused = (
+            await s.execute(select(audit_log.c.detail).where(audit_log.c.action == "access_denied"))
+        ).all()
+    assert [r.detail["wanted"] for r in refused] == ["onduty"], "the attempt outside the role is recorded"
 
 
 async def test_out_of_hours_on_a_holiday_queues_and_offers_at_opening(
