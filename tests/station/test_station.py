@@ -313,3 +313,25 @@ async def test_forget_by_e_mail_explains_then_erases_and_keeps_no_address(
         assert kept is not None and kept.employee_id is None and kept.status == "closed"
         assert ("forget",) in (await s.execute(select(audit_log.c.action))).all()
     assert ack is not None
+
+
+async def test_the_running_service_picks_up_mail_by_itself(
+    emu: TelegramEmulator,
+    sqlite_url: str,
+    imap_server: DovecotServer,
+    smtp_server: SmtpSink,
+    clock: StageClock,
+) -> None:
+    """`hotline run` with IMAP configured: the poller (IDLE) and the outbox run on their own."""
+    settings = mail_settings(emu, sqlite_url, imap_server, smtp_server)
+    async with Stage(emu, settings, clock, background_timers=False) as stage:  # type: ignore[arg-type]
+        wang = emu.user(COUNSELOR, "Wang")
+        await stage.say(wang, "/onduty", containing="值班")
+        mark = emu.mark()
+        imap_server.append(mail("自己來的信", "沒有人手動去收信。", message_id="<bg1@x.tw>"), RECEIVED)
+        card = await stage.emu.wait_for(
+            lambda c: "📧" in (c.text or ""), method="sendMessage", chat_id=COUNSELOR, since=mark, timeout=20
+        )
+        assert "沒有人手動去收信" in (card.text or "")
+        [ack] = await smtp_server.wait_for(1, within=20)
+        assert parsed(ack.raw)["In-Reply-To"] == "<bg1@x.tw>"
