@@ -7,6 +7,7 @@ Both sides are printed as they happen: the employee (小美) and the counselors 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import tempfile
 import textwrap
@@ -21,6 +22,7 @@ TOKEN = "7858000:DEMO-SANDBOX-TOKEN"
 EMPLOYEE, SECOND_EMPLOYEE, COUNSELOR, SUPERVISOR = 1001, 1002, 9001, 9100
 NAMES = {EMPLOYEE: "員工 小美", SECOND_EMPLOYEE: "員工 阿傑", COUNSELOR: "王心理師", SUPERVISOR: "林督導"}
 STEP_TIMEOUT = 10.0
+DEMO_PHONE = "03-000-7858（示範）"
 
 
 def _show(event: EmulatorEvent) -> None:
@@ -87,8 +89,27 @@ async def _play(emu: TelegramEmulator, pause: float) -> None:
     await say(mei, "大概兩個禮拜了，白天上班也很難專心。", expect=COUNSELOR)
     await say(wang, "/note 睡眠困擾兩週，工作量增加；建議面談", expect=COUNSELOR)
     ask = await say(wang, "/end", expect=COUNSELOR)
-    await press(wang, ask, ask.button_data[1], expect=COUNSELOR, containing="已結案")
-    print("\n── 4. 危機訊息：立即回覆求助專線，並通報值班心理師 ──")
+    mark = emu.mark()
+    await press(wang, ask, ask.button_data[1], expect=COUNSELOR, containing="已結案")  # 轉介面談諮商
+    referral = await emu.wait_for(
+        lambda c: "預約代碼" in (c.text or ""), method="sendMessage", chat_id=EMPLOYEE, since=mark,
+        timeout=STEP_TIMEOUT,
+    )  # fmt: skip
+    survey = await emu.wait_for(
+        lambda c: "問卷" in (c.text or ""), method="sendMessage", chat_id=EMPLOYEE, since=mark,
+        timeout=STEP_TIMEOUT,
+    )  # fmt: skip
+    print("\n── 4. 面談預約：心理師公布時段，員工用預約代碼預約，心理師確認（只有這位心理師看到身分） ──")
+    await say(wang, "/slots add 2026-11-27 18:30 60 online", expect=COUNSELOR, containing="新增時段")
+    code = re.findall(r"BK-\w{8}", referral.text or "")[0]
+    offer = await say(mei, f"/book {code}", expect=EMPLOYEE, containing="時段")
+    consent = await press(mei, offer, offer.button_data[0], expect=EMPLOYEE, containing="同意")
+    request = await press(mei, consent, consent.button_data[0], expect=COUNSELOR, containing="預約申請")
+    await press(wang, request, request.button_data[0], expect=COUNSELOR, containing="tg://user")
+    print("\n── 5. 匿名滿意度問卷：按一下就完成 ──")
+    rated = await press(mei, survey, survey.button_data[4], expect=EMPLOYEE, containing="推薦")
+    await press(mei, rated, rated.button_data[-1], expect=EMPLOYEE, containing="謝謝")
+    print("\n── 6. 危機訊息：立即回覆求助專線，並通報值班心理師 ──")
     mark = emu.mark()
     await say(jie, "我真的撐不下去了，今晚想從頂樓跳下去", expect=SECOND_EMPLOYEE)
     alert = await emu.wait_for(
@@ -112,7 +133,10 @@ async def run_demo(*, fast: bool = False) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="hotline-demo-") as tmp:
         async with TelegramEmulator(token=TOKEN) as emu:
-            settings = stage_settings(emu.api_url, TOKEN, Path(tmp) / "demo.db", config_dir=_config_dir())
+            settings = stage_settings(
+                emu.api_url, TOKEN, Path(tmp) / "demo.db", config_dir=_config_dir(),
+                booking={"office_phone": DEMO_PHONE},
+            )  # fmt: skip
             async with Service(settings, clock=StageClock()):
                 unsubscribe = emu.subscribe(_show)
                 try:

@@ -277,7 +277,7 @@ class Bookings:
             row.updated_at = now
         if run.wake:
             desk.wake_timers()
-        await desk.deliver(run.sends)
+        await desk.deliver(run.sends + run.last)
 
     async def _refused(self, s: AsyncSession, row: BookingRow | None, party: Party) -> Outgoing | None:
         if party.system:

@@ -45,6 +45,7 @@ class Run:
     employee: Employee | None
     chat_id: int | None
     sends: list[Outgoing] = field(default_factory=list)
+    last: list[Outgoing] = field(default_factory=list)  # sent after ``sends`` (the revealed identity)
     wake: bool = False
 
 
@@ -117,4 +118,4 @@ async def _reveal(bookings: Bookings, s: AsyncSession, run: Run, effect: flow.Re
         return
     await bookings.audit_reveal(s, run, effect.counselor_id, effect.consented_at)
     text = desk.render("booking.counselor.identity", contact=run.chat_id)
-    run.sends.append(Outgoing(effect.counselor_id, text))
+    run.last.append(Outgoing(effect.counselor_id, text))

@@ -332,9 +332,9 @@ class Console:
                 me.current_case_id = None
             case_id = case.id
         await self.runner.case_event(case_id, CaseEnded(outcome))
-        await self._say(who, "counselor.ended", code=code, outcome=outcome)
         if self.after_end is not None:  # issue 7: booking code on a face-to-face referral; the survey
             await self.after_end(case_id, outcome)
+        await self._say(who, "counselor.ended", code=code, outcome=outcome)
         return desk.render("counselor.ended", code=code, outcome=outcome)
 
     async def remind(self, case_id: int) -> None:

@@ -17,7 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import CaseStatus
 from hotline.privacy.audit import Actor, AuditAction, record
-from hotline.storage.models import Case, Conversation, Employee, Mail, Message, Outbox, ThreadKey, Timer
+from hotline.storage.models import (
+    BookingRow,
+    Case,
+    Conversation,
+    Employee,
+    Mail,
+    Message,
+    Outbox,
+    ThreadKey,
+    Timer,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,12 @@ async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotte
         await s.execute(delete(Outbox).where(Outbox.case_id.in_(ids)))
         await s.execute(delete(ThreadKey).where(ThreadKey.case_id.in_(ids)))
     await s.execute(delete(Conversation).where(Conversation.employee_id == employee.id))
+    # Issue 7: bookings keep their slot and state (the office's hours) but no longer point at anyone.
+    await s.execute(
+        update(BookingRow)
+        .where(BookingRow.employee_id == employee.id)
+        .values(employee_id=None, private_reason_enc=None)
+    )
     await s.flush()
     await s.delete(employee)
     await record(

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.domain import CaseStatus
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.settings import RetentionSection
-from hotline.storage.models import Case, Conversation, Employee, Mail, Message, Outbox, ThreadKey
+from hotline.storage.models import BookingRow, Case, Conversation, Employee, Mail, Message, Outbox, ThreadKey
 from hotline.storage.repo import Store
 
 _DAYS_PER_YEAR = 365.2425
@@ -148,6 +148,7 @@ async def _purge_never_cases(
     store: Store, contact_cutoff: datetime, batch_size: int, report: PurgeReport
 ) -> None:
     no_case = ~select(Case.id).where(Case.employee_id == Employee.id).exists()
+    no_case &= ~select(BookingRow.id).where(BookingRow.employee_id == Employee.id).exists()  # issue 7
     while True:
         async with store.unit() as s:
             ids = list(

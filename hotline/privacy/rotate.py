@@ -33,7 +33,16 @@ from hotline.crypto import DecryptionFailed, Vault
 from hotline.domain import Channel, email_identity
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
-from hotline.storage.models import Case, Conversation, Employee, Mail, Message, Outbox
+from hotline.storage.models import (
+    BookingRow,
+    Case,
+    Conversation,
+    Employee,
+    Mail,
+    Message,
+    Outbox,
+    SurveyAnswer,
+)
 from hotline.storage.repo import Store
 
 
@@ -62,6 +71,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _enc(Mail, "raw_enc", b"mail"),
     _enc(Outbox, "recipient_enc", b"contact"),
     _enc(Outbox, "raw_enc", b"mail"),
+    _enc(BookingRow, "private_reason_enc", b"content"),  # issue 7
+    _enc(SurveyAnswer, "comment_enc", b"content"),  # issue 7
 )
 
 

@@ -235,3 +235,13 @@ async def test_attended_session_invites_the_survey(emu: TelegramEmulator, db_url
         invite = await stage.press(wang, card, attended, expect=EMPLOYEE, containing="匿名滿意度問卷")
         assert any(d.startswith("sv:rate:5:") for d in invite.button_data)
         assert (await booking_row(stage, booking_id)).state == "attended"
+
+
+async def test_forget_detaches_the_bookings(emu: TelegramEmulator, db_url: str) -> None:
+    async with frozen_stage(emu, db_url) as stage:
+        mei = emu.user(EMPLOYEE, "小美")
+        booking_id, _ = await confirmed_booking(stage, "2026-11-27 10:00 60 online")
+        explain = await stage.say(mei, "/forget")
+        await stage.press(mei, explain, "forget:confirm")
+        row = await booking_row(stage, booking_id)
+        assert row.employee_id is None and row.state == "confirmed"

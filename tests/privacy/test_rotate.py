@@ -81,6 +81,8 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
             "mails.raw_enc": 1,
             "outbox.recipient_enc": 1,
             "outbox.raw_enc": 1,
+            "bookings.private_reason_enc": 0,  # issue 7
+            "survey_answers.comment_enc": 0,
         }
         seen: list[RotationProgress] = []
 
