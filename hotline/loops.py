@@ -25,6 +25,7 @@ class WakeableLoop:
         self._error_wait = error_wait
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -37,20 +38,32 @@ class WakeableLoop:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name=self.name)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let a step in progress finish (a transaction is not cut in half), then end; cancel only a step
+        that takes longer than ``grace`` seconds."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        except TimeoutError:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        finally:
+            self._stopping = False
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wakeup.clear()
             try:
                 wait = await self._step()
             except Exception:
                 log.exception("%s: a step failed; retrying in %g s", self.name, self._error_wait)
                 wait = self._error_wait
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, MIN_WAIT))
