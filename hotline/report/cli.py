@@ -27,6 +27,8 @@ def _day(text: str) -> date:
 
 async def _build(settings: Settings, start: date, end: date, fmt: str) -> dict[str, str]:
     from hotline.report import build_report, render
+    from hotline.privacy.admin_cli import operator
+    from hotline.privacy.audit import AuditAction, record
     from hotline.report.query import report_input
     from hotline.storage import db
     from hotline.storage.db import create_engine, session_factory
@@ -46,6 +48,15 @@ async def _build(settings: Settings, start: date, end: date, fmt: str) -> dict[s
                 zone=zone,
                 quota_hours=float(settings.booking.free_hours_per_year),
             )
+            # Statistics leave the system: an export, in the audit trail (no case, counts only).
+            await record(
+                s,
+                actor=operator(),
+                action=AuditAction.EXPORT,
+                detail={"what": "report", "format": fmt, "from": start.isoformat(), "to": end.isoformat()},
+                now=datetime.now(UTC),
+            )
+            await s.commit()
     finally:
         await engine.dispose()
     return render(build_report(data), fmt, texts.get)

@@ -80,6 +80,7 @@ async def test_report_suppresses_small_cells_in_every_format(db_url: str, tmp_pa
     assert code == 0, err
     written = [Path(line) for line in stdout.splitlines()]
     assert written and all(p.exists() for p in written)
+    await assert_export_recorded(db_url, fmt)
     if fmt == "csv":
         tables = {p.stem: list(csv.reader(io.StringIO(p.read_text(encoding="utf-8")))) for p in written}
         by_month = tables["contacts_by_month"]
@@ -100,3 +101,19 @@ async def test_report_suppresses_small_cells_in_every_format(db_url: str, tmp_pa
         assert "員工協助方案服務統計報告" in text
         if fmt == "html":
             assert "data:image/png;base64," in text, "charts are embedded"
+
+
+async def assert_export_recorded(db_url: str, fmt: str) -> None:
+    from sqlalchemy import select
+
+    from hotline.privacy.audit import audit_log
+    from hotline.storage.db import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(select(audit_log.c.action, audit_log.c.detail))).all()
+    finally:
+        await engine.dispose()
+    exports = [detail for action, detail in rows if action == "export"]
+    assert exports and exports[-1]["format"] == fmt, "the report is an export, in the audit trail"
