@@ -26,9 +26,9 @@ def _day(text: str) -> date:
 
 
 async def _build(settings: Settings, start: date, end: date, fmt: str) -> dict[str, str]:
-    from hotline.report import build_report, render
     from hotline.privacy.admin_cli import operator
     from hotline.privacy.audit import AuditAction, record
+    from hotline.report import build_report, render
     from hotline.report.query import report_input
     from hotline.storage import db
     from hotline.storage.db import create_engine, session_factory
