@@ -241,8 +241,16 @@ class Desk:
             case_id, "alert", [(p.telegram_id, ref) for p, ref in zip(people, refs, strict=True)]
         )
 
+    def cue_label(self, cue: str) -> str:
+        """A cue id as counselors read it (``config/`` [cue]), the id itself when there is no label."""
+        parts = cue.split(".")
+        for key in (".".join(parts[:2]), parts[0]):
+            if self.texts.has(f"cue.{key}"):
+                return self.texts.get(f"cue.{key}")
+        return cue
+
     def alert_text(self, key: str, case: Case, screening: Screening, text: str) -> str:
-        cues = "、".join(screening.cues) or "—"
+        cues = "、".join(dict.fromkeys(self.cue_label(c) for c in screening.cues)) or "—"
         return self.render(key, code=case.code, risk=screening.risk, cues=cues, text=text)
 
     def ack_button(self, case: Case) -> tuple[ButtonRow, ...]:

@@ -37,7 +37,9 @@ async def test_alert_escalation_and_acknowledgement(stage: Stage, clock: StageCl
     alert_w = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
     alert_c = await stage.next_message(OTHER, since=mark, containing="危機通報")
     assert "緊急" in (alert_w.text or "") and JUMP in (alert_w.text or "")
-    assert "suicide.method.jump" in (alert_w.text or "") and "time.tonight" in (alert_w.text or "")
+    assert "自殺方法" in (alert_w.text or "") and "今晚" in (alert_w.text or ""), (
+        "cues in words counselors read"
+    )
     assert alert_w.button_data == alert_c.button_data and alert_w.button_data[0].startswith("ack:HL-")
     code = alert_w.button_data[0].removeprefix("ack:")
 
