@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from hotline.domain import Category
+from hotline.flows import machine
 from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
 
@@ -621,15 +622,7 @@ _COUNSELOR_EVENTS = (Confirm, Decline, CounselorCancel, MarkAttended, MarkNoShow
 
 def build_machine(model: object, **kwargs: Any) -> Machine:
     """The booking machine bound to ``model`` (also used to draw the diagram)."""
-    return Machine(
-        model=model,
-        states=list(STATES),
-        transitions=TRANSITIONS,
-        initial="choosing",
-        auto_transitions=False,
-        ignore_invalid_triggers=True,
-        **kwargs,
-    )
+    return machine.build_machine(model, STATES, TRANSITIONS, "choosing", **kwargs)
 
 
 _MODEL = _Model()

@@ -6,7 +6,7 @@ A test regenerates each diagram and compares it with the checked-in file, so the
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,36 +21,23 @@ class _Model:
     pass
 
 
-def _mermaid(states: Sequence[str], transitions: list[dict[str, Any]], initial: str, title: str) -> str:
+def _mermaid(build: Callable[..., Any], title: str) -> str:
     model = _Model()
-    GraphMachine(
-        model=model,
-        states=list(states),
-        transitions=transitions,
-        initial=initial,
-        auto_transitions=False,
-        graph_engine="mermaid",
-        title=title,
-        show_conditions=True,
-    )
+    build(model, machine_class=GraphMachine, graph_engine="mermaid", title=title, show_conditions=True)
     source: str = model.get_graph().source  # type: ignore[attr-defined]
     return source.rstrip() + "\n"
 
 
 def intake_mermaid() -> str:
-    return _mermaid(intake.STATES, intake.TRANSITIONS, "idle", "hotline intake (employee, Telegram)")
+    return _mermaid(intake.build_machine, "hotline intake (employee, Telegram)")
 
 
 def booking_mermaid() -> str:
-    return _mermaid(
-        booking.STATES, booking.TRANSITIONS, "choosing", "hotline face-to-face booking (one booking)"
-    )
+    return _mermaid(booking.build_machine, "hotline face-to-face booking (one booking)")
 
 
 def survey_mermaid() -> str:
-    return _mermaid(
-        survey.STATES, survey.TRANSITIONS, "rating", "hotline satisfaction survey (one invitation)"
-    )
+    return _mermaid(survey.build_machine, "hotline satisfaction survey (one invitation)")
 
 
 DIAGRAMS = {"intake.mmd": intake_mermaid, "booking.mmd": booking_mermaid, "survey.mmd": survey_mermaid}

@@ -17,6 +17,7 @@ from typing import Any
 from transitions import Machine
 
 from hotline.domain import Category, Outcome, Risk
+from hotline.flows import machine
 from hotline.flows.vocabulary import (
     AlertOnDuty,
     Button,
@@ -249,15 +250,7 @@ TRANSITIONS: list[dict[str, Any]] = [
 
 def build_machine(model: object, **kwargs: Any) -> Machine:
     """The intake machine bound to ``model`` (also used to draw the diagram)."""
-    return Machine(
-        model=model,
-        states=list(STATES),
-        transitions=TRANSITIONS,
-        initial="idle",
-        auto_transitions=False,
-        ignore_invalid_triggers=True,
-        **kwargs,
-    )
+    return machine.build_machine(model, STATES, TRANSITIONS, "idle", **kwargs)
 
 
 _MODEL = _Model()

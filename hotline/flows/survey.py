@@ -66,6 +66,7 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from hotline.domain import Category
+from hotline.flows import machine
 from hotline.flows.vocabulary import Button, Reply
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -324,15 +325,7 @@ _TRIGGERS: dict[type, str] = {
 
 def build_machine(model: object, **kwargs: Any) -> Machine:
     """The survey machine bound to ``model`` (also used to draw the diagram)."""
-    return Machine(
-        model=model,
-        states=list(STATES),
-        transitions=TRANSITIONS,
-        initial="rating",
-        auto_transitions=False,
-        ignore_invalid_triggers=True,
-        **kwargs,
-    )
+    return machine.build_machine(model, STATES, TRANSITIONS, "rating", **kwargs)
 
 
 _MODEL = _Model()
