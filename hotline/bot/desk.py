@@ -35,6 +35,16 @@ PREVIEW_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedAlert:
+    """A crisis alert decided and recorded in a transaction, to be sent once it has committed."""
+
+    case_id: int
+    people: tuple[int, ...]
+    body: str
+    buttons: tuple[ButtonRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message to send once the transaction that decided it has committed."""
 
@@ -188,36 +198,46 @@ class Desk:
     async def alert(
         self, case_id: int, screening: Screening, text: str, raised_at: datetime | None = None
     ) -> None:
-        """Crisis alert: every on-duty counselor at once, supervisors at once when nobody is on duty;
-        escalation to supervisors is scheduled for when nobody acknowledges in time, counted from
-        ``raised_at`` (when the message arrived)."""
-        now = raised_at or self.now()
+        """Crisis alert in its own transaction (the e-mail station's path); see :meth:`prepare_alert`."""
         async with self.store.unit() as s:
             case = await s.get(Case, case_id)
             if case is None:
                 return
-            people = await repo.on_duty(s)
-            nobody_on_duty = not people
-            if nobody_on_duty:
-                people = await repo.supervisors(s)
-            elif case.status == CaseStatus.WAITING.value and not await repo.has_pending_timer(
-                s, case.id, ESCALATE
-            ):
-                timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
-                await repo.schedule(s, ESCALATE, now + timeout, now, case_id=case.id)
-            await repo.record_alert(
-                s, case, screening, now, notified=len(people), supervisors_at_once=nobody_on_duty
-            )
-            key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
-            body = self.alert_text(key, case, screening, text)
-            buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
-        self.wake_timers()
-        if not people:
-            log.critical("crisis alert for case %s reached nobody: no one on duty and no supervisor", case_id)
-        refs = await self.deliver([Outgoing(c.telegram_id, body, buttons) for c in people])
-        await self._record(
-            case_id, "alert", [(c.telegram_id, ref) for c, ref in zip(people, refs, strict=True)]
+            prepared = await self.prepare_alert(s, case, screening, text, raised_at or self.now())
+        await self.send_alert(prepared)
+
+    async def prepare_alert(
+        self, s: AsyncSession, case: Case, screening: Screening, text: str, raised_at: datetime
+    ) -> PreparedAlert:
+        """Decide and record a crisis alert inside the caller's transaction: every on-duty counselor,
+        or every supervisor at once when nobody is on duty; the escalation to supervisors is scheduled
+        for when nobody acknowledges in time, counted from ``raised_at`` (when the message arrived)."""
+        people = await repo.on_duty(s)
+        nobody_on_duty = not people
+        if nobody_on_duty:
+            people = await repo.supervisors(s)
+        elif case.status == CaseStatus.WAITING.value and not await repo.has_pending_timer(
+            s, case.id, ESCALATE
+        ):
+            timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
+            await repo.schedule(s, ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
+        await repo.record_alert(
+            s, case, screening, raised_at, notified=len(people), supervisors_at_once=nobody_on_duty
         )
+        key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
+        body = self.alert_text(key, case, screening, text)
+        buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
+        return PreparedAlert(case.id, tuple(c.telegram_id for c in people), body, buttons)
+
+    async def send_alert(self, alert: PreparedAlert) -> None:
+        """Send a prepared alert (after its transaction committed), then remember where it was shown."""
+        self.wake_timers()
+        if not alert.people:
+            log.critical(
+                "crisis alert for case %s reached nobody: no one on duty and no supervisor", alert.case_id
+            )
+        refs = await self.deliver([Outgoing(who, alert.body, alert.buttons) for who in alert.people])
+        await self._record(alert.case_id, "alert", list(zip(alert.people, refs, strict=True)))
 
     async def escalate(self, case_id: int) -> None:
         """Nobody acknowledged a crisis alert in time (timer ``crisis.escalate``): every supervisor."""

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk, Outgoing
+from hotline.bot.desk import Desk, Outgoing, PreparedAlert
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
 from hotline.flows import intake
 from hotline.flows.vocabulary import (
@@ -59,7 +59,7 @@ class _After:
 
     sends: list[Outgoing] = field(default_factory=list)
     offer_case: int | None = None
-    alerts: list[tuple[int, Screening, str, datetime]] = field(default_factory=list)
+    alerts: list[PreparedAlert] = field(default_factory=list)
     limited: bool = False  # over the rate limit: store and screen everything, hold routine replies
     ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
 
@@ -90,11 +90,11 @@ class EmployeeRunner:
         now = desk.now()
         after = _After()
         pseudonym = self.pseudonym(user_id)
+        slow_down = False
         if isinstance(event, Said) and self.limiter is not None:
             decision = self.limiter.check(pseudonym, time.monotonic())
             after.limited = not decision.allowed
-            if decision.first_denial:  # told once per streak, not on every message
-                after.sends.append(Outgoing(chat_id, desk.texts.get("input.rate_limited")))
+            slow_down = decision.first_denial  # told once per streak, not on every message
         # Content-free events from someone unknown (the notice, help, a sticker) need no transaction.
         content_free = isinstance(event, Command | Unsupported)
         if (
@@ -135,6 +135,8 @@ class EmployeeRunner:
                 case_id = case.id if case is not None and new_state.name != "idle" else None
                 await repo.save_state(s, thread, new_state.name, category, case_id, now)
         self._remember(pseudonym, employee, forgotten)
+        if slow_down:  # after any crisis reply, which always goes first
+            after.sends.append(Outgoing(chat_id, desk.texts.get("input.rate_limited")))
         await self._after(after)
 
     async def _is_known(self, pseudonym: str) -> bool:
@@ -253,7 +255,8 @@ class EmployeeRunner:
         elif isinstance(effect, MarkRisk):
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, AlertOnDuty):
-            after.alerts.append((case.id, effect.screening, effect.text, now))
+            # Decided and recorded in this same transaction: the alert leaves right after the commit.
+            after.alerts.append(await desk.prepare_alert(s, case, effect.screening, effect.text, now))
         elif isinstance(effect, WithdrawCase):
             if case.status == CaseStatus.ACTIVE.value:  # issue 7: a served case ends (survey)
                 after.ended = case.id
@@ -267,8 +270,8 @@ class EmployeeRunner:
         # The crisis reply to the employee goes first, then the alert, then everything else.
         if after.alerts:
             await self.desk.deliver(after.sends[:1])
-            for case_id, screening, text, raised_at in after.alerts:
-                await self.desk.alert(case_id, screening, text, raised_at)
+            for alert in after.alerts:
+                await self.desk.send_alert(alert)
             await self.desk.deliver(after.sends[1:])
         else:
             await self.desk.deliver(after.sends)
