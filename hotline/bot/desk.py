@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 CONTACT_CONTEXT = b"contact"
 ESCALATE = "crisis.escalate"
+ALERT_TEXT_CHARS = 3000
 PREVIEW_CHARS = 300
 
 
@@ -270,7 +271,11 @@ class Desk:
         return cue
 
     def alert_text(self, key: str, case: Case, screening: Screening, text: str) -> str:
+        """One alert message: the header, the cues, and the words (cut, pointing to the whole record,
+        so the alert and its button always arrive as one message)."""
         cues = "、".join(dict.fromkeys(self.cue_label(c) for c in screening.cues)) or "—"
+        if len(text) > ALERT_TEXT_CHARS:
+            text = text[:ALERT_TEXT_CHARS] + self.render("counselor.text_cut", code=case.code)
         return self.render(key, code=case.code, risk=screening.risk, cues=cues, text=text)
 
     def ack_button(self, case: Case) -> tuple[ButtonRow, ...]:

@@ -15,7 +15,7 @@ from hotline.privacy.audit import Actor, AuditAction, Refused, may_read_case, re
 from hotline.storage import repo
 
 CODE_RE = re.compile(CASE_CODE_PATTERN, re.IGNORECASE)
-MAX_CHARS = 3500  # one Telegram message holds 4096
+MAX_CHARS = 3500  # lines gathered per message; a longer line is split by the gateway, never cut
 LINE_KEYS = {"inbound": "counselor.view.in", "outbound": "counselor.view.out", "note": "counselor.view.note"}
 
 
@@ -95,7 +95,6 @@ class CaseRecords:
 def _chunks(lines: list[str]) -> list[str]:
     chunks, current = [], ""
     for line in lines:
-        line = line if len(line) <= MAX_CHARS else line[:MAX_CHARS] + "…"
         if current and len(current) + 1 + len(line) > MAX_CHARS:
             chunks.append(current)
             current = ""

@@ -37,9 +37,25 @@ CONSOLE_COMMANDS = frozenset(
 CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
 EMPLOYEE_COMMANDS = ("start", "help", "cancel", "mydata", "forget")
 MAX_RETRY_WAIT = 5.0
+MAX_MESSAGE_CHARS = 4000  # Telegram takes 4096 characters a message
 
 
 # ---- outgoing --------------------------------------------------------------------------------------
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """``text`` in pieces Telegram accepts, cut at line ends where possible."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text:
+        parts.append(text)
+    return parts
 
 
 def _markup(buttons: Sequence[ButtonRow]) -> InlineKeyboardMarkup | None:
@@ -75,10 +91,18 @@ class TelegramGateway:
         raise ChatUnavailable(f"Telegram could not {what}")  # pragma: no cover
 
     async def send(self, chat_id: int, text: str, buttons: Sequence[ButtonRow] = ()) -> str:
-        def call() -> Awaitable[Message]:
-            return self.bot.send_message(chat_id, text, reply_markup=_markup(buttons))
+        """Send ``text``; a text longer than Telegram takes goes as several messages, in order, the
+        buttons on the last (nothing an employee wrote is cut off on the way to a counselor)."""
+        parts = split_text(text)
+        message: Message | None = None
+        for i, part in enumerate(parts):
+            markup = _markup(buttons) if i == len(parts) - 1 else None
 
-        message: Message = await self._call("send a message", call)
+            def call(part: str = part, markup: InlineKeyboardMarkup | None = markup) -> Awaitable[Message]:
+                return self.bot.send_message(chat_id, part, reply_markup=markup)
+
+            message = await self._call("send a message", call)
+        assert message is not None
         return str(message.message_id)
 
     async def edit(self, chat_id: int, ref: str, text: str, buttons: Sequence[ButtonRow] = ()) -> None:

@@ -176,3 +176,33 @@ async def test_a_crisis_inside_a_case_in_any_state_alerts(stage: Stage) -> None:
     async with stage.running.store.unit() as s:  # type: ignore[union-attr]
         case = await s.scalar(select(Case).where(Case.code == code))
         assert case is not None and case.category == "family" and case.risk in {"elevated", "imminent"}
+
+
+async def test_a_crisis_at_the_end_of_a_very_long_message_still_alerts(stage: Stage) -> None:
+    emu = stage.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    await stage.say(wang, "/onduty", containing="值班")
+    jie = emu.user(5107, "阿傑")
+    long_story = "今天主管又在會議上點名我，報告被退回三次。" * 194 + "我今晚打算自殺。"
+    assert 4000 < len(long_story) <= 4096, "as long as Telegram lets an employee write"
+    mark = emu.mark()
+    await stage.say(jie, long_story, containing="1925")
+    alert = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+    assert alert.button_data[0].startswith("ack:") and "/view" in (alert.text or "")
+    code = alert.button_data[0].removeprefix("ack:")
+    await stage.press(wang, alert, alert.button_data[0], expect=5107, containing="接手")
+    record = "".join(stage.texts_to(COUNSELOR, since=mark))
+    assert code in record
+    mark = emu.mark()
+    await stage.say(wang, f"/view {code}", containing="📁")
+    await emu.wait_for(
+        lambda c: "我今晚打算自殺" in (c.text or ""), method="sendMessage", chat_id=COUNSELOR, since=mark
+    )
+    # the relay of a long message arrives whole, in pieces
+    mark = emu.mark()
+    await emu.send_text(jie, "補充：" + "我真的很累，" * 675 + "最後一句")
+    await emu.wait_for(
+        lambda c: "最後一句" in (c.text or ""), method="sendMessage", chat_id=COUNSELOR, since=mark
+    )
+    relayed = "".join(t for t in stage.texts_to(COUNSELOR, since=mark))
+    assert relayed.count("我真的很累") == 675
