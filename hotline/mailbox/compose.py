@@ -61,10 +61,15 @@ def text_to_html(text: str) -> str:
     return f"{head}<div>{body}</div>\n</body></html>\n"
 
 
-def _address(value: str, name: str) -> str:
+def is_address(value: str) -> bool:
+    """Whether ``value`` is an address this module can write a mail to."""
     _, addr = parseaddr(value)
-    if "@" not in addr or any(c in value for c in "\r\n"):
-        raise ValueError(f"no address in {name}: {value!r}")
+    return "@" in addr and not any(c in value for c in "\r\n")
+
+
+def _address(value: str, name: str) -> str:
+    if not is_address(value):
+        raise ValueError(f"no usable address in {name}")  # never the address itself: errors reach logs
     return value.strip()
 
 

@@ -134,7 +134,9 @@ class Outbox:
             subject = self.reply_subject(original.subject if original else "", case.code)
             body = desk.render("mail.answer_text", code=case.code, text=text)
             in_reply_to = original.message_id if original else None
-            references = [*(original.references if original else ()), *[k for k in keys if k != in_reply_to]]
+            # Stored keys that are digests of overlong ids are not Message-IDs: left out of References.
+            stored_ids = [k for k in keys if k != in_reply_to and k.startswith("<")]
+            references = [*(original.references if original else ()), *stored_ids]
             row = self.compose(
                 kind, to, subject, body, auto=False, in_reply_to=in_reply_to, references=references,
                 counselor_id=counselor_id,

@@ -12,6 +12,8 @@ linked by relationship and inserted in one flush at the end (DESIGN §5b: batch 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +36,7 @@ from hotline.flows.vocabulary import (
     RelayToCounselor,
     StoreInbound,
 )
+from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.privacy.forget import forget
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 MAIL_CONTEXT = b"mail"
 CONTACT_CONTEXT = b"contact"
 MAIL_TIMERS = ("email.remind", "email.escalate")
+MAX_KEY_CHARS = 300  # mails.dedup_key and thread_keys.message_id
 
 
 @dataclass
@@ -56,6 +60,7 @@ class _After:
     relays: list[tuple[int, str, str]] = field(default_factory=list)
     flagged: list[Case] = field(default_factory=list)
     stored: int = 0
+    unreadable: int = 0
 
 
 @dataclass
@@ -74,6 +79,7 @@ class _Batch:
     rows: list[tuple[type[Base], dict[str, Any], Case | None]] = field(default_factory=list)
     forgets: list[tuple[Employee, str, ParsedMail]] = field(default_factory=list)  # confirmed, with address
     latest_case: dict[int, Case] = field(default_factory=dict)  # by employee id, for requests to forget
+    made: list[Employee | Case] = field(default_factory=list)  # new people and cases, in order
 
     def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
         self.rows.append((model, values, case))
@@ -100,6 +106,17 @@ def _same_person(case: Case, employee: Employee | None) -> bool:
     return employee.id is not None and case.employee_id == employee.id
 
 
+def _fit(key: str) -> str:
+    """A Message-ID as stored: longer ids (rare, but seen) become a digest that fits the column."""
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fitted(mail: ParsedMail) -> ParsedMail:
+    return dataclasses.replace(mail, dedup_key=_fit(mail.dedup_key))
+
+
 class MailStation:
     """Implements :class:`~hotline.mailbox.ports.MailCursorStore` and :class:`MailSink`."""
 
@@ -116,7 +133,7 @@ class MailStation:
 
     # -- sink -----------------------------------------------------------------------------------------
     async def store_batch(self, mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
-        parsed = [(fetched, parse_message(fetched.raw)) for fetched in messages]
+        parsed = [(fetched, _fitted(parse_message(fetched.raw))) for fetched in messages]
         after = _After()
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]
@@ -129,7 +146,7 @@ class MailStation:
             batch = await self._prepare(s, [mail for _, mail in fresh])
             with s.no_autoflush:
                 for fetched, mail in fresh:
-                    self._one(batch, mailbox, uidvalidity, fetched, mail, after)
+                    self._one_or_keep(batch, mailbox, uidvalidity, fetched, mail, after)
                 if batch.closed_windows:  # before the new timers are flushed, so only old ones close
                     await s.execute(
                         update(Timer)
@@ -205,7 +222,7 @@ class MailStation:
             known = [e.id for e in batch.employees.values()]
             latest = await s.scalars(select(Case).where(Case.employee_id.in_(known)).order_by(Case.opened_at))
             batch.latest_case = {c.employee_id: c for c in latest.all() if c.employee_id is not None}
-        ids = {key for m in mails for key in m.thread_keys if key}
+        ids = {_fit(key) for m in mails for key in m.thread_keys if key}
         case_ids: dict[str, int] = {}
         if ids:
             found = await s.execute(
@@ -238,6 +255,44 @@ class MailStation:
         return sorted(codes)
 
     # -- one mail -------------------------------------------------------------------------------------
+    def _one_or_keep(
+        self,
+        batch: _Batch,
+        mailbox: str,
+        uidvalidity: int,
+        fetched: FetchedMail,
+        mail: ParsedMail,
+        after: _After,
+    ) -> None:
+        """One mail; if it cannot be handled, undo what it began, keep its bytes for a human and go on:
+        one odd mail must never hold up the mails behind it (a crisis among them)."""
+        rows, made, forgets = len(batch.rows), len(batch.made), len(batch.forgets)
+        maps = (dict(batch.employees), dict(batch.threads), dict(batch.codes), list(batch.new_codes))
+        try:
+            self._one(batch, mailbox, uidvalidity, fetched, mail, after)
+        except Exception as exc:
+            log.error(
+                "mail uid %s could not be handled (%s); kept for a human", fetched.uid, type(exc).__name__
+            )
+            del batch.rows[rows:], batch.forgets[forgets:]
+            for obj in batch.made[made:]:
+                batch.s.expunge(obj)
+            del batch.made[made:]
+            batch.employees, batch.threads, batch.codes, batch.new_codes = maps
+            batch.insert(Mail, self._kept_row(batch, mailbox, uidvalidity, fetched, mail), None)
+            after.unreadable += 1
+
+    def _kept_row(
+        self, batch: _Batch, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail
+    ) -> dict[str, Any]:
+        return {
+            "direction": "inbound", "dedup_key": mail.dedup_key, "mailbox": mailbox, "uidvalidity": uidvalidity,
+            "uid": fetched.uid, "received_at": fetched.internaldate,
+            "raw_enc": self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT),
+            "auto_reply": mail.is_auto_reply, "malformed": True, "needs_human": True,
+            "attachments": len(mail.attachments), "created_at": batch.now, "case_id": None,
+        }  # fmt: skip
+
     def _employee(self, batch: _Batch, address: str) -> Employee | None:
         if not address:
             return None
@@ -246,6 +301,7 @@ class MailStation:
         if employee is None:
             employee = Employee(pseudonym=pseudonym, channel=Channel.EMAIL.value, created_at=batch.now)
             batch.s.add(employee)
+            batch.made.append(employee)
             batch.employees[pseudonym] = employee
         if employee.contact_enc is None:
             employee.contact_enc = self.desk.store.vault.encrypt(address.strip(), context=CONTACT_CONTEXT)
@@ -253,8 +309,8 @@ class MailStation:
 
     def _thread_case(self, batch: _Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
         for key in mail.thread_keys:
-            if key in batch.threads:
-                return batch.threads[key]
+            if _fit(key) in batch.threads:
+                return batch.threads[_fit(key)]
         code = mail.case_code_in_subject.upper() if mail.case_code_in_subject else None
         case = batch.codes.get(code) if code else None
         # Only the case's own correspondent can join it by quoting the code.
@@ -272,11 +328,14 @@ class MailStation:
         after: _After,
     ) -> None:
         desk = self.desk
-        forget_kind = "" if mail.is_auto_reply or not mail.from_address else self._forget_kind(mail)
+        forget_kind = (
+            "" if mail.is_auto_reply or not is_address(mail.from_address) else self._forget_kind(mail)
+        )
         if forget_kind and self._pseudonym(mail.from_address) not in batch.employees:
             self._nothing_to_forget(batch, mail, mailbox, uidvalidity, fetched)
             return
-        employee = None if mail.is_auto_reply else self._employee(batch, mail.from_address)
+        sender = mail.from_address if is_address(mail.from_address) else ""
+        employee = None if mail.is_auto_reply else self._employee(batch, sender)
         case = self._thread_case(batch, mail, employee)
         if forget_kind and case is None and employee is not None and employee.id is not None:
             case = batch.latest_case.get(employee.id)  # a request outside the thread: their latest case
@@ -287,7 +346,7 @@ class MailStation:
             screening=self.screen(screened),
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
-            has_sender=bool(mail.from_address),
+            has_sender=is_address(mail.from_address),
             forget=forget_kind,
         )
         case_facts = None
@@ -327,9 +386,9 @@ class MailStation:
 
     def _thread_keys(self, batch: _Batch, case: Case, keys: Iterable[str | None]) -> None:
         for key in keys:
-            if key and key not in batch.threads:
-                batch.threads[key] = case
-                batch.insert(ThreadKey, {"message_id": key}, case)
+            if key and _fit(key) not in batch.threads:
+                batch.threads[_fit(key)] = case
+                batch.insert(ThreadKey, {"message_id": _fit(key)}, case)
 
     def _schedule(self, batch: _Batch, case: Case, kind: str, due: datetime) -> None:
         batch.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": batch.now}, case)
@@ -358,6 +417,7 @@ class MailStation:
                 message_count=0,
             )
             s.add(new)
+            batch.made.append(new)
             batch.codes[new.code] = new
             return new
         if isinstance(effect, mailcase.ExplainForget):
@@ -435,16 +495,13 @@ class MailStation:
         )
         for case in after.offers:
             await desk.offer(case.id)
-        if after.flagged:
+        if after.flagged or after.unreadable:
             async with desk.store.unit() as s:
                 people = await repo.on_duty(s) or await repo.supervisors(s)
-            await desk.deliver(
-                [
-                    Outgoing(p.telegram_id, desk.render("counselor.mail.flagged", code=case.code))
-                    for case in after.flagged
-                    for p in people
-                ]
-            )
+            notes = [desk.render("counselor.mail.flagged", code=case.code) for case in after.flagged]
+            if after.unreadable:
+                notes.append(desk.render("counselor.mail.unreadable", count=after.unreadable))
+            await desk.deliver([Outgoing(p.telegram_id, note) for note in notes for p in people])
 
     # -- timers -----------------------------------------------------------------------------------------
     async def remind(self, case_id: int, *, overdue: bool) -> None:

@@ -335,3 +335,58 @@ async def test_the_running_service_picks_up_mail_by_itself(
         assert "沒有人手動去收信" in (card.text or "")
         [ack] = await smtp_server.wait_for(1, within=20)
         assert parsed(ack.raw)["In-Reply-To"] == "<bg1@x.tw>"
+
+
+async def test_an_odd_mail_never_holds_up_the_mails_behind_it(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    emu = station.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    await station.say(wang, "/onduty", containing="值班")
+    odd_sender = mail("哈囉", "寄件者怪怪的", message_id="<o1@x.tw>").replace(
+        b"From: worker@agency.example.gov.tw", b'From: <a"b@c.d>'
+    )
+    long_id = "<" + "x" * 400 + "@long.example>"
+    imap_server.append_many(
+        [
+            odd_sender,
+            mail("很長的編號", "Message-ID 超長", message_id=long_id),
+            mail("救命", "我今晚想自殺", message_id="<o3@x.tw>"),
+        ],
+        RECEIVED,
+    )
+    mark = emu.mark()
+    fetched, _ = await poll(station)
+    assert fetched == 3
+    await station.next_message(COUNSELOR, since=mark, containing="危機通報")
+    async with station.running.store.unit() as s:  # type: ignore[union-attr]
+        rows = (await s.scalars(select(Mail).where(Mail.direction == "inbound"))).all()
+        assert len(rows) == 3 and all(len(r.dedup_key) <= 300 for r in rows)
+        odd = next(r for r in rows if r.dedup_key == "<o1@x.tw>")
+        assert odd.needs_human and odd.raw_enc is not None, "kept for a human, nothing acknowledged"
+    assert await poll(station) == (0, 0), "and the cursor moved past all three"
+
+
+async def test_a_mail_that_breaks_its_handling_is_kept_and_the_rest_go_on(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = station.running.station
+    assert sink is not None
+    real = sink.screen
+
+    def fragile(text: str) -> object:
+        if "觸發錯誤" in text:
+            raise RuntimeError("a bug in a layer of screening")
+        return real(text)
+
+    monkeypatch.setattr(sink, "screen", fragile)
+    imap_server.append_many(
+        [mail("一", "觸發錯誤", message_id="<e1@x.tw>"), mail("二", "正常的信", message_id="<e2@x.tw>")],
+        RECEIVED,
+    )
+    assert (await poll(station))[0] == 2
+    async with station.running.store.unit() as s:  # type: ignore[union-attr]
+        rows = {r.dedup_key: r for r in (await s.scalars(select(Mail))).all() if r.direction == "inbound"}
+        assert rows["<e1@x.tw>"].needs_human and rows["<e1@x.tw>"].case_id is None
+        assert rows["<e2@x.tw>"].case_id is not None
+    assert len(await cases(station)) == 1
