@@ -273,6 +273,10 @@ class Service:
             if case_id is not None:
                 await desk.escalate(case_id)
 
+        async def resend(case_id: int | None, _payload: Mapping[str, object]) -> None:
+            if case_id is not None:
+                await desk.resend_alert(case_id)
+
         async def mail_remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None and station is not None:
                 await station.remind(case_id, overdue=False)
@@ -285,6 +289,7 @@ class Service:
             "session.remind": remind,
             "case.offer": offer,
             "crisis.escalate": escalate,
+            "crisis.resend": resend,
             "email.remind": mail_remind,
             "email.escalate": mail_overdue,
         }

@@ -292,7 +292,7 @@ class Console:
             won = await repo.claim(s, case.id, who, now)
             if won:
                 me.current_case_id = case.id
-                await repo.cancel_timers(s, case.id, ["case.offer", "crisis.escalate"], now)
+                await repo.cancel_timers(s, case.id, ["case.offer", "crisis.escalate", "crisis.resend"], now)
                 await repo.acknowledge_alerts(s, case.id, who, now)
                 minutes = desk.settings.session.remind_after_minutes
                 await repo.schedule(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import CaseStatus, Category, Risk, Role, Screening
-from hotline.errors import ChannelError
+from hotline.errors import ChannelError, ChatUnavailable
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
 from hotline.ports import ButtonRow, ChatGateway, Clock
@@ -23,7 +23,7 @@ from hotline.privacy import audit
 from hotline.privacy.audit import Actor, AuditAction
 from hotline.settings import Settings
 from hotline.storage import repo
-from hotline.storage.models import Case, Counselor, Employee
+from hotline.storage.models import Case, Counselor, Employee, Timer
 from hotline.storage.repo import Store
 from hotline.texts import Texts
 
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CONTACT_CONTEXT = b"contact"
 ESCALATE = "crisis.escalate"
 ALERT_TEXT_CHARS = 3000
+RESEND = "crisis.resend"
+RESEND_AFTER = timedelta(seconds=15)
 PREVIEW_CHARS = 300
 
 
@@ -43,6 +45,7 @@ class PreparedAlert:
     people: tuple[int, ...]
     body: str
     buttons: tuple[ButtonRow, ...]
+    backup_timer_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +168,15 @@ class Desk:
         )
         return sum(ref is not None for ref in refs)
 
-    async def _record(self, case_id: int, kind: str, shown: Sequence[tuple[int, str | None]]) -> None:
-        if not shown:
+    async def _record(
+        self, case_id: int, kind: str, shown: Sequence[tuple[int, str | None]], done_timer: int | None = None
+    ) -> None:
+        if not shown and done_timer is None:
             return
         now = self.now()
         async with self.store.unit() as s:
+            if done_timer is not None:
+                await repo.finish_timer(s, done_timer, now)
             for counselor_id, ref in shown:
                 if not await repo.offered_to(s, case_id, counselor_id):
                     await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
@@ -225,10 +232,16 @@ class Desk:
         await repo.record_alert(
             s, case, screening, raised_at, notified=len(people), supervisors_at_once=nobody_on_duty
         )
+        # Committed with the message: if the process dies before the alert is out, or nobody could be
+        # reached, the timer loop sends it again shortly (DESIGN §2: a restart loses nothing).
+        backup = await repo.pending_timer(s, case.id, RESEND)
+        if backup is None:
+            backup = await repo.schedule(s, RESEND, raised_at + RESEND_AFTER, raised_at, case_id=case.id)
+            await s.flush()
         key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
         body = self.alert_text(key, case, screening, text)
         buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
-        return PreparedAlert(case.id, tuple(c.telegram_id for c in people), body, buttons)
+        return PreparedAlert(case.id, tuple(c.telegram_id for c in people), body, buttons, backup.id)
 
     async def send_alert(self, alert: PreparedAlert) -> None:
         """Send a prepared alert (after its transaction committed), then remember where it was shown."""
@@ -238,7 +251,38 @@ class Desk:
                 "crisis alert for case %s reached nobody: no one on duty and no supervisor", alert.case_id
             )
         refs = await self.deliver([Outgoing(who, alert.body, alert.buttons) for who in alert.people])
-        await self._record(alert.case_id, "alert", list(zip(alert.people, refs, strict=True)))
+        if alert.people and not any(refs):
+            log.critical("crisis alert for case %s could not be delivered; retrying", alert.case_id)
+        await self._record(
+            alert.case_id,
+            "alert",
+            list(zip(alert.people, refs, strict=True)),
+            done_timer=alert.backup_timer_id if any(refs) else None,
+        )
+
+    async def resend_alert(self, case_id: int) -> None:
+        """Timer ``crisis.resend``: an alert that may not have gone out (the process stopped, or nobody
+        could be reached) goes out now, unless someone has taken the case meanwhile. Raises when it still
+        reaches nobody, so the timer is tried again."""
+        now = self.now()
+        async with self.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None or case.status != CaseStatus.WAITING.value:
+                return
+            alerts = await repo.alerts_of(s, case.id)
+            cues = tuple(sorted({cue for a in alerts for cue in a.cues}))
+            inbound = [t for d, t in await repo.messages_of(s, self.store, case.id) if d == "inbound"]
+            prepared = await self.prepare_alert(
+                s, case, Screening(Risk(case.risk), cues), inbound[-1] if inbound else "", now
+            )
+        await self.send_alert(prepared)
+        if prepared.people and not await self._was_done(prepared.backup_timer_id):
+            raise ChatUnavailable(f"the crisis alert for case {case_id} still reached nobody")
+
+    async def _was_done(self, timer_id: int) -> bool:
+        async with self.store.unit() as s:
+            timer = await s.get(Timer, timer_id)
+            return timer is not None and timer.fired_at is not None
 
     async def escalate(self, case_id: int) -> None:
         """Nobody acknowledged a crisis alert in time (timer ``crisis.escalate``): every supervisor."""

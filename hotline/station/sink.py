@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk, Outgoing
+from hotline.bot.desk import RESEND, RESEND_AFTER, Desk, Outgoing
 from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity, make_case_code
 from hotline.flows import mailcase
 from hotline.flows.vocabulary import (
@@ -475,6 +475,9 @@ class MailStation:
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, AlertOnDuty):
             after.alerts.append((case, effect.screening, effect.text, now))
+            # In the batch's own transaction: should the process stop before the alert is out, the
+            # timer loop sends it (the alert after the commit takes this timer over).
+            self._schedule(batch, case, RESEND, now + RESEND_AFTER)
         elif isinstance(effect, mailcase.FlagForHuman):
             row["needs_human"] = True
             after.flagged.append(case)

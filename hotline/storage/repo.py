@@ -384,6 +384,11 @@ async def finish_timer(s: AsyncSession, timer_id: int, now: datetime) -> None:
     )
 
 
+async def pending_timer(s: AsyncSession, case_id: int, kind: str) -> Timer | None:
+    query = select(Timer).where(Timer.case_id == case_id, Timer.kind == kind, *_pending()).order_by(Timer.id)
+    return await s.scalar(query.limit(1))
+
+
 async def has_pending_timer(s: AsyncSession, case_id: int, kind: str) -> bool:
     found = await s.scalar(select(Timer.id).where(Timer.case_id == case_id, Timer.kind == kind, *_pending()))
     return found is not None

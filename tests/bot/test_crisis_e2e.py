@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 
+import pytest
 from sqlalchemy import select
 
 from hotline.sandbox import TelegramEmulator
@@ -206,3 +207,33 @@ async def test_a_crisis_at_the_end_of_a_very_long_message_still_alerts(stage: St
     )
     relayed = "".join(t for t in stage.texts_to(COUNSELOR, since=mark))
     assert relayed.count("我真的很累") == 675
+
+
+async def test_an_alert_lost_between_commit_and_send_goes_out_from_the_timer(
+    stage: Stage, clock: StageClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process stops right after the message is stored (or Telegram refuses): the alert still goes."""
+    emu = stage.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    await stage.say(wang, "/onduty", containing="值班")
+    desk = stage.running.desk
+    assert desk is not None
+    real = desk.send_alert
+
+    async def lost(alert: object) -> None:
+        return None  # as if the process died after the commit, before the alert left
+
+    monkeypatch.setattr(desk, "send_alert", lost)
+    jie = emu.user(5108, "阿傑")
+    mark = emu.mark()
+    await stage.say(jie, JUMP, containing="1925")
+    monkeypatch.setattr(desk, "send_alert", real)
+    assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t]
+    clock.advance(seconds=16)
+    assert await stage.running.timers.run_due() >= 1  # type: ignore[union-attr]
+    alert = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+    assert JUMP in (alert.text or "") and alert.button_data[0].startswith("ack:")
+    clock.advance(seconds=60)
+    mark = emu.mark()
+    await stage.running.timers.run_due()  # type: ignore[union-attr]
+    assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t], "sent once, not again"
