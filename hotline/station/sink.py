@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,15 @@ def _same_person(case: Case, employee: Employee | None) -> bool:
     if case.id is None:  # made in this batch: compare the objects (never lazy-load a stored case's)
         return case.employee is employee
     return employee.id is not None and case.employee_id == employee.id
+
+
+_PREFIXES = re.compile(r"^(?:\s*(?:re|fw|fwd|aw|回覆|回复|轉寄|转发)\s*[:：])+", re.IGNORECASE)
+_CODE_OR_PUNCTUATION = re.compile(r"\[?HL-[2-9A-HJKMNP-Z]{6}\]?|[\s\W_]+", re.IGNORECASE)
+
+
+def _bare(line: str) -> str:
+    """A subject or a line reduced to its words: no Re:/Fwd:, case code, spaces or punctuation."""
+    return _CODE_OR_PUNCTUATION.sub("", _PREFIXES.sub("", line)).casefold()
 
 
 def _fit(key: str) -> str:
@@ -196,12 +206,13 @@ class MailStation:
         batch.insert(Mail, row, None)
 
     def _forget_kind(self, mail: ParsedMail) -> str:
-        """Whether the mail asks to be forgotten ("request") or confirms it ("confirm")."""
+        """Whether the mail asks to be forgotten ("request") or confirms it ("confirm"): only when the
+        subject, or a whole line of the new text, is the keyword ("please don't forget me" is not)."""
         cfg = self.desk.settings.email
-        words = f"{mail.subject}\n{mail.new_text}".casefold()
-        if cfg.forget_confirm_keyword.casefold() in words:
+        lines = {_bare(mail.subject), *(_bare(line) for line in mail.new_text.splitlines()[:3])}
+        if _bare(cfg.forget_confirm_keyword) in lines:
             return "confirm"
-        if any(keyword.casefold() in words for keyword in cfg.forget_keywords):
+        if any(_bare(keyword) in lines for keyword in cfg.forget_keywords):
             return "request"
         return ""
 

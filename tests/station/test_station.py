@@ -390,3 +390,17 @@ async def test_a_mail_that_breaks_its_handling_is_kept_and_the_rest_go_on(
         assert rows["<e1@x.tw>"].needs_human and rows["<e1@x.tw>"].case_id is None
         assert rows["<e2@x.tw>"].case_id is not None
     assert len(await cases(station)) == 1
+
+
+async def test_forget_me_inside_a_sentence_is_an_ordinary_mail(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    imap_server.append(
+        mail("help", "Please do not forget me, I need help.", message_id="<n1@x.tw>"), RECEIVED
+    )
+    await poll(station)
+    [case] = await cases(station)
+    assert case.message_count == 1, "a case, not a request to be forgotten"
+    [ack] = await smtp_server.wait_for(1)
+    body = parsed(ack.raw).get_body(("plain",))
+    assert body is not None and case.code in body.get_content()
