@@ -124,6 +124,7 @@ class EmployeeRunner:
                     await self._my_data(s, thread.employee, chat_id, after)
                 else:
                     case = await self._apply(s, effect, thread.employee, case, chat_id, after)
+            self._relay_if_taken(event, effects, case, after)
             employee = thread.employee
             forgotten = new_state.name in intake.UNSTORED and (
                 employee is None or employee.contact_enc is None
@@ -150,6 +151,17 @@ class EmployeeRunner:
                 self._known.discard(pseudonym)
             else:
                 self._known.add(pseudonym)
+
+    def _relay_if_taken(self, event: Event, effects: list[Effect], case: Case | None, after: _After) -> None:
+        """Words written in the moment between a counselor taking the case and the conversation being
+        told so (still "queued") reach the counselor too: the case's own status decides."""
+        if not isinstance(event, Said) or case is None or after.limited or case.counselor_id is None:
+            return
+        if case.status == CaseStatus.ACTIVE.value and not any(
+            isinstance(e, RelayToCounselor) for e in effects
+        ):
+            text = self.desk.render("counselor.relay", code=case.code, text=event.text)
+            after.sends.append(Outgoing(case.counselor_id, text))
 
     async def _forget(self, s: AsyncSession, thread: repo.Thread, chat_id: int, after: _After) -> Case | None:
         desk = self.desk

@@ -253,3 +253,22 @@ async def test_the_line_on_postgresql(emu: TelegramEmulator, pg_url: str, clock:
         back = await stage.say(mei, "還在嗎？", expect=COUNSELOR)
         assert back.text is not None and back.text.endswith("還在嗎？")
         assert (await stage.say(mei, "/start")).text is not None
+
+
+async def test_words_written_while_a_claim_is_under_way_reach_the_counselor(stage: Stage) -> None:
+    """The case is already the counselor's, the conversation not yet told: nothing falls in between."""
+    from hotline.storage import repo
+
+    emu = stage.emu
+    mei = emu.user(EMPLOYEE_ID, "小美")
+    emu.user(COUNSELOR, "Wang", started=True)
+    await consent_and_area(stage, mei, "area:career")
+    await stage.say(mei, "想轉職", containing="案件代號")
+    store = stage.running.store
+    assert store is not None
+    async with store.unit() as s:
+        case = await s.scalar(select(Case))
+        assert case is not None
+        assert await repo.claim(s, case.id, COUNSELOR, stage.clock())  # the claim has committed ...
+    relay = await stage.say(mei, "第二句：其實我很猶豫", expect=COUNSELOR)  # ... case_event has not run yet
+    assert relay.text is not None and relay.text.endswith("第二句：其實我很猶豫")
