@@ -64,6 +64,14 @@ class _After:
     ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
 
 
+# What a counselor-side event means for the case; a case found otherwise has moved on since.
+_STATUS_AFTER = {
+    CaseClaimed: CaseStatus.ACTIVE.value,
+    CaseReleased: CaseStatus.WAITING.value,
+    CaseEnded: CaseStatus.CLOSED.value,
+}
+
+
 class EmployeeRunner:
     def __init__(
         self, desk: Desk, screen: Screen, known: set[str] | None = None, limiter: RateLimiter | None = None
@@ -314,10 +322,13 @@ class EmployeeRunner:
             case = await s.get(Case, case_id)
             if case is None:
                 return
-            found = await repo.employee_for_case(s, case)
+            found = await repo.employee_for_case(s, case, lock=desk.store.locking)
             if found is None:
                 return
             employee, conv = found
+            await s.refresh(case)  # as it is now that the conversation is ours
+            if case.status != _STATUS_AFTER[type(event)]:
+                return  # the employee's own action (a /cancel, say) came first
             if employee.channel != Channel.TELEGRAM.value:
                 return  # an e-mail case has no chat (its contact is an address)
             chat_id = desk.chat_of(employee)

@@ -173,14 +173,18 @@ async def record_contact(s: AsyncSession, channel: Channel, kind: str, now: date
     s.add(ContactEvent(channel=channel.value, kind=kind, at=now))
 
 
-async def employee_for_case(s: AsyncSession, case: Case) -> tuple[Employee, Conversation | None] | None:
+async def employee_for_case(
+    s: AsyncSession, case: Case, *, lock: bool = False
+) -> tuple[Employee, Conversation | None] | None:
+    """The employee of ``case`` and their conversation (locked for update where the database can, so a
+    counselor's action and the employee's own message do not overwrite each other's state)."""
     if case.employee_id is None:
         return None
     employee = await s.get(Employee, case.employee_id)
     if employee is None:
         return None
     query = select(Conversation).where(Conversation.employee_id == employee.id)
-    return employee, await s.scalar(query)
+    return employee, await s.scalar(query.with_for_update() if lock else query)
 
 
 # ---- cases and messages ----------------------------------------------------------------------------
