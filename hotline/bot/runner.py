@@ -61,6 +61,7 @@ class _After:
     offer_case: int | None = None
     alerts: list[PreparedAlert] = field(default_factory=list)
     limited: bool = False  # over the rate limit: store and screen everything, hold routine replies
+    counselor_told: bool = False  # the counselor has been told the employee left
     ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
 
 
@@ -280,9 +281,17 @@ class EmployeeRunner:
         elif isinstance(effect, WithdrawCase):
             if case.status == CaseStatus.ACTIVE.value:  # issue 7: a served case ends (survey)
                 after.ended = case.id
+                if case.counselor_id is not None:  # also when the claim came a moment before /cancel
+                    text = desk.render("counselor.employee_left", code=case.code)
+                    after.sends.append(Outgoing(case.counselor_id, text))
+                    after.counselor_told = True
             await repo.close_case(s, case, "withdrawn", now)
-            await repo.cancel_timers(s, case.id, ["case.offer", "session.remind", "crisis.escalate"], now)
-        elif isinstance(effect, NotifyCounselor) and case.counselor_id is not None:
+            await repo.cancel_timers(
+                s, case.id, ["case.offer", "session.remind", "crisis.escalate", "crisis.resend"], now
+            )
+        elif (
+            isinstance(effect, NotifyCounselor) and case.counselor_id is not None and not after.counselor_told
+        ):
             after.sends.append(Outgoing(case.counselor_id, desk.render(effect.key, code=case.code)))
         return case
 
