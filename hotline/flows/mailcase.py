@@ -86,6 +86,13 @@ class Reopen:
 
 
 @dataclass(frozen=True, slots=True)
+class CrisisReply:
+    """The caring reply to a crisis mail, at once: 1925, and 110/119 when imminent."""
+
+    risk: Risk
+
+
+@dataclass(frozen=True, slots=True)
 class ExplainForget:
     """Answer a request to be forgotten: what will and will not be kept, and how to confirm."""
 
@@ -120,6 +127,7 @@ MailEffect = (
     | KeepOnly
     | ExplainForget
     | ForgetSender
+    | CrisisReply
 )
 
 
@@ -169,6 +177,8 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
             effects.append(RelayToCounselor(mail.new_text))
     if crisis:
         effects += [MarkRisk(mail.screening), AlertOnDuty(mail.screening, mail.new_text)]
+        if mail.has_sender:
+            effects.append(CrisisReply(mail.screening.risk))
     if mail.malformed:
         effects.append(FlagForHuman("malformed"))
     elif not mail.has_sender:

@@ -232,7 +232,9 @@ class Outbox:
                 .where(OutboxRow.id == row_id)
                 .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
             )
-            if kind in ("ack", "survey") or case_id is None:  # a survey invitation is no answer either
+            if (
+                kind in ("ack", "survey", "crisis") or case_id is None
+            ):  # a survey invitation is no answer either
                 return []
             # The promise is kept when the first answer leaves.
             await s.execute(

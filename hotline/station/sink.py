@@ -353,7 +353,9 @@ class MailStation:
         screened = "\n".join(part for part in (mail.subject, mail.new_text) if part)
         facts = mailcase.MailFacts(
             received_at=fetched.internaldate,
-            new_text=mail.new_text,
+            # What counselors see and what is kept: the subject with the new text (a cry for help may
+            # be only in the subject).
+            new_text="\n".join(part for part in (mail.subject.strip(), mail.new_text) if part),
             screening=self.screen(screened),
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
@@ -447,6 +449,18 @@ class MailStation:
         if isinstance(effect, mailcase.ForgetSender):
             if employee is not None:
                 batch.forgets.append((employee, mail.from_address, mail))
+            return case
+        if isinstance(effect, mailcase.CrisisReply):
+            key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
+            subject = self.outbox.reply_subject(mail.subject, case.code) if case else mail.subject
+            crisis_mail = self.outbox.compose(
+                "crisis", mail.from_address, subject, desk.render(key, code=case.code if case else "—"),
+                auto=True, in_reply_to=mail.message_id, references=mail.references,
+            )  # fmt: skip
+            crisis_mail["case_id"] = None
+            batch.insert(OutboxRow, crisis_mail, case)
+            if case is not None:
+                self._thread_keys(batch, case, (crisis_mail["message_id"],))
             return case
         if isinstance(effect, mailcase.KeepOnly) or case is None:
             return case

@@ -79,8 +79,12 @@ def test_auto_replies_are_kept_only_unless_they_carry_a_crisis() -> None:
 
 
 def test_crisis_in_a_new_mail_alerts_instead_of_offering() -> None:
+    from hotline.flows.mailcase import CrisisReply
+
     effects = on_mail(facts(screening=CRISIS), None, CLOSED_HOURS)
-    assert effects[-2:] == [MarkRisk(CRISIS), AlertOnDuty(CRISIS, "想找人聊聊")]
+    assert effects[-3:] == [MarkRisk(CRISIS), AlertOnDuty(CRISIS, "想找人聊聊"), CrisisReply(Risk.IMMINENT)]
+    no_sender = on_mail(facts(screening=CRISIS, has_sender=False), None, CLOSED_HOURS)
+    assert not any(isinstance(e, CrisisReply) for e in no_sender)
     assert not any(isinstance(e, OfferCase | QueueCase) for e in effects), "a crisis is not queued"
     assert Acknowledge(DUE) in effects
 

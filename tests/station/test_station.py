@@ -404,3 +404,23 @@ async def test_forget_me_inside_a_sentence_is_an_ordinary_mail(
     [ack] = await smtp_server.wait_for(1)
     body = parsed(ack.raw).get_body(("plain",))
     assert body is not None and case.code in body.get_content()
+
+
+async def test_a_crisis_follow_up_gets_the_crisis_numbers_and_a_subject_alone_alerts(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    emu = station.emu
+    wang = emu.user(COUNSELOR, "Wang")
+    await station.say(wang, "/onduty", containing="值班")
+    imap_server.append(mail("最近", "工作很累。", message_id="<c1@x.tw>"), RECEIVED)
+    await poll(station)
+    await smtp_server.wait_for(1)
+    mark = emu.mark()
+    imap_server.append(mail("我不想活了", "", message_id="<c2@x.tw>", in_reply_to="<c1@x.tw>"), RECEIVED)
+    await poll(station)
+    alert = await station.next_message(COUNSELOR, since=mark, containing="危機通報")
+    assert "我不想活了" in (alert.text or ""), "the subject is what the counselor must read"
+    [_, caring] = await smtp_server.wait_for(2)
+    body = parsed(caring.raw).get_body(("plain",))
+    assert body is not None and "1925" in body.get_content()
+    assert parsed(caring.raw)["In-Reply-To"] == "<c2@x.tw>"
