@@ -34,6 +34,7 @@ CONTACT_CONTEXT = b"contact"
 MAX_WAIT_SECONDS = 30.0
 BATCH = 200
 SESSIONS = 4  # SMTP sessions side by side: a message costs three round trips to the server
+SEND_LEASE = timedelta(minutes=5)  # a message being sent is not due for anyone else meanwhile
 
 _Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
 # Mail to someone being forgotten (or asking to be): the row goes once sent, so no address stays behind.
@@ -200,18 +201,26 @@ class Outbox:
         desk = self.desk
         now = desk.now()
         async with desk.store.unit() as s:
-            rows = (
-                await s.scalars(
-                    select(OutboxRow)
-                    .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
-                    .order_by(OutboxRow.id)
-                    .limit(BATCH)
+            # Claimed with a lease in one statement: another process sending at the same time (a
+            # `mail poll --once` beside `run`, or a second instance) finds them no longer due.
+            due = (
+                select(OutboxRow.id)
+                .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+                .order_by(OutboxRow.id)
+                .limit(BATCH)
+                .scalar_subquery()
+            )
+            claimed = await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(due), OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
+                .values(next_attempt_at=now + SEND_LEASE)
+                .returning(
+                    OutboxRow.id, OutboxRow.case_id, OutboxRow.kind, OutboxRow.counselor_id,
+                    OutboxRow.attempts, OutboxRow.recipient_enc, OutboxRow.raw_enc,
                 )
-            ).all()
-            jobs = [
-                (r.id, r.case_id, r.kind, r.counselor_id, r.attempts, r.recipient_enc, r.raw_enc)
-                for r in rows
-            ]
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+            jobs: list[_Job] = sorted((tuple(row) for row in claimed.all()), key=lambda job: job[0])  # type: ignore[misc]
         results = await asyncio.gather(*(self._send_share(jobs[i::SESSIONS]) for i in range(SESSIONS)))
         notes = [note for _, share_notes in results for note in share_notes]
         sent = sum(count for count, _ in results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -129,3 +130,27 @@ async def test_crash_mid_batch_loses_nothing_and_sends_nothing_twice(
 async def poll_again_is_empty(emu: TelegramEmulator, settings: object, clock: StageClock) -> bool:
     async with Stage(emu, settings, clock, background_mail=False) as stage:  # type: ignore[arg-type]
         return await poll(stage) == (0, 0)
+
+
+async def test_two_senders_at_once_send_each_mail_once(
+    emu: TelegramEmulator, pg_url: str, imap_server: DovecotServer, smtp_server: SmtpSink,
+    clock: StageClock,
+) -> None:  # fmt: skip
+    """`mail poll --once` beside `run`, or two instances on PostgreSQL: the outbox leases its rows."""
+    for i in range(12):
+        imap_server.append(
+            mail(f"信 {i}", "內容", message_id=f"<two{i}@x.tw>", sender=f"t{i}@x.tw"), RECEIVED
+        )
+    settings = mail_settings(emu, pg_url, imap_server, smtp_server)
+    quiet = {"background_mail": False, "background_timers": False}
+    async with (
+        Stage(emu, settings, clock, **quiet) as first,  # type: ignore[arg-type]
+        Stage(emu, settings, clock, **quiet) as second,  # type: ignore[arg-type]
+    ):
+        assert first.running.poller is not None and first.running.outbox is not None
+        assert second.running.outbox is not None
+        assert await first.running.poller.poll_once() == 12
+        sent = await asyncio.gather(first.running.outbox.send_due(), second.running.outbox.send_due())
+    assert sum(sent) == 12
+    received = await smtp_server.wait_for(12)
+    assert len({r.rcpt_tos for r in received}) == 12 and len(smtp_server.received) == 12
