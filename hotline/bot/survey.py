@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -38,6 +39,7 @@ from hotline.storage import booking_repo, repo
 from hotline.storage.models import BookingRow, Case, Conversation, Employee, SurveyToken
 
 log = logging.getLogger(__name__)
+COMMENT_WINDOW = timedelta(minutes=30)  # after the prompt; later words are a new request
 
 PREFIX = "sv:"
 TOKEN_CHARS = 22  # secrets.token_urlsafe(16)
@@ -198,6 +200,7 @@ class Surveys:
             conv = Conversation(employee_id=employee.id, state="idle", updated_at=self.desk.now())
             s.add(conv)
         conv.survey_token_hash = digest
+        conv.updated_at = self.desk.now()  # the comment is awaited from now, for COMMENT_WINDOW
 
     async def aside(
         self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int
@@ -207,8 +210,10 @@ class Surveys:
         digest = conv.survey_token_hash
         if digest is None:
             return None
-        if conv.state != "idle":
-            conv.survey_token_hash = None  # they started something else; the buttons still work
+        if conv.state != "idle" or self.desk.now() - conv.updated_at > COMMENT_WINDOW:
+            # They started something else, or came back much later (likely for help, not to comment):
+            # the text goes to the intake; the survey's buttons still work.
+            conv.survey_token_hash = None
             return None
         if not isinstance(event, Said) or event.screening.is_crisis:
             return None

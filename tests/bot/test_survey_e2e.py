@@ -137,3 +137,24 @@ async def test_no_column_of_the_survey_tables_can_reach_a_case_or_an_employee(db
             assert not isinstance(column["type"], DateTime | Date | Time), f"{table}.{name} is a timestamp"
             if column.get("primary_key") or name in {"id", "token_hash"}:
                 assert not isinstance(column["type"], Integer), f"{table}.{name}: a counter reveals order"
+
+
+async def test_words_written_long_after_the_comment_prompt_are_a_new_request(
+    emu: TelegramEmulator, db_url: str
+) -> None:
+    async with frozen_stage(emu, db_url) as stage:
+        mei, wang = emu.user(EMPLOYEE, "小美"), emu.user(COUNSELOR, "Wang")
+        await served_case(stage, mei, wang)
+        choose = await stage.say(wang, "/end", containing="結案")
+        assert choose.message_id is not None
+        update = await emu.press_button(wang, choose.message_id, choose.button_data[0])
+        invite = await stage.next_message(EMPLOYEE, since=update.mark, containing="匿名滿意度問卷")
+        skip = next(d for d in invite.button_data if d.startswith("sv:skip:"))
+        recommend = await stage.press(mei, invite, skip, containing="推薦")
+        skip = next(d for d in recommend.button_data if d.startswith("sv:skip:"))
+        await stage.press(mei, recommend, skip, containing="想告訴我們")
+        stage.clock.advance(days=14)
+        again = await stage.say(mei, "我又很痛苦，想找人談")
+        assert "謝謝您的回饋" not in (again.text or "") and "7858" in (again.text or ""), "the intake answers"
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            assert await s.scalar(select(func.count()).select_from(SurveyAnswer)) == 0
