@@ -222,6 +222,11 @@ class Service:
         if self.background_timers:
             timers.start()
             self._stack.push_async_callback(timers.stop)
+        if station is not None and app is None and self.poll:
+            log.critical(
+                "the e-mail station runs without Telegram: no counselor can be told of new mail or of a "
+                "crisis; set HOTLINE_TELEGRAM_TOKEN"
+            )
         log.info(
             "hotline is running: telegram=%s mail=%s, %d people on the roster",
             "on" if app is not None else "off",

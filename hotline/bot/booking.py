@@ -249,32 +249,36 @@ class Bookings:
         """Step one booking with ``event`` (or, with ``slot_id``, the employee's choice of that slot)."""
         desk = self.desk
         now = desk.now()
+        run: Run | None = None
+        early: list[Outgoing] = []  # a refusal: sent once the transaction is over, like everything else
         async with desk.store.unit() as s:
             row = await booking_repo.booking(s, booking_id, lock=desk.store.locking)
             refusal = await self._refused(s, row, party)
+            chosen = await s.get(SlotRow, slot_id) if refusal is None and slot_id is not None else None
             if refusal is not None:
-                await desk.deliver([refusal])
-                return
-            assert row is not None
-            if slot_id is not None:
-                chosen = await s.get(SlotRow, slot_id)
-                if chosen is None:
-                    await desk.deliver([self.say(party.chat_id or 0, "booking.slot_gone")])
-                    return
-                event = SlotChosen(as_slot(chosen), free=chosen.booking_id is None)
-                if booking_repo.is_closed(row):  # a new booking under the same referral
-                    row = await booking_repo.add_booking(
-                        s,
-                        code=row.referral_code,
-                        employee_id=row.employee_id,
-                        case_id=row.case_id,
-                        area=row.area,
-                        now=now,
-                    )
-            assert event is not None
-            run = await self._load(s, row)
-            await self._step(s, run, event, now)
-            row.updated_at = now
+                early.append(refusal)
+            elif slot_id is not None and chosen is None:
+                early.append(self.say(party.chat_id or 0, "booking.slot_gone"))
+            else:
+                assert row is not None
+                if chosen is not None:
+                    event = SlotChosen(as_slot(chosen), free=chosen.booking_id is None)
+                    if booking_repo.is_closed(row):  # a new booking under the same referral
+                        row = await booking_repo.add_booking(
+                            s,
+                            code=row.referral_code,
+                            employee_id=row.employee_id,
+                            case_id=row.case_id,
+                            area=row.area,
+                            now=now,
+                        )
+                assert event is not None
+                run = await self._load(s, row)
+                await self._step(s, run, event, now)
+                row.updated_at = now
+        await desk.deliver([o for o in early if o.chat_id and o.text])
+        if run is None:
+            return
         if run.wake:
             desk.wake_timers()
         await desk.deliver(run.sends + run.last)
