@@ -37,6 +37,95 @@ from transitions import Machine
 
 from hotline.domain import Category
 from hotline.flows import machine
+
+# Re-exported: the flow's vocabulary is part of its interface.
+from hotline.flows.booking_vocab import (
+    AcceptSelfPay as AcceptSelfPay,
+)
+from hotline.flows.booking_vocab import (
+    BookingContext as BookingContext,
+)
+from hotline.flows.booking_vocab import (
+    BookingEffect as BookingEffect,
+)
+from hotline.flows.booking_vocab import (
+    BookingEvent as BookingEvent,
+)
+from hotline.flows.booking_vocab import (
+    BookingState as BookingState,
+)
+from hotline.flows.booking_vocab import (
+    CancelReminder as CancelReminder,
+)
+from hotline.flows.booking_vocab import (
+    Confirm as Confirm,
+)
+from hotline.flows.booking_vocab import (
+    CounselorCancel as CounselorCancel,
+)
+from hotline.flows.booking_vocab import (
+    Decline as Decline,
+)
+from hotline.flows.booking_vocab import (
+    EmployeeCancel as EmployeeCancel,
+)
+from hotline.flows.booking_vocab import (
+    GiveConsent as GiveConsent,
+)
+from hotline.flows.booking_vocab import (
+    HoldFailed as HoldFailed,
+)
+from hotline.flows.booking_vocab import (
+    HoldSlot as HoldSlot,
+)
+from hotline.flows.booking_vocab import (
+    KeepPrivateReason as KeepPrivateReason,
+)
+from hotline.flows.booking_vocab import (
+    MarkAttended as MarkAttended,
+)
+from hotline.flows.booking_vocab import (
+    MarkNoShow as MarkNoShow,
+)
+from hotline.flows.booking_vocab import (
+    OfferFreeSlots as OfferFreeSlots,
+)
+from hotline.flows.booking_vocab import (
+    Params as Params,
+)
+from hotline.flows.booking_vocab import (
+    RecordNoShow as RecordNoShow,
+)
+from hotline.flows.booking_vocab import (
+    RefuseConsent as RefuseConsent,
+)
+from hotline.flows.booking_vocab import (
+    RefuseSelfPay as RefuseSelfPay,
+)
+from hotline.flows.booking_vocab import (
+    ReleaseSlot as ReleaseSlot,
+)
+from hotline.flows.booking_vocab import (
+    ReminderDue as ReminderDue,
+)
+from hotline.flows.booking_vocab import (
+    RevealIdentity as RevealIdentity,
+)
+from hotline.flows.booking_vocab import (
+    ScheduleReminder as ScheduleReminder,
+)
+from hotline.flows.booking_vocab import (
+    Slot as Slot,
+)
+from hotline.flows.booking_vocab import (
+    SlotChosen as SlotChosen,
+)
+from hotline.flows.booking_vocab import (
+    TellCounselor as TellCounselor,
+)
+from hotline.flows.booking_vocab import (
+    TellEmployee as TellEmployee,
+)
 from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
 
@@ -67,203 +156,6 @@ CONSENT_BUTTONS = (
 CANCEL_BUTTONS = (Button("booking.button.cancel", CANCEL),)
 COUNSELOR_BUTTONS = (Button("booking.button.confirm", CONFIRM), Button("booking.button.decline", DECLINE))
 
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A time a counselor offers: start (aware), length in minutes, a place or :data:`ONLINE`."""
-
-    id: int
-    counselor_id: int
-    start: datetime
-    minutes: int
-    location: str
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(minutes=self.minutes)
-
-
-@dataclass(frozen=True, slots=True)
-class BookingState:
-    """Where one booking stands; stored per booking."""
-
-    name: str = "choosing"
-    slot: Slot | None = None
-    area: Category | None = None
-    paid_minutes: int = 0  # self-paid minutes the employee accepted for this booking
-    consent_at: datetime | None = None  # when the employee agreed to be identified on confirmation
-
-
-@dataclass(frozen=True, slots=True)
-class BookingContext:
-    """What the flow may know: the time, the rules and the employee's counted minutes (see module doc)."""
-
-    now: datetime
-    used_minutes: int = 0
-    free_hours_per_year: int = 4
-    cancel_min_hours: int = 24
-    office_phone: str = ""
-
-
-# ---- events ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SlotChosen:
-    """The employee picked a slot; ``free`` says whether nobody else holds it (read by the runner)."""
-
-    slot: Slot
-    free: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptSelfPay:
-    """The employee accepts that the hours past the free quota are self-paid."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefuseSelfPay:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class GiveConsent:
-    """The employee agrees that the confirming counselor sees who they are."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefuseConsent:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class EmployeeCancel:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class HoldFailed:
-    """The runner could not hold the slot (someone else took it between choosing and requesting)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Confirm:
-    """The slot's counselor confirms the request."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decline:
-    """The counselor declines (seed: 得不予安排); the reason is kept privately, never shown to the employee."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CounselorCancel:
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MarkAttended:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class MarkNoShow:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderDue:
-    """The reminder timer fired."""
-
-
-EmployeeEvent = SlotChosen | AcceptSelfPay | RefuseSelfPay | GiveConsent | RefuseConsent | EmployeeCancel
-CounselorEvent = Confirm | Decline | CounselorCancel | MarkAttended | MarkNoShow
-BookingEvent = EmployeeEvent | CounselorEvent | HoldFailed | ReminderDue
-
-# ---- effects --------------------------------------------------------------------------------------
-
-Params = tuple[tuple[str, object], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TellEmployee:
-    key: str
-    params: Params = ()
-    buttons: tuple[Button, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TellCounselor:
-    """To the counselor of the booking's slot (by case code, never by the employee's identity)."""
-
-    key: str
-    params: Params = ()
-    buttons: tuple[Button, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class OfferFreeSlots:
-    """Show the employee the free future slots as buttons (each pressed slot comes back as SlotChosen)."""
-
-
-@dataclass(frozen=True, slots=True)
-class HoldSlot:
-    """Mark the slot taken by this booking, atomically; if it is taken already, step :class:`HoldFailed`."""
-
-    slot_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseSlot:
-    slot_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class RevealIdentity:
-    """Show the employee's identity to this counselor only; audit it with the consent time."""
-
-    counselor_id: int
-    consented_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleReminder:
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CancelReminder:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class KeepPrivateReason:
-    """Store the counselor's reason (decline or cancel) visible to counselors only."""
-
-    kind: str  # "declined" | "cancelled"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordNoShow:
-    slot_id: int
-
-
-BookingEffect = (
-    TellEmployee
-    | TellCounselor
-    | OfferFreeSlots
-    | HoldSlot
-    | ReleaseSlot
-    | RevealIdentity
-    | ScheduleReminder
-    | CancelReminder
-    | KeepPrivateReason
-    | RecordNoShow
-    | InviteSurvey
-)
 
 # ---- pure helpers ---------------------------------------------------------------------------------
 
