@@ -29,6 +29,7 @@ from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.settings import Settings
+from hotline.station import reminders
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
 from hotline.storage import db, repo
@@ -284,11 +285,11 @@ class Service:
 
         async def mail_remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None and station is not None:
-                await station.remind(case_id, overdue=False)
+                await reminders.remind(desk, case_id, overdue=False)
 
         async def mail_overdue(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None and station is not None:
-                await station.remind(case_id, overdue=True)
+                await reminders.remind(desk, case_id, overdue=True)
 
         return {
             "session.remind": remind,

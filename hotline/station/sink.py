@@ -12,17 +12,13 @@ linked by relationship and inserted in one flush at the end (DESIGN §5b: batch 
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
-import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import RESEND, RESEND_AFTER, Desk, Outgoing
@@ -41,90 +37,24 @@ from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.privacy.forget import forget
+from hotline.station.batch import (
+    CONTACT_CONTEXT,
+    MAIL_CONTEXT,
+    MAIL_TIMERS,
+    After,
+    Batch,
+    bare,
+    fit,
+    fitted,
+    inbound_row,
+    same_person,
+)
 from hotline.station.outbox import Outbox
 from hotline.storage import repo
-from hotline.storage.models import Base, Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
+from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 
 log = logging.getLogger(__name__)
-
-MAIL_CONTEXT = b"mail"
-CONTACT_CONTEXT = b"contact"
-MAIL_TIMERS = ("email.remind", "email.escalate")
-MAX_KEY_CHARS = 300  # mails.dedup_key and thread_keys.message_id
-
-
-@dataclass
-class _After:
-    offers: list[Case] = field(default_factory=list)
-    alerts: list[tuple[Case, Screening, str, datetime]] = field(default_factory=list)
-    relays: list[tuple[int, str, str]] = field(default_factory=list)
-    flagged: list[Case] = field(default_factory=list)
-    stored: int = 0
-    unreadable: int = 0
-
-
-@dataclass
-class _Batch:
-    """What one batch knows: rows read up front and rows made so far, by key."""
-
-    s: AsyncSession
-    now: datetime
-    employees: dict[str, Employee] = field(default_factory=dict)  # by pseudonym
-    threads: dict[str, Case] = field(default_factory=dict)  # by Message-ID
-    codes: dict[str, Case] = field(default_factory=dict)  # by case code
-    awaiting: set[int] = field(default_factory=set)  # ids of cases with an open reply window
-    new_codes: list[str] = field(default_factory=list)
-    closed_windows: set[int] = field(default_factory=set)  # stored cases whose old timers to cancel
-    # Rows inserted in bulk once the new cases have ids: (model, values, the case they belong to).
-    rows: list[tuple[type[Base], dict[str, Any], Case | None]] = field(default_factory=list)
-    forgets: list[tuple[Employee, str, ParsedMail]] = field(default_factory=list)  # confirmed, with address
-    latest_case: dict[int, Case] = field(default_factory=dict)  # by employee id, for requests to forget
-    made: list[Employee | Case] = field(default_factory=list)  # new people and cases, in order
-
-    def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
-        self.rows.append((model, values, case))
-        return values
-
-    async def flush(self) -> None:
-        """Insert the cases and people first (for their ids), then every other row, a statement a table."""
-        await self.s.flush()
-        tables: dict[type[Base], list[dict[str, Any]]] = {}
-        for model, values, case in self.rows:
-            if case is not None:
-                values["case_id"] = case.id
-            tables.setdefault(model, []).append(values)
-        for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
-            if model in tables:
-                await self.s.execute(insert(model), tables[model])
-
-
-def _same_person(case: Case, employee: Employee | None) -> bool:
-    if employee is None:
-        return False
-    if case.id is None:  # made in this batch: compare the objects (never lazy-load a stored case's)
-        return case.employee is employee
-    return employee.id is not None and case.employee_id == employee.id
-
-
-_PREFIXES = re.compile(r"^(?:\s*(?:re|fw|fwd|aw|回覆|回复|轉寄|转发)\s*[:：])+", re.IGNORECASE)
-_CODE_OR_PUNCTUATION = re.compile(r"\[?HL-[2-9A-HJKMNP-Z]{6}\]?|[\s\W_]+", re.IGNORECASE)
-
-
-def _bare(line: str) -> str:
-    """A subject or a line reduced to its words: no Re:/Fwd:, case code, spaces or punctuation."""
-    return _CODE_OR_PUNCTUATION.sub("", _PREFIXES.sub("", line)).casefold()
-
-
-def _fit(key: str) -> str:
-    """A Message-ID as stored: longer ids (rare, but seen) become a digest that fits the column."""
-    if len(key) <= MAX_KEY_CHARS:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _fitted(mail: ParsedMail) -> ParsedMail:
-    return dataclasses.replace(mail, dedup_key=_fit(mail.dedup_key))
 
 
 class MailStation:
@@ -143,8 +73,8 @@ class MailStation:
 
     # -- sink -----------------------------------------------------------------------------------------
     async def store_batch(self, mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
-        parsed = [(fetched, _fitted(parse_message(fetched.raw))) for fetched in messages]
-        after = _After()
+        parsed = [(fetched, fitted(parse_message(fetched.raw))) for fetched in messages]
+        after = After()
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]
             seen = set((await s.scalars(select(Mail.dedup_key).where(Mail.dedup_key.in_(keys)))).all())
@@ -188,7 +118,7 @@ class MailStation:
             row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, kept)
 
     def _nothing_to_forget(
-        self, batch: _Batch, mail: ParsedMail, mailbox: str, uidvalidity: int, fetched: FetchedMail
+        self, batch: Batch, mail: ParsedMail, mailbox: str, uidvalidity: int, fetched: FetchedMail
     ) -> None:
         """Someone we hold nothing about asks to be forgotten: say so, and keep only the dedup key."""
         done = self.outbox.compose(
@@ -197,30 +127,28 @@ class MailStation:
         )  # fmt: skip
         done["case_id"] = None
         batch.insert(OutboxRow, done, None)
-        row = {
-            "direction": "inbound", "dedup_key": mail.dedup_key, "mailbox": mailbox, "uidvalidity": uidvalidity,
-            "uid": fetched.uid, "received_at": fetched.internaldate, "raw_enc": None, "auto_reply": False,
-            "malformed": mail.malformed, "needs_human": False, "attachments": 0, "created_at": batch.now,
-            "case_id": None,
-        }  # fmt: skip
+        row = inbound_row(
+            mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
+            raw_enc=None, now=batch.now,
+        )  # fmt: skip
         batch.insert(Mail, row, None)
 
     def _forget_kind(self, mail: ParsedMail) -> str:
         """Whether the mail asks to be forgotten ("request") or confirms it ("confirm"): only when the
         subject, or a whole line of the new text, is the keyword ("please don't forget me" is not)."""
         cfg = self.desk.settings.email
-        lines = {_bare(mail.subject), *(_bare(line) for line in mail.new_text.splitlines()[:3])}
-        if _bare(cfg.forget_confirm_keyword) in lines:
+        lines = {bare(mail.subject), *(bare(line) for line in mail.new_text.splitlines()[:3])}
+        if bare(cfg.forget_confirm_keyword) in lines:
             return "confirm"
-        if any(_bare(keyword) in lines for keyword in cfg.forget_keywords):
+        if any(bare(keyword) in lines for keyword in cfg.forget_keywords):
             return "request"
         return ""
 
     def _pseudonym(self, address: str) -> str:
         return self.desk.store.vault.pseudonym(Channel.EMAIL.value, email_identity(address))
 
-    async def _prepare(self, s: AsyncSession, mails: Sequence[ParsedMail]) -> _Batch:
-        batch = _Batch(s, self.desk.now())
+    async def _prepare(self, s: AsyncSession, mails: Sequence[ParsedMail]) -> Batch:
+        batch = Batch(s, self.desk.now())
         if not mails:
             return batch
         pseudonyms = {
@@ -233,7 +161,7 @@ class MailStation:
             known = [e.id for e in batch.employees.values()]
             latest = await s.scalars(select(Case).where(Case.employee_id.in_(known)).order_by(Case.opened_at))
             batch.latest_case = {c.employee_id: c for c in latest.all() if c.employee_id is not None}
-        ids = {_fit(key) for m in mails for key in m.thread_keys if key}
+        ids = {fit(key) for m in mails for key in m.thread_keys if key}
         case_ids: dict[str, int] = {}
         if ids:
             found = await s.execute(
@@ -268,12 +196,12 @@ class MailStation:
     # -- one mail -------------------------------------------------------------------------------------
     def _one_or_keep(
         self,
-        batch: _Batch,
+        batch: Batch,
         mailbox: str,
         uidvalidity: int,
         fetched: FetchedMail,
         mail: ParsedMail,
-        after: _After,
+        after: After,
     ) -> None:
         """One mail; if it cannot be handled, undo what it began, keep its bytes for a human and go on:
         one odd mail must never hold up the mails behind it (a crisis among them)."""
@@ -294,17 +222,15 @@ class MailStation:
             after.unreadable += 1
 
     def _kept_row(
-        self, batch: _Batch, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail
+        self, batch: Batch, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail
     ) -> dict[str, Any]:
-        return {
-            "direction": "inbound", "dedup_key": mail.dedup_key, "mailbox": mailbox, "uidvalidity": uidvalidity,
-            "uid": fetched.uid, "received_at": fetched.internaldate,
-            "raw_enc": self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT),
-            "auto_reply": mail.is_auto_reply, "malformed": True, "needs_human": True,
-            "attachments": len(mail.attachments), "created_at": batch.now, "case_id": None,
-        }  # fmt: skip
+        return inbound_row(
+            mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
+            raw_enc=self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT), now=batch.now,
+            needs_human=True, malformed=True,
+        )  # fmt: skip
 
-    def _employee(self, batch: _Batch, address: str) -> Employee | None:
+    def _employee(self, batch: Batch, address: str) -> Employee | None:
         if not address:
             return None
         pseudonym = self._pseudonym(address)
@@ -318,25 +244,25 @@ class MailStation:
             employee.contact_enc = self.desk.store.vault.encrypt(address.strip(), context=CONTACT_CONTEXT)
         return employee
 
-    def _thread_case(self, batch: _Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
+    def _thread_case(self, batch: Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
         for key in mail.thread_keys:
-            if _fit(key) in batch.threads:
-                return batch.threads[_fit(key)]
+            if fit(key) in batch.threads:
+                return batch.threads[fit(key)]
         code = mail.case_code_in_subject.upper() if mail.case_code_in_subject else None
         case = batch.codes.get(code) if code else None
         # Only the case's own correspondent can join it by quoting the code.
-        if case is not None and case.channel == Channel.EMAIL.value and _same_person(case, employee):
+        if case is not None and case.channel == Channel.EMAIL.value and same_person(case, employee):
             return case
         return None
 
     def _one(
         self,
-        batch: _Batch,
+        batch: Batch,
         mailbox: str,
         uidvalidity: int,
         fetched: FetchedMail,
         mail: ParsedMail,
-        after: _After,
+        after: After,
     ) -> None:
         desk = self.desk
         forget_kind = (
@@ -374,21 +300,10 @@ class MailStation:
             reply_due_at=due,
             remind_at=mailcase.reminder_time(due, desk.hours.is_working_day, desk.hours.zone),
         )
-        row: dict[str, Any] = {
-            "direction": "inbound",
-            "dedup_key": mail.dedup_key,
-            "mailbox": mailbox,
-            "uidvalidity": uidvalidity,
-            "uid": fetched.uid,
-            "received_at": fetched.internaldate,
-            "raw_enc": desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT),
-            "auto_reply": mail.is_auto_reply,
-            "malformed": mail.malformed,
-            "needs_human": False,
-            "attachments": len(mail.attachments),
-            "created_at": batch.now,
-            "case_id": None,
-        }
+        row = inbound_row(
+            mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
+            raw_enc=desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT), now=batch.now,
+        )  # fmt: skip
         for effect in mailcase.on_mail(facts, case_facts, ctx):
             case = self._apply(batch, effect, case, employee, mail, row, after)
         batch.insert(Mail, row, case)
@@ -397,24 +312,24 @@ class MailStation:
             self._thread_keys(batch, case, (mail.message_id, *mail.thread_keys))
         after.stored += 1
 
-    def _thread_keys(self, batch: _Batch, case: Case, keys: Iterable[str | None]) -> None:
+    def _thread_keys(self, batch: Batch, case: Case, keys: Iterable[str | None]) -> None:
         for key in keys:
-            if key and _fit(key) not in batch.threads:
-                batch.threads[_fit(key)] = case
-                batch.insert(ThreadKey, {"message_id": _fit(key)}, case)
+            if key and fit(key) not in batch.threads:
+                batch.threads[fit(key)] = case
+                batch.insert(ThreadKey, {"message_id": fit(key)}, case)
 
-    def _schedule(self, batch: _Batch, case: Case, kind: str, due: datetime) -> None:
+    def _schedule(self, batch: Batch, case: Case, kind: str, due: datetime) -> None:
         batch.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": batch.now}, case)
 
     def _apply(
         self,
-        batch: _Batch,
+        batch: Batch,
         effect: mailcase.MailEffect,
         case: Case | None,
         employee: Employee | None,
         mail: ParsedMail,
         row: dict[str, Any],
-        after: _After,
+        after: After,
     ) -> Case | None:
         desk = self.desk
         s, now = batch.s, batch.now
@@ -508,7 +423,7 @@ class MailStation:
             after.flagged.append(case)
         return case
 
-    async def _after(self, after: _After) -> None:
+    async def _after(self, after: After) -> None:
         desk = self.desk
         if after.stored:
             desk.wake_timers()
@@ -530,24 +445,6 @@ class MailStation:
             if after.unreadable:
                 notes.append(desk.render("counselor.mail.unreadable", count=after.unreadable))
             await desk.deliver([Outgoing(p.telegram_id, note) for note in notes for p in people])
-
-    # -- timers -----------------------------------------------------------------------------------------
-    async def remind(self, case_id: int, *, overdue: bool) -> None:
-        """``email.remind`` (the counselor holding it, else on duty) and ``email.escalate`` (supervisors)."""
-        desk = self.desk
-        async with desk.store.unit() as s:
-            case = await s.get(Case, case_id)
-            if case is None or case.status == CaseStatus.CLOSED.value or case.reply_due_at is None:
-                return
-            people = await repo.supervisors(s) if overdue else await repo.on_duty(s)
-            if not overdue and case.counselor_id is not None:
-                holder = await repo.counselor(s, case.counselor_id)
-                people = [holder] if holder is not None else people
-            if not people:
-                people = await repo.supervisors(s)
-            key = "counselor.mail.overdue" if overdue else "counselor.mail.reminder"
-            text = desk.render(key, code=case.code, due=desk.texts.format_datetime(case.reply_due_at))
-        await desk.deliver([Outgoing(p.telegram_id, text) for p in people])
 
 
 __all__ = ["MailStation"]

@@ -1,0 +1,130 @@
+"""One batch of received mail: what the batch knows, the rows it makes, and the small rules of keys.
+
+A :class:`Batch` reads up front what its mails need (known senders, thread keys, cases, open reply
+windows), links new rows to new cases by object, and inserts them in bulk once the cases have their ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.domain import Screening
+from hotline.mailbox.parse import ParsedMail
+from hotline.storage.models import Base, Case, Employee, Mail, Message, ThreadKey, Timer
+from hotline.storage.models import Outbox as OutboxRow
+
+MAIL_CONTEXT = b"mail"
+CONTACT_CONTEXT = b"contact"
+MAIL_TIMERS = ("email.remind", "email.escalate")
+MAX_KEY_CHARS = 300  # mails.dedup_key and thread_keys.message_id
+
+
+@dataclass
+class After:
+    offers: list[Case] = field(default_factory=list)
+    alerts: list[tuple[Case, Screening, str, datetime]] = field(default_factory=list)
+    relays: list[tuple[int, str, str]] = field(default_factory=list)
+    flagged: list[Case] = field(default_factory=list)
+    stored: int = 0
+    unreadable: int = 0
+
+
+@dataclass
+class Batch:
+    """What one batch knows: rows read up front and rows made so far, by key."""
+
+    s: AsyncSession
+    now: datetime
+    employees: dict[str, Employee] = field(default_factory=dict)  # by pseudonym
+    threads: dict[str, Case] = field(default_factory=dict)  # by Message-ID
+    codes: dict[str, Case] = field(default_factory=dict)  # by case code
+    awaiting: set[int] = field(default_factory=set)  # ids of cases with an open reply window
+    new_codes: list[str] = field(default_factory=list)
+    closed_windows: set[int] = field(default_factory=set)  # stored cases whose old timers to cancel
+    # Rows inserted in bulk once the new cases have ids: (model, values, the case they belong to).
+    rows: list[tuple[type[Base], dict[str, Any], Case | None]] = field(default_factory=list)
+    forgets: list[tuple[Employee, str, ParsedMail]] = field(default_factory=list)  # confirmed, with address
+    latest_case: dict[int, Case] = field(default_factory=dict)  # by employee id, for requests to forget
+    made: list[Employee | Case] = field(default_factory=list)  # new people and cases, in order
+
+    def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
+        self.rows.append((model, values, case))
+        return values
+
+    async def flush(self) -> None:
+        """Insert the cases and people first (for their ids), then every other row, a statement a table."""
+        await self.s.flush()
+        tables: dict[type[Base], list[dict[str, Any]]] = {}
+        for model, values, case in self.rows:
+            if case is not None:
+                values["case_id"] = case.id
+            tables.setdefault(model, []).append(values)
+        for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
+            if model in tables:
+                await self.s.execute(insert(model), tables[model])
+
+
+def same_person(case: Case, employee: Employee | None) -> bool:
+    if employee is None:
+        return False
+    if case.id is None:  # made in this batch: compare the objects (never lazy-load a stored case's)
+        return case.employee is employee
+    return employee.id is not None and case.employee_id == employee.id
+
+
+_PREFIXES = re.compile(r"^(?:\s*(?:re|fw|fwd|aw|回覆|回复|轉寄|转发)\s*[:：])+", re.IGNORECASE)
+_CODE_OR_PUNCTUATION = re.compile(r"\[?HL-[2-9A-HJKMNP-Z]{6}\]?|[\s\W_]+", re.IGNORECASE)
+
+
+def bare(line: str) -> str:
+    """A subject or a line reduced to its words: no Re:/Fwd:, case code, spaces or punctuation."""
+    return _CODE_OR_PUNCTUATION.sub("", _PREFIXES.sub("", line)).casefold()
+
+
+def fit(key: str) -> str:
+    """A Message-ID as stored: longer ids (rare, but seen) become a digest that fits the column."""
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def fitted(mail: ParsedMail) -> ParsedMail:
+    return dataclasses.replace(mail, dedup_key=fit(mail.dedup_key))
+
+
+def inbound_row(
+    mail: ParsedMail,
+    *,
+    mailbox: str,
+    uidvalidity: int,
+    uid: int,
+    received_at: datetime,
+    raw_enc: bytes | None,
+    now: datetime,
+    needs_human: bool = False,
+    malformed: bool | None = None,
+) -> dict[str, Any]:
+    """The ``mails`` row of one received mail (its case is linked when the batch is written)."""
+    return {
+        "direction": "inbound",
+        "dedup_key": mail.dedup_key,
+        "mailbox": mailbox,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "received_at": received_at,
+        "raw_enc": raw_enc,
+        "auto_reply": mail.is_auto_reply,
+        "malformed": mail.malformed if malformed is None else malformed,
+        "needs_human": needs_human,
+        "attachments": len(mail.attachments),
+        "created_at": now,
+        "case_id": None,
+    }
