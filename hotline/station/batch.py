@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import Screening
 from hotline.mailbox.parse import ParsedMail
+from hotline.settings import EmailSection
 from hotline.storage.models import Base, Case, Employee, Mail, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 
@@ -87,6 +88,17 @@ _CODE_OR_PUNCTUATION = re.compile(r"\[?HL-[2-9A-HJKMNP-Z]{6}\]?|[\s\W_]+", re.IG
 def bare(line: str) -> str:
     """A subject or a line reduced to its words: no Re:/Fwd:, case code, spaces or punctuation."""
     return _CODE_OR_PUNCTUATION.sub("", _PREFIXES.sub("", line)).casefold()
+
+
+def forget_kind(mail: ParsedMail, email: EmailSection) -> str:
+    """Whether the mail asks to be forgotten ("request") or confirms it ("confirm"): only when the
+    subject, or a whole line of the new text, is the keyword ("please don't forget me" is not)."""
+    lines = {bare(mail.subject), *(bare(line) for line in mail.new_text.splitlines()[:3])}
+    if bare(email.forget_confirm_keyword) in lines:
+        return "confirm"
+    if any(bare(keyword) in lines for keyword in email.forget_keywords):
+        return "request"
+    return ""
 
 
 def fit(key: str) -> str:

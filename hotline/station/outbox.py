@@ -93,6 +93,19 @@ class Outbox:
         # compose_reply adds the "Re:"; the code goes in once, so follow-ups thread by subject too.
         return reply_subject(subject, code).removeprefix("Re: ").removeprefix("Re:")
 
+    def automatic_reply(
+        self, kind: str, mail: ParsedMail, text: str, case: Case | None, *, address: str | None = None
+    ) -> dict[str, Any]:
+        """The outbox row of a machine-sent reply to ``mail`` (crisis numbers, forgetting), in its thread;
+        the caller links it to ``case``, if any."""
+        subject = self.reply_subject(mail.subject, case.code) if case is not None else mail.subject
+        row = self.compose(
+            kind, address or mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
+            references=mail.references,
+        )  # fmt: skip
+        row["case_id"] = None
+        return row
+
     def acknowledgement(self, case: Case, mail: ParsedMail, due_at: datetime) -> dict[str, Any]:
         """The outbox row of the one acknowledgement of a new case (the caller inserts it)."""
         desk = self.desk

@@ -43,9 +43,9 @@ from hotline.station.batch import (
     MAIL_TIMERS,
     After,
     Batch,
-    bare,
     fit,
     fitted,
+    forget_kind,
     inbound_row,
     same_person,
 )
@@ -100,11 +100,12 @@ class MailStation:
             await batch.flush()
             for employee, address, asked in batch.forgets:  # after the flush: nothing of theirs is pending
                 await forget(s, employee, batch.now)
-                done = self.outbox.compose(
-                    "forget_done", address, asked.subject, self.desk.render("mail.forget_done"), auto=True,
-                    in_reply_to=asked.message_id, references=(),
-                )  # fmt: skip
-                s.add(OutboxRow(**done))
+                text = self.desk.render("mail.forget_done")
+                s.add(
+                    OutboxRow(
+                        **self.outbox.automatic_reply("forget_done", asked, text, None, address=address)
+                    )
+                )
             if messages:
                 await self._advance(s, mailbox, uidvalidity, max(m.uid for m in messages))
         await self._after(after)
@@ -121,28 +122,13 @@ class MailStation:
         self, batch: Batch, mail: ParsedMail, mailbox: str, uidvalidity: int, fetched: FetchedMail
     ) -> None:
         """Someone we hold nothing about asks to be forgotten: say so, and keep only the dedup key."""
-        done = self.outbox.compose(
-            "forget_done", mail.from_address, mail.subject, self.desk.render("mail.forget_nothing"), auto=True,
-            in_reply_to=mail.message_id, references=(),
-        )  # fmt: skip
-        done["case_id"] = None
-        batch.insert(OutboxRow, done, None)
+        text = self.desk.render("mail.forget_nothing")
+        batch.insert(OutboxRow, self.outbox.automatic_reply("forget_done", mail, text, None), None)
         row = inbound_row(
             mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
             raw_enc=None, now=batch.now,
         )  # fmt: skip
         batch.insert(Mail, row, None)
-
-    def _forget_kind(self, mail: ParsedMail) -> str:
-        """Whether the mail asks to be forgotten ("request") or confirms it ("confirm"): only when the
-        subject, or a whole line of the new text, is the keyword ("please don't forget me" is not)."""
-        cfg = self.desk.settings.email
-        lines = {bare(mail.subject), *(bare(line) for line in mail.new_text.splitlines()[:3])}
-        if bare(cfg.forget_confirm_keyword) in lines:
-            return "confirm"
-        if any(bare(keyword) in lines for keyword in cfg.forget_keywords):
-            return "request"
-        return ""
 
     def _pseudonym(self, address: str) -> str:
         return self.desk.store.vault.pseudonym(Channel.EMAIL.value, email_identity(address))
@@ -157,7 +143,7 @@ class MailStation:
         if pseudonyms:
             rows = await s.scalars(select(Employee).where(Employee.pseudonym.in_(pseudonyms)))
             batch.employees = {e.pseudonym: e for e in rows.all()}
-        if batch.employees and any(self._forget_kind(m) for m in mails):
+        if batch.employees and any(forget_kind(m, self.desk.settings.email) for m in mails):
             known = [e.id for e in batch.employees.values()]
             latest = await s.scalars(select(Case).where(Case.employee_id.in_(known)).order_by(Case.opened_at))
             batch.latest_case = {c.employee_id: c for c in latest.all() if c.employee_id is not None}
@@ -265,16 +251,18 @@ class MailStation:
         after: After,
     ) -> None:
         desk = self.desk
-        forget_kind = (
-            "" if mail.is_auto_reply or not is_address(mail.from_address) else self._forget_kind(mail)
+        asks = (
+            ""
+            if mail.is_auto_reply or not is_address(mail.from_address)
+            else forget_kind(mail, self.desk.settings.email)
         )
-        if forget_kind and self._pseudonym(mail.from_address) not in batch.employees:
+        if asks and self._pseudonym(mail.from_address) not in batch.employees:
             self._nothing_to_forget(batch, mail, mailbox, uidvalidity, fetched)
             return
         sender = mail.from_address if is_address(mail.from_address) else ""
         employee = None if mail.is_auto_reply else self._employee(batch, sender)
         case = self._thread_case(batch, mail, employee)
-        if forget_kind and case is None and employee is not None and employee.id is not None:
+        if asks and case is None and employee is not None and employee.id is not None:
             case = batch.latest_case.get(employee.id)  # a request outside the thread: their latest case
         screened = "\n".join(part for part in (mail.subject, mail.new_text) if part)
         facts = mailcase.MailFacts(
@@ -286,7 +274,7 @@ class MailStation:
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
             has_sender=is_address(mail.from_address),
-            forget=forget_kind,
+            forget=asks,
         )
         case_facts = None
         if case is not None:
@@ -350,13 +338,9 @@ class MailStation:
             return new
         if isinstance(effect, mailcase.ExplainForget):
             text = desk.render("mail.forget_explain", keyword=desk.settings.email.forget_confirm_keyword)
-            subject = self.outbox.reply_subject(mail.subject, case.code) if case else mail.subject
-            row_values = self.outbox.compose(
-                "forget_explain", mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
-                references=mail.references,
-            )  # fmt: skip
-            row_values["case_id"] = None
-            batch.insert(OutboxRow, row_values, case)
+            row_values = batch.insert(
+                OutboxRow, self.outbox.automatic_reply("forget_explain", mail, text, case), case
+            )
             if case is not None:  # the confirmation will be a reply to this mail: thread it to the case
                 self._thread_keys(batch, case, (row_values["message_id"],))
             after.stored += 1
@@ -367,13 +351,10 @@ class MailStation:
             return case
         if isinstance(effect, mailcase.CrisisReply):
             key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
-            subject = self.outbox.reply_subject(mail.subject, case.code) if case else mail.subject
-            crisis_mail = self.outbox.compose(
-                "crisis", mail.from_address, subject, desk.render(key, code=case.code if case else "—"),
-                auto=True, in_reply_to=mail.message_id, references=mail.references,
-            )  # fmt: skip
-            crisis_mail["case_id"] = None
-            batch.insert(OutboxRow, crisis_mail, case)
+            text = desk.render(key, code=case.code if case else "—")
+            crisis_mail = batch.insert(
+                OutboxRow, self.outbox.automatic_reply("crisis", mail, text, case), case
+            )
             if case is not None:
                 self._thread_keys(batch, case, (crisis_mail["message_id"],))
             return case
