@@ -7,10 +7,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from telegram import Bot, Update
 from telegram.ext import Application
@@ -39,7 +40,15 @@ from hotline.timers import Handler, TimerService
 
 log = logging.getLogger(__name__)
 
+DAILY = "maintenance.daily"
 DEFAULT_PORTS = {"tls": (993, 465), "starttls": (143, 587), "none": (143, 25)}
+
+
+def _next_night(now: datetime, zone: ZoneInfo) -> datetime:
+    """The next 03:00 local time, when the line is quiet."""
+    local = now.astimezone(zone)
+    night = local.replace(hour=3, minute=0, second=0, microsecond=0)
+    return night if night > local else night + timedelta(days=1)
 
 
 def system_clock() -> datetime:
@@ -185,7 +194,7 @@ class Service:
         runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
         console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
         self.aftercare = aftercare
-        handlers = {**self._timer_handlers(desk, console, station), **aftercare.timer_handlers()}
+        handlers = {**self._timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
         timers = TimerService(store, self.clock, handlers)
         desk.wake_timers = timers.wake
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
@@ -221,6 +230,10 @@ class Service:
             outbox.start()
             self._stack.push_async_callback(outbox.stop)
         if self.background_timers:
+            # The running service's daily maintenance: the timer books its next run itself; one must exist.
+            async with store.unit() as s:
+                if not await repo.has_pending_kind(s, DAILY):
+                    await repo.schedule(s, DAILY, _next_night(self.clock(), hours.zone), self.clock())
             timers.start()
             self._stack.push_async_callback(timers.stop)
         if station is not None and app is None and self.poll:
@@ -266,7 +279,9 @@ class Service:
         self._stack.push_async_callback(_stop)
 
     @staticmethod
-    def _timer_handlers(desk: Desk, console: Console, station: MailStation | None) -> Mapping[str, Handler]:
+    def _timer_handlers(
+        desk: Desk, console: Console, station: MailStation | None, aftercare: Aftercare
+    ) -> Mapping[str, Handler]:
         async def remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None:
                 await console.remind(case_id)
@@ -291,7 +306,16 @@ class Service:
             if case_id is not None and station is not None:
                 await reminders.remind(desk, case_id, overdue=True)
 
+        async def daily(_case_id: int | None, _payload: Mapping[str, object]) -> None:
+            """Once a day: expire survey invitations left open; then book tomorrow's run."""
+            swept = await aftercare.surveys.sweep()
+            log.info("daily maintenance: %d survey invitations expired", swept)
+            now = desk.now()
+            async with desk.store.unit() as s:
+                await repo.schedule(s, DAILY, _next_night(now, desk.hours.zone), now)
+
         return {
+            DAILY: daily,
             "session.remind": remind,
             "case.offer": offer,
             "crisis.escalate": escalate,

@@ -190,6 +190,17 @@ class Surveys:
         row.state, row.rating, row.recommend = new.name, new.rating, new.recommend
         return sends, new.name
 
+    async def sweep(self) -> int:
+        """Invitations left open since before last month expire: whatever was answered is kept (as the
+        flow stores it), the token goes. Run by the daily maintenance timer."""
+        now = self.desk.now()
+        before = survey.month_of(now - timedelta(days=31))
+        async with self.desk.store.unit() as s:
+            rows = await booking_repo.stale_tokens(s, before)
+            for row in rows:
+                await self._apply(s, row, survey.Expired(), 0, "")
+        return len(rows)
+
     async def _await_comment(self, s: AsyncSession, pseudonym: str, digest: str) -> None:
         """Keep the token's hash on the employee's conversation while the comment is awaited."""
         employee = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym))

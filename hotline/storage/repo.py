@@ -393,6 +393,11 @@ async def pending_timer(s: AsyncSession, case_id: int, kind: str) -> Timer | Non
     return await s.scalar(query.limit(1))
 
 
+async def has_pending_kind(s: AsyncSession, kind: str) -> bool:
+    found = await s.scalar(select(Timer.id).where(Timer.kind == kind, *_pending()).limit(1))
+    return found is not None
+
+
 async def has_pending_timer(s: AsyncSession, case_id: int, kind: str) -> bool:
     found = await s.scalar(select(Timer.id).where(Timer.case_id == case_id, Timer.kind == kind, *_pending()))
     return found is not None

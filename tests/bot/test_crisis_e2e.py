@@ -7,11 +7,11 @@ import json
 import sys
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock, stage_settings
-from hotline.storage.models import Alert, Case
+from hotline.storage.models import Alert, Case, Timer
 from tests.tests_support import COUNSELOR, OTHER, SUPERVISOR, assert_no_identity, counselor_texts
 
 JUMP = "我真的撐不下去了，今晚想從頂樓跳下去"
@@ -144,6 +144,13 @@ async def test_escalation_fires_on_time_after_a_restart(emu: TelegramEmulator, s
         await stage.start()  # a new process: nothing in memory, the timer is in the database
         escalation = await stage.next_message(SUPERVISOR, since=mark, containing="無人確認")
         assert escalation.at - stage.emu.calls[mark].at >= 1.0, "not before the timeout"
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            daily = await s.scalar(
+                select(func.count())
+                .select_from(Timer)
+                .where(Timer.kind == "maintenance.daily", Timer.fired_at.is_(None))
+            )
+        assert daily == 1, "the running service books its daily maintenance once, restarts or not"
     finally:
         await stage.stop()
 

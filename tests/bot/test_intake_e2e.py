@@ -154,7 +154,7 @@ async def test_out_of_hours_on_a_holiday_queues_and_offers_at_opening(
 ) -> None:
     clock = StageClock(start=datetime(2026, 2, 17, 11, 0, tzinfo=TAIPEI), follow_real_time=False)  # 春節
     settings = stage_settings(emu.api_url, "4242:TEST-TOKEN-hotline", sqlite_url)
-    async with Stage(emu, settings, clock) as stage:
+    async with Stage(emu, settings, clock, background_timers=False) as stage:
         mei = emu.user(EMPLOYEE_ID, "小美")
         wang = emu.user(COUNSELOR, "Wang")
         await stage.say(wang, "/onduty", containing="等候中的案件：0")

@@ -158,3 +158,26 @@ async def test_words_written_long_after_the_comment_prompt_are_a_new_request(
         assert "謝謝您的回饋" not in (again.text or "") and "7858" in (again.text or ""), "the intake answers"
         async with stage.running.store.unit() as s:  # type: ignore[union-attr]
             assert await s.scalar(select(func.count()).select_from(SurveyAnswer)) == 0
+
+
+async def test_invitations_left_open_expire_in_the_daily_maintenance(
+    emu: TelegramEmulator, db_url: str
+) -> None:
+    async with frozen_stage(emu, db_url) as stage:
+        mei, wang = emu.user(EMPLOYEE, "小美"), emu.user(COUNSELOR, "Wang")
+        await served_case(stage, mei, wang, area="area:legal")
+        choose = await stage.say(wang, "/end", containing="結案")
+        assert choose.message_id is not None
+        update = await emu.press_button(wang, choose.message_id, choose.button_data[0])
+        invite = await stage.next_message(EMPLOYEE, since=update.mark, containing="匿名滿意度問卷")
+        rate = next(d for d in invite.button_data if d.startswith("sv:rate:3:"))
+        await stage.press(mei, invite, rate, containing="推薦")  # then never comes back
+        service = stage.running
+        assert service.aftercare is not None and service.store is not None
+        assert await service.aftercare.surveys.sweep() == 0, "this month's invitation stays open"
+        stage.clock.advance(days=70)
+        assert await service.aftercare.surveys.sweep() == 1
+        async with service.store.unit() as s:
+            assert await s.scalar(select(func.count()).select_from(SurveyToken)) == 0
+            [answer] = (await s.scalars(select(SurveyAnswer))).all()
+        assert answer.rating == 3 and answer.recommend is None, "what was answered is kept"
