@@ -251,15 +251,11 @@ class MailStation:
         after: After,
     ) -> None:
         desk = self.desk
-        asks = (
-            ""
-            if mail.is_auto_reply or not is_address(mail.from_address)
-            else forget_kind(mail, self.desk.settings.email)
-        )
-        if asks and self._pseudonym(mail.from_address) not in batch.employees:
+        sender = mail.from_address if is_address(mail.from_address) else ""  # "": nobody to answer
+        asks = "" if mail.is_auto_reply or not sender else forget_kind(mail, self.desk.settings.email)
+        if asks and self._pseudonym(sender) not in batch.employees:
             self._nothing_to_forget(batch, mail, mailbox, uidvalidity, fetched)
             return
-        sender = mail.from_address if is_address(mail.from_address) else ""
         employee = None if mail.is_auto_reply else self._employee(batch, sender)
         case = self._thread_case(batch, mail, employee)
         if asks and case is None and employee is not None and employee.id is not None:
@@ -273,7 +269,7 @@ class MailStation:
             screening=self.screen(screened),
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
-            has_sender=is_address(mail.from_address),
+            has_sender=bool(sender),
             forget=asks,
         )
         case_facts = None
