@@ -26,19 +26,43 @@ appends the booking id (``f"{data}:{booking_id}"``) and maps presses back to the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from transitions import Machine
 
 from hotline.domain import Category
 from hotline.flows import machine
 
-# Re-exported: the flow's vocabulary is part of its interface.
+# Re-exported: the flow's rules and vocabulary are part of its interface.
+from hotline.flows.booking_rules import (
+    COUNTED_STATES as COUNTED_STATES,
+)
+from hotline.flows.booking_rules import (
+    TAIPEI as TAIPEI,
+)
+from hotline.flows.booking_rules import (
+    SlotProblem as SlotProblem,
+)
+from hotline.flows.booking_rules import (
+    counted_minutes as counted_minutes,
+)
+from hotline.flows.booking_rules import (
+    may_cancel as may_cancel,
+)
+from hotline.flows.booking_rules import (
+    quota_year as quota_year,
+)
+from hotline.flows.booking_rules import (
+    reminder_time as reminder_time,
+)
+from hotline.flows.booking_rules import (
+    self_paid_minutes as self_paid_minutes,
+)
+from hotline.flows.booking_rules import (
+    validate_slot as validate_slot,
+)
 from hotline.flows.booking_vocab import (
     AcceptSelfPay as AcceptSelfPay,
 )
@@ -130,7 +154,6 @@ from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
 
 ONLINE = "online"  # the location of a session held online
-TAIPEI = ZoneInfo("Asia/Taipei")
 
 OPEN_STATES = ("choosing", "self_pay", "consent", "requested", "confirmed")
 CLOSED_STATES = ("declined", "cancelled_by_employee", "cancelled_by_counselor", "attended", "no_show")
@@ -158,68 +181,6 @@ COUNSELOR_BUTTONS = (Button("booking.button.confirm", CONFIRM), Button("booking.
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------
-
-
-class SlotProblem(StrEnum):
-    NAIVE_TIME = "naive_time"
-    IN_THE_PAST = "in_the_past"
-    BAD_LENGTH = "bad_length"
-    NO_LOCATION = "no_location"
-    OVERLAP = "overlap"
-
-
-def validate_slot(new: Slot, existing: Iterable[Slot], now: datetime) -> SlotProblem | None:
-    """Why a counselor cannot publish ``new`` (None when it is fine). Any hour of any day is allowed
-    (seed: sessions may be after hours); slots of one counselor may touch but not overlap."""
-    if new.start.tzinfo is None:
-        return SlotProblem.NAIVE_TIME
-    if new.start <= now:
-        return SlotProblem.IN_THE_PAST
-    if not 0 < new.minutes <= 8 * 60:
-        return SlotProblem.BAD_LENGTH
-    if not new.location.strip():
-        return SlotProblem.NO_LOCATION
-    for other in existing:
-        same_counselor = other.counselor_id == new.counselor_id and other.id != new.id
-        if same_counselor and new.start < other.end and other.start < new.end:
-            return SlotProblem.OVERLAP
-    return None
-
-
-COUNTED_STATES = frozenset({"requested", "confirmed", "attended"})
-
-
-def quota_year(moment: datetime, zone: ZoneInfo = TAIPEI) -> int:
-    """The calendar year (in the service's zone) whose quota a session starting at ``moment`` uses."""
-    return moment.astimezone(zone).year
-
-
-def counted_minutes(bookings: Iterable[tuple[str, Slot]], year: int, zone: ZoneInfo = TAIPEI) -> int:
-    """Minutes of one employee's sessions counted against the free quota of ``year``: confirmed and
-    attended ones, and requests still waiting (so two requests cannot both be promised as free).
-    Declined, cancelled and no-show sessions do not count."""
-    return sum(
-        slot.minutes
-        for name, slot in bookings
-        if name in COUNTED_STATES and quota_year(slot.start, zone) == year
-    )
-
-
-def self_paid_minutes(used_minutes: int, slot_minutes: int, free_hours_per_year: int) -> int:
-    """Minutes of a new session past the free quota: used 180 + 60 against 4 h -> 0; used 210 + 60 -> 30."""
-    free_left = max(0, free_hours_per_year * 60 - used_minutes)
-    return max(0, slot_minutes - free_left)
-
-
-def may_cancel(start: datetime, now: datetime, cancel_min_hours: int) -> bool:
-    """The employee may cancel when at least ``cancel_min_hours`` remain (exactly that much is enough)."""
-    return start - now >= timedelta(hours=cancel_min_hours)
-
-
-def reminder_time(start: datetime, now: datetime) -> datetime | None:
-    """The day before, same time; None when that moment has passed (the confirmation is then enough)."""
-    at = start - timedelta(days=1)
-    return at if at > now else None
 
 
 def is_open(state: BookingState) -> bool:
