@@ -93,6 +93,15 @@ class EmployeeRunner:
     async def said(self, user_id: int, chat_id: int, text: str) -> None:
         await self.handle(user_id, chat_id, Said(text, self.screen(text)))
 
+    async def said_in_case(self, user_id: int, chat_id: int, text: str, screening: Screening) -> None:
+        """Words typed after a command: kept (and relayed) when the employee has a case going; outside
+        a case they would only repeat the notice, so nothing is done."""
+        async with self.desk.store.unit() as s:
+            thread = await repo.load_thread(s, self.pseudonym(user_id), lock=False)
+            in_case = thread.conversation is not None and thread.conversation.state in intake.IN_CASE
+        if in_case:
+            await self.handle(user_id, chat_id, Said(text, screening))
+
     async def handle(self, user_id: int, chat_id: int, event: Event) -> None:
         """Run one employee event through the intake flow (screened text already inside ``Said``)."""
         desk = self.desk

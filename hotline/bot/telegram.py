@@ -35,6 +35,7 @@ CONSOLE_COMMANDS = frozenset(
     {"onduty", "offduty", "queue", "case", "note", "transfer", "end", "reply", "refer", "view", "reveal"}
 )
 CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
+ARGUMENT_COMMANDS = frozenset({"book", "survey", "start"})  # their arguments are codes, not words
 EMPLOYEE_COMMANDS = ("start", "help", "cancel", "mydata", "forget")
 MAX_RETRY_WAIT = 5.0
 MAX_MESSAGE_CHARS = 4000  # Telegram takes 4096 characters a message
@@ -232,6 +233,8 @@ class TelegramFront:
                 screening = self.runner.screen(args)
                 if screening.is_crisis:
                     await self.runner.handle(user_id, chat_id, Said(args, screening))
+                elif name not in ARGUMENT_COMMANDS:  # "/help 我還在" inside a case: the words count too
+                    await self.runner.said_in_case(user_id, chat_id, args, screening)
             return
         await self.runner.said(user_id, chat_id, text)
 

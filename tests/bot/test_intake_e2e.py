@@ -272,3 +272,17 @@ async def test_words_written_while_a_claim_is_under_way_reach_the_counselor(stag
         assert await repo.claim(s, case.id, COUNSELOR, stage.clock())  # the claim has committed ...
     relay = await stage.say(mei, "第二句：其實我很猶豫", expect=COUNSELOR)  # ... case_event has not run yet
     assert relay.text is not None and relay.text.endswith("第二句：其實我很猶豫")
+
+
+async def test_words_after_a_command_inside_a_case_are_kept(stage: Stage) -> None:
+    emu = stage.emu
+    mei = emu.user(EMPLOYEE_ID, "小美")
+    wang = emu.user(COUNSELOR, "Wang")
+    await stage.say(wang, "/onduty", containing="值班")
+    await consent_and_area(stage, mei, "area:mental")
+    mark = emu.mark()
+    await stage.say(mei, "心情低落", containing="案件代號")
+    card = await stage.next_message(COUNSELOR, since=mark, containing="心理健康")
+    await stage.press(wang, card, card.button_data[0], expect=EMPLOYEE_ID, containing="接手")
+    relay = await stage.say(mei, "/help 我還在，只是打錯字", expect=COUNSELOR)
+    assert relay.text is not None and relay.text.endswith("我還在，只是打錯字")
