@@ -7,7 +7,8 @@ from sqlalchemy import Integer, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Date, DateTime, Time
 
-from hotline.sandbox import TelegramEmulator
+from hotline.sandbox import ChatUser, TelegramEmulator
+from hotline.sandbox.stage import Stage
 from hotline.storage import db
 from hotline.storage.db import create_engine
 from hotline.storage.models import Case, SurveyAnswer, SurveyToken
@@ -21,6 +22,19 @@ FORBIDDEN_WORDS = (
     *("case", "employee", "pseudonym", "chat", "user", "telegram", "mail", "counselor", "booking"),
     *("created", "updated", "_at", "time", "date", "day"),
 )
+
+
+async def ended_and_skipped_to_the_comment(stage: Stage, mei: ChatUser, wang: ChatUser) -> None:
+    """The counselor ends the case; the employee skips the two questions and is asked for a comment."""
+    emu = stage.emu
+    choose = await stage.say(wang, "/end", containing="結案")
+    assert choose.message_id is not None
+    update = await emu.press_button(wang, choose.message_id, choose.button_data[0])
+    invite = await stage.next_message(EMPLOYEE, since=update.mark, containing="匿名滿意度問卷")
+    skip = next(d for d in invite.button_data if d.startswith("sv:skip:"))
+    recommend = await stage.press(mei, invite, skip, containing="推薦")
+    skip = next(d for d in recommend.button_data if d.startswith("sv:skip:"))
+    await stage.press(mei, recommend, skip, containing="想告訴我們")
 
 
 async def test_chat_case_end_invites_once_and_the_answer_keeps_only_channel_area_month(
@@ -67,14 +81,7 @@ async def test_a_crisis_written_as_a_comment_takes_the_crisis_path(
     async with frozen_stage(emu, db_url) as stage:
         mei, wang = emu.user(EMPLOYEE, "小美"), emu.user(COUNSELOR, "Wang")
         await served_case(stage, mei, wang)
-        choose = await stage.say(wang, "/end", containing="結案")
-        assert choose.message_id is not None
-        update = await emu.press_button(wang, choose.message_id, choose.button_data[0])
-        invite = await stage.next_message(EMPLOYEE, since=update.mark, containing="匿名滿意度問卷")
-        skip = next(d for d in invite.button_data if d.startswith("sv:skip:"))
-        recommend = await stage.press(mei, invite, skip, containing="推薦")
-        skip = next(d for d in recommend.button_data if d.startswith("sv:skip:"))
-        await stage.press(mei, recommend, skip, containing="想告訴我們")
+        await ended_and_skipped_to_the_comment(stage, mei, wang)
         mark = emu.mark()
         crisis = await stage.say(mei, "其實我已經把遺書寫好了，今晚就結束")
         assert "1925" in (crisis.text or "")
@@ -145,14 +152,7 @@ async def test_words_written_long_after_the_comment_prompt_are_a_new_request(
     async with frozen_stage(emu, db_url) as stage:
         mei, wang = emu.user(EMPLOYEE, "小美"), emu.user(COUNSELOR, "Wang")
         await served_case(stage, mei, wang)
-        choose = await stage.say(wang, "/end", containing="結案")
-        assert choose.message_id is not None
-        update = await emu.press_button(wang, choose.message_id, choose.button_data[0])
-        invite = await stage.next_message(EMPLOYEE, since=update.mark, containing="匿名滿意度問卷")
-        skip = next(d for d in invite.button_data if d.startswith("sv:skip:"))
-        recommend = await stage.press(mei, invite, skip, containing="推薦")
-        skip = next(d for d in recommend.button_data if d.startswith("sv:skip:"))
-        await stage.press(mei, recommend, skip, containing="想告訴我們")
+        await ended_and_skipped_to_the_comment(stage, mei, wang)
         stage.clock.advance(days=14)
         again = await stage.say(mei, "我又很痛苦，想找人談")
         assert "謝謝您的回饋" not in (again.text or "") and "7858" in (again.text or ""), "the intake answers"
