@@ -98,7 +98,7 @@ class Console:
         now = desk.now()
         async with desk.store.unit() as s:
             for (case, _), ref in zip(cards, refs, strict=True):
-                if not await repo.offered_to(s, case.id, who):
+                if not await repo.offered_to(s, case.id, who, "case"):
                     await repo.record_offer(s, case.id, who, "case", ref, now)
 
     async def _current(self, who: int, args: str, reply_to_text: str | None) -> Case | None:

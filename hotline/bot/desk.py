@@ -177,8 +177,9 @@ class Desk:
         async with self.store.unit() as s:
             if done_timer is not None:
                 await repo.finish_timer(s, done_timer, now)
+            already = {o.counselor_id for o in await repo.offers_for(s, case_id) if o.kind == kind}
             for counselor_id, ref in shown:
-                if not await repo.offered_to(s, case_id, counselor_id):
+                if counselor_id not in already:  # per kind: a case card and a crisis alert are both updated
                     await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
                 if ref is not None:  # the card carried the case's words: a read, in the audit trail
                     await self.audit_read(s, counselor_id, case_id, kind, now)

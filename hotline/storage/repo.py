@@ -312,10 +312,11 @@ async def offers_for(s: AsyncSession, case_id: int) -> list[Offer]:
     return list((await s.scalars(select(Offer).where(Offer.case_id == case_id).order_by(Offer.id))).all())
 
 
-async def offered_to(s: AsyncSession, case_id: int, counselor_id: int) -> bool:
-    found = await s.scalar(
-        select(Offer.id).where(Offer.case_id == case_id, Offer.counselor_id == counselor_id)
-    )
+async def offered_to(s: AsyncSession, case_id: int, counselor_id: int, kind: str | None = None) -> bool:
+    query = select(Offer.id).where(Offer.case_id == case_id, Offer.counselor_id == counselor_id)
+    if kind is not None:
+        query = query.where(Offer.kind == kind)
+    found = await s.scalar(query.limit(1))
     return found is not None
 
 

@@ -244,3 +244,27 @@ async def test_an_alert_lost_between_commit_and_send_goes_out_from_the_timer(
     mark = emu.mark()
     await stage.running.timers.run_due()  # type: ignore[union-attr]
     assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t], "sent once, not again"
+
+
+async def test_a_crisis_in_a_case_already_offered_updates_every_alert_when_taken(stage: Stage) -> None:
+    emu = stage.emu
+    wang, chen = emu.user(COUNSELOR, "Wang"), emu.user(OTHER, "Chen")
+    await stage.say(wang, "/onduty", containing="值班")
+    await stage.say(chen, "/onduty", containing="值班")
+    mei = emu.user(5109, "小美")
+    notice = await stage.say(mei, "/start", containing="7858")
+    areas = await stage.press(mei, notice, "consent:accept", containing="領域")
+    await stage.press(mei, areas, "area:family", containing="家庭關係")
+    mark = emu.mark()
+    await stage.say(mei, "家裡的事", containing="案件代號")
+    await stage.next_message(COUNSELOR, since=mark, containing="📋")  # the case card first
+    mark = emu.mark()
+    await stage.say(mei, "其實我今晚想結束自己的生命", containing="1925")
+    alert_w = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+    alert_c = await stage.next_message(OTHER, since=mark, containing="危機通報")
+    mark = emu.mark()
+    await stage.press(chen, alert_c, alert_c.button_data[0], expect=5109, containing="接手")
+    await emu.wait_for(
+        lambda c: c.message_id == alert_w.message_id and "陳心理師" in (c.text or ""),
+        method="editMessageText", chat_id=COUNSELOR, since=mark,
+    )  # fmt: skip
