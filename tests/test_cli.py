@@ -109,3 +109,17 @@ async def test_run_polls_and_stops_cleanly_on_sigterm(emu: TelegramEmulator, tmp
     log = err.decode()
     assert "stopped cleanly" in log
     assert emu.token not in log, "the bot token must never reach the logs"
+
+
+async def test_an_unreachable_database_is_one_clear_line_without_the_password(tmp_path: Path) -> None:
+    env = clean_env(
+        HOTLINE_TELEGRAM_TOKEN="1:x",
+        HOTLINE_SECRET_KEY=DEMO_SECRET,
+        HOTLINE_DATABASE_URL="postgresql+asyncpg://postgres:hunter2-secret@127.0.0.1:1/nope",
+    )
+    code, out, err = await run_cli("run", env=env, cwd=tmp_path)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "cannot reach the database" in err and "hunter2-secret" not in err
+    env["HOTLINE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/h.db"
+    code, _, err = await run_cli("cases", "--json", env=env, cwd=tmp_path)
+    assert code == 2 and "cannot open the database" in err and err.count("\n") == 1

@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from hotline.errors import StorageError
@@ -60,10 +61,14 @@ def head_revision() -> str:
 
 def upgrade_sync(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (blocking; Alembic runs the async engine itself)."""
+    where = make_url(url).render_as_string(hide_password=True)
     try:
         command.upgrade(alembic_config(url), revision)
     except OSError as exc:
-        raise StorageError(f"cannot reach the database to apply migrations: {exc}") from exc
+        raise StorageError(f"cannot reach the database {where} to apply migrations: {exc}") from exc
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc.__class__.__name__)
+        raise StorageError(f"cannot open the database {where}: {reason}") from exc
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
