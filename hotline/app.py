@@ -204,7 +204,7 @@ class Service:
             front = tg.TelegramFront(settings, desk, runner, console)
             front.aftercare = aftercare
             tg.attach(app, front)
-            await app.initialize()
+            await tg.initialize(app, settings.telegram_api_url)
             self._stack.push_async_callback(app.shutdown)
             if self.poll:
                 await tg.announce_commands(app.bot, texts)

@@ -123,3 +123,20 @@ async def test_an_unreachable_database_is_one_clear_line_without_the_password(tm
     env["HOTLINE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/h.db"
     code, _, err = await run_cli("cases", "--json", env=env, cwd=tmp_path)
     assert code == 2 and "cannot open the database" in err and err.count("\n") == 1
+
+
+async def test_a_refused_token_or_an_unreachable_bot_api_is_one_clear_line(
+    emu: TelegramEmulator, tmp_path: Path
+) -> None:
+    env = clean_env(
+        HOTLINE_TELEGRAM_TOKEN="999:WRONG-token-for-this-bot",
+        HOTLINE_TELEGRAM_API_URL=emu.api_url,
+        HOTLINE_SECRET_KEY=DEMO_SECRET,
+        HOTLINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+    )
+    code, out, err = await run_cli("run", env=env, cwd=tmp_path)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "refused the bot token" in err and "@BotFather" in err and "WRONG-token" not in err
+    env["HOTLINE_TELEGRAM_API_URL"] = "http://127.0.0.1:1"
+    code, _, err = await run_cli("run", env=env, cwd=tmp_path)
+    assert code == 2 and "cannot reach the Telegram Bot API" in err and err.count("\n") == 1, err

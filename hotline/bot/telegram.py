@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import Bot as TelegramBot
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from hotline.bot.console import Console
 from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.runner import EmployeeRunner
-from hotline.errors import ChatUnavailable
+from hotline.errors import ChatUnavailable, ConfigError
 from hotline.flows.vocabulary import Command, Pressed, Said, Unsupported
 from hotline.ports import ButtonRow
 from hotline.settings import Settings
@@ -280,6 +280,18 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .concurrent_updates(PerChatOrderedProcessor(settings.telegram.concurrent_updates))
         .build()
     )
+
+
+async def initialize(app: Application[Any, Any, Any, Any, Any, Any], api_url: str) -> None:
+    """Start PTB (it asks getMe): a refused token or an unreachable Bot API is one clear sentence."""
+    try:
+        await app.initialize()
+    except InvalidToken as exc:
+        raise ConfigError(
+            "Telegram refused the bot token (HOTLINE_TELEGRAM_TOKEN): get a valid one from @BotFather."
+        ) from exc
+    except TelegramError as exc:
+        raise ChatUnavailable(f"cannot reach the Telegram Bot API at {api_url}: {exc.message}") from exc
 
 
 def attach(app: Application[Any, Any, Any, Any, Any, Any], front: TelegramFront) -> None:
