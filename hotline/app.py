@@ -29,6 +29,7 @@ from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
+from hotline.screening import Screener
 from hotline.settings import Settings
 from hotline.station import reminders
 from hotline.station.outbox import Outbox
@@ -55,12 +56,21 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def default_screen(settings: Settings) -> Callable[[str], Screening]:
+def load_lexicon(settings: Settings) -> Screener:
+    """The crisis screener of ``config/``; a broken lexicon is a :class:`ConfigError` (one sentence)."""
+    from hotline.screening import LexiconError
     from hotline.screening_loader import load_screener
     from hotline.settings import DEFAULT_CONFIG_DIR
 
     # The default lexicon is built once per process (it takes a few hundred milliseconds).
-    return load_screener(None if settings.config_dir == DEFAULT_CONFIG_DIR else settings.config_dir).screen
+    try:
+        return load_screener(None if settings.config_dir == DEFAULT_CONFIG_DIR else settings.config_dir)
+    except LexiconError as exc:
+        raise ConfigError(f"The crisis lexicon cannot be used: {exc}.") from exc
+
+
+def default_screen(settings: Settings) -> Callable[[str], Screening]:
+    return load_lexicon(settings).screen
 
 
 class NoChat:

@@ -75,11 +75,10 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
 
 def cmd_screen(_args: argparse.Namespace) -> int:
+    from hotline.app import load_lexicon
     from hotline.screen_command import run_screen
-    from hotline.screening_loader import load_screener
 
-    settings = load_settings()
-    return run_screen(sys.stdin, sys.stdout, load_screener(settings.config_dir))
+    return run_screen(sys.stdin, sys.stdout, load_lexicon(load_settings()))
 
 
 async def _cases(settings: Settings) -> list[dict[str, object]]:

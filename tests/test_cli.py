@@ -13,6 +13,7 @@ import pytest
 
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import DEMO_SECRET, Stage
+from hotline.settings import DEFAULT_CONFIG_DIR
 from tests.tests_support import consent_and_area
 
 HOTLINE = [sys.executable, "-m", "hotline.cli"]
@@ -140,3 +141,17 @@ async def test_a_refused_token_or_an_unreachable_bot_api_is_one_clear_line(
     env["HOTLINE_TELEGRAM_API_URL"] = "http://127.0.0.1:1"
     code, _, err = await run_cli("run", env=env, cwd=tmp_path)
     assert code == 2 and "cannot reach the Telegram Bot API" in err and err.count("\n") == 1, err
+
+
+async def test_a_broken_lexicon_is_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    for messages in DEFAULT_CONFIG_DIR.glob("messages*.toml"):
+        (config / messages.name).write_bytes(messages.read_bytes())
+    (config / "crisis_lexicon.toml").write_text(
+        '[[entry]]\nid = "x"\nrole = "intent"\npatterns = ["a"]\n', "utf-8"
+    )
+    code, out, err = await run_cli(
+        "screen", env=clean_env(HOTLINE_CONFIG_DIR=str(config)), stdin=b"hi\n", cwd=tmp_path
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1 and "crisis lexicon" in err
