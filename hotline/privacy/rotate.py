@@ -235,6 +235,9 @@ async def _rekey_employee(
     if twin is not None:
         # Same person, already back under the new key: their cases join the new row.
         await s.execute(update(Case).where(Case.employee_id == employee_id).values(employee_id=twin.id))
+        await s.execute(
+            update(BookingRow).where(BookingRow.employee_id == employee_id).values(employee_id=twin.id)
+        )
         if twin.contact_enc is None:
             twin.contact_enc = new
         await s.execute(delete(Conversation).where(Conversation.employee_id == employee_id))

@@ -172,3 +172,30 @@ async def test_a_value_no_key_opens_is_reported_and_left_alone(db_url: str) -> N
         }
     finally:
         await store.close()
+
+
+async def test_a_person_back_under_the_new_key_keeps_their_bookings(db_url: str) -> None:
+    """Rotation merges the old row into the new one: bookings move with the cases."""
+    from hotline.storage import booking_repo
+    from hotline.storage.models import BookingRow
+
+    store = await make_store(db_url, Vault(KEY_A))
+    await make_case(store, 777000301, ("hi",))
+    async with store.unit() as s:
+        case = await s.scalar(select(Case))
+        assert case is not None
+        await booking_repo.add_booking(
+            s, code="BK-AAAAAAAA", employee_id=case.employee_id, case_id=case.id, area=None, now=NOW
+        )
+    await store.close()
+    store = Store(db_url, Vault(KEY_B, (KEY_A,)))
+    try:
+        await make_case(store, 777000301, ("back again",))
+        report = await rotate_keys(store)
+        assert report.merged == 1
+        async with store.unit() as s:
+            [employee] = (await s.scalars(select(Employee))).all()
+            booking = await s.scalar(select(BookingRow))
+            assert booking is not None and booking.employee_id == employee.id
+    finally:
+        await store.close()
