@@ -235,6 +235,11 @@ class _Model:
             > 0
         )
 
+    def quota_changed(self) -> bool:
+        assert self.ctx is not None
+        paid = self_paid_minutes(self.ctx.used_minutes, self.slot.minutes, self.ctx.free_hours_per_year)
+        return paid > self.booking.paid_minutes
+
     def cancel_allowed(self) -> bool:
         assert self.ctx is not None
         return may_cancel(self.slot.start, self.now, self.ctx.cancel_min_hours)
@@ -393,6 +398,15 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "choose", "source": _PRE, "dest": "choosing", "after": "slot_gone"},
     {"trigger": "accept_pay", "source": "self_pay", "dest": "consent", "after": "ask_consent"},
     {"trigger": "refuse_pay", "source": "self_pay", "dest": "choosing", "after": "back_to_choosing"},
+    # The quota is counted again when the request goes out: another booking may have used the free hours
+    # since this slot was chosen (two referrals, two slots, consent given to both).
+    {
+        "trigger": "give_consent",
+        "source": "consent",
+        "dest": "self_pay",
+        "conditions": "quota_changed",
+        "after": "ask_self_pay",
+    },
     {"trigger": "give_consent", "source": "consent", "dest": "requested", "after": "send_request"},
     {"trigger": "refuse_consent", "source": "consent", "dest": "choosing", "after": "back_to_choosing"},
     {"trigger": "hold_failed", "source": "requested", "dest": "choosing", "after": "lost_hold"},

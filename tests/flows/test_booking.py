@@ -404,3 +404,16 @@ def test_every_message_key_exists() -> None:
     used = set(re.findall(r'"(booking\.[a-z_.]+)"', source))
     assert used and used <= flat, used - flat
     assert {f"booking.slot_problem.{p.value}" for p in SlotProblem} <= flat
+
+
+def test_the_quota_is_counted_again_when_the_request_goes_out() -> None:
+    """Two referrals, two slots chosen while both were free, consent to both: the second pays."""
+    state, _ = run(BookingState(), SlotChosen(SLOT), ctx=at(NOW, used_minutes=0))
+    assert state.name == "consent" and state.paid_minutes == 0
+    state, effects = step(state, GiveConsent(), at(NOW, used_minutes=210))
+    assert state.name == "self_pay" and state.paid_minutes == 30
+    assert employee_keys(effects) == ["booking.self_pay"]
+    assert not any(isinstance(e, HoldSlot | TellCounselor) for e in effects), "asked again before sending"
+    state, _ = step(state, AcceptSelfPay(), at(NOW, used_minutes=210))
+    state, effects = step(state, GiveConsent(), at(NOW, used_minutes=210))
+    assert state.name == "requested" and any(isinstance(e, HoldSlot) for e in effects)
