@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
@@ -192,10 +192,19 @@ class Surveys:
 
     async def sweep(self) -> int:
         """Invitations left open since before last month expire: whatever was answered is kept (as the
-        flow stores it), the token goes. Run by the daily maintenance timer."""
+        flow stores it), the token goes; and no conversation keeps its link to an open survey past the
+        comment window. Run by the daily maintenance timer."""
         now = self.desk.now()
         before = survey.month_of(now - timedelta(days=31))
         async with self.desk.store.unit() as s:
+            await s.execute(
+                update(Conversation)
+                .where(
+                    Conversation.survey_token_hash.is_not(None),
+                    Conversation.updated_at < now - COMMENT_WINDOW,
+                )
+                .values(survey_token_hash=None)
+            )
             rows = await booking_repo.stale_tokens(s, before)
             for row in rows:
                 await self._apply(s, row, survey.Expired(), 0, "")

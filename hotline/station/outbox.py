@@ -37,8 +37,9 @@ SESSIONS = 4  # SMTP sessions side by side: a message costs three round trips to
 SEND_LEASE = timedelta(minutes=5)  # a message being sent is not due for anyone else meanwhile
 
 _Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
-# Mail to someone being forgotten (or asking to be): the row goes once sent, so no address stays behind.
-ERASE_AFTER_SEND = frozenset({"forget_explain", "forget_done"})
+# Mail to someone being forgotten (or asking to be), and survey invitations (their code must not stay
+# with the case): the row goes once sent, so no address or code stays behind.
+ERASE_AFTER_SEND = frozenset({"forget_explain", "forget_done", "survey"})
 
 
 class Outbox:
@@ -157,6 +158,13 @@ class Outbox:
             )  # fmt: skip
             s.add(OutboxRow(case_id=case.id, **row))
             s.add(ThreadKey(message_id=row["message_id"], case_id=case.id))
+            if kind == "survey":
+                # The invitation carries the survey's one-time code: it must not stay with the case, or
+                # the answer could be joined back to it. The case keeps only the fact; the outbox row goes
+                # once sent (ERASE_AFTER_SEND).
+                text = desk.texts.get("survey.mail_invite_sent")
+            else:
+                await repo.cancel_timers(s, case.id, ["email.remind", "email.escalate"], desk.now())
             await repo.add_message(
                 s,
                 desk.store,
@@ -164,9 +172,8 @@ class Outbox:
                 direction="outbound",
                 text=text,
                 now=desk.now(),
-                counselor_id=counselor_id,
+                counselor_id=None if kind == "survey" else counselor_id,
             )
-            await repo.cancel_timers(s, case.id, ["email.remind", "email.escalate"], desk.now())
         self.wake()
         return True
 

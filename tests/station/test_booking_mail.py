@@ -8,7 +8,8 @@ import re
 from sqlalchemy import select
 
 from hotline.sandbox.stage import Stage
-from hotline.storage.models import BookingRow, Case, Employee
+from hotline.storage import repo
+from hotline.storage.models import BookingRow, Case, Employee, Outbox
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtpd import SmtpSink
 from tests.station.test_station import RECEIVED, mail, parsed, poll, station
@@ -66,3 +67,9 @@ async def test_referral_mail_carries_a_booking_code_usable_on_telegram(
     async with station.running.store.unit() as s:  # type: ignore[union-attr]
         fresh = await s.get(Case, case.id)
         assert fresh is not None and fresh.survey_invited
+        store = station.running.store
+        assert store is not None
+        said = [text for _, text in await repo.messages_of(s, store, case.id)]
+        assert not [t for t in said if token.group(1) in t], "the survey code is not kept with the case"
+        kept = (await s.scalars(select(Outbox).where(Outbox.kind == "survey"))).all()
+        assert kept == [], "the invitation's outbox row (with the code) is gone once sent"
