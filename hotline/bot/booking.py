@@ -62,6 +62,15 @@ COUNSELOR_EVENTS: dict[str, Callable[[], BookingEvent]] = {
 CODE_RE = re.compile(booking_repo.CODE_PATTERN, re.IGNORECASE)
 
 
+_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def small_number(text: str) -> int | None:
+    """A row id typed or carried in button data: ASCII digits only (``"²".isdigit()`` is true), and
+    small enough for the database's integers."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Party:
     """Who pressed or wrote: an employee (by pseudonym) or a counselor, or the system (a timer)."""
@@ -212,20 +221,22 @@ class Bookings:
     async def employee_button(self, user_id: int, chat_id: int, data: str) -> None:
         party = Party(pseudonym=self.pseudonym(user_id), chat_id=chat_id)
         if data.startswith(SLOT_PREFIX):
-            booking_id, _, slot_id = data.removeprefix(SLOT_PREFIX).partition(":")
-            if booking_id.isdigit() and slot_id.isdigit():
-                await self.run(int(booking_id), party, slot_id=int(slot_id))
+            booking_text, _, slot_text = data.removeprefix(SLOT_PREFIX).partition(":")
+            booking, slot = small_number(booking_text), small_number(slot_text)
+            if booking is not None and slot is not None:
+                await self.run(booking, party, slot_id=slot)
                 return
-        base, _, booking_id = data.rpartition(":")
+        base, _, booking_text = data.rpartition(":")
         make = EMPLOYEE_EVENTS.get(base)
-        if make is None or not booking_id.isdigit():
+        booking = small_number(booking_text)
+        if make is None or booking is None:
             await self.desk.deliver([self.say(chat_id, "booking.stale")])
             return
-        await self.run(int(booking_id), party, make())
+        await self.run(booking, party, make())
 
     async def counselor_button(self, who: int, data: str) -> str:
         base, _, booking_id = data.rpartition(":")
-        if not booking_id.isdigit():
+        if small_number(booking_id) is None:
             return ""
         if base in (flow.DECLINE, COUNSELOR_CANCEL):
             key = "booking.counselor.decline_how" if base == flow.DECLINE else "booking.counselor.cancel_how"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hotline.bot.booking import Bookings, Party
+from hotline.bot.booking import Bookings, Party, small_number
 from hotline.bot.desk import Outgoing
 from hotline.flows import booking as flow
 from hotline.storage import booking_repo
@@ -41,7 +41,7 @@ class BookingConsole:
         await self.desk.deliver([Outgoing(who, self.desk.render(key, **params))])
 
     async def add(self, who: int, words: list[str]) -> None:
-        if len(words) < 4 or not words[2].isdigit():
+        if len(words) < 4 or small_number(words[2]) is None:
             await self._say(who, "booking.counselor.slots_usage")
             return
         try:
@@ -53,7 +53,7 @@ class BookingConsole:
         place = " ".join(words[3:]).strip()
         location = flow.ONLINE if place.lower() == flow.ONLINE else place
         now = self.desk.now()
-        new = flow.Slot(0, who, start, int(words[2]), location)
+        new = flow.Slot(0, who, start, small_number(words[2]) or 0, location)
         async with self.desk.store.unit() as s:
             existing = [as_slot(r) for r in await booking_repo.slots_of(s, who, now - timedelta(days=1))]
             problem = flow.validate_slot(new, existing, now)
@@ -93,8 +93,9 @@ class BookingConsole:
     async def act(self, who: int, name: str, args: str) -> None:
         """``/decline ID reason`` and ``/cancelbooking ID reason`` (the reason is optional)."""
         booking_id, _, reason = args.strip().partition(" ")
-        if not booking_id.lstrip("#").isdigit():
+        number = small_number(booking_id.lstrip("#"))
+        if number is None:
             await self._say(who, "booking.counselor.action_usage")
             return
         event = flow.Decline(reason.strip()) if name == "decline" else flow.CounselorCancel(reason.strip())
-        await self.bookings.run(int(booking_id.lstrip("#")), Party(counselor_id=who), event)
+        await self.bookings.run(number, Party(counselor_id=who), event)

@@ -245,3 +245,11 @@ async def test_forget_detaches_the_bookings(emu: TelegramEmulator, db_url: str) 
         await stage.press(mei, explain, "forget:confirm")
         row = await booking_row(stage, booking_id)
         assert row.employee_id is None and row.state == "confirmed"
+
+
+async def test_odd_digits_get_the_usage_not_an_error(emu: TelegramEmulator, db_url: str) -> None:
+    async with frozen_stage(emu, db_url) as stage:
+        wang = emu.user(COUNSELOR, "Wang")
+        assert "用法" in ((await stage.say(wang, "/decline ²")).text or "")
+        assert "用法" in ((await stage.say(wang, "/decline 99999999999999999999 理由")).text or "")
+        assert "新增時段" in ((await stage.say(wang, "/slots add 2026-12-01 10:00 ² online")).text or "")
