@@ -190,6 +190,9 @@ class EmployeeRunner:
                     after.sends.append(
                         Outgoing(counselor_id, desk.render("counselor.employee_left", code=code))
                     )
+            for counselor_id, start in gone.bookings_ended:  # their sessions end; the slots are free again
+                text = desk.render("booking.counselor.forgotten", start=start)
+                after.sends.append(Outgoing(counselor_id, text))
             thread.employee = thread.conversation = thread.case = None
         after.sends.append(Outgoing(chat_id, desk.render("forget.done")))
         return None

@@ -16,7 +16,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import CaseStatus
+from hotline.flows.booking import OPEN_STATES as OPEN_BOOKING_STATES
 from hotline.privacy.audit import Actor, AuditAction, record
+from hotline.storage import booking_repo
 from hotline.storage.models import (
     BookingRow,
     Case,
@@ -25,6 +27,7 @@ from hotline.storage.models import (
     Mail,
     Message,
     Outbox,
+    SlotRow,
     ThreadKey,
     Timer,
 )
@@ -45,6 +48,7 @@ class Forgotten:
     messages: int = 0
     mails: int = 0
     ended: list[tuple[int, str, int | None]] = field(default_factory=list)  # (case id, code, counselor)
+    bookings_ended: list[tuple[int, datetime]] = field(default_factory=list)  # (counselor, session start)
 
 
 async def my_data(s: AsyncSession, employee: Employee | None, now: datetime) -> MyData:
@@ -98,6 +102,16 @@ async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotte
         await s.execute(delete(Outbox).where(Outbox.case_id.in_(ids)))
         await s.execute(delete(ThreadKey).where(ThreadKey.case_id.in_(ids)))
     await s.execute(delete(Conversation).where(Conversation.employee_id == employee.id))
+    # Open bookings end: their slot is free again and its counselor is told (no session with nobody).
+    for booking in (await s.scalars(select(BookingRow).where(BookingRow.employee_id == employee.id))).all():
+        if booking.state in OPEN_BOOKING_STATES:
+            slot = await s.get(SlotRow, booking.slot_id) if booking.slot_id else None
+            if slot is not None and booking.state in ("requested", "confirmed"):
+                result.bookings_ended.append((slot.counselor_id, slot.start))
+            if slot is not None and slot.booking_id == booking.id:
+                slot.booking_id = None
+            booking.state, booking.updated_at = "cancelled_by_employee", now
+            await booking_repo.cancel_reminders(s, booking.id, now)
     # Issue 7: bookings keep their slot and state (the office's hours) but no longer point at anyone.
     await s.execute(
         update(BookingRow)

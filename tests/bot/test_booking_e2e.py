@@ -11,7 +11,7 @@ from hotline.privacy.audit import audit_log
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage
 from hotline.storage import booking_repo
-from hotline.storage.models import BookingRow, Case
+from hotline.storage.models import BookingRow, Case, SlotRow
 from tests.bot.booking_support import (
     add_slot,
     booking_id_of,
@@ -242,9 +242,15 @@ async def test_forget_detaches_the_bookings(emu: TelegramEmulator, db_url: str) 
         mei = emu.user(EMPLOYEE, "小美")
         booking_id, _ = await confirmed_booking(stage, "2026-11-27 10:00 60 online")
         explain = await stage.say(mei, "/forget")
+        mark = emu.mark()
         await stage.press(mei, explain, "forget:confirm")
+        told = await stage.next_message(COUNSELOR, since=mark, containing="要求刪除自己的資料")
+        assert "時段已重新開放" in (told.text or "")
         row = await booking_row(stage, booking_id)
-        assert row.employee_id is None and row.state == "confirmed"
+        assert row.employee_id is None and row.state == "cancelled_by_employee"
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            slot = await s.get(SlotRow, row.slot_id)
+            assert slot is not None and slot.booking_id is None, "the slot can be booked again"
 
 
 async def test_odd_digits_get_the_usage_not_an_error(emu: TelegramEmulator, db_url: str) -> None:
