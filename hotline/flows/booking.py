@@ -351,6 +351,9 @@ class _Model:
         self.effects.append(OfferFreeSlots())
         self.tell_counselor("booking.counselor.cancelled", *slot_params(self.slot))
 
+    def release_slot(self) -> None:
+        self.effects.append(ReleaseSlot(self.slot.id))
+
     def drop_reminder(self) -> None:
         self.effects.append(CancelReminder())
 
@@ -430,7 +433,8 @@ TRANSITIONS: list[dict[str, Any]] = [
         "trigger": "counselor_cancel",
         "source": "requested",
         "dest": "cancelled_by_counselor",
-        "after": "counselor_cancelled",
+        # not yet confirmed: like a decline, the time is free again for someone else
+        "after": ["release_slot", "counselor_cancelled"],
     },
     {
         "trigger": "counselor_cancel",

@@ -417,3 +417,10 @@ def test_the_quota_is_counted_again_when_the_request_goes_out() -> None:
     state, _ = step(state, AcceptSelfPay(), at(NOW, used_minutes=210))
     state, effects = step(state, GiveConsent(), at(NOW, used_minutes=210))
     assert state.name == "requested" and any(isinstance(e, HoldSlot) for e in effects)
+
+
+def test_a_counselor_cancel_before_confirming_frees_the_time() -> None:
+    _, effects = step(REQUESTED, CounselorCancel("臨時有事"), CTX)
+    assert ReleaseSlot(SLOT.id) in effects
+    _, effects = step(CONFIRMED, CounselorCancel("臨時有事"), CTX)
+    assert ReleaseSlot(SLOT.id) not in effects, "a confirmed time the counselor cannot keep is not re-offered"
