@@ -34,8 +34,13 @@ def _month(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def _person(employee_id: int | None, case_id: int) -> str:
-    return f"e{employee_id}" if employee_id is not None else f"c{case_id}"
+# Records that no longer point at a person (after /forget, a declined notice) all count as ONE person in
+# a cell: fewer people means more suppression, the cautious side for small-cell protection.
+UNKNOWN = "?"
+
+
+def _person(employee_id: int | None, _case_id: int = 0) -> str:
+    return f"e{employee_id}" if employee_id is not None else UNKNOWN
 
 
 async def report_input(
@@ -50,14 +55,21 @@ async def report_input(
         for c in cases
     ]
     events = (await s.scalars(select(ContactEvent).where(ContactEvent.at >= lo, ContactEvent.at < hi))).all()
-    contacts += [ContactRecord(e.channel, None, _month(e.at, zone), f"x{e.id}") for e in events]
+    contacts += [ContactRecord(e.channel, None, _month(e.at, zone), UNKNOWN) for e in events]
     email_cases = [
         EmailCaseRecord(c.opened_at, c.reply_due_at, c.first_reply_at, _person(c.employee_id, c.id))
         for c in cases
         if c.channel == "email" and c.reply_due_at is not None
     ]
     alerts = (await s.scalars(select(Alert).where(Alert.raised_at >= lo, Alert.raised_at < hi))).all()
-    alert_records = [AlertRecord(a.raised_at, a.acknowledged_at, a.channel, f"c{a.case_id}") for a in alerts]
+    owners = dict(
+        (
+            await s.execute(select(Case.id, Case.employee_id).where(Case.id.in_({a.case_id for a in alerts})))
+        ).all()
+    )
+    alert_records = [
+        AlertRecord(a.raised_at, a.acknowledged_at, a.channel, _person(owners.get(a.case_id))) for a in alerts
+    ]
 
     year_lo = datetime.combine(date(start.year, 1, 1), time(0), zone)
     year_hi = datetime.combine(date(end.year + 1, 1, 1), time(0), zone)
@@ -70,7 +82,7 @@ async def report_input(
     ).all()
     minutes: dict[tuple[str, int], int] = defaultdict(int)
     for booking, slot in sessions:
-        person = f"e{booking.employee_id}" if booking.employee_id is not None else f"b{booking.id}"
+        person = _person(booking.employee_id)
         minutes[(person, slot.start.astimezone(zone).year)] += slot.minutes
         if booking.state == "attended" and lo <= slot.start < hi:
             contacts.append(ContactRecord("face_to_face", booking.area, _month(slot.start, zone), person))

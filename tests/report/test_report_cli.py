@@ -117,3 +117,48 @@ async def assert_export_recorded(db_url: str, fmt: str) -> None:
         await engine.dispose()
     exports = [detail for action, detail in rows if action == "export"]
     assert exports and exports[-1]["format"] == fmt, "the report is an export, in the audit trail"
+
+
+async def test_records_that_no_longer_point_at_anyone_count_as_one_person(sqlite_url: str) -> None:
+    """Five cases of someone who used /forget are one person at most: the cell is suppressed."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from hotline.report import build_report, render
+    from hotline.report.query import report_input
+    from hotline.storage.db import create_engine, session_factory
+    from tests.report.support import LABELS
+
+    await db.upgrade(sqlite_url)
+    store = Store(sqlite_url, Vault(DEMO_SECRET))
+    try:
+        async with store.unit() as s:
+            for i in range(5):
+                s.add(
+                    Case(
+                        code=f"HL-F{i:05d}", channel="telegram", status="closed", category="family", risk="none",
+                        employee_id=None, opened_at=JAN + timedelta(hours=i), message_count=1,
+                    )
+                )  # fmt: skip
+    finally:
+        await store.close()
+    engine = create_engine(sqlite_url)
+    try:
+        async with session_factory(engine)() as s:
+            data = await report_input(
+                s,
+                date(2026, 1, 1),
+                date(2026, 12, 31),
+                as_of=JAN,
+                zone=ZoneInfo("Asia/Taipei"),
+                quota_hours=4,
+            )
+    finally:
+        await engine.dispose()
+    assert {c.person for c in data.contacts} == {"?"}
+    files = render(build_report(data), "csv", LABELS)
+    by_area = next(text for name, text in files.items() if "area" in name)
+    family = next(
+        row for row in csv.reader(io.StringIO(by_area.lstrip("\ufeff"))) if row and row[0] == "家庭關係"
+    )
+    assert family[1] == "<5", "five cases, at most one person: suppressed"
