@@ -71,13 +71,13 @@ async def report_input(
         AlertRecord(a.raised_at, a.acknowledged_at, a.channel, _person(owners.get(a.case_id))) for a in alerts
     ]
 
-    year_lo = datetime.combine(date(start.year, 1, 1), time(0), zone)
-    year_hi = datetime.combine(date(end.year + 1, 1, 1), time(0), zone)
+    # Hours used: sessions inside the report's range that have taken place by ``as_of`` (a session booked
+    # for December is not "used" in a March report), per person and calendar year (the quota's year).
     sessions = (
         await s.execute(
             select(BookingRow, SlotRow)
             .join(SlotRow, SlotRow.id == BookingRow.slot_id)
-            .where(BookingRow.state.in_(SESSION_STATES), SlotRow.start >= year_lo, SlotRow.start < year_hi)
+            .where(BookingRow.state.in_(SESSION_STATES), SlotRow.start >= lo, SlotRow.start < min(hi, as_of))
         )
     ).all()
     minutes: dict[tuple[str, int], int] = defaultdict(int)
