@@ -120,10 +120,10 @@ async def test_an_unreachable_database_is_one_clear_line_without_the_password(tm
     )
     code, out, err = await run_cli("run", env=env, cwd=tmp_path)
     assert code == 2 and out == "" and err.count("\n") == 1, err
-    assert "cannot reach the database" in err and "hunter2-secret" not in err, err
+    assert "cannot reach or open the database" in err and "hunter2-secret" not in err, err
     env["HOTLINE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/h.db"
     code, _, err = await run_cli("cases", "--json", env=env, cwd=tmp_path)
-    assert code == 2 and "cannot open the database" in err and err.count("\n") == 1, err
+    assert code == 2 and "cannot reach or open the database" in err and err.count("\n") == 1, err
 
 
 async def test_a_refused_token_or_an_unreachable_bot_api_is_one_clear_line(

@@ -64,11 +64,10 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
     where = make_url(url).render_as_string(hide_password=True)
     try:
         command.upgrade(alembic_config(url), revision)
-    except OSError as exc:
-        raise StorageError(f"cannot reach the database {where} to apply migrations: {exc}") from exc
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc.__class__.__name__)
-        raise StorageError(f"cannot open the database {where}: {reason}") from exc
+    except (OSError, SQLAlchemyError) as exc:
+        # The driver may report an unreachable server as an OSError or wrapped in the library's error.
+        reason = str(getattr(exc, "orig", None) or exc)
+        raise StorageError(f"cannot reach or open the database {where}: {reason}") from exc
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
