@@ -284,9 +284,13 @@ class Bookings:
                             now=now,
                         )
                 assert event is not None
+                if isinstance(event, flow.ReminderDue) and row.reminded_at is not None:
+                    return  # sent already (a timer run twice: its lease ran out, or a restart)
                 run = await self._load(s, row)
                 await self._step(s, run, event, now)
                 row.updated_at = now
+                if isinstance(event, flow.ReminderDue):
+                    row.reminded_at = now
         await desk.deliver([o for o in early if o.chat_id and o.text])
         if run is None:
             return

@@ -311,6 +311,7 @@ class BookingRow(Base):
     created_at: Mapped[datetime] = mapped_column(Stamp)
     updated_at: Mapped[datetime] = mapped_column(Stamp)
     survey_invited: Mapped[bool] = mapped_column(Boolean, default=False)
+    reminded_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)  # sent once
 
 
 class SurveyToken(Base):

@@ -211,6 +211,10 @@ async def test_reminder_the_day_before_then_no_show_is_recorded(emu: TelegramEmu
         assert await service.timers.run_due() == 1
         await stage.next_message(EMPLOYEE, since=mark, containing="提醒您：明天")
         reminder = await stage.next_message(COUNSELOR, since=mark, containing="提醒：明天")
+        second = emu.mark()
+        assert service.aftercare is not None
+        await service.aftercare.bookings.reminder(booking_id)  # the timer run a second time
+        assert not [c for c in emu.calls[second:] if c.method == "sendMessage"], "reminded once only"
         no_show = next(d for d in reminder.button_data if d.startswith("bk:ns:"))
         early = await stage.press(wang, reminder, no_show, containing="尚未開始")
         assert early.text
