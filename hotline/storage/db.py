@@ -19,7 +19,7 @@ from hotline.errors import StorageError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -36,7 +36,7 @@ def create_engine(url: str) -> AsyncEngine:
         # One connection: SQLite has one writer anyway, and queueing at the pool (not at the file lock)
         # keeps every read-modify-write transaction serialised without SQLITE_BUSY surprises.
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 

@@ -1,14 +1,22 @@
-"""Alembic environment: runs migrations on the async engine given in the config."""
+"""Alembic environment: runs the migrations on the database given in the config.
+
+SQLite is migrated through the standard (synchronous) driver: no worker thread can outlive a failed
+start (aiosqlite's thread would write a traceback into the one line the operator should read).
+PostgreSQL goes through the async engine the service itself uses.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
 
 import hotline.privacy.audit  # noqa: F401  (the audit_log table lives there, on the same metadata)
-from hotline.storage.db import create_engine
+from hotline.storage.db import create_engine, sqlite_pragmas
 from hotline.storage.models import Base
 
 target_metadata = Base.metadata
@@ -24,9 +32,18 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _main() -> None:
-    url = context.config.get_main_option("sqlalchemy.url")
-    assert url is not None
+def _sqlite(url: str) -> None:
+    engine = create_sync_engine(make_url(url).set(drivername="sqlite"), poolclass=NullPool)
+    event.listen(engine, "connect", sqlite_pragmas)
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+async def _async(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -38,4 +55,9 @@ async def _main() -> None:
 
 if context.is_offline_mode():
     raise SystemExit("offline migrations are not supported; run `hotline db upgrade`")
-asyncio.run(_main())
+_url = context.config.get_main_option("sqlalchemy.url")
+assert _url is not None
+if make_url(_url).get_backend_name() == "sqlite":
+    _sqlite(_url)
+else:
+    asyncio.run(_async(_url))
