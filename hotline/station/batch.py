@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,16 @@ class Batch:
     forgets: list[tuple[Employee, str, ParsedMail]] = field(default_factory=list)  # confirmed, with address
     latest_case: dict[int, Case] = field(default_factory=dict)  # by employee id, for requests to forget
     made: list[Employee | Case] = field(default_factory=list)  # new people and cases, in order
+
+    def link_keys(self, case: Case, keys: Iterable[str | None]) -> None:
+        """Message-IDs that belong to ``case`` from now on (theirs and ours): later mails thread to it."""
+        for key in keys:
+            if key and fit(key) not in self.threads:
+                self.threads[fit(key)] = case
+                self.insert(ThreadKey, {"message_id": fit(key)}, case)
+
+    def schedule(self, case: Case, kind: str, due: datetime) -> None:
+        self.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": self.now}, case)
 
     def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
         self.rows.append((model, values, case))

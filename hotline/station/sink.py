@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -204,17 +203,13 @@ class MailStation:
                 batch.s.expunge(obj)
             del batch.made[made:]
             batch.employees, batch.threads, batch.codes, batch.new_codes = maps
-            batch.insert(Mail, self._kept_row(batch, mailbox, uidvalidity, fetched, mail), None)
+            raw = self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT)
+            kept = inbound_row(
+                mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
+                raw_enc=raw, now=batch.now, needs_human=True, malformed=True,
+            )  # fmt: skip
+            batch.insert(Mail, kept, None)
             after.unreadable += 1
-
-    def _kept_row(
-        self, batch: Batch, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail
-    ) -> dict[str, Any]:
-        return inbound_row(
-            mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
-            raw_enc=self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT), now=batch.now,
-            needs_human=True, malformed=True,
-        )  # fmt: skip
 
     def _employee(self, batch: Batch, address: str) -> Employee | None:
         if not address:
@@ -293,17 +288,8 @@ class MailStation:
         batch.insert(Mail, row, case)
         if case is not None:
             # The mail's own id and the ids it refers to: later mails referring to any of them join.
-            self._thread_keys(batch, case, (mail.message_id, *mail.thread_keys))
+            batch.link_keys(case, (mail.message_id, *mail.thread_keys))
         after.stored += 1
-
-    def _thread_keys(self, batch: Batch, case: Case, keys: Iterable[str | None]) -> None:
-        for key in keys:
-            if key and fit(key) not in batch.threads:
-                batch.threads[fit(key)] = case
-                batch.insert(ThreadKey, {"message_id": fit(key)}, case)
-
-    def _schedule(self, batch: Batch, case: Case, kind: str, due: datetime) -> None:
-        batch.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": batch.now}, case)
 
     def _apply(
         self,
@@ -338,7 +324,7 @@ class MailStation:
                 OutboxRow, self.outbox.automatic_reply("forget_explain", mail, text, case), case
             )
             if case is not None:  # the confirmation will be a reply to this mail: thread it to the case
-                self._thread_keys(batch, case, (row_values["message_id"],))
+                batch.link_keys(case, (row_values["message_id"],))
             after.stored += 1
             return case
         if isinstance(effect, mailcase.ForgetSender):
@@ -352,7 +338,7 @@ class MailStation:
                 OutboxRow, self.outbox.automatic_reply("crisis", mail, text, case), case
             )
             if case is not None:
-                self._thread_keys(batch, case, (crisis_mail["message_id"],))
+                batch.link_keys(case, (crisis_mail["message_id"],))
             return case
         if isinstance(effect, mailcase.KeepOnly) or case is None:
             return case
@@ -360,13 +346,13 @@ class MailStation:
             case.reply_due_at = effect.due_at
             if case.id is not None:
                 batch.closed_windows.add(case.id)
-            self._schedule(batch, case, "email.remind", max(effect.remind_at, now))
-            self._schedule(batch, case, "email.escalate", effect.due_at)
+            batch.schedule(case, "email.remind", max(effect.remind_at, now))
+            batch.schedule(case, "email.escalate", effect.due_at)
             if case.id is not None:
                 batch.awaiting.add(case.id)
         elif isinstance(effect, mailcase.Acknowledge):
             ack = batch.insert(OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at), case)
-            self._thread_keys(batch, case, (ack["message_id"],))
+            batch.link_keys(case, (ack["message_id"],))
         elif isinstance(effect, mailcase.Reopen):
             case.status, case.counselor_id, case.outcome, case.closed_at = (
                 CaseStatus.WAITING.value,
@@ -385,7 +371,7 @@ class MailStation:
         elif isinstance(effect, OfferCase):
             after.offers.append(case)
         elif isinstance(effect, QueueCase):
-            self._schedule(batch, case, "case.offer", effect.opens_at)
+            batch.schedule(case, "case.offer", effect.opens_at)
         elif isinstance(effect, RelayToCounselor) and case.counselor_id is not None:
             after.relays.append((case.counselor_id, case.code, effect.text))
         elif isinstance(effect, MarkRisk):
@@ -394,7 +380,7 @@ class MailStation:
             after.alerts.append((case, effect.screening, effect.text, now))
             # In the batch's own transaction: should the process stop before the alert is out, the
             # timer loop sends it (the alert after the commit takes this timer over).
-            self._schedule(batch, case, RESEND, now + RESEND_AFTER)
+            batch.schedule(case, RESEND, now + RESEND_AFTER)
         elif isinstance(effect, mailcase.FlagForHuman):
             row["needs_human"] = True
             after.flagged.append(case)
