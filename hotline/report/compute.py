@@ -189,11 +189,22 @@ def _email_row(cases: Sequence[EmailCaseRecord], as_of: datetime) -> tuple[Cell,
     )
 
 
+def _by_month(
+    records: Sequence[R],
+    month_keys: Sequence[str],
+    month: Callable[[R], str],
+    row: Callable[[Sequence[R]], tuple[Cell, ...]],
+) -> list[tuple[Cell, ...]]:
+    """One row per month of ``month_keys``, then the row of all the records (the total)."""
+    return [row([r for r in records if month(r) == m]) for m in month_keys] + [row(records)]
+
+
 def email_promise(
     cases: Sequence[EmailCaseRecord], month_keys: Sequence[str], as_of: datetime, zone: ZoneInfo
 ) -> Table:
-    rows = [_email_row([c for c in cases if month_of(c.received_at, zone) == m], as_of) for m in month_keys]
-    rows.append(_email_row(cases, as_of))
+    rows = _by_month(
+        cases, month_keys, lambda c: month_of(c.received_at, zone), lambda g: _email_row(g, as_of)
+    )
     return Table(
         "email_promise",
         "report.table.email_promise",
@@ -217,8 +228,7 @@ def _alert_row(alerts: Sequence[AlertRecord]) -> tuple[Cell, ...]:
 
 
 def alerts_table(alerts: Sequence[AlertRecord], month_keys: Sequence[str], zone: ZoneInfo) -> Table:
-    rows = [_alert_row([a for a in alerts if month_of(a.raised_at, zone) == m]) for m in month_keys]
-    rows.append(_alert_row(alerts))
+    rows = _by_month(alerts, month_keys, lambda a: month_of(a.raised_at, zone), _alert_row)
     return Table(
         "alerts",
         "report.table.alerts",
