@@ -31,7 +31,7 @@ pytest: install services
 
 test: lint typecheck pytest
 
-bench: install
+bench: install services
 	$(PY) -m benchmarks
 
 clean:

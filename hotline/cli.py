@@ -118,7 +118,7 @@ async def _mail_poll_once(settings: Settings) -> tuple[int, int]:
     async with Service(settings, poll=False) as service:
         assert service.poller is not None and service.outbox is not None
         fetched = await service.poller.poll_once()
-        sent = await service.outbox.send_due()
+        sent = await service.outbox.drain()
     return fetched, sent
 
 

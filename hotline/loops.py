@@ -1,17 +1,21 @@
 """A background loop that sleeps until it is due or woken: the shape of the timer service and the
 outbox sender. A plain asyncio task, cancelled on stop (never an ``Application.create_task``, whose
-tasks PTB awaits on shutdown — DESIGN §5b)."""
+tasks PTB awaits on shutdown — DESIGN §5b). And a group commit: things to record, recorded in groups."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 MIN_WAIT = 0.01
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 class WakeableLoop:
@@ -67,3 +71,48 @@ class WakeableLoop:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=max(wait, MIN_WAIT))
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Records items as they come, a group per transaction: the first item starts a ``record`` of itself;
+    items added while it runs wait and are recorded together in the next one. Each item is recorded
+    about one transaction after it was added, whatever the rate, at a transaction per group.
+
+    A failed ``record`` stops the recording (``failed`` tells the producers to stop too);
+    :meth:`settle` waits for what is under way and raises that error."""
+
+    def __init__(self, record: Callable[[Sequence[Item]], Awaitable[list[Result]]]) -> None:
+        self._record = record
+        self._pending: list[Item] = []
+        self._results: list[Result] = []
+        self._task: asyncio.Task[None] | None = None
+        self._error: Exception | None = None
+        self.count = 0  # items recorded
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def add(self, item: Item) -> None:
+        self._pending.append(item)
+        if self._task is None and self._error is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                self._results += await self._record(group)
+                self.count += len(group)
+        except Exception as exc:
+            self._error = exc
+        finally:
+            self._task = None
+
+    async def settle(self) -> list[Result]:
+        """Wait until every item added so far is recorded; return what the records returned."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+        if self._error is not None:
+            raise self._error
+        return self._results

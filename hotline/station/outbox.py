@@ -2,9 +2,11 @@
 
 Each message is composed once and stored (encrypted) as the exact bytes to send, with its Message-ID:
 a retry sends the same message. A failure is retried with exponential backoff (capped); a permanent
-refusal (5xx) stops and tells the counselor. A row is marked sent in its own commit as soon as the server
-accepted it, so a restart does not send it again (the one window left is a crash between the server's
-acceptance and that commit; the unchanged Message-ID then lets mail clients fold the copy).
+refusal (5xx) stops and tells the counselor. A row is marked sent as soon as the server accepted it, so a
+restart does not send it again: rows accepted while one commit is under way are marked together in the
+next (group commit), so marking costs a commit per group, not per mail, and the one window left is still
+a crash between the server's acceptance and that commit (the unchanged Message-ID then lets mail clients
+fold the copy).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.loops import WakeableLoop
+from hotline.loops import GroupCommit, WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.parse import ParsedMail, parse_message
@@ -188,15 +190,19 @@ class Outbox:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def _send_share(self, jobs: Sequence[_Job]) -> tuple[int, list[Outgoing]]:
-        """Send ``jobs`` in order over one SMTP session (a few sessions run side by side)."""
+    async def _send_share(self, jobs: Sequence[_Job], marks: GroupCommit[_Job, Outgoing]) -> list[Outgoing]:
+        """Send ``jobs`` in order over one SMTP session (a few sessions run side by side); each one the
+        server accepts goes to ``marks`` at once."""
         if not jobs:
-            return 0, []
+            return []
         assert self.smtp is not None
         vault = self.desk.store.vault
-        sent, notes = 0, []
+        notes = []
         async with self._session_factory(self.smtp) as session:
-            for row_id, case_id, kind, counselor_id, attempts, recipient_enc, raw_enc in jobs:
+            for job in jobs:
+                if marks.failed:  # what was sent cannot be recorded: send no more until it can
+                    break
+                row_id, case_id, _kind, counselor_id, attempts, recipient_enc, raw_enc = job
                 to = vault.decrypt(recipient_enc, context=CONTACT_CONTEXT)
                 raw = vault.decrypt_bytes(raw_enc, context=MAIL_CONTEXT)
                 try:
@@ -204,9 +210,8 @@ class Outbox:
                 except MailSendFailed as exc:
                     notes += await self._failed(row_id, case_id, counselor_id, attempts + 1, exc)
                     continue
-                notes += await self._sent(row_id, case_id, kind, counselor_id)
-                sent += 1
-        return sent, notes
+                marks.add(job)
+        return notes
 
     def _backoff(self, attempts: int) -> timedelta:
         cfg = self.desk.settings.email
@@ -241,40 +246,57 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
             jobs: list[_Job] = sorted((tuple(row) for row in claimed.all()), key=lambda job: job[0])  # type: ignore[misc]
-        results = await asyncio.gather(*(self._send_share(jobs[i::SESSIONS]) for i in range(SESSIONS)))
-        notes = [note for _, share_notes in results for note in share_notes]
-        sent = sum(count for count, _ in results)
-        await desk.deliver(notes)
-        return sent
+        marks: GroupCommit[_Job, Outgoing] = GroupCommit(self._sent)
+        try:
+            shares = await asyncio.gather(
+                *(self._send_share(jobs[i::SESSIONS], marks) for i in range(SESSIONS))
+            )
+        finally:
+            sent_notes = await marks.settle()  # what the server accepted is recorded, even on the way out
+        await desk.deliver([note for share in shares for note in share] + sent_notes)
+        return marks.count
 
-    async def _sent(
-        self, row_id: int, case_id: int | None, kind: str, counselor_id: int | None
-    ) -> list[Outgoing]:
+    async def drain(self) -> int:
+        """Send until nothing is due (what fails waits for its retry time); return how many were sent."""
+        total = 0
+        while sent := await self.send_due():
+            total += sent
+        return total
+
+    async def _sent(self, jobs: Sequence[_Job]) -> list[Outgoing]:
+        """Record one group of messages the server accepted, in one commit."""
         desk = self.desk
         now = desk.now()
+        erase = [job[0] for job in jobs if job[2] in ERASE_AFTER_SEND]
+        kept = [job for job in jobs if job[2] not in ERASE_AFTER_SEND]
+        # The promise is kept when the first answer leaves (a survey invitation is no answer either).
+        answers = [job for job in kept if job[2] not in ("ack", "survey", "crisis") and job[1] is not None]
         async with desk.store.unit() as s:
-            if kind in ERASE_AFTER_SEND:
-                await s.execute(delete(OutboxRow).where(OutboxRow.id == row_id))
+            if erase:
+                await s.execute(delete(OutboxRow).where(OutboxRow.id.in_(erase)))
+            if kept:
+                await s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([job[0] for job in kept]))
+                    .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
+                    .execution_options(synchronize_session=False)
+                )
+            if not answers:
                 return []
-            await s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row_id)
-                .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
-            )
-            if (
-                kind in ("ack", "survey", "crisis") or case_id is None
-            ):  # a survey invitation is no answer either
-                return []
-            # The promise is kept when the first answer leaves.
+            case_ids = {job[1] for job in answers}
             await s.execute(
                 update(Case)
-                .where(Case.id == case_id, Case.first_reply_at.is_(None))
+                .where(Case.id.in_(case_ids), Case.first_reply_at.is_(None))
                 .values(first_reply_at=now)
+                .execution_options(synchronize_session=False)
             )
-            code = await s.scalar(select(Case.code).where(Case.id == case_id))
-        if counselor_id is None:
-            return []
-        return [Outgoing(counselor_id, desk.render("counselor.mail.sent", code=code))]
+            rows = await s.execute(select(Case.id, Case.code).where(Case.id.in_(case_ids)))
+            codes: dict[int, str] = {case_id: code for case_id, code in rows}
+        return [
+            Outgoing(job[3], desk.render("counselor.mail.sent", code=codes.get(job[1] or 0, "—")))
+            for job in answers
+            if job[3] is not None
+        ]
 
     async def _failed(
         self, row_id: int, case_id: int | None, counselor_id: int | None, attempts: int, exc: MailSendFailed

@@ -1,0 +1,57 @@
+"""The group commit under the outbox: items added while a record runs go together in the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from hotline.loops import GroupCommit
+
+
+class Recorder:
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.groups: list[list[int]] = []
+        self.fail_on = fail_on
+        self.release = asyncio.Event()
+
+    async def record(self, items: Sequence[int]) -> list[str]:
+        self.groups.append(list(items))
+        await self.release.wait()
+        if self.fail_on is not None and self.fail_on in items:
+            raise RuntimeError("database went away")
+        return [f"done {i}" for i in items]
+
+
+async def test_items_added_during_a_record_go_together_in_the_next() -> None:
+    recorder = Recorder()
+    marks: GroupCommit[int, str] = GroupCommit(recorder.record)
+    marks.add(1)
+    await asyncio.sleep(0)  # the first record starts with item 1 alone
+    for item in (2, 3, 4):
+        marks.add(item)
+    recorder.release.set()
+    assert await marks.settle() == ["done 1", "done 2", "done 3", "done 4"]
+    assert recorder.groups == [[1], [2, 3, 4]]
+    assert marks.count == 4 and not marks.failed
+
+
+async def test_a_failed_record_stops_recording_and_settle_raises_it() -> None:
+    recorder = Recorder(fail_on=1)
+    marks: GroupCommit[int, str] = GroupCommit(recorder.record)
+    marks.add(1)
+    await asyncio.sleep(0)
+    marks.add(2)
+    recorder.release.set()
+    with pytest.raises(RuntimeError, match="database went away"):
+        await marks.settle()
+    assert marks.failed and marks.count == 0
+    marks.add(3)  # nothing more is recorded once it failed
+    await asyncio.sleep(0)
+    assert recorder.groups == [[1]]
+
+
+async def test_settle_with_nothing_added_returns_nothing() -> None:
+    marks: GroupCommit[int, str] = GroupCommit(Recorder().record)
+    assert await marks.settle() == []
