@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from hotline.domain import Screening
 from hotline.mailbox.parse import ParsedMail
@@ -71,8 +73,19 @@ class Batch:
         self.rows.append((model, values, case))
         return values
 
+    def make(self, obj: Employee | Case) -> None:
+        """A new person or case (not yet in the session): inserted first when the batch is written."""
+        self.made.append(obj)
+
     async def flush(self) -> None:
-        """Insert the cases and people first (for their ids), then every other row, a statement a table."""
+        """Insert the new people and cases first (for their ids), write the changes to stored ones, then
+        every other row, a statement a table."""
+        people = [obj for obj in self.made if isinstance(obj, Employee)]
+        cases = [obj for obj in self.made if isinstance(obj, Case)]
+        await _insert_returning_ids(self.s, people, Employee, "pseudonym")
+        for new in cases:
+            new.employee_id = new.employee.id if new.employee is not None else None
+        await _insert_returning_ids(self.s, cases, Case, "code")
         await self.s.flush()
         tables: dict[type[Base], list[dict[str, Any]]] = {}
         for model, values, case in self.rows:
@@ -82,6 +95,37 @@ class Batch:
         for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
             if model in tables:
                 await self.s.execute(insert(model), tables[model])
+
+
+async def _insert_returning_ids(
+    s: AsyncSession, objs: Sequence[Base], model: type[Base], unique: str
+) -> None:
+    """Insert new objects in one statement and keep them in the session as stored rows.
+
+    The ORM would insert them one at a time on SQLite (it cannot match the rows RETURNING gives back to
+    the objects there), a round trip each; here a unique column matches them."""
+    if not objs:
+        return
+    table = cast(Table, model.__table__)
+    values = [_column_values(obj, table) for obj in objs]
+    returned = await s.execute(insert(table).returning(table.c.id, table.c[unique]), values)
+    ids = {key: row_id for row_id, key in returned}
+    for obj in objs:
+        obj.id = ids[getattr(obj, unique)]  # type: ignore[attr-defined]
+        make_transient_to_detached(obj)
+        s.add(obj)
+
+
+def _column_values(obj: Base, table: Table) -> dict[str, Any]:
+    values = {}
+    for column in table.columns:
+        if column.primary_key:
+            continue
+        value = getattr(obj, column.key, None)
+        if value is None and isinstance(column.default, ScalarElementColumnDefault):
+            value = column.default.arg
+        values[column.key] = value
+    return values
 
 
 def same_person(case: Case, employee: Employee | None) -> bool:

@@ -199,8 +199,6 @@ class MailStation:
                 "mail uid %s could not be handled (%s); kept for a human", fetched.uid, type(exc).__name__
             )
             del batch.rows[rows:], batch.forgets[forgets:]
-            for obj in batch.made[made:]:
-                batch.s.expunge(obj)
             del batch.made[made:]
             batch.employees, batch.threads, batch.codes, batch.new_codes = maps
             raw = self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT)
@@ -218,8 +216,7 @@ class MailStation:
         employee = batch.employees.get(pseudonym)
         if employee is None:
             employee = Employee(pseudonym=pseudonym, channel=Channel.EMAIL.value, created_at=batch.now)
-            batch.s.add(employee)
-            batch.made.append(employee)
+            batch.make(employee)
             batch.employees[pseudonym] = employee
         if employee.contact_enc is None:
             employee.contact_enc = self.desk.store.vault.encrypt(address.strip(), context=CONTACT_CONTEXT)
@@ -302,7 +299,7 @@ class MailStation:
         after: After,
     ) -> Case | None:
         desk = self.desk
-        s, now = batch.s, batch.now
+        now = batch.now
         if isinstance(effect, OpenCase):
             new = Case(
                 code=batch.new_codes.pop(),
@@ -314,8 +311,7 @@ class MailStation:
                 opened_at=row["received_at"],
                 message_count=0,
             )
-            s.add(new)
-            batch.made.append(new)
+            batch.make(new)
             batch.codes[new.code] = new
             return new
         if isinstance(effect, mailcase.ExplainForget):
