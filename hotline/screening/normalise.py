@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import TypeAlias
 
-# Every code point of the first two planes gets an entry, so translate never takes the (slow)
-# missing-key path for ordinary text; higher planes pass through unchanged.
+# Every code point of the first two planes gets an entry the first time a text contains it, so
+# translate takes the (slow) missing-key path once per character; higher planes pass through unchanged.
 _TABLE_LIMIT = 0x20000
 _SURROGATES = range(0xD800, 0xE000)
 
@@ -37,28 +37,48 @@ def _fold_char(ch: str, s2t: Mapping[str, str], folds: Mapping[str, str]) -> str
     return "".join(folds.get(c, c) for c in text)
 
 
+class FoldTable(dict[int, int | str]):
+    """The translate table of a screener, filled one code point at a time: keys are code points,
+    values a code point or a string. Folding all 128k code points up front cost most of a second at
+    each start; a text meets a few thousand distinct characters. (``dict.__missing__`` is asked only
+    on a miss, so a filled entry costs ``str.translate`` what a plain dict's does.)"""
+
+    __slots__ = ("_folds", "_removed", "_s2t", "_spaces")
+
+    def __init__(
+        self, s2t: Mapping[str, str], folds: Mapping[str, str], separators: str, removed_chars: str
+    ) -> None:
+        super().__init__()
+        self._s2t, self._folds = s2t, folds
+        self._removed = frozenset(ZERO_WIDTH + ZHUYIN_TONES + removed_chars)
+        self._spaces = frozenset(separators)
+
+    def __missing__(self, cp: int) -> int | str:
+        if not 0 <= cp < _TABLE_LIMIT:
+            raise LookupError(cp)  # str.translate leaves the character as it is
+        value = self._entry(cp)
+        self[cp] = value
+        return value
+
+    def _entry(self, cp: int) -> int | str:
+        ch = chr(cp)
+        removed, spaces = self._removed, self._spaces
+        if cp in _SURROGATES:
+            return cp
+        if ch in removed:
+            return ""
+        if ch in spaces or ch.isspace():
+            return " "
+        folded = _fold_char(ch, self._s2t, self._folds)
+        folded = "".join("" if c in removed else " " if (c in spaces or c.isspace()) else c for c in folded)
+        return cp if folded == ch else folded
+
+
 def build_table(
     s2t: Mapping[str, str], folds: Mapping[str, str], separators: str, removed_chars: str = ""
 ) -> TranslateTable:
-    """The translate table of a screener; keys are code points, values a code point or a string."""
-    table: TranslateTable = {}
-    removed = frozenset(ZERO_WIDTH + ZHUYIN_TONES + removed_chars)
-    spaces = frozenset(separators)
-    for cp in range(_TABLE_LIMIT):
-        ch = chr(cp)
-        if cp in _SURROGATES:
-            table[cp] = cp
-            continue
-        if ch in removed:
-            table[cp] = ""
-            continue
-        if ch in spaces or ch.isspace():
-            table[cp] = " "
-            continue
-        folded = _fold_char(ch, s2t, folds)
-        folded = "".join("" if c in removed else " " if (c in spaces or c.isspace()) else c for c in folded)
-        table[cp] = cp if folded == ch else folded
-    return table
+    """The translate table of a screener (see :class:`FoldTable`)."""
+    return FoldTable(s2t, folds, separators, removed_chars)
 
 
 class Normaliser:
