@@ -112,14 +112,13 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     return 0
 
 
-async def _mail_poll_once(settings: Settings) -> tuple[int, int]:
+async def mail_poll_once(settings: Settings) -> tuple[int, int]:
+    """`hotline mail poll --once`: (mails stored, mails sent)."""
     from hotline.app import Service
 
     async with Service(settings, poll=False) as service:
         assert service.poller is not None and service.outbox is not None
-        fetched = await service.poller.poll_once()
-        sent = await service.outbox.drain()
-    return fetched, sent
+        return await service.outbox.send_alongside(service.poller.poll_once())
 
 
 def cmd_mail_poll(args: argparse.Namespace) -> int:
@@ -130,7 +129,7 @@ def cmd_mail_poll(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    fetched, sent = asyncio.run(_mail_poll_once(settings))
+    fetched, sent = asyncio.run(mail_poll_once(settings))
     log.info("mail poll: %d new mails stored, %d mails sent", fetched, sent)
     return 0
 

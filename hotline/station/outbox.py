@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 
@@ -30,6 +30,7 @@ from hotline.storage.models import Case, Employee, Mail, ThreadKey
 from hotline.storage.models import Outbox as OutboxRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAIL_CONTEXT = b"mail"
 CONTACT_CONTEXT = b"contact"
@@ -59,6 +60,7 @@ class Outbox:
         self.domain = mail_from.rpartition("@")[2] or "localhost"
         self._session_factory = session_factory
         self._loop = WakeableLoop("hotline-outbox", self._step, error_wait=5.0)
+        self._queued = asyncio.Event()  # for `send_alongside`: something was queued since the last look
 
     # -- composing ------------------------------------------------------------------------------------
     def compose(
@@ -182,6 +184,7 @@ class Outbox:
     # -- sending --------------------------------------------------------------------------------------
     def wake(self) -> None:
         self._loop.wake()
+        self._queued.set()
 
     def start(self) -> None:
         if self.smtp is not None:
@@ -255,6 +258,26 @@ class Outbox:
             sent_notes = await marks.settle()  # what the server accepted is recorded, even on the way out
         await desk.deliver([note for share in shares for note in share] + sent_notes)
         return marks.count
+
+    async def send_alongside(self, work: Awaitable[T]) -> tuple[T, int]:
+        """Run ``work`` (a mail poll) and send what it queues while it goes on, each stored batch's
+        acknowledgements while the next batch is fetched; then send what is left. Returns what ``work``
+        returned and how many were sent. What is due is sent even when ``work`` fails."""
+        task = asyncio.ensure_future(work)
+        sent = 0
+        try:
+            while not task.done():
+                self._queued.clear()
+                sent += await self.send_due()
+                woken = asyncio.ensure_future(self._queued.wait())
+                await asyncio.wait({task, woken}, return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+        except BaseException:  # sending failed (or we are cancelled): the work is not left running alone
+            task.cancel()
+            await asyncio.wait({task})
+            raise
+        sent += await self.drain()
+        return task.result(), sent
 
     async def drain(self) -> int:
         """Send until nothing is due (what fails waits for its retry time); return how many were sent."""

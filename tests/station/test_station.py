@@ -58,9 +58,10 @@ async def station(
 
 
 async def poll(stage: Stage) -> tuple[int, int]:
+    """What `hotline mail poll --once` does: (mails stored, mails sent)."""
     service = stage.running
     assert service.poller is not None and service.outbox is not None
-    return await service.poller.poll_once(), await service.outbox.send_due()
+    return await service.outbox.send_alongside(service.poller.poll_once())
 
 
 def mail(
