@@ -76,13 +76,17 @@ class WakeableLoop:
 class GroupCommit(Generic[Item, Result]):
     """Records items as they come, a group per transaction: the first item starts a ``record`` of itself;
     items added while it runs wait and are recorded together in the next one. Each item is recorded
-    about one transaction after it was added, whatever the rate, at a transaction per group.
+    about one transaction (plus ``linger`` seconds, spent gathering a group) after it was added,
+    whatever the rate, at a transaction per group.
 
     A failed ``record`` stops the recording (``failed`` tells the producers to stop too);
     :meth:`settle` waits for what is under way and raises that error."""
 
-    def __init__(self, record: Callable[[Sequence[Item]], Awaitable[list[Result]]]) -> None:
+    def __init__(
+        self, record: Callable[[Sequence[Item]], Awaitable[list[Result]]], *, linger: float = 0.0
+    ) -> None:
         self._record = record
+        self._linger = linger
         self._pending: list[Item] = []
         self._results: list[Result] = []
         self._task: asyncio.Task[None] | None = None
@@ -101,6 +105,8 @@ class GroupCommit(Generic[Item, Result]):
     async def _run(self) -> None:
         try:
             while self._pending:
+                if self._linger:
+                    await asyncio.sleep(self._linger)
                 group, self._pending = self._pending, []
                 self._results += await self._record(group)
                 self.count += len(group)

@@ -94,7 +94,7 @@ class Batch:
             tables.setdefault(model, []).append(values)
         for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
             if model in tables:
-                await self.s.execute(insert(model), tables[model])
+                await self.s.execute(insert(cast(Table, model.__table__)), tables[model])
 
 
 async def _insert_returning_ids(

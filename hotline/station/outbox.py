@@ -37,6 +37,8 @@ CONTACT_CONTEXT = b"contact"
 MAX_WAIT_SECONDS = 30.0
 BATCH = 200
 SESSIONS = 4  # SMTP sessions side by side: a message costs three round trips to the server
+# Marking sent rows waits this long to gather a group: a commit per mail cost more than the sending.
+MARK_LINGER = 0.01
 SEND_LEASE = timedelta(minutes=5)  # a message being sent is not due for anyone else meanwhile
 
 _Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
@@ -249,7 +251,7 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
             jobs: list[_Job] = sorted((tuple(row) for row in claimed.all()), key=lambda job: job[0])  # type: ignore[misc]
-        marks: GroupCommit[_Job, Outgoing] = GroupCommit(self._sent)
+        marks: GroupCommit[_Job, Outgoing] = GroupCommit(self._sent, linger=MARK_LINGER)
         try:
             shares = await asyncio.gather(
                 *(self._send_share(jobs[i::SESSIONS], marks) for i in range(SESSIONS))

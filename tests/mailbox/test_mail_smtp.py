@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from email.header import decode_header
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hotline.mailbox.compose import MAX_REFERENCES, compose_reply, render_bytes, reply_subject
+from hotline.mailbox.compose import MAX_REFERENCES, compose_reply, encoded_words, render_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.parse import parse_message
 from hotline.mailbox.smtp import SmtpConfig, send
@@ -92,6 +95,21 @@ def test_reply_without_parent_and_trimmed_references() -> None:
 )
 def test_reply_subject(original: str, code: str | None, expected: str) -> None:
     assert reply_subject(original, code) == expected
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1))
+def test_encoded_words_decode_to_the_text_and_fit_the_line(text: str) -> None:
+    encoded = encoded_words(text)
+    lines = encoded.split("\r\n ")
+    assert all(len(line) <= 75 for line in lines)
+    assert len("Subject: " + lines[0]) <= 78
+    assert (
+        "".join(
+            part.decode(charset or "ascii") if isinstance(part, bytes) else part
+            for part, charset in decode_header(encoded)
+        )
+        == text
+    )
 
 
 def test_bad_domain_or_address_is_a_value_error() -> None:
