@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, update
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.loops import GroupCommit, WakeableLoop
+from hotline.loops import WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
+from hotline.station.sending import Job, SendRun
 from hotline.storage import repo
 from hotline.storage.models import Case, Employee, Mail, ThreadKey
 from hotline.storage.models import Outbox as OutboxRow
@@ -36,12 +37,8 @@ MAIL_CONTEXT = b"mail"
 CONTACT_CONTEXT = b"contact"
 MAX_WAIT_SECONDS = 30.0
 BATCH = 200
-SESSIONS = 4  # SMTP sessions side by side: a message costs three round trips to the server
-# Marking sent rows waits this long to gather a group: a commit per mail cost more than the sending.
-MARK_LINGER = 0.01
 SEND_LEASE = timedelta(minutes=5)  # a message being sent is not due for anyone else meanwhile
 
-_Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
 # Mail to someone being forgotten (or asking to be), and survey invitations (their code must not stay
 # with the case): the row goes once sent, so no address or code stays behind.
 ERASE_AFTER_SEND = frozenset({"forget_explain", "forget_done", "survey"})
@@ -195,44 +192,24 @@ class Outbox:
     async def stop(self) -> None:
         await self._loop.stop()
 
-    async def _send_share(self, jobs: Sequence[_Job], marks: GroupCommit[_Job, Outgoing]) -> list[Outgoing]:
-        """Send ``jobs`` in order over one SMTP session (a few sessions run side by side); each one the
-        server accepts goes to ``marks`` at once."""
-        if not jobs:
-            return []
-        assert self.smtp is not None
-        vault = self.desk.store.vault
-        notes = []
-        async with self._session_factory(self.smtp) as session:
-            for job in jobs:
-                if marks.failed:  # what was sent cannot be recorded: send no more until it can
-                    break
-                row_id, case_id, _kind, counselor_id, attempts, recipient_enc, raw_enc = job
-                to = vault.decrypt(recipient_enc, context=CONTACT_CONTEXT)
-                raw = vault.decrypt_bytes(raw_enc, context=MAIL_CONTEXT)
-                try:
-                    await session.send_raw(self.mail_from, [to], raw)
-                except MailSendFailed as exc:
-                    notes += await self._failed(row_id, case_id, counselor_id, attempts + 1, exc)
-                    continue
-                marks.add(job)
-        return notes
-
     def _backoff(self, attempts: int) -> timedelta:
         cfg = self.desk.settings.email
         return timedelta(
             seconds=min(cfg.send_retry_max_seconds, cfg.send_retry_seconds * 2 ** max(0, attempts - 1))
         )
 
-    async def send_due(self) -> int:
-        """Send every due message (over a few SMTP sessions); return how many were sent."""
-        if self.smtp is None:
-            return 0
-        desk = self.desk
-        now = desk.now()
-        async with desk.store.unit() as s:
-            # Claimed with a lease in one statement: another process sending at the same time (a
-            # `mail poll --once` beside `run`, or a second instance) finds them no longer due.
+    def _run(self) -> SendRun:
+        assert self.smtp is not None
+        return SendRun(
+            smtp=self.smtp, session_factory=self._session_factory, mail_from=self.mail_from,
+            vault=self.desk.store.vault, record_sent=self._sent, record_failed=self._failed,
+        )  # fmt: skip
+
+    async def _claim(self) -> list[Job]:
+        """Up to BATCH due messages, claimed with a lease in one statement: another process sending at
+        the same time (a `mail poll --once` beside `run`, or a second instance) finds them not due."""
+        now = self.desk.now()
+        async with self.desk.store.unit() as s:
             due = (
                 select(OutboxRow.id)
                 .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
@@ -250,35 +227,48 @@ class Outbox:
                 )
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
-            jobs: list[_Job] = sorted((tuple(row) for row in claimed.all()), key=lambda job: job[0])  # type: ignore[misc]
-        marks: GroupCommit[_Job, Outgoing] = GroupCommit(self._sent, linger=MARK_LINGER)
-        try:
-            shares = await asyncio.gather(
-                *(self._send_share(jobs[i::SESSIONS], marks) for i in range(SESSIONS))
-            )
-        finally:
-            sent_notes = await marks.settle()  # what the server accepted is recorded, even on the way out
-        await desk.deliver([note for share in shares for note in share] + sent_notes)
-        return marks.count
+            return sorted((tuple(row) for row in claimed.all()), key=lambda job: job[0])  # type: ignore[misc]
+
+    async def send_due(self) -> int:
+        """Send up to BATCH due messages (over a few SMTP sessions); return how many were sent."""
+        if self.smtp is None:
+            return 0
+        run = self._run()
+        run.feed(await self._claim())
+        sent, notes = await run.finish()
+        await self.desk.deliver(notes)
+        return sent
 
     async def send_alongside(self, work: Awaitable[T]) -> tuple[T, int]:
-        """Run ``work`` (a mail poll) and send what it queues while it goes on, each stored batch's
-        acknowledgements while the next batch is fetched; then send what is left. Returns what ``work``
-        returned and how many were sent. What is due is sent even when ``work`` fails."""
+        """Run ``work`` (a mail poll) and send what it queues while it goes on: each stored batch's
+        acknowledgements go out while the next batch is fetched; then what is left. Returns what
+        ``work`` returned and how many were sent. What is due is sent even when ``work`` fails."""
         task = asyncio.ensure_future(work)
-        sent = 0
+        if self.smtp is None:
+            return await task, 0
+        run = self._run()
         try:
-            while not task.done():
+            while True:
+                finished = task.done()  # then everything it stored is there for the claim below
                 self._queued.clear()
-                sent += await self.send_due()
+                jobs = await self._claim()
+                run.feed(jobs)
+                if jobs:
+                    continue
+                if finished:
+                    break
                 woken = asyncio.ensure_future(self._queued.wait())
                 await asyncio.wait({task, woken}, return_when=asyncio.FIRST_COMPLETED)
                 woken.cancel()
-        except BaseException:  # sending failed (or we are cancelled): the work is not left running alone
+        except (
+            BaseException
+        ):  # claiming failed (or we are cancelled): stop the work, finish what is under way
             task.cancel()
             await asyncio.wait({task})
+            await run.finish(abandon=True)
             raise
-        sent += await self.drain()
+        sent, notes = await run.finish()
+        await self.desk.deliver(notes)
         return task.result(), sent
 
     async def drain(self) -> int:
@@ -288,7 +278,7 @@ class Outbox:
             total += sent
         return total
 
-    async def _sent(self, jobs: Sequence[_Job]) -> list[Outgoing]:
+    async def _sent(self, jobs: Sequence[Job]) -> list[Outgoing]:
         """Record one group of messages the server accepted, in one commit."""
         desk = self.desk
         now = desk.now()
@@ -323,9 +313,8 @@ class Outbox:
             if job[3] is not None
         ]
 
-    async def _failed(
-        self, row_id: int, case_id: int | None, counselor_id: int | None, attempts: int, exc: MailSendFailed
-    ) -> list[Outgoing]:
+    async def _failed(self, job: Job, exc: MailSendFailed) -> list[Outgoing]:
+        row_id, case_id, _kind, counselor_id, attempts = job[0], job[1], job[2], job[3], job[4] + 1
         desk = self.desk
         now = desk.now()
         kind = "temporary" if exc.temporary else "permanent"

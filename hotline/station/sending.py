@@ -1,0 +1,93 @@
+"""One run of the outbox's sender: claimed messages go into a queue that a few SMTP sessions work through
+side by side (a message costs three round trips to the server, so one session would mostly wait).
+
+What the server accepts is recorded by group commit (`hotline.loops.GroupCommit`); what it refuses is
+handed back to the outbox, which retries it later or gives up. Jobs can be fed while the run goes on: a
+mail poll feeds each stored batch's acknowledgements while it fetches the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from hotline.bot.desk import Outgoing
+from hotline.crypto import Vault
+from hotline.loops import GroupCommit
+from hotline.mailbox.errors import MailSendFailed
+from hotline.mailbox.smtp import SmtpConfig, SmtpSession
+from hotline.station.batch import CONTACT_CONTEXT, MAIL_CONTEXT
+
+SESSIONS = 4
+# Marking sent rows waits this long to gather a group: a commit per mail cost more than the sending.
+MARK_LINGER = 0.01
+
+# (row id, case id, kind, counselor id, attempts so far, recipient encrypted, message encrypted)
+Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
+RecordSent = Callable[[Sequence[Job]], Awaitable[list[Outgoing]]]
+RecordFailed = Callable[[Job, MailSendFailed], Awaitable[list[Outgoing]]]
+
+
+class SendRun:
+    def __init__(
+        self,
+        *,
+        smtp: SmtpConfig,
+        session_factory: Callable[[SmtpConfig], SmtpSession],
+        mail_from: str,
+        vault: Vault,
+        record_sent: RecordSent,
+        record_failed: RecordFailed,
+        sessions: int = SESSIONS,
+    ) -> None:
+        self._smtp = smtp
+        self._session_factory = session_factory
+        self._mail_from = mail_from
+        self._vault = vault
+        self._record_failed = record_failed
+        self._sessions = sessions
+        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._marks: GroupCommit[Job, Outgoing] = GroupCommit(record_sent, linger=MARK_LINGER)
+        self._workers: list[asyncio.Task[list[Outgoing]]] = []
+
+    def feed(self, jobs: Sequence[Job]) -> None:
+        """Queue claimed jobs; the sessions start with the first."""
+        if jobs and not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._session()) for _ in range(self._sessions)]
+        for job in jobs:
+            self._queue.put_nowait(job)
+
+    async def finish(self, *, abandon: bool = False) -> tuple[int, list[Outgoing]]:
+        """Wait until every queued job is sent (or, with ``abandon``, only those under way: the rest stay
+        claimed until their lease runs out) and recorded; return how many were sent and the notes for
+        counselors. Raises what recording raised."""
+        if abandon:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        try:
+            shares = await asyncio.gather(*self._workers)
+        finally:
+            sent_notes = (
+                await self._marks.settle()
+            )  # what the server accepted is recorded, even on the way out
+        return self._marks.count, [note for share in shares for note in share] + sent_notes
+
+    async def _session(self) -> list[Outgoing]:
+        notes: list[Outgoing] = []
+        vault = self._vault
+        async with self._session_factory(self._smtp) as session:
+            while (job := await self._queue.get()) is not None:
+                if self._marks.failed:  # what was sent cannot be recorded: send no more until it can
+                    continue
+                to = vault.decrypt(job[5], context=CONTACT_CONTEXT)
+                raw = vault.decrypt_bytes(job[6], context=MAIL_CONTEXT)
+                try:
+                    await session.send_raw(self._mail_from, [to], raw)
+                except MailSendFailed as exc:
+                    notes += await self._record_failed(job, exc)
+                    continue
+                self._marks.add(job)
+        return notes
