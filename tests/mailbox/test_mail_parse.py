@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hotline.mailbox.charset import decode_bytes
+from hotline.mailbox.charset import _COMMON, _WEIRD_RANGES, _score, decode_bytes
 from hotline.mailbox.headers import (
     decode_header_value,
     find_case_code,
@@ -248,6 +248,32 @@ def test_decode_header_value_quirks() -> None:
 )
 def test_decode_bytes(data: bytes, label: str | None, expected: str) -> None:
     assert decode_bytes(data, label).text == expected
+
+
+def _score_one_by_one(text: str) -> float:
+    """The plausibility score as first written, a character at a time."""
+    score = 0.0
+    for ch in text:
+        cp = ord(ch)
+        if cp < 0x80:
+            score += 1.0
+        elif ch in _COMMON:
+            score += 3.0
+        elif 0x4E00 <= cp <= 0x9FFF or 0x2000 <= cp <= 0x20CF:
+            score += 0.5
+        elif 0xC0 <= cp <= 0x24F:
+            score += 1.0
+        elif any(lo <= cp <= hi for lo, hi in _WEIRD_RANGES):
+            score -= 4.0
+    return score
+
+
+@given(
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]))
+    | st.text(alphabet="的壓力工作ÀΩ㐀ぁ\ufffd，a ")
+)
+def test_score_counts_like_one_character_at_a_time(text: str) -> None:
+    assert _score(text) == _score_one_by_one(text)
 
 
 def test_html_to_text() -> None:
