@@ -12,7 +12,6 @@ linked by relationship and inserted in one flush at the end (DESIGN §5b: batch 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -73,10 +72,7 @@ class MailStation:
 
     # -- sink -----------------------------------------------------------------------------------------
     async def store_batch(self, mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
-        parsed = []
-        for fetched in messages:
-            parsed.append((fetched, fitted(parse_message(fetched.raw))))
-            await asyncio.sleep(0)  # a turn for the others between mails: the outbox sends meanwhile
+        parsed = [(fetched, fitted(parse_message(fetched.raw))) for fetched in messages]
         after = After()
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]
@@ -90,7 +86,6 @@ class MailStation:
             with s.no_autoflush:
                 for fetched, mail in fresh:
                     self._one_or_keep(batch, mailbox, uidvalidity, fetched, mail, after)
-                    await asyncio.sleep(0)
                 if batch.closed_windows:  # before the new timers are flushed, so only old ones close
                     await s.execute(
                         update(Timer)
