@@ -35,6 +35,7 @@ ALERT_TEXT_CHARS = 3000
 RESEND = "crisis.resend"
 RESEND_AFTER = timedelta(seconds=15)
 PREVIEW_CHARS = 300
+CARDS_AT_ONCE = 5  # case cards one mail batch sends each counselor; the rest are counted in one line
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,23 @@ class Desk:
             case_id, "case", [(c.telegram_id, ref) for c, ref in zip(people, refs, strict=True)]
         )
         return sum(ref is not None for ref in refs)
+
+    async def offer_many(self, case_ids: Sequence[int]) -> None:
+        """Offer the new cases of one mail batch: with nobody on duty that is one query, however many
+        there are; otherwise each on-duty counselor gets the first few cards and one line for the rest
+        (a mailbox that fills up while the service is down must not bury them in cards)."""
+        if not case_ids:
+            return
+        async with self.store.unit() as s:
+            people = [c.telegram_id for c in await repo.on_duty(s)]
+        if not people:
+            return
+        for case_id in case_ids[:CARDS_AT_ONCE]:
+            await self.offer(case_id)
+        if rest := len(case_ids) - CARDS_AT_ONCE:
+            await self.deliver(
+                [Outgoing(p, self.render("counselor.mail.more_waiting", count=rest)) for p in people]
+            )
 
     async def _record(
         self, case_id: int, kind: str, shown: Sequence[tuple[int, str | None]], done_timer: int | None = None

@@ -395,8 +395,7 @@ class MailStation:
                 for who, code, text in after.relays
             ]
         )
-        for case in after.offers:
-            await desk.offer(case.id)
+        await desk.offer_many([case.id for case in after.offers])
         if after.flagged or after.unreadable:
             async with desk.store.unit() as s:
                 people = await repo.on_duty(s) or await repo.supervisors(s)

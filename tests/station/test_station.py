@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from hotline.bot.desk import CARDS_AT_ONCE
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
 from hotline.storage.models import Case, Mail, Message, Outbox
@@ -425,3 +426,24 @@ async def test_a_crisis_follow_up_gets_the_crisis_numbers_and_a_subject_alone_al
     body = parsed(caring.raw).get_body(("plain",))
     assert body is not None and "1925" in body.get_content()
     assert parsed(caring.raw)["In-Reply-To"] == "<c2@x.tw>"
+
+
+async def test_a_full_mailbox_sends_a_few_cards_and_counts_the_rest(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    wang = station.emu.user(COUNSELOR, "Wang")
+    await station.say(wang, "/onduty", containing="值班")
+    total = CARDS_AT_ONCE + 3
+    imap_server.append_many(
+        (
+            mail(f"信 {i}", f"內容 {i}", message_id=f"<full{i}@x.tw>", sender=f"w{i}@x.tw")
+            for i in range(total)
+        ),
+        RECEIVED,
+    )
+    mark = station.emu.mark()
+    assert await poll(station) == (total, total)
+    await station.next_message(COUNSELOR, since=mark, containing="另有 3 件新的信件案件")
+    cards = [text for text in station.texts_to(COUNSELOR, since=mark) if text.startswith("📧 信件案件")]
+    assert len(cards) == CARDS_AT_ONCE
+    assert len(await cases(station)) == total, "the others wait in the queue"
