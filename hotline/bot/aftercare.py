@@ -3,8 +3,9 @@ Telegram front, the console and the runner call through small hooks (wired in ``
 
 Routing: employees' ``/book CODE``, ``/mybooking``, ``/survey CODE`` and their ``bk:``/``sv:`` buttons;
 counselors' ``/slots``, ``/decline``, ``/cancelbooking`` and their ``bk:`` buttons. When a case ends
-(:meth:`Aftercare.case_ended`): a face-to-face referral of a chat case gives the employee a booking code
-and the free slots; every ended case that was served gets one survey invitation.
+(:meth:`Aftercare.case_ended`): a face-to-face referral gives the employee a booking code (with the free
+slots in a chat; in a mail, unless ``/refer CODE face`` already sent one); every ended case that was served
+gets one survey invitation.
 """
 
 from __future__ import annotations
@@ -81,10 +82,13 @@ class Aftercare:
         async with self.desk.store.unit() as s:
             case = await s.get(Case, case_id)
             channel = case.channel if case is not None else None
+            counselor_id = case.counselor_id if case is not None else None
         if channel is None:
             return
         if outcome is Outcome.FACE_TO_FACE and channel == "telegram":
             await self.bookings.refer_chat(case_id)
+        elif outcome is Outcome.FACE_TO_FACE and self.surveys.mail is not None and counselor_id is not None:
+            await self.bookings.refer_mail(case_id, self.surveys.mail, counselor_id)
         await self.surveys.invite_case(case_id)
 
     def timer_handlers(self) -> dict[str, Callable[[int | None, Mapping[str, object]], Awaitable[None]]]:

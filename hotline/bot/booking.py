@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.booking_effects import ATTENDED, COUNSELOR_CANCEL, NO_SHOW, Run, apply
 from hotline.bot.desk import Desk, Outgoing
-from hotline.bot.survey import Surveys
+from hotline.bot.survey import MailAnswers, Surveys
 from hotline.domain import Category, Channel
 from hotline.flows import booking as flow
 from hotline.flows.booking import (
@@ -142,6 +142,19 @@ class Bookings:
                 now=self.desk.now(),
             )
             return code
+
+    async def refer_mail(self, case_id: int, mail: MailAnswers, counselor_id: int) -> None:
+        """An e-mail case ended with a face-to-face referral: the referral mail with its booking code,
+        unless the counselor already sent one (``/refer CODE face``)."""
+        async with self.desk.store.unit() as s:
+            case = await s.get(Case, case_id)
+            if case is None or await booking_repo.latest_of_case(s, case_id) is not None:
+                return
+            code = case.code
+        params = {"code": code, "booking_code": await self.referral_code(case_id)}
+        free = self.desk.settings.booking.free_hours_per_year
+        text = self.desk.render("mail.referral_face_to_face", **params, free_hours=free)
+        await mail.answer(case_id, text, counselor_id, kind="referral")
 
     async def refer_chat(self, case_id: int) -> None:
         """A chat case ended with a face-to-face referral: the code and the free slots to the employee."""

@@ -73,3 +73,26 @@ async def test_referral_mail_carries_a_booking_code_usable_on_telegram(
         assert not [t for t in said if token.group(1) in t], "the survey code is not kept with the case"
         kept = (await s.scalars(select(Outbox).where(Outbox.kind == "survey"))).all()
         assert kept == [], "the invitation's outbox row (with the code) is gone once sent"
+
+
+async def test_ending_a_mail_case_face_to_face_mails_the_booking_code_once(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    imap_server.append(
+        mail("想當面談", "可以約時間談嗎？", message_id="<b2@agency.example.gov.tw>"), RECEIVED
+    )
+    await poll(station)
+    async with station.running.store.unit() as s:  # type: ignore[union-attr]
+        case = await s.scalar(select(Case))
+        assert case is not None
+    wang = station.emu.user(COUNSELOR, "Wang")
+    await station.say(wang, f"/reply {case.code} 可以的，我幫你安排。", containing="已排入寄送")
+    choose = await station.say(wang, f"/end {case.code}", containing="結案")
+    await station.press(wang, choose, f"end:{case.code}:face_to_face", containing="已結案")
+    await poll(station)
+    received = await smtp_server.wait_for(4)  # the acknowledgement, the answer, and what /end sends
+    bodies = [body_of(sent.raw) for sent in received]
+    referrals = [b for b in bodies if re.search(r"/book BK-[2-9A-HJKMNP-Z]{8}", b)]
+    assert len(referrals) == 1, "the referral mail, with its booking code, once"
+    assert any("/survey " in b for b in bodies), "and the survey invitation"
+    assert len(smtp_server.received) == 4
