@@ -1,9 +1,11 @@
-"""Counselors' booking commands: ``/slots`` (list, add), ``/decline ID reason``, ``/cancelbooking ID reason``.
+"""Counselors' booking commands: ``/slots`` (list, add, remove), ``/decline ID reason``,
+``/cancelbooking ID reason``.
 
 ``/slots add 2026-12-01 18:30 60 online`` (or a place instead of ``online``): the time is read in the
 service's zone; any hour of any day is allowed (seed: sessions may be after hours); slots of one
-counselor may touch but not overlap (``flows.booking.validate_slot``). A decline or cancel reason is kept
-encrypted and never shown to the employee.
+counselor may touch but not overlap (``flows.booking.validate_slot``). ``/slots remove ID`` takes back
+one's own slot while nobody holds it (a held slot's booking is declined or cancelled first, so the employee
+is told). A decline or cancel reason is kept encrypted and never shown to the employee.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from hotline.bot.desk import Outgoing
 from hotline.flows import booking as flow
 from hotline.storage import booking_repo
 from hotline.storage.booking_repo import as_slot
-from hotline.storage.models import BookingRow
+from hotline.storage.models import BookingRow, SlotRow
 
 COMMANDS = frozenset({"slots", "decline", "cancelbooking"})
 
@@ -30,6 +32,8 @@ class BookingConsole:
             words = args.split()
             if words and words[0].lower() == "add":
                 await self.add(who, words[1:])
+            elif len(words) == 2 and words[0].lower() == "remove":
+                await self.remove(who, words[1])
             elif words:
                 await self._say(who, "booking.counselor.slots_usage")
             else:
@@ -64,6 +68,21 @@ class BookingConsole:
             await self._say(who, f"booking.slot_problem.{problem.value}")
         else:
             await self._say(who, "booking.counselor.slot_added", **params)
+
+    async def remove(self, who: int, word: str) -> None:
+        number = small_number(word.lstrip("#"))
+        if number is None:
+            await self._say(who, "booking.counselor.slots_usage")
+            return
+        async with self.desk.store.unit() as s:
+            removed = await booking_repo.remove_free_slot(s, number, who)
+            row = None if removed else await s.get(SlotRow, number)
+        if removed:
+            await self._say(who, "booking.counselor.slot_removed", id=number)
+        elif row is not None and row.counselor_id == who and row.booking_id is not None:
+            await self._say(who, "booking.counselor.slot_taken", id=number, booking=row.booking_id)
+        else:
+            await self._say(who, "booking.counselor.slot_not_found", id=number)
 
     async def list(self, who: int) -> None:
         desk = self.desk

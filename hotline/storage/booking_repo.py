@@ -43,6 +43,16 @@ async def add_slot(
     return row
 
 
+async def remove_free_slot(s: AsyncSession, slot_id: int, counselor_id: int) -> bool:
+    """Delete a counselor's own slot if nobody holds it (one statement: a booking racing in wins)."""
+    result = await s.execute(
+        delete(SlotRow).where(
+            SlotRow.id == slot_id, SlotRow.counselor_id == counselor_id, SlotRow.booking_id.is_(None)
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 async def slots_of(s: AsyncSession, counselor_id: int, since: datetime) -> list[SlotRow]:
     query = select(SlotRow).where(SlotRow.counselor_id == counselor_id, SlotRow.start >= since)
     return list((await s.scalars(query.order_by(SlotRow.start))).all())

@@ -263,3 +263,24 @@ async def test_odd_digits_get_the_usage_not_an_error(emu: TelegramEmulator, db_u
         assert "用法" in ((await stage.say(wang, "/decline ²")).text or "")
         assert "用法" in ((await stage.say(wang, "/decline 99999999999999999999 理由")).text or "")
         assert "新增時段" in ((await stage.say(wang, "/slots add 2026-12-01 10:00 ² online")).text or "")
+
+
+async def test_a_counselor_removes_a_free_slot_of_their_own_not_a_held_one(
+    emu: TelegramEmulator, db_url: str
+) -> None:
+    async with frozen_stage(emu, db_url) as stage:
+        booking_id, _ = await confirmed_booking(stage, "2026-11-27 18:30 60 online")
+        wang, lin = emu.user(COUNSELOR, "Wang"), emu.user(OTHER, "Lin")
+        free = await add_slot(stage, wang, "2026-11-28 10:00 60 online")
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            booking = await s.get(BookingRow, booking_id)
+            assert booking is not None and booking.slot_id is not None
+            held = booking.slot_id
+        await stage.say(wang, f"/slots remove {held}", containing=f"/decline {booking_id}")
+        await stage.say(lin, f"/slots remove {free}", containing="找不到您的時段")
+        await stage.say(wang, f"/slots remove #{free}", containing=f"已刪除時段 #{free}")
+        await stage.say(wang, f"/slots remove {free}", containing="找不到您的時段")
+        await stage.say(wang, "/slots remove x", containing="刪除時段：/slots remove")
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            assert await s.get(SlotRow, free) is None
+            assert await s.get(SlotRow, held) is not None, "a held slot stays until its booking is handled"
