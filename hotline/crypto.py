@@ -39,12 +39,13 @@ def key_id_of(secret: str) -> bytes:
 class Vault:
     """Encrypts with the current key; decrypts with the current or any older key."""
 
-    __slots__ = ("_current_id", "_keys", "_pseudonym_key")
+    __slots__ = ("_current_id", "_keys", "_mail_key", "_pseudonym_key")
 
     def __init__(self, secret: str, older: tuple[str, ...] = ()) -> None:
         self._keys = {key_id_of(s): AESGCM(_derive(s, b"content")) for s in (secret, *older)}
         self._current_id = key_id_of(secret)
         self._pseudonym_key = _derive(secret, b"pseudonym")
+        self._mail_key = _derive(secret, b"mail-id")
 
     def __repr__(self) -> str:
         return f"Vault(key_id={self._current_id.hex()}, keys={len(self._keys)})"
@@ -79,6 +80,18 @@ class Vault:
 
     def needs_rotation(self, blob: bytes) -> bool:
         return blob[1:5] != self._current_id
+
+    @property
+    def mail_key_prefix(self) -> str:
+        """What every `mail_key` under the current key starts with (older ones do not: stale)."""
+        return self._current_id.hex() + ":"
+
+    def mail_key(self, message_id: str) -> str:
+        """A Message-ID (or a mail's dedup digest) as stored and looked up: an HMAC under the current
+        key after the key's id. The database then shows no sender's mail host, and a guessed id cannot
+        be confirmed without the key."""
+        data = message_id.encode("utf-8", "surrogatepass")
+        return self.mail_key_prefix + hmac.new(self._mail_key, data, hashlib.sha256).hexdigest()
 
     def pseudonym(self, channel: str, identity: str) -> str:
         """A stable keyed pseudonym of a person on a channel (Telegram id, e-mail address)."""

@@ -16,6 +16,7 @@ reports nothing left on old keys, remove the old key from the configuration and 
   If the new pseudonym already exists (the person came back while the service ran on the new key), the
   two rows are merged: cases move to the new row and the old row is deleted.
 * A value no configured key can decrypt is counted as ``undecryptable`` and left alone.
+* Kept Message-IDs are keyed digests; they are made again from the mails (`hotline.privacy.rekey_mail`).
 * On SQLite the file is compacted afterwards (old ciphertext would otherwise stay in free pages and the WAL).
 """
 
@@ -33,6 +34,7 @@ from hotline.crypto import DecryptionFailed, Vault
 from hotline.domain import Channel, email_identity
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
+from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.storage.models import (
     BookingRow,
     Case,
@@ -102,6 +104,7 @@ class RotationReport:
     merged: int = 0  # employees merged into a row created under the new key
     dropped: int = 0  # pre-consent employees without contact data, deleted
     undecryptable: int = 0  # values no configured key opens (left alone)
+    mail_ids: int = 0  # dedup keys and cases' thread keys made again under the new key
     completed: bool = False
 
     @property
@@ -116,6 +119,7 @@ class RotationReport:
             "merged": self.merged,
             "dropped": self.dropped,
             "undecryptable": self.undecryptable,
+            "mail_ids": self.mail_ids,
             "completed": self.completed,
         }
 
@@ -149,6 +153,8 @@ async def rotate_keys(
         await _drop_unkeyable(store, report, clock())
         for target in ENCRYPTED_COLUMNS:
             await _rotate_column(store, target, report, batch_size, progress)
+        report.mail_ids += await rekey_dedup_keys(store, batch_size)
+        report.mail_ids += await rekey_thread_keys(store)
         report.completed = True
     finally:
         # Recorded whether or not the run finished: an interrupted rotation is a fact worth keeping.
@@ -256,12 +262,14 @@ async def _rekey_employee(
 
 
 async def stale_counts(store: Store) -> dict[str, int]:
-    """How many values each encrypted column still holds under an old key (0 everywhere: done)."""
+    """How many values each encrypted column, and each kept Message-ID column, still holds under an old
+    key (0 everywhere: done)."""
     counts: dict[str, int] = {}
     async with store.unit() as s:
         for target in ENCRYPTED_COLUMNS:
             query = select(func.count()).select_from(target.table).where(_stale(store.vault, target.column))
             counts[target.name] = int(await s.scalar(query) or 0)
+        counts.update(await stale_mail_keys(s, store.vault))
     return counts
 
 

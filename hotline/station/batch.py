@@ -7,9 +7,8 @@ windows), links new rows to new cases by object, and inserts them in bulk once t
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -28,7 +27,6 @@ from hotline.storage.models import Outbox as OutboxRow
 MAIL_CONTEXT = b"mail"
 CONTACT_CONTEXT = b"contact"
 MAIL_TIMERS = ("email.remind", "email.escalate")
-MAX_KEY_CHARS = 300  # mails.dedup_key and thread_keys.message_id
 
 
 @dataclass
@@ -47,8 +45,9 @@ class Batch:
 
     s: AsyncSession
     now: datetime
+    key: Callable[[str], str]  # a Message-ID as stored (`stored_key`)
     employees: dict[str, Employee] = field(default_factory=dict)  # by pseudonym
-    threads: dict[str, Case] = field(default_factory=dict)  # by Message-ID
+    threads: dict[str, Case] = field(default_factory=dict)  # by Message-ID as stored
     codes: dict[str, Case] = field(default_factory=dict)  # by case code
     awaiting: set[int] = field(default_factory=set)  # ids of cases with an open reply window
     new_codes: list[str] = field(default_factory=list)
@@ -61,10 +60,11 @@ class Batch:
 
     def link_keys(self, case: Case, keys: Iterable[str | None]) -> None:
         """Message-IDs that belong to ``case`` from now on (theirs and ours): later mails thread to it."""
-        for key in keys:
-            if key and fit(key) not in self.threads:
-                self.threads[fit(key)] = case
-                self.insert(ThreadKey, {"message_id": fit(key)}, case)
+        for message_id in keys:
+            key = self.key(message_id) if message_id else None
+            if key and key not in self.threads:
+                self.threads[key] = case
+                self.insert(ThreadKey, {"message_id": key}, case)
 
     def schedule(self, case: Case, kind: str, due: datetime) -> None:
         self.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": self.now}, case)
@@ -156,15 +156,9 @@ def forget_kind(mail: ParsedMail, email: EmailSection) -> str:
     return ""
 
 
-def fit(key: str) -> str:
-    """A Message-ID as stored: longer ids (rare, but seen) become a digest that fits the column."""
-    if len(key) <= MAX_KEY_CHARS:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def fitted(mail: ParsedMail) -> ParsedMail:
-    return dataclasses.replace(mail, dedup_key=fit(mail.dedup_key))
+def keyed(mail: ParsedMail, key: Callable[[str], str]) -> ParsedMail:
+    """The mail with its dedup key as stored."""
+    return dataclasses.replace(mail, dedup_key=key(mail.dedup_key))
 
 
 def inbound_row(

@@ -27,6 +27,7 @@ from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
 from hotline.station.sending import Job, SendRun
 from hotline.storage import repo
+from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Case, Employee, Mail, ThreadKey
 from hotline.storage.models import Outbox as OutboxRow
 
@@ -146,21 +147,23 @@ class Outbox:
                 if last and last.raw_enc
                 else None
             )
-            keys = list(
-                (await s.scalars(select(ThreadKey.message_id).where(ThreadKey.case_id == case.id))).all()
-            )
+            # Our own earlier mails in the thread (their ids are ours, kept as sent; the employee's are
+            # kept only keyed, and come from the mail answered, whose References carry the thread).
+            ours = (
+                await s.scalars(
+                    select(OutboxRow.message_id).where(OutboxRow.case_id == case.id).order_by(OutboxRow.id)
+                )
+            ).all()
             subject = self.reply_subject(original.subject if original else "", case.code)
             body = desk.render("mail.answer_text", code=case.code, text=text)
             in_reply_to = original.message_id if original else None
-            # Stored keys that are digests of overlong ids are not Message-IDs: left out of References.
-            stored_ids = [k for k in keys if k != in_reply_to and k.startswith("<")]
-            references = [*(original.references if original else ()), *stored_ids]
+            references = [*(original.references if original else ()), *(m for m in ours if m != in_reply_to)]
             row = self.compose(
                 kind, to, subject, body, auto=False, in_reply_to=in_reply_to, references=references,
                 counselor_id=counselor_id,
             )  # fmt: skip
             s.add(OutboxRow(case_id=case.id, **row))
-            s.add(ThreadKey(message_id=row["message_id"], case_id=case.id))
+            s.add(ThreadKey(message_id=stored_key(desk.store.vault, row["message_id"]), case_id=case.id))
             if kind == "survey":
                 # The invitation carries the survey's one-time code: it must not stay with the case, or
                 # the answer could be joined back to it. The case keeps only the fact; the outbox row goes

@@ -42,14 +42,14 @@ from hotline.station.batch import (
     MAIL_TIMERS,
     After,
     Batch,
-    fit,
-    fitted,
     forget_kind,
     inbound_row,
+    keyed,
     same_person,
 )
 from hotline.station.outbox import Outbox
 from hotline.storage import repo
+from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 
@@ -72,7 +72,7 @@ class MailStation:
 
     # -- sink -----------------------------------------------------------------------------------------
     async def store_batch(self, mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
-        parsed = [(fetched, fitted(parse_message(fetched.raw))) for fetched in messages]
+        parsed = [(fetched, keyed(parse_message(fetched.raw), self._key)) for fetched in messages]
         after = After()
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]
@@ -129,11 +129,14 @@ class MailStation:
         )  # fmt: skip
         batch.insert(Mail, row, None)
 
+    def _key(self, message_id: str) -> str:
+        return stored_key(self.desk.store.vault, message_id)
+
     def _pseudonym(self, address: str) -> str:
         return self.desk.store.vault.pseudonym(Channel.EMAIL.value, email_identity(address))
 
     async def _prepare(self, s: AsyncSession, mails: Sequence[ParsedMail]) -> Batch:
-        batch = Batch(s, self.desk.now())
+        batch = Batch(s, self.desk.now(), self._key)
         if not mails:
             return batch
         pseudonyms = {
@@ -146,7 +149,7 @@ class MailStation:
             known = [e.id for e in batch.employees.values()]
             latest = await s.scalars(select(Case).where(Case.employee_id.in_(known)).order_by(Case.opened_at))
             batch.latest_case = {c.employee_id: c for c in latest.all() if c.employee_id is not None}
-        ids = {fit(key) for m in mails for key in m.thread_keys if key}
+        ids = {self._key(key) for m in mails for key in m.thread_keys if key}
         case_ids: dict[str, int] = {}
         if ids:
             found = await s.execute(
@@ -223,9 +226,9 @@ class MailStation:
         return employee
 
     def _thread_case(self, batch: Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
-        for key in mail.thread_keys:
-            if fit(key) in batch.threads:
-                return batch.threads[fit(key)]
+        for message_id in mail.thread_keys:
+            if (key := self._key(message_id)) in batch.threads:
+                return batch.threads[key]
         code = mail.case_code_in_subject.upper() if mail.case_code_in_subject else None
         case = batch.codes.get(code) if code else None
         # Only the case's own correspondent can join it by quoting the code.

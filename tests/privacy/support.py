@@ -8,6 +8,7 @@ from hotline.crypto import Vault
 from hotline.domain import Category, Channel
 from hotline.sandbox.stage import OPEN_HOURS, ROSTER
 from hotline.storage import db, repo
+from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Case, Mail, Outbox, ThreadKey
 from hotline.storage.repo import Store
 
@@ -51,7 +52,7 @@ async def make_case(
         if mail is not None:
             s.add(
                 Mail(
-                    direction="inbound", dedup_key=f"<{case.code}@example.org>", case_id=case.id,
+                    direction="inbound", dedup_key=stored_key(vault, f"<{case.code}@example.org>"), case_id=case.id,
                     received_at=now, raw_enc=vault.encrypt_bytes(mail, context=b"mail"), created_at=now,
                 )
             )  # fmt: skip
@@ -62,7 +63,7 @@ async def make_case(
                     raw_enc=vault.encrypt_bytes(mail, context=b"mail"), next_attempt_at=now, created_at=now,
                 )
             )  # fmt: skip
-            s.add(ThreadKey(message_id=f"<{case.code}@example.org>", case_id=case.id))
+            s.add(ThreadKey(message_id=stored_key(vault, f"<{case.code}@example.org>"), case_id=case.id))
         if closed_at is not None:
             loaded = await s.get(Case, case.id)
             assert loaded is not None

@@ -13,12 +13,15 @@ from hotline.domain import Channel
 from hotline.privacy.audit import entries
 from hotline.privacy.rotate import ENCRYPTED_COLUMNS, RotationProgress, identity_of, rotate_keys, stale_counts
 from hotline.storage import repo
-from hotline.storage.models import Base, Case, Employee, Mail, Message, Outbox
+from hotline.storage.models import Base, Case, Employee, Mail, Message, Outbox, ThreadKey
 from hotline.storage.repo import Store
 from tests.privacy.support import KEY_A, KEY_B, NOW, make_case, make_store
 
 CHATS = (777000301, 777000302, 777000303)
-MAIL = b"From: someone@example.org\r\nSubject: help\r\n\r\nrotation-marker body\r\n"
+MAIL = (
+    b"From: someone@example.org\r\nSubject: help\r\nMessage-ID: <m1@mail.example.org>\r\n"
+    b"References: <m0@mail.example.org>\r\n\r\nrotation-marker body\r\n"
+)
 
 
 class Interrupted(Exception):
@@ -83,6 +86,8 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
             "outbox.raw_enc": 1,
             "bookings.private_reason_enc": 0,  # issue 7
             "survey_answers.comment_enc": 0,
+            "mails.dedup_key": 1,
+            "thread_keys.message_id": 1,
         }
         seen: list[RotationProgress] = []
 
@@ -99,7 +104,8 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
         report = await rotate_keys(store, batch_size=2)
         assert report.completed and report.undecryptable == 0
         assert sum((await stale_counts(store)).values()) == 0
-        assert report.total + 3 == sum(before.values())  # three were done before the interruption
+        # three were done before the interruption; the Message-IDs are made again after the columns
+        assert report.total + 3 + report.mail_ids == sum(before.values())
         assert report.dropped == 0  # the pre-consent contact went in the first run
         again = await rotate_keys(store)
         assert again.total == 0 and again.pseudonyms == 0 and again.completed
@@ -118,6 +124,15 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
         assert sorted(contacts) == sorted(str(c) for c in CHATS)
         assert mails == [MAIL] and outbox == [("someone@example.org", MAIL.decode())]
         async with only_b.unit() as s:
+            key = only_b.vault.mail_key
+            assert set((await s.scalars(select(Mail.dedup_key))).all()) == {key("<m1@mail.example.org>")}
+            code = await s.scalar(select(Case.code).join(Mail, Mail.case_id == Case.id))
+            made_again = {
+                key("<m1@mail.example.org>"),
+                key("<m0@mail.example.org>"),
+                key(f"<out-{code}@hotline>"),
+            }
+            assert set((await s.scalars(select(ThreadKey.message_id))).all()) == made_again
             pseudonyms = set((await s.scalars(select(Employee.pseudonym))).all())
             assert await s.scalar(select(func.count()).select_from(Case)) == 3
         assert pseudonyms == {only_b.vault.pseudonym("telegram", str(c)) for c in CHATS}
@@ -168,7 +183,9 @@ async def test_a_value_no_key_opens_is_reported_and_left_alone(db_url: str) -> N
         report = await rotate_keys(store, batch_size=4)
         assert report.undecryptable == 1 and report.completed
         assert await stale_counts(store) == {
-            c.name: int(c.name == "messages.content_enc") for c in ENCRYPTED_COLUMNS
+            **{c.name: int(c.name == "messages.content_enc") for c in ENCRYPTED_COLUMNS},
+            "mails.dedup_key": 0,
+            "thread_keys.message_id": 0,
         }
     finally:
         await store.close()
@@ -197,5 +214,24 @@ async def test_a_person_back_under_the_new_key_keeps_their_bookings(db_url: str)
             [employee] = (await s.scalars(select(Employee))).all()
             booking = await s.scalar(select(BookingRow))
             assert booking is not None and booking.employee_id == employee.id
+    finally:
+        await store.close()
+
+
+async def test_a_kept_message_id_that_cannot_be_made_again_matches_nothing(db_url: str) -> None:
+    await seed(db_url)
+    store = Store(db_url, Vault(KEY_B, (KEY_A,)))
+    try:
+        async with store.unit() as s:
+            mail = await s.scalar(select(Mail))
+            assert mail is not None
+            mail.raw_enc = None  # the mail's bytes were erased: its ids cannot be recomputed
+        assert (await rotate_keys(store)).completed
+        async with store.unit() as s:
+            assert await s.scalar(select(Mail.dedup_key)) == f"{store.vault.mail_key_prefix}gone:{mail.id}"
+            code = await s.scalar(select(Case.code).join(Mail, Mail.case_id == Case.id))
+            kept = set((await s.scalars(select(ThreadKey.message_id))).all())
+            assert kept == {store.vault.mail_key(f"<out-{code}@hotline>")}, "only our own id is left"
+        assert sum((await stale_counts(store)).values()) == 0
     finally:
         await store.close()

@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from hotline.bot.desk import CARDS_AT_ONCE
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
+from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Case, Mail, Message, Outbox
+from tests.privacy.test_at_rest import files_of
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtpd import Fault, SmtpSink
 from tests.tests_support import COUNSELOR, SUPERVISOR
@@ -56,6 +58,13 @@ async def station(
     settings = mail_settings(emu, sqlite_url, imap_server, smtp_server)
     async with Stage(emu, settings, clock, background_mail=False, background_timers=False) as stage:  # type: ignore[arg-type]
         yield stage
+
+
+def stored(stage: Stage, message_id: str) -> str:
+    """A Message-ID as the database holds it (keyed)."""
+    store = stage.running.store
+    assert store is not None
+    return stored_key(store.vault, message_id)
 
 
 async def poll(stage: Stage) -> tuple[int, int]:
@@ -184,8 +193,8 @@ async def test_corpus_is_stored_once_with_risks_and_flags(
             m.dedup_key: m for m in (await s.scalars(select(Mail).where(Mail.direction == "inbound"))).all()
         }
         assert len(rows) == len(raws)
-        crisis = rows["<28@agency.example.gov.tw>"]
-        quoted = rows["<29@agency.example.gov.tw>"]
+        crisis = rows[stored(station, "<28@agency.example.gov.tw>")]
+        quoted = rows[stored(station, "<29@agency.example.gov.tw>")]
         crisis_case = await s.get(Case, crisis.case_id)
         quoted_case = await s.get(Case, quoted.case_id)
         assert crisis_case is not None and crisis_case.risk != "none"
@@ -364,7 +373,7 @@ async def test_an_odd_mail_never_holds_up_the_mails_behind_it(
     async with station.running.store.unit() as s:  # type: ignore[union-attr]
         rows = (await s.scalars(select(Mail).where(Mail.direction == "inbound"))).all()
         assert len(rows) == 3 and all(len(r.dedup_key) <= 300 for r in rows)
-        odd = next(r for r in rows if r.dedup_key == "<o1@x.tw>")
+        odd = next(r for r in rows if r.dedup_key == stored(station, "<o1@x.tw>"))
         assert odd.needs_human and odd.raw_enc is not None, "kept for a human, nothing acknowledged"
     assert await poll(station) == (0, 0), "and the cursor moved past all three"
 
@@ -389,8 +398,9 @@ async def test_a_mail_that_breaks_its_handling_is_kept_and_the_rest_go_on(
     assert (await poll(station))[0] == 2
     async with station.running.store.unit() as s:  # type: ignore[union-attr]
         rows = {r.dedup_key: r for r in (await s.scalars(select(Mail))).all() if r.direction == "inbound"}
-        assert rows["<e1@x.tw>"].needs_human and rows["<e1@x.tw>"].case_id is None
-        assert rows["<e2@x.tw>"].case_id is not None
+        e1, e2 = rows[stored(station, "<e1@x.tw>")], rows[stored(station, "<e2@x.tw>")]
+        assert e1.needs_human and e1.case_id is None
+        assert e2.case_id is not None
     assert len(await cases(station)) == 1
 
 
@@ -447,3 +457,28 @@ async def test_a_full_mailbox_sends_a_few_cards_and_counts_the_rest(
     cards = [text for text in station.texts_to(COUNSELOR, since=mark) if text.startswith("📧 信件案件")]
     assert len(cards) == CARDS_AT_ONCE
     assert len(await cases(station)) == total, "the others wait in the queue"
+
+
+async def test_no_mail_host_of_a_sender_is_readable_in_the_database(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink, sqlite_url: str
+) -> None:
+    host = "pc-0427.hr.secret-agency.example.gov.tw"
+    first, earlier = f"<k1@{host}>", f"<k0@{host}>"
+    imap_server.append(
+        mail("你好", "想聊聊", sender=f"worker@{host}", message_id=first, references=earlier), RECEIVED
+    )
+    assert await poll(station) == (1, 1)
+    [case] = await cases(station)
+    wang = station.emu.user(COUNSELOR, "Wang")
+    await station.say(wang, f"/reply {case.code} 謝謝你來信。", containing="已排入寄送")
+    assert await poll(station) == (0, 1)
+    answer = parsed((await smtp_server.wait_for(2))[1].raw)
+    assert answer["In-Reply-To"] == first and earlier in answer["References"], "the thread is whole"
+    follow_up = mail(
+        "Re: 你好", "補充一下", sender=f"worker@{host}", message_id=f"<k2@{host}>", references=earlier
+    )
+    imap_server.append(follow_up, RECEIVED)
+    assert await poll(station) == (1, 0)
+    assert [c.id for c in await cases(station)] == [case.id], "threads by the keyed ids"
+    for path in files_of(sqlite_url):
+        assert b"secret-agency" not in path.read_bytes(), path.name
