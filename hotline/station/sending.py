@@ -18,7 +18,10 @@ from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
 from hotline.station.batch import CONTACT_CONTEXT, MAIL_CONTEXT
 
-SESSIONS = 4
+# SMTP sessions side by side, each connecting only when it has a message (measured on 1,000
+# acknowledgements: 8 sessions took ~8 % less time than 4; 16 no clearly less than 8, and relays limit
+# connections per client).
+SESSIONS = 8
 # Marking sent rows waits this long to gather a group: a commit per mail cost more than the sending.
 MARK_LINGER = 0.01
 
