@@ -1,9 +1,11 @@
-"""Operator commands: ``hotline keys rotate``, ``hotline purge``, ``hotline audit --case CODE [--json]``.
+"""Operator commands: ``hotline keys rotate``, ``hotline purge``, ``hotline audit --case CODE [--json]``,
+``hotline export --case CODE --reason TEXT [--identity]``.
 
 ``register(subparsers)`` adds them to the ``hotline`` parser (cli.py); ``python -m
 hotline.privacy.admin_cli`` runs them on their own. Each command reads the settings once, applies
-migrations, and prints counts only: never content, never a contact identity. Every run is in the audit
-trail under ``cli:<login name>``.
+migrations, and prints counts only: never content, never a contact identity, except ``export``, whose
+purpose is to (docs/privacy.md §4: disclosure under legal process, the legal reference as the reason).
+Every run is in the audit trail under ``cli:<login name>``.
 
 Exit codes: 0 done; 1 done with something to look at (values no configured key could decrypt; an
 unknown case code); 2 a configuration or database error (one line on stderr, from cli.main).
@@ -23,6 +25,7 @@ from typing import Any
 from hotline.crypto import Vault
 from hotline.errors import HotlineError
 from hotline.privacy.audit import Actor, trail
+from hotline.privacy.export import export_case
 from hotline.privacy.purge import purge
 from hotline.privacy.rotate import RotationProgress, rotate_keys, stale_counts
 from hotline.settings import Settings, load_settings
@@ -129,6 +132,32 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- export ----------------------------------------------------------------------------------------
+
+
+async def _export(settings: Settings, code: str, reason: str, identity: bool) -> dict[str, Any] | None:
+    store = await _store(settings)
+    try:
+        return await export_case(
+            store, code, reason=reason, actor=operator(), now=datetime.now(UTC), identity=identity
+        )
+    finally:
+        await store.close()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if not args.reason.strip():
+        print("hotline: an export needs a written reason: the legal reference (--reason)", file=sys.stderr)
+        return 2
+    document = asyncio.run(_export(load_settings(), args.case, args.reason, args.identity))
+    if document is None:
+        print(f"no case {args.case.strip().upper()}", file=sys.stderr)
+        return 1
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
 # ---- wiring ----------------------------------------------------------------------------------------
 
 
@@ -140,7 +169,7 @@ def _batch(value: str) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``keys rotate``, ``purge`` and ``audit`` to the ``hotline`` command's subparsers."""
+    """Add ``keys rotate``, ``purge``, ``audit`` and ``export`` to the ``hotline`` command's subparsers."""
     keys = subparsers.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -156,6 +185,14 @@ def register(subparsers: Any) -> None:
     audit.add_argument("--case", required=True, metavar="CODE", help="case code, e.g. HL-7KQ2MX")
     audit.add_argument("--json", action="store_true", help="JSON array output")
     audit.set_defaults(func=cmd_audit)
+
+    export = subparsers.add_parser(
+        "export", help="one case's record as JSON, for disclosure under legal process (audited)"
+    )
+    export.add_argument("--case", required=True, metavar="CODE", help="case code, e.g. HL-7KQ2MX")
+    export.add_argument("--reason", required=True, help="the legal reference, e.g. a court's letter number")
+    export.add_argument("--identity", action="store_true", help="include the employee's contact identity")
+    export.set_defaults(func=cmd_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,3 +80,39 @@ async def test_keys_rotate_purge_and_audit(sqlite_url: str, tmp_path: Path) -> N
     assert rc == 0 and "access_denied" in out and "法院調閱" in out
     rc, out, err = await run_admin("audit", "--case", "HL-ZZZZZZ", env=env, cwd=tmp_path)
     assert rc == 1 and "no case HL-ZZZZZZ" in err
+
+
+async def test_export_for_legal_process_is_recorded_and_shows_identity_only_when_asked(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    raw = b"From: w@x.example\r\nSubject: =?utf-8?b?5Y+D6ICD?=\r\n\r\nmail body words\r\n"
+    store = await make_store(sqlite_url, Vault(KEY_A))
+    code = await make_case(store, 4101, ("想談談工作壓力", "主管一直罵我"), mail=raw)
+    await store.close()
+    env = clean_env(HOTLINE_DATABASE_URL=sqlite_url, HOTLINE_SECRET_KEY=KEY_A)
+    legal = "臺北地院 115年度訴字第123號調閱函"
+
+    rc, out, err = await run_admin("export", "--case", code, "--reason", legal, env=env, cwd=tmp_path)
+    assert rc == 0, err
+    document = json.loads(out)
+    assert document["case"]["code"] == code
+    assert [m["text"] for m in document["messages"]] == ["想談談工作壓力", "主管一直罵我"]
+    assert document["mails"][0]["subject"] == "參考" and "mail body words" in document["mails"][0]["text"]
+    assert "identity" not in document and "4101" not in out
+    assert document["exported"]["reason"] == legal
+
+    rc, out, err = await run_admin(
+        "export", "--case", code, "--reason", legal, "--identity", env=env, cwd=tmp_path
+    )
+    assert rc == 0, err
+    assert json.loads(out)["identity"] == {"channel": "telegram", "contact": "4101"}
+
+    rc, out, err = await run_admin("export", "--case", code, "--reason", "  ", env=env, cwd=tmp_path)
+    assert rc == 2 and out == "" and "legal reference" in err
+    rc, out, err = await run_admin("export", "--case", "HL-ZZZZZZ", "--reason", legal, env=env, cwd=tmp_path)
+    assert rc == 1 and out == "" and "no case HL-ZZZZZZ" in err
+
+    rc, out, err = await run_admin("audit", "--case", code, "--json", env=env, cwd=tmp_path)
+    exports = [e for e in json.loads(out) if e["action"] == "export"]
+    assert [(e["reason"], e["detail"]["identity"]) for e in exports] == [(legal, False), (legal, True)]
+    assert all(e["actor"].startswith("cli:") for e in exports)
