@@ -1,11 +1,12 @@
 """`hotline mail poll --once` of 1,000 new mails against a raw aioimaplib fetch + parse of the same
 mails, in the same run, on a private Dovecot (DESIGN §5a: target ≤ 2×).
 
-The hotline side is the command's own function (`hotline.cli.mail_poll_once`), timed from start-up
+The hotline side is the command's own function (`hotline.app.mail_poll_once`), timed from start-up
 (settings, migrations of a new database, the lexicon) to exit. For each mail it parses (charsets,
 quotes), screens, opens a case, stores the mail encrypted with its thread keys and a message, queues and
-SENDS one acknowledgement by SMTP (to aiosmtpd in its own process) and schedules the reply-by timers.
-Both sides fetch the same 1,000 mails in batches of 200. The lexicon's cached tables are dropped before
+SENDS one acknowledgement by SMTP (to aiosmtpd in its own process) and schedules the reply-by timers;
+as the command does, it fetches and parses in a helper process (its start-up is timed too). Both sides
+fetch the same 1,000 mails in batches of 200. The lexicon's cached tables are dropped before
 each round, so every round pays what a fresh process pays.
 """
 
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks.mail_raw_fetch import fill_mailbox, raw_fetch
-from hotline.cli import mail_poll_once
+from hotline.app import mail_poll_once
 from hotline.sandbox.stage import DEMO_SECRET
 from hotline.screening.hanzi import simplified_to_traditional
 from hotline.screening_loader import _default_screener

@@ -25,6 +25,7 @@ from hotline.crypto import Vault
 from hotline.domain import Channel, Screening
 from hotline.errors import ChatUnavailable, ConfigError
 from hotline.hours import ServiceHours
+from hotline.mailbox.fetcher import HelperPoller
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, Clock
@@ -333,3 +334,24 @@ class Service:
             "email.remind": mail_remind,
             "email.escalate": mail_overdue,
         }
+
+
+async def mail_poll_once(settings: Settings) -> tuple[int, int]:
+    """`hotline mail poll --once`: (mails stored, mails sent). Fetching and parsing run in a helper
+    process (`hotline.mailbox.fetcher`), started before the service so that it logs in meanwhile."""
+    config = imap_config(settings)
+    helper = HelperPoller(config) if HelperPoller.usable(config) else None
+    try:
+        if helper is not None:
+            await helper.start()
+        async with Service(settings, poll=False) as service:
+            assert service.poller is not None and service.outbox is not None and service.station is not None
+            poll = (
+                helper.poll_once(service.station, service.station)
+                if helper is not None
+                else service.poller.poll_once()
+            )
+            return await service.outbox.send_alongside(poll)
+    finally:
+        if helper is not None:
+            await helper.close()

@@ -112,15 +112,6 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     return 0
 
 
-async def mail_poll_once(settings: Settings) -> tuple[int, int]:
-    """`hotline mail poll --once`: (mails stored, mails sent)."""
-    from hotline.app import Service
-
-    async with Service(settings, poll=False) as service:
-        assert service.poller is not None and service.outbox is not None
-        return await service.outbox.send_alongside(service.poller.poll_once())
-
-
 def cmd_mail_poll(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not settings.mail_enabled:
@@ -129,6 +120,8 @@ def cmd_mail_poll(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from hotline.app import mail_poll_once
+
     fetched, sent = asyncio.run(mail_poll_once(settings))
     log.info("mail poll: %d new mails stored, %d mails sent", fetched, sent)
     return 0

@@ -71,8 +71,17 @@ class MailStation:
             return (row.uidvalidity, row.last_uid) if row is not None else None
 
     # -- sink -----------------------------------------------------------------------------------------
-    async def store_batch(self, mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
-        parsed = [(fetched, keyed(parse_message(fetched.raw), self._key)) for fetched in messages]
+    async def store_batch(
+        self,
+        mailbox: str,
+        uidvalidity: int,
+        messages: Sequence[FetchedMail],
+        parsed_ahead: Sequence[ParsedMail] | None = None,
+    ) -> None:
+        """Store one batch (see the module doc); ``parsed_ahead``: the mails already parsed, in order
+        (by the `mail poll --once` helper process)."""
+        mails = parsed_ahead if parsed_ahead is not None else [parse_message(m.raw) for m in messages]
+        parsed = [(fetched, keyed(mail, self._key)) for fetched, mail in zip(messages, mails, strict=True)]
         after = After()
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from hotline.mailbox.parse import ParsedMail
 from hotline.mailbox.ports import FetchedMail
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import DEMO_SECRET, Stage, StageClock
@@ -95,12 +96,17 @@ async def test_crash_mid_batch_loses_nothing_and_sends_nothing_twice(
         real = station.store_batch
         calls = 0
 
-        async def crash_on_second(mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
+        async def crash_on_second(
+            mailbox: str,
+            uidvalidity: int,
+            messages: Sequence[FetchedMail],
+            parsed_ahead: Sequence[ParsedMail] | None = None,
+        ) -> None:
             nonlocal calls
             calls += 1
             if calls == 2:
                 raise RuntimeError("power cut in the middle of the second batch")
-            await real(mailbox, uidvalidity, messages)
+            await real(mailbox, uidvalidity, messages, parsed_ahead)
 
         station.store_batch = crash_on_second  # type: ignore[method-assign]
         with pytest.raises(RuntimeError, match="power cut"):
