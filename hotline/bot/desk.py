@@ -170,9 +170,9 @@ class Desk:
         return sum(ref is not None for ref in refs)
 
     async def offer_many(self, case_ids: Sequence[int]) -> None:
-        """Offer the new cases of one mail batch: with nobody on duty that is one query, however many
-        there are; otherwise each on-duty counselor gets the first few cards and one line for the rest
-        (a mailbox that fills up while the service is down must not bury them in cards)."""
+        """Offer the new cases of one mail batch (≤ 200 mails): with nobody on duty that is one query,
+        however many there are; otherwise each on-duty counselor gets the first few cards and one line
+        for the rest (a mailbox that fills up while the service is down must not bury them in cards)."""
         if not case_ids:
             return
         async with self.store.unit() as s:
@@ -181,7 +181,7 @@ class Desk:
             return
         for case_id in case_ids[:CARDS_AT_ONCE]:
             await self.offer(case_id)
-        if rest := len(case_ids) - CARDS_AT_ONCE:
+        if (rest := len(case_ids) - CARDS_AT_ONCE) > 0:
             await self.deliver(
                 [Outgoing(p, self.render("counselor.mail.more_waiting", count=rest)) for p in people]
             )

@@ -458,6 +458,12 @@ async def test_a_full_mailbox_sends_a_few_cards_and_counts_the_rest(
     assert len(cards) == CARDS_AT_ONCE
     assert len(await cases(station)) == total, "the others wait in the queue"
 
+    imap_server.append(mail("再一封", "只有一封", message_id="<full-one@x.tw>", sender="one@x.tw"), RECEIVED)
+    mark = station.emu.mark()
+    assert await poll(station) == (1, 1)
+    await station.next_message(COUNSELOR, since=mark, containing="再一封")
+    assert not [t for t in station.texts_to(COUNSELOR, since=mark) if "另有" in t], "no count for one card"
+
 
 async def test_no_mail_host_of_a_sender_is_readable_in_the_database(
     station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink, sqlite_url: str
