@@ -28,7 +28,7 @@ def unfold(value: str) -> str:
     return _FOLD.sub("", value)
 
 
-def _raw_to_text(value: str) -> str:
+def raw_to_text(value: str) -> str:
     """A raw header value from the bytes parser may carry 8-bit bytes as surrogates: decode them."""
     if value.isascii():
         return value
@@ -61,7 +61,7 @@ def decode_header_value(value: str | None) -> str:
     same charset are joined before decoding, so a character split between two words survives)."""
     if not value:
         return ""
-    text = _raw_to_text(unfold(value))
+    text = raw_to_text(unfold(value))
     pieces: list[str] = []
     pending: bytearray = bytearray()
     pending_charset: str | None = None

@@ -35,7 +35,9 @@ from hotline.mailbox.headers import (
     is_auto_reply,
     message_ids,
     normalise_message_id,
+    raw_to_text,
     thread_keys,
+    unfold,
 )
 from hotline.mailbox.htmltext import html_to_text
 from hotline.mailbox.quotes import strip_quotes
@@ -58,6 +60,9 @@ _FORWARD_SUBJECT = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(?:fwd?|轉寄|转发)\s*[
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 _BASE64_PAD = {0: b"", 2: b"==", 3: b"="}
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM_HEADERS = ("content-type", "content-disposition")
+_TYPE = re.compile(rf"\s*({_TOKEN})\s*/\s*({_TOKEN})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +160,43 @@ def _info(part: Message) -> _PartInfo:
     cached = getattr(part, "_hotline_info", None)
     if isinstance(cached, _PartInfo):
         return cached
-    try:
-        ctype = part.get_content_type()  # the default type when absent, text/plain when invalid
-    except Exception:
-        ctype = "application/octet-stream"
+    ctype = _content_type_of(part)
+    readable = _readable(part)
     info = _PartInfo(
-        ctype, _param(part, "charset"), _safely(part.get_content_disposition), _safely(part.get_filename)
+        ctype,
+        _param(readable, "charset"),
+        _safely(readable.get_content_disposition),
+        _safely(readable.get_filename),
     )
     part._hotline_info = info  # type: ignore[attr-defined]
     return info
+
+
+def _content_type_of(part: Message) -> str:
+    """The part's type/subtype, read leniently as mail in the wild writes it: ``text/plain (Big5
+    text); charset=big5``, ``text/plain charset=big5`` and ``text / plain`` are all text/plain (the
+    standard library's compat32 reading would make them unknown types, and hide the text). Absent: the
+    default type; unreadable: text/plain."""
+    header = part.get("content-type")
+    if header is None:
+        return part.get_default_type()
+    match = _TYPE.match(unfold(str(header)))
+    return f"{match.group(1)}/{match.group(2)}".lower() if match else "text/plain"
+
+
+def _readable(part: Message) -> Message:
+    """The part itself, or, when its Content-Type or Content-Disposition carries raw 8-bit bytes (a
+    file name in UTF-8 or Big5), a stand-in holding those two headers decoded: compat32 would turn the
+    bytes into replacement characters."""
+    raw = [(k, v) for k, v in part.raw_items() if k.lower() in _PARAM_HEADERS and not v.isascii()]
+    if not raw:
+        return part
+    stand_in = Message()
+    for name in _PARAM_HEADERS:
+        value = next((v for k, v in part.raw_items() if k.lower() == name), None)
+        if value is not None:
+            stand_in[name] = raw_to_text(unfold(value))
+    return stand_in
 
 
 def _param(part: Message, name: str) -> str | None:
@@ -211,7 +244,12 @@ def _best_alternative(children: list[Message]) -> Message:
 def _raw_payload(part: Message) -> bytes:
     """The payload bytes with the transfer encoding (base64, quoted-printable, uuencode) undone.
     Broken base64 (truncated, junk inside) is decoded as far as it goes."""
-    payload = part.get_payload()
+    try:
+        payload = part.get_payload()
+    except (
+        Exception
+    ):  # compat32 decodes 8-bit text with the charset parameter, which may be an RFC 2231 tuple
+        payload = None
     if (
         isinstance(payload, str)
         and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64"
@@ -246,7 +284,8 @@ def _filename(part: Message) -> str | None:
     name = _info(part).filename
     if not isinstance(name, str) or not name.strip():
         return None
-    name = clean_line(decode_header_value(name) if "=?" in name else _UNSAFE_FILENAME.sub("", name))
+    # Raw 8-bit names (some mail programs write UTF-8 or Big5 there) are decoded like any header.
+    name = clean_line(_UNSAFE_FILENAME.sub("", decode_header_value(name)))
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name or None
 

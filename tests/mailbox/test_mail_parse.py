@@ -368,3 +368,33 @@ def test_text_helpers_are_total(text: str) -> None:
     decode_header_value(text)
     find_case_code(text)
     thread_keys(text, text)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain (Big5 text); charset=big5",
+        "text/plain charset=big5",
+        "text / plain; charset=big5",
+        "text/plain; charset*=''big5",
+    ],
+)
+def test_odd_content_types_still_give_the_text(content_type: str) -> None:
+    raw = (
+        f"From: w@x.example\r\nSubject: hi\r\nMessage-ID: <ct@x.example>\r\nContent-Type: {content_type}\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + "我真的不想活了\r\n".encode("cp950")
+    mail = parse_message(raw)
+    assert "我真的不想活了" in mail.new_text, "a cry for help must reach screening"
+    assert mail.message_id == "<ct@x.example>" and mail.attachments == ()
+
+
+def test_a_raw_utf8_attachment_name_is_read() -> None:
+    raw = (
+        "From: w@x.example\r\nSubject: hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n見附件\r\n"
+        '--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="報告.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n"
+    ).encode()
+    [attachment] = parse_message(raw).attachments
+    assert attachment.filename == "報告.pdf" and attachment.size == 5
