@@ -79,14 +79,22 @@ class GroupCommit(Generic[Item, Result]):
     about one transaction (plus ``linger`` seconds, spent gathering a group) after it was added,
     whatever the rate, at a transaction per group.
 
-    A failed ``record`` stops the recording (``failed`` tells the producers to stop too);
-    :meth:`settle` waits for what is under way and raises that error."""
+    A failing ``record`` is tried again (``retries`` times, waiting ``retry_wait`` seconds, doubled each
+    time: a locked database or a deadlock passes); if it still fails, the recording stops (``failed``
+    tells the producers to stop too) and :meth:`settle` waits for what is under way and raises that
+    error. ``record`` must be idempotent."""
 
     def __init__(
-        self, record: Callable[[Sequence[Item]], Awaitable[list[Result]]], *, linger: float = 0.0
+        self,
+        record: Callable[[Sequence[Item]], Awaitable[list[Result]]],
+        *,
+        linger: float = 0.0,
+        retries: int = 3,
+        retry_wait: float = 0.2,
     ) -> None:
         self._record = record
         self._linger = linger
+        self._retries, self._retry_wait = retries, retry_wait
         self._pending: list[Item] = []
         self._results: list[Result] = []
         self._task: asyncio.Task[None] | None = None
@@ -108,12 +116,22 @@ class GroupCommit(Generic[Item, Result]):
                 if self._linger:
                     await asyncio.sleep(self._linger)
                 group, self._pending = self._pending, []
-                self._results += await self._record(group)
+                self._results += await self._attempt(group)
                 self.count += len(group)
         except Exception as exc:
             self._error = exc
         finally:
             self._task = None
+
+    async def _attempt(self, group: Sequence[Item]) -> list[Result]:
+        wait = self._retry_wait
+        for attempt in range(self._retries):
+            try:
+                return await self._record(group)
+            except Exception as exc:
+                log.warning("recording %d items failed (%s); trying again", len(group), type(exc).__name__)
+                await asyncio.sleep(wait * 2**attempt)
+        return await self._record(group)
 
     async def settle(self) -> list[Result]:
         """Wait until every item added so far is recorded; return what the records returned."""

@@ -11,15 +11,16 @@ from hotline.loops import GroupCommit
 
 
 class Recorder:
-    def __init__(self, fail_on: int | None = None) -> None:
+    def __init__(self, fail_on: int | None = None, failures: int = 1_000) -> None:
         self.groups: list[list[int]] = []
-        self.fail_on = fail_on
+        self.fail_on, self.failures = fail_on, failures
         self.release = asyncio.Event()
 
     async def record(self, items: Sequence[int]) -> list[str]:
         self.groups.append(list(items))
         await self.release.wait()
-        if self.fail_on is not None and self.fail_on in items:
+        if self.fail_on is not None and self.fail_on in items and self.failures > 0:
+            self.failures -= 1
             raise RuntimeError("database went away")
         return [f"done {i}" for i in items]
 
@@ -39,7 +40,7 @@ async def test_items_added_during_a_record_go_together_in_the_next() -> None:
 
 async def test_a_failed_record_stops_recording_and_settle_raises_it() -> None:
     recorder = Recorder(fail_on=1)
-    marks: GroupCommit[int, str] = GroupCommit(recorder.record)
+    marks: GroupCommit[int, str] = GroupCommit(recorder.record, retries=2, retry_wait=0)
     marks.add(1)
     await asyncio.sleep(0)
     marks.add(2)
@@ -49,7 +50,16 @@ async def test_a_failed_record_stops_recording_and_settle_raises_it() -> None:
     assert marks.failed and marks.count == 0
     marks.add(3)  # nothing more is recorded once it failed
     await asyncio.sleep(0)
-    assert recorder.groups == [[1]]
+    assert recorder.groups == [[1], [1], [1]], "tried three times"
+
+
+async def test_a_record_that_fails_once_is_tried_again() -> None:
+    recorder = Recorder(fail_on=1, failures=1)
+    recorder.release.set()
+    marks: GroupCommit[int, str] = GroupCommit(recorder.record, retry_wait=0)
+    marks.add(1)
+    assert await marks.settle() == ["done 1"]
+    assert recorder.groups == [[1], [1]] and marks.count == 1 and not marks.failed
 
 
 async def test_settle_with_nothing_added_returns_nothing() -> None:

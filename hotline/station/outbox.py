@@ -25,7 +25,7 @@ from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
-from hotline.station.sending import Job, SendRun
+from hotline.station.sending import SESSIONS, Job, SendRun
 from hotline.storage import repo
 from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Case, Employee, Mail, ThreadKey
@@ -38,6 +38,7 @@ MAIL_CONTEXT = b"mail"
 CONTACT_CONTEXT = b"contact"
 MAX_WAIT_SECONDS = 30.0
 BATCH = 200
+CLAIM_AHEAD = 4 * SESSIONS  # what a mail poll's sender keeps queued
 SEND_LEASE = timedelta(minutes=5)  # a message being sent is not due for anyone else meanwhile
 
 # Mail to someone being forgotten (or asking to be), and survey invitations (their code must not stay
@@ -206,18 +207,19 @@ class Outbox:
         return SendRun(
             smtp=self.smtp, session_factory=self._session_factory, mail_from=self.mail_from,
             vault=self.desk.store.vault, record_sent=self._sent, record_failed=self._failed,
+            deliver=self.desk.deliver,
         )  # fmt: skip
 
-    async def _claim(self) -> list[Job]:
-        """Up to BATCH due messages, claimed with a lease in one statement: another process sending at
-        the same time (a `mail poll --once` beside `run`, or a second instance) finds them not due."""
+    async def _claim(self, limit: int = BATCH) -> list[Job]:
+        """Up to ``limit`` due messages, claimed with a lease in one statement: another process sending
+        at the same time (a `mail poll --once` beside `run`, or a second instance) finds them not due."""
         now = self.desk.now()
         async with self.desk.store.unit() as s:
             due = (
                 select(OutboxRow.id)
                 .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
                 .order_by(OutboxRow.id)
-                .limit(BATCH)
+                .limit(limit)
                 .scalar_subquery()
             )
             claimed = await s.execute(
@@ -238,9 +240,7 @@ class Outbox:
             return 0
         run = self._run()
         run.feed(await self._claim())
-        sent, notes = await run.finish()
-        await self.desk.deliver(notes)
-        return sent
+        return await run.finish()
 
     async def send_alongside(self, work: Awaitable[T]) -> tuple[T, int]:
         """Run ``work`` (a mail poll) and send what it queues while it goes on: each stored batch's
@@ -254,9 +254,13 @@ class Outbox:
             while True:
                 finished = task.done()  # then everything it stored is there for the claim below
                 self._queued.clear()
-                jobs = await self._claim()
+                # Claimed a few at a time, as the sessions get through them: a claim's lease must not run
+                # out while its mail still waits in the queue (it could then be claimed and sent again).
+                await run.room(CLAIM_AHEAD)
+                limit = CLAIM_AHEAD - run.backlog
+                jobs = await self._claim(limit)
                 run.feed(jobs)
-                if jobs:
+                if len(jobs) == limit:
                     continue
                 if finished:
                     break
@@ -270,8 +274,7 @@ class Outbox:
             await asyncio.wait({task})
             await run.finish(abandon=True)
             raise
-        sent, notes = await run.finish()
-        await self.desk.deliver(notes)
+        sent = await run.finish()  # first: what the work stored is sent even when the work failed
         return task.result(), sent
 
     async def drain(self) -> int:

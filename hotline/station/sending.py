@@ -29,6 +29,7 @@ MARK_LINGER = 0.01
 Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
 RecordSent = Callable[[Sequence[Job]], Awaitable[list[Outgoing]]]
 RecordFailed = Callable[[Job, MailSendFailed], Awaitable[list[Outgoing]]]
+Deliver = Callable[[list[Outgoing]], Awaitable[object]]
 
 
 class SendRun:
@@ -41,6 +42,7 @@ class SendRun:
         vault: Vault,
         record_sent: RecordSent,
         record_failed: RecordFailed,
+        deliver: Deliver,
         sessions: int = SESSIONS,
     ) -> None:
         self._smtp = smtp
@@ -48,41 +50,61 @@ class SendRun:
         self._mail_from = mail_from
         self._vault = vault
         self._record_failed = record_failed
+        self._deliver = deliver
         self._sessions = sessions
         self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
         self._marks: GroupCommit[Job, Outgoing] = GroupCommit(record_sent, linger=MARK_LINGER)
         self._workers: list[asyncio.Task[list[Outgoing]]] = []
+        self._seen: set[int] = set()  # row ids fed to this run: none is sent twice by it
+        self._room = asyncio.Event()
+
+    @property
+    def backlog(self) -> int:
+        """Jobs queued and not yet taken by a session."""
+        return self._queue.qsize()
+
+    async def room(self, limit: int) -> None:
+        """Wait until fewer than ``limit`` jobs are queued."""
+        while self._queue.qsize() >= limit:
+            self._room.clear()
+            await self._room.wait()
 
     def feed(self, jobs: Sequence[Job]) -> None:
-        """Queue claimed jobs; the sessions start with the first."""
-        if jobs and not self._workers:
+        """Queue claimed jobs (a row already fed is skipped); the sessions start with the first."""
+        fresh = [job for job in jobs if job[0] not in self._seen]
+        self._seen.update(job[0] for job in fresh)
+        if fresh and not self._workers:
             loop = asyncio.get_running_loop()
             self._workers = [loop.create_task(self._session()) for _ in range(self._sessions)]
-        for job in jobs:
+        for job in fresh:
             self._queue.put_nowait(job)
 
-    async def finish(self, *, abandon: bool = False) -> tuple[int, list[Outgoing]]:
+    async def finish(self, *, abandon: bool = False) -> int:
         """Wait until every queued job is sent (or, with ``abandon``, only those under way: the rest stay
-        claimed until their lease runs out) and recorded; return how many were sent and the notes for
-        counselors. Raises what recording raised."""
+        claimed until their lease runs out) and recorded, and tell counselors what they should know;
+        return how many were sent. Raises what a session or the recording raised, after all that."""
         if abandon:
             while not self._queue.empty():
                 self._queue.get_nowait()
         for _ in self._workers:
             self._queue.put_nowait(None)
+        shares = await asyncio.gather(*self._workers, return_exceptions=True)
+        notes = [note for share in shares if isinstance(share, list) for note in share]
         try:
-            shares = await asyncio.gather(*self._workers)
+            notes += await self._marks.settle()  # what the server accepted is recorded, on the way out too
         finally:
-            sent_notes = (
-                await self._marks.settle()
-            )  # what the server accepted is recorded, even on the way out
-        return self._marks.count, [note for share in shares for note in share] + sent_notes
+            await self._deliver(notes)
+        for share in shares:
+            if isinstance(share, BaseException):
+                raise share
+        return self._marks.count
 
     async def _session(self) -> list[Outgoing]:
         notes: list[Outgoing] = []
         vault = self._vault
         async with self._session_factory(self._smtp) as session:
             while (job := await self._queue.get()) is not None:
+                self._room.set()
                 if self._marks.failed:  # what was sent cannot be recorded: send no more until it can
                     continue
                 to = vault.decrypt(job[5], context=CONTACT_CONTEXT)
