@@ -75,7 +75,7 @@ class BookingConsole:
             await self._say(who, "booking.counselor.slots_usage")
             return
         async with self.desk.store.unit() as s:
-            removed = await booking_repo.remove_free_slot(s, number, who)
+            removed = await booking_repo.remove_free_slot(s, number, who, self.desk.now())
             row = None if removed else await s.get(SlotRow, number)
         if removed:
             await self._say(who, "booking.counselor.slot_removed", id=number)

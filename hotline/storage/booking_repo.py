@@ -43,14 +43,27 @@ async def add_slot(
     return row
 
 
-async def remove_free_slot(s: AsyncSession, slot_id: int, counselor_id: int) -> bool:
-    """Delete a counselor's own slot if nobody holds it (one statement: a booking racing in wins)."""
-    result = await s.execute(
-        delete(SlotRow).where(
-            SlotRow.id == slot_id, SlotRow.counselor_id == counselor_id, SlotRow.booking_id.is_(None)
-        )
+GONE_STATES = ("declined", "cancelled_by_employee", "cancelled_by_counselor")  # a slot they held is free
+
+
+async def remove_free_slot(s: AsyncSession, slot_id: int, counselor_id: int, now: datetime) -> bool:
+    """Delete a counselor's own future slot if no live booking holds it. Bookings that once held it
+    (declined or cancelled) let go of it first. The slot row is locked before anything changes, so a
+    booking racing in either wins or finds the slot gone."""
+    slot = await s.scalar(
+        select(SlotRow)
+        .where(SlotRow.id == slot_id, SlotRow.counselor_id == counselor_id, SlotRow.start > now)
+        .with_for_update()
     )
-    return bool(getattr(result, "rowcount", 0))
+    if slot is None:
+        return False
+    if slot.booking_id is not None:
+        holder = await s.get(BookingRow, slot.booking_id)
+        if holder is not None and holder.state not in GONE_STATES:
+            return False
+    await s.execute(update(BookingRow).where(BookingRow.slot_id == slot_id).values(slot_id=None))
+    await s.execute(delete(SlotRow).where(SlotRow.id == slot_id))
+    return True
 
 
 async def slots_of(s: AsyncSession, counselor_id: int, since: datetime) -> list[SlotRow]:

@@ -183,6 +183,9 @@ async def test_decline_keeps_the_reason_private_and_offers_other_slots(
         row = await booking_row(stage, booking_id)
         assert row.state == "declined" and row.private_reason_enc is not None
         assert "利益衝突" in stage.running.store.open(row.private_reason_enc)  # type: ignore[union-attr]
+        # the declined booking let go of the slot: its counselor can take it back
+        await stage.say(wang, f"/slots remove {slot_id}", containing=f"已刪除時段 #{slot_id}")
+        assert (await booking_row(stage, booking_id)).slot_id is None
 
 
 async def test_counselor_cancel_tells_the_employee_at_once(emu: TelegramEmulator, db_url: str) -> None:
