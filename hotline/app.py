@@ -30,6 +30,7 @@ from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
+from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.screening import Screener
 from hotline.settings import Settings
 from hotline.station import reminders
@@ -179,6 +180,11 @@ class Service:
         self._stack.push_async_callback(store.close)
         async with store.unit() as s:
             await repo.sync_roster(s, settings.counselors)
+            stale = sum((await stale_mail_keys(s, store.vault)).values())
+        if stale:  # kept Message-IDs from before an upgrade, or under a key being rotated
+            log.warning("re-keying %d kept Message-IDs under the current key", stale)
+            await rekey_dedup_keys(store)
+            await rekey_thread_keys(store)
         self.store = store
         hours = ServiceHours(settings.hours)
         texts = Texts.load(settings.config_dir, hours.zone)

@@ -116,7 +116,9 @@ class _Classes(dict[int, str]):
     """Code point → class, filled as text meets characters (`str.translate` does the counting in C)."""
 
     def __missing__(self, cp: int) -> str:
-        value = self[cp] = _weight_class(cp)
+        value = _weight_class(cp)
+        if cp < 0x30000:  # the planes text is written in: a bounded table, whatever a mail holds
+            self[cp] = value
         return value
 
 

@@ -114,7 +114,7 @@ class HelperPoller:
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hotline.mailbox.fetcher",
+            sys.executable, "-P", "-m", "hotline.mailbox.fetcher",  # -P: never code from the current directory
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         self._send(dataclasses.replace(self.config, ssl_context=None))

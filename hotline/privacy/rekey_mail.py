@@ -3,9 +3,12 @@
 ``mails.dedup_key`` and ``thread_keys.message_id`` hold keyed digests (`hotline.storage.mail_keys`),
 each after the id of the key it was made with. A digest cannot be re-keyed by itself, so each is made
 again from what it was made of: the received mail, decrypted (any configured key) and parsed again, and
-our own mails' ids, kept as sent in ``outbox.message_id``. What cannot be made again (the mail's bytes
-were erased, or no key opens them) is replaced by a value that matches nothing: a thread key is dropped, a
-dedup key becomes ``<key id>:gone:<row id>``. Batches are their own transactions; running again resumes.
+our own mails' ids, kept as sent in ``outbox.message_id``. What cannot be made again because the mail's
+bytes were erased is replaced by a value that matches nothing: a thread key is dropped, a dedup key
+becomes ``<key id>:gone:<row id>``. A mail no configured key opens is left as it is (still stale), and so
+are its case's thread keys: configure the old key and run again. Batches are their own transactions;
+running again resumes. The service runs this at start when it finds stale ids (an upgrade from plain
+ids, or a rotation not finished).
 """
 
 from __future__ import annotations
@@ -22,13 +25,18 @@ from hotline.storage.repo import Store
 MAIL_CONTEXT = b"mail"
 
 
+class _Unreadable(Exception):
+    """No configured key opens the mail."""
+
+
 def _parsed(vault: Vault, raw_enc: bytes | None) -> ParsedMail | None:
+    """The mail parsed again; None when its bytes were erased; `_Unreadable` when no key opens them."""
     if raw_enc is None:
         return None
     try:
         return parse_message(vault.decrypt_bytes(raw_enc, context=MAIL_CONTEXT))
-    except DecryptionFailed:
-        return None
+    except DecryptionFailed as exc:
+        raise _Unreadable from exc
 
 
 async def rekey_dedup_keys(store: Store, batch_size: int = 500) -> int:
@@ -49,7 +57,10 @@ async def rekey_dedup_keys(store: Store, batch_size: int = 500) -> int:
                 return done
             for row_id, old, raw_enc in rows:
                 last = row_id
-                mail = _parsed(vault, raw_enc)
+                try:
+                    mail = _parsed(vault, raw_enc)
+                except _Unreadable:
+                    continue
                 new = stored_key(vault, mail.dedup_key) if mail is not None else f"{fresh}gone:{row_id}"
                 result = await s.execute(
                     update(Mail).where(Mail.id == row_id, Mail.dedup_key == old).values(dedup_key=new)
@@ -71,18 +82,22 @@ async def _ids_of_case(s: AsyncSession, vault: Vault, case_id: int) -> set[str]:
 async def rekey_thread_keys(store: Store, batch_size: int = 100) -> int:
     """Re-make the thread keys of every case that has one not under the current key; return how many
     cases were done."""
-    vault, done = store.vault, 0
+    vault, done, skipped = store.vault, 0, set[int]()
     fresh = vault.mail_key_prefix
     while True:
         async with store.unit() as s:
             stale = ~ThreadKey.message_id.startswith(fresh)
-            case_ids = (
-                await s.scalars(select(ThreadKey.case_id).where(stale).distinct().limit(batch_size))
-            ).all()
+            query = select(ThreadKey.case_id).where(stale, ThreadKey.case_id.not_in(skipped)).distinct()
+            case_ids = (await s.scalars(query.limit(batch_size))).all()
             if not case_ids:
                 return done
             for case_id in case_ids:
-                wanted = {stored_key(vault, i) for i in await _ids_of_case(s, vault, case_id)}
+                try:
+                    ids = await _ids_of_case(s, vault, case_id)
+                except _Unreadable:
+                    skipped.add(case_id)
+                    continue
+                wanted = {stored_key(vault, i) for i in ids}
                 await s.execute(delete(ThreadKey).where(ThreadKey.case_id == case_id, stale))
                 taken = set(
                     (

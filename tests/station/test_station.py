@@ -9,13 +9,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from hotline.bot.desk import CARDS_AT_ONCE
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
 from hotline.storage.mail_keys import stored_key
-from hotline.storage.models import Case, Mail, Message, Outbox
+from hotline.storage.models import Case, Mail, Message, Outbox, ThreadKey
 from tests.privacy.test_at_rest import files_of
 from tests.servers.dovecot import DovecotServer
 from tests.servers.smtpd import Fault, SmtpSink
@@ -488,3 +488,29 @@ async def test_no_mail_host_of_a_sender_is_readable_in_the_database(
     assert [c.id for c in await cases(station)] == [case.id], "threads by the keyed ids"
     for path in files_of(sqlite_url):
         assert b"secret-agency" not in path.read_bytes(), path.name
+
+
+async def test_plain_message_ids_from_before_are_keyed_at_start_and_threads_hold(
+    station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
+) -> None:
+    imap_server.append(mail("你好", "想聊聊", message_id="<old1@x.tw>"), RECEIVED)
+    assert await poll(station) == (1, 1)
+    [case] = await cases(station)
+    store = station.running.store
+    assert store is not None
+    async with store.unit() as s:  # as an earlier version kept them: in plain text
+        await s.execute(update(Mail).values(dedup_key="<old1@x.tw>"))
+        await s.execute(delete(ThreadKey).where(ThreadKey.case_id == case.id))
+        s.add(ThreadKey(message_id="<old1@x.tw>", case_id=case.id))
+    await station.restart()
+    store = station.running.store
+    assert store is not None
+    async with store.unit() as s:
+        keys = set((await s.scalars(select(ThreadKey.message_id))).all())
+        assert stored(station, "<old1@x.tw>") in keys and "<old1@x.tw>" not in keys
+        assert await s.scalar(select(Mail.dedup_key)) == stored(station, "<old1@x.tw>")
+    imap_server.append(
+        mail("Re: 你好", "補充", message_id="<old2@x.tw>", in_reply_to="<old1@x.tw>"), RECEIVED
+    )
+    assert await poll(station) == (1, 0)
+    assert [c.id for c in await cases(station)] == [case.id], "the follow-up joins its case"
