@@ -277,13 +277,6 @@ class Outbox:
         sent = await run.finish()  # first: what the work stored is sent even when the work failed
         return task.result(), sent
 
-    async def drain(self) -> int:
-        """Send until nothing is due (what fails waits for its retry time); return how many were sent."""
-        total = 0
-        while sent := await self.send_due():
-            total += sent
-        return total
-
     async def _sent(self, jobs: Sequence[Job]) -> list[Outgoing]:
         """Record one group of messages the server accepted, in one commit."""
         desk = self.desk
