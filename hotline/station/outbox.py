@@ -38,7 +38,7 @@ MAIL_CONTEXT = b"mail"
 CONTACT_CONTEXT = b"contact"
 MAX_WAIT_SECONDS = 30.0
 BATCH = 200
-CLAIM_AHEAD = 4 * SESSIONS  # what a mail poll's sender keeps queued
+CLAIM_AHEAD = 8 * SESSIONS  # what a mail poll's sender keeps queued (minutes from its lease running out)
 SEND_LEASE = timedelta(minutes=5)  # a message being sent is not due for anyone else meanwhile
 
 # Mail to someone being forgotten (or asking to be), and survey invitations (their code must not stay
