@@ -18,6 +18,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hotline.errors import HotlineError
 
 _VERSION = b"\x01"
+
+# What each kind of value is sealed with (AES-GCM associated data): a blob moved to another column fails.
+CONTENT_CONTEXT = b"content"  # what was said
+CONTACT_CONTEXT = b"contact"  # how to reach someone
+MAIL_CONTEXT = b"mail"  # raw mail in and out
 _NONCE_BYTES = 12
 
 

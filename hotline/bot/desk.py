@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.crypto import CONTACT_CONTEXT
 from hotline.domain import CaseStatus, Category, Risk, Role, Screening
 from hotline.errors import ChannelError, ChatUnavailable
 from hotline.flows.vocabulary import Button
@@ -29,7 +30,6 @@ from hotline.texts import Texts
 
 log = logging.getLogger(__name__)
 
-CONTACT_CONTEXT = b"contact"
 ESCALATE = "crisis.escalate"
 ALERT_TEXT_CHARS = 3000
 RESEND = "crisis.resend"

@@ -23,11 +23,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.crypto import Vault
+from hotline.crypto import CONTACT_CONTEXT, Vault
 from hotline.domain import Role
 from hotline.storage.models import Base, Case, Counselor, Employee, Offer, Stamp
-
-CONTACT_CONTEXT = b"contact"
 
 audit_log = Table(
     "audit_log",

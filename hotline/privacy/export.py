@@ -14,15 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hotline.crypto import DecryptionFailed
+from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT, DecryptionFailed
 from hotline.mailbox.parse import parse_message
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.storage import repo
 from hotline.storage.models import Case, Employee, Mail, Message
 from hotline.storage.repo import Store
-
-MAIL_CONTEXT = b"mail"
-CONTACT_CONTEXT = b"contact"
 
 
 def _at(value: datetime | None) -> str | None:

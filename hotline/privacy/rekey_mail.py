@@ -16,13 +16,11 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.crypto import DecryptionFailed, Vault
+from hotline.crypto import MAIL_CONTEXT, DecryptionFailed, Vault
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Mail, Outbox, ThreadKey
 from hotline.storage.repo import Store
-
-MAIL_CONTEXT = b"mail"
 
 
 class _Unreadable(Exception):

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.crypto import DecryptionFailed, Vault
+from hotline.crypto import CONTACT_CONTEXT, CONTENT_CONTEXT, MAIL_CONTEXT, DecryptionFailed, Vault
 from hotline.domain import Channel, email_identity
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
@@ -68,13 +68,13 @@ def _enc(model: Any, column: str, context: bytes) -> EncryptedColumn:
 
 # The one list of encrypted columns. employees.contact_enc comes first: its pass also re-keys pseudonyms.
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
-    _enc(Employee, "contact_enc", b"contact"),
-    _enc(Message, "content_enc", b"content"),
-    _enc(Mail, "raw_enc", b"mail"),
-    _enc(Outbox, "recipient_enc", b"contact"),
-    _enc(Outbox, "raw_enc", b"mail"),
-    _enc(BookingRow, "private_reason_enc", b"content"),  # issue 7
-    _enc(SurveyAnswer, "comment_enc", b"content"),  # issue 7
+    _enc(Employee, "contact_enc", CONTACT_CONTEXT),
+    _enc(Message, "content_enc", CONTENT_CONTEXT),
+    _enc(Mail, "raw_enc", MAIL_CONTEXT),
+    _enc(Outbox, "recipient_enc", CONTACT_CONTEXT),
+    _enc(Outbox, "raw_enc", MAIL_CONTEXT),
+    _enc(BookingRow, "private_reason_enc", CONTENT_CONTEXT),  # issue 7
+    _enc(SurveyAnswer, "comment_enc", CONTENT_CONTEXT),  # issue 7
 )
 
 

@@ -24,8 +24,6 @@ from hotline.settings import EmailSection
 from hotline.storage.models import Base, Case, Employee, Mail, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 
-MAIL_CONTEXT = b"mail"
-CONTACT_CONTEXT = b"contact"
 MAIL_TIMERS = ("email.remind", "email.escalate")
 
 

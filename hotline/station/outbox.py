@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, select, update
 
 from hotline.bot.desk import Desk, Outgoing
+from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
 from hotline.loops import WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
@@ -34,8 +35,6 @@ from hotline.storage.models import Outbox as OutboxRow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAIL_CONTEXT = b"mail"
-CONTACT_CONTEXT = b"contact"
 MAX_WAIT_SECONDS = 30.0
 BATCH = 200
 CLAIM_AHEAD = 8 * SESSIONS  # what a mail poll's sender keeps queued (minutes from its lease running out)
@@ -232,7 +231,7 @@ class Outbox:
                 )
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
-            return sorted((tuple(row) for row in claimed.all()), key=lambda job: job[0])  # type: ignore[misc]
+            return sorted((Job(*row) for row in claimed.all()), key=lambda job: job.row_id)
 
     async def send_due(self) -> int:
         """Send up to BATCH due messages (over a few SMTP sessions); return how many were sent."""
@@ -281,23 +280,25 @@ class Outbox:
         """Record one group of messages the server accepted, in one commit."""
         desk = self.desk
         now = desk.now()
-        erase = [job[0] for job in jobs if job[2] in ERASE_AFTER_SEND]
-        kept = [job for job in jobs if job[2] not in ERASE_AFTER_SEND]
+        erase = [job.row_id for job in jobs if job.kind in ERASE_AFTER_SEND]
+        kept = [job for job in jobs if job.kind not in ERASE_AFTER_SEND]
         # The promise is kept when the first answer leaves (a survey invitation is no answer either).
-        answers = [job for job in kept if job[2] not in ("ack", "survey", "crisis") and job[1] is not None]
+        answers = [
+            job for job in kept if job.kind not in ("ack", "survey", "crisis") and job.case_id is not None
+        ]
         async with desk.store.unit() as s:
             if erase:
                 await s.execute(delete(OutboxRow).where(OutboxRow.id.in_(erase)))
             if kept:
                 await s.execute(
                     update(OutboxRow)
-                    .where(OutboxRow.id.in_([job[0] for job in kept]))
+                    .where(OutboxRow.id.in_([job.row_id for job in kept]))
                     .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
                     .execution_options(synchronize_session=False)
                 )
             if not answers:
                 return []
-            case_ids = {job[1] for job in answers}
+            case_ids = {job.case_id for job in answers}
             await s.execute(
                 update(Case)
                 .where(Case.id.in_(case_ids), Case.first_reply_at.is_(None))
@@ -307,13 +308,15 @@ class Outbox:
             rows = await s.execute(select(Case.id, Case.code).where(Case.id.in_(case_ids)))
             codes: dict[int, str] = {case_id: code for case_id, code in rows}
         return [
-            Outgoing(job[3], desk.render("counselor.mail.sent", code=codes.get(job[1] or 0, "—")))
+            Outgoing(
+                job.counselor_id, desk.render("counselor.mail.sent", code=codes.get(job.case_id or 0, "—"))
+            )
             for job in answers
-            if job[3] is not None
+            if job.counselor_id is not None
         ]
 
     async def _failed(self, job: Job, exc: MailSendFailed) -> list[Outgoing]:
-        row_id, case_id, _kind, counselor_id, attempts = job[0], job[1], job[2], job[3], job[4] + 1
+        row_id, case_id, counselor_id, attempts = job.row_id, job.case_id, job.counselor_id, job.attempts + 1
         desk = self.desk
         now = desk.now()
         kind = "temporary" if exc.temporary else "permanent"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NamedTuple
 
 from hotline.bot.desk import Outgoing
-from hotline.crypto import Vault
+from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT, Vault
 from hotline.loops import GroupCommit
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
-from hotline.station.batch import CONTACT_CONTEXT, MAIL_CONTEXT
 
 # SMTP sessions side by side, each connecting only when it has a message (measured on 1,000
 # acknowledgements: 8 sessions took ~8 % less time than 4; 16 no clearly less than 8, and relays limit
@@ -25,8 +25,19 @@ SESSIONS = 8
 # Marking sent rows waits this long to gather a group: a commit per mail cost more than the sending.
 MARK_LINGER = 0.01
 
-# (row id, case id, kind, counselor id, attempts so far, recipient encrypted, message encrypted)
-Job = tuple[int, int | None, str, int | None, int, bytes, bytes]
+
+class Job(NamedTuple):
+    """One claimed outbox row, as the sessions need it."""
+
+    row_id: int
+    case_id: int | None
+    kind: str
+    counselor_id: int | None
+    attempts: int  # so far
+    recipient_enc: bytes
+    raw_enc: bytes
+
+
 RecordSent = Callable[[Sequence[Job]], Awaitable[list[Outgoing]]]
 RecordFailed = Callable[[Job, MailSendFailed], Awaitable[list[Outgoing]]]
 Deliver = Callable[[list[Outgoing]], Awaitable[object]]
@@ -71,8 +82,8 @@ class SendRun:
 
     def feed(self, jobs: Sequence[Job]) -> None:
         """Queue claimed jobs (a row already fed is skipped); the sessions start with the first."""
-        fresh = [job for job in jobs if job[0] not in self._seen]
-        self._seen.update(job[0] for job in fresh)
+        fresh = [job for job in jobs if job.row_id not in self._seen]
+        self._seen.update(job.row_id for job in fresh)
         if fresh and not self._workers:
             loop = asyncio.get_running_loop()
             self._workers = [loop.create_task(self._session()) for _ in range(self._sessions)]
@@ -107,8 +118,8 @@ class SendRun:
                 self._room.set()
                 if self._marks.failed:  # what was sent cannot be recorded: send no more until it can
                     continue
-                to = vault.decrypt(job[5], context=CONTACT_CONTEXT)
-                raw = vault.decrypt_bytes(job[6], context=MAIL_CONTEXT)
+                to = vault.decrypt(job.recipient_enc, context=CONTACT_CONTEXT)
+                raw = vault.decrypt_bytes(job.raw_enc, context=MAIL_CONTEXT)
                 try:
                     await session.send_raw(self._mail_from, [to], raw)
                 except MailSendFailed as exc:

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import RESEND, RESEND_AFTER, Desk, Outgoing
+from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
 from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity, make_case_code
 from hotline.flows import mailcase
 from hotline.flows.vocabulary import (
@@ -37,8 +38,6 @@ from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.privacy.forget import forget
 from hotline.station.batch import (
-    CONTACT_CONTEXT,
-    MAIL_CONTEXT,
     MAIL_TIMERS,
     After,
     Batch,

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from hotline.crypto import Vault
+from hotline.crypto import CONTENT_CONTEXT, Vault
 from hotline.domain import CaseStatus, Category, Channel, Risk, Screening, make_case_code
 from hotline.errors import StorageError
 from hotline.settings import CounselorEntry
@@ -58,10 +58,10 @@ class Store:
 
     # -- content ----------------------------------------------------------------------------------
     def seal(self, text: str) -> bytes:
-        return self.vault.encrypt(text, context=b"content")
+        return self.vault.encrypt(text, context=CONTENT_CONTEXT)
 
     def open(self, blob: bytes | None) -> str:
-        return "" if blob is None else self.vault.decrypt(blob, context=b"content")
+        return "" if blob is None else self.vault.decrypt(blob, context=CONTENT_CONTEXT)
 
 
 # ---- roster ---------------------------------------------------------------------------------------

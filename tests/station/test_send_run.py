@@ -41,7 +41,7 @@ class StandInSession:
 
 
 def job(row_id: int, raw: bytes) -> Job:
-    return (
+    return Job(
         row_id, None, "answer", 7, 0,
         VAULT.encrypt("w@x.example", context=b"contact"), VAULT.encrypt_bytes(raw, context=b"mail"),
     )  # fmt: skip
@@ -53,11 +53,11 @@ async def test_a_broken_session_does_not_lose_the_rest_nor_the_notes() -> None:
     delivered: list[Outgoing] = []
 
     async def record_sent(jobs: Sequence[Job]) -> list[Outgoing]:
-        recorded.extend(j[0] for j in jobs)
-        return [Outgoing(7, f"sent {j[0]}") for j in jobs]
+        recorded.extend(j.row_id for j in jobs)
+        return [Outgoing(7, f"sent {j.row_id}") for j in jobs]
 
     async def record_failed(failed: Job, exc: MailSendFailed) -> list[Outgoing]:
-        return [Outgoing(7, f"failed {failed[0]}")]
+        return [Outgoing(7, f"failed {failed.row_id}")]
 
     async def deliver(notes: list[Outgoing]) -> None:
         delivered.extend(notes)
