@@ -253,6 +253,12 @@ class Service:
                     await repo.schedule(s, DAILY, _next_night(self.clock(), hours.zone), self.clock())
             timers.start()
             self._stack.push_async_callback(timers.stop)
+        if self.poll and not settings.booking.office_phone:
+            log.warning(
+                "[booking] office_phone is not set: messages that would give the EAP office's number ask "
+                "the employee to write in the chat instead; set it in %s or HOTLINE_BOOKING__OFFICE_PHONE",
+                settings.config,
+            )
         if station is not None and app is None and self.poll:
             log.critical(
                 "the e-mail station runs without Telegram: no counselor can be told of new mail or of a "

@@ -115,11 +115,34 @@ class SessionSection(_Section):
 
 class BookingSection(_Section):
     """Face-to-face counseling: free hours per person per calendar year (Taoyuan 4, Taipei 6), the
-    employee's cancellation deadline (seed: at least a day before), the EAP office's phone number."""
+    employee's cancellation deadline (seed: at least a day before), the EAP office's phone number (given
+    in every message that asks the employee to call; unset, they are asked to write here instead), and
+    when a confirmed session is reminded of: ``remind_hours_before`` ahead, or, when the session was
+    confirmed later than that, ``late_remind_hours_before`` ahead (later still: the confirmation is all)."""
 
     free_hours_per_year: int = Field(default=4, ge=0, le=100)
     cancel_min_hours: int = Field(default=24, ge=0, le=24 * 14)
     office_phone: str = ""
+    remind_hours_before: int = Field(default=24, ge=1, le=24 * 14)
+    late_remind_hours_before: int = Field(default=2, ge=1, le=24 * 14)
+
+    @field_validator("office_phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        value = value.strip()
+        if value and not any(c.isdigit() for c in value):
+            raise ValueError("must be a phone number (it has no digit)")
+        return value
+
+    @model_validator(mode="after")
+    def _late_is_later(self) -> BookingSection:
+        if self.late_remind_hours_before >= self.remind_hours_before:
+            raise ValueError("late_remind_hours_before must be smaller than remind_hours_before")
+        return self
+
+    @property
+    def remind_leads(self) -> tuple[int, int]:
+        return (self.remind_hours_before, self.late_remind_hours_before)
 
 
 class TelegramSection(_Section):

@@ -81,3 +81,19 @@ def test_hours_must_make_sense(config: Path) -> None:
     config.write_text('[hours]\ntimezone = "Mars/Olympus"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown time zone"):
         load_settings()
+
+
+def test_booking_reminder_leads_and_office_phone(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: reminder leads have defaults and can be changed; a phone without a digit is refused."""
+    assert load_settings().booking.remind_leads == (24, 2)
+    monkeypatch.setenv("HOTLINE_BOOKING__LATE_REMIND_HOURS_BEFORE", "3")
+    monkeypatch.setenv("HOTLINE_BOOKING__OFFICE_PHONE", " 03-332-2101 ")
+    settings = load_settings()
+    assert settings.booking.remind_leads == (24, 3) and settings.booking.office_phone == "03-332-2101"
+    monkeypatch.setenv("HOTLINE_BOOKING__LATE_REMIND_HOURS_BEFORE", "24")
+    with pytest.raises(ConfigError, match="late_remind_hours_before must be smaller"):
+        load_settings()
+    monkeypatch.delenv("HOTLINE_BOOKING__LATE_REMIND_HOURS_BEFORE")
+    monkeypatch.setenv("HOTLINE_BOOKING__OFFICE_PHONE", "ask HR")
+    with pytest.raises(ConfigError, match="office_phone"):
+        load_settings()

@@ -99,10 +99,18 @@ class Bookings:
         params = dict(raw)
         if params.get("location") == flow.ONLINE:
             params["location"] = self.desk.texts.get("booking.online")
-        params.setdefault("office_phone", self.desk.settings.booking.office_phone or "—")
+        params["call_office"] = self.call_office()
         if params.get("area") is None and "area" in params:
             params["area"] = self.desk.texts.get("counselor.card_no_area")
         return params
+
+    def call_office(self) -> str:
+        """The clause that tells the employee how to reach the EAP office: its number when configured,
+        otherwise to write here (never a blank where a number should be)."""
+        phone = self.desk.settings.booking.office_phone
+        if phone:
+            return self.desk.render("booking.call.office", office_phone=phone)
+        return self.desk.texts.get("booking.call.no_phone")
 
     def say(self, chat_id: int, key: str, **params: object) -> Outgoing:
         return Outgoing(chat_id, self.desk.render(key, **self.params(tuple(params.items()))))
@@ -344,7 +352,7 @@ class Bookings:
             used = flow.counted_minutes(
                 others, flow.quota_year(slot.start, self.desk.hours.zone), self.desk.hours.zone
             )
-        return BookingContext(now, used, cfg.free_hours_per_year, cfg.cancel_min_hours, cfg.office_phone)
+        return BookingContext(now, used, cfg.free_hours_per_year, cfg.cancel_min_hours, cfg.remind_leads)
 
     async def _step(self, s: AsyncSession, run: Run, event: BookingEvent, now: datetime) -> None:
         state, effects = flow.step(self._state(run), event, await self._context(s, run, event, now))

@@ -66,7 +66,8 @@ async def apply(
                 return False
         elif isinstance(effect, flow.TellEmployee):
             if run.chat_id is not None:
-                text = desk.render(effect.key, **bookings.params(effect.params))
+                params = bookings.params(effect.params)
+                text = "\n".join(desk.render(key, **params) for key in (effect.key, *effect.lines))
                 run.sends.append(Outgoing(run.chat_id, text, bookings.buttons(effect.buttons, row.id)))
         elif isinstance(effect, flow.TellCounselor):
             await _tell_counselor(bookings, s, run, state, effect)

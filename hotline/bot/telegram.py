@@ -17,6 +17,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
+from hotline.bot.booking_console import COMMANDS as STAFF_COMMANDS
 from hotline.bot.console import Console
 from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.runner import EmployeeRunner
@@ -221,20 +222,23 @@ class TelegramFront:
         if message.text and text.startswith("/"):
             head, _, args = text[1:].partition(" ")
             name = head.split("@", 1)[0].lower()
-            if name in CONSOLE_COMMANDS:
+            refused = name in CONSOLE_COMMANDS or name in STAFF_COMMANDS
+            if refused:
                 await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("counselor.not_roster"))])
                 log.warning("a console command was refused to someone not on the roster")
                 await self.desk.audit_refusal(name)
             elif self.aftercare and await self.aftercare.employee_command(user_id, chat_id, name, args):
                 pass  # issue 7: /book, /mybooking, /survey (their arguments are screened below)
             else:
+                refused = name not in EMPLOYEE_COMMANDS  # answered "unknown command"
                 await self.runner.handle(user_id, chat_id, Command(name))
             if args.strip():
                 screening = self.runner.screen(args)
-                if screening.is_crisis:
+                if screening.is_crisis:  # in every state, refused or not: the crisis path
                     await self.runner.handle(user_id, chat_id, Said(args, screening))
-                elif name not in ARGUMENT_COMMANDS:  # "/help 我還在" inside a case: the words count too
+                elif not refused and name not in ARGUMENT_COMMANDS:  # "/help 我還在" in a case: words count
                     await self.runner.said_in_case(user_id, chat_id, args, screening)
+                # A refused command is answered and dropped whole: its words reach no counselor.
             return
         await self.runner.said(user_id, chat_id, text)
 

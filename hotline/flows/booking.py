@@ -19,6 +19,11 @@ Quota: :class:`BookingContext` carries the employee's minutes already counted in
 (Asia/Taipei) of the slot concerned, excluding this booking (see :func:`counted_minutes`). Past the free
 hours the employee is told the extra is self-paid and must accept it BEFORE the request goes out.
 
+Promises (issue 17): the confirmation says until when cancelling online works (or that it no longer
+does) and when the reminder will come (:func:`reminder_plan` over ``ctx.remind_hours``: the day before,
+else a few hours before, else none and the confirmation says so); what it says is what is scheduled.
+How to reach the EAP office (``{call_office}``) is the runner's to render from settings, never the flow's.
+
 The flow never reads a clock: ``ctx.now`` is the time. Button data are the constants below; the runner
 appends the booking id (``f"{data}:{booking_id}"``) and maps presses back to the events. The diagram
 ``docs/flows/booking.mmd`` is generated from :data:`TRANSITIONS` and checked by a test.
@@ -27,7 +32,7 @@ appends the booking id (``f"{data}:{booking_id}"``) and maps presses back to the
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from transitions import Machine
@@ -55,7 +60,7 @@ from hotline.flows.booking_rules import (
     quota_year as quota_year,
 )
 from hotline.flows.booking_rules import (
-    reminder_time as reminder_time,
+    reminder_plan as reminder_plan,
 )
 from hotline.flows.booking_rules import (
     self_paid_minutes as self_paid_minutes,
@@ -217,8 +222,14 @@ class _Model:
         assert self.ctx is not None
         return self.ctx.now
 
-    def tell(self, key: str, *params: tuple[str, object], buttons: tuple[Button, ...] = ()) -> None:
-        self.effects.append(TellEmployee(key, tuple(params), buttons))
+    def tell(
+        self,
+        key: str,
+        *params: tuple[str, object],
+        buttons: tuple[Button, ...] = (),
+        lines: tuple[str, ...] = (),
+    ) -> None:
+        self.effects.append(TellEmployee(key, tuple(params), buttons, lines))
 
     def tell_counselor(self, key: str, *params: tuple[str, object], buttons: tuple[Button, ...] = ()) -> None:
         self.effects.append(TellCounselor(key, tuple(params), buttons))
@@ -282,7 +293,7 @@ class _Model:
             "booking.self_pay_refused" if isinstance(self.event, RefuseSelfPay) else "booking.consent_refused"
         )
         self.booking = replace(self.booking, slot=None, paid_minutes=0, consent_at=None)
-        self.tell(key, ("office_phone", self._phone()))
+        self.tell(key)
         self.effects.append(OfferFreeSlots())
 
     def send_request(self) -> None:
@@ -316,7 +327,6 @@ class _Model:
             "booking.cancel_too_late",
             *slot_params(self.slot),
             ("cancel_min_hours", self.ctx.cancel_min_hours),
-            ("office_phone", self.ctx.office_phone),
         )
 
     def lost_hold(self) -> None:
@@ -327,11 +337,37 @@ class _Model:
     def confirmed(self) -> None:
         assert self.booking.consent_at is not None
         self.effects.append(RevealIdentity(self.slot.counselor_id, self.booking.consent_at))
-        self.tell("booking.confirmed", *slot_params(self.slot), buttons=CANCEL_BUTTONS)
+        self.tell(
+            "booking.confirmed",
+            *slot_params(self.slot),
+            *self._promises(),
+            buttons=CANCEL_BUTTONS,
+            lines=self._lines(),
+        )
         self.tell_counselor("booking.counselor.confirmed", *slot_params(self.slot))
-        at = reminder_time(self.slot.start, self.now)
-        if at is not None:
-            self.effects.append(ScheduleReminder(at))
+        plan = self._reminder()
+        if plan is not None:
+            self.effects.append(ScheduleReminder(plan[0]))
+
+    def _reminder(self) -> tuple[datetime, int] | None:
+        assert self.ctx is not None
+        return reminder_plan(self.slot.start, self.now, self.ctx.remind_hours)
+
+    def _promises(self) -> Params:
+        """What the confirmation promises: until when cancelling online works, when the reminder comes."""
+        assert self.ctx is not None
+        hours = self.ctx.cancel_min_hours
+        params: Params = (
+            ("cancel_min_hours", hours),
+            ("cancel_by", self.slot.start - timedelta(hours=hours)),
+        )
+        plan = self._reminder()
+        return params + ((("remind_at", plan[0]), ("remind_hours", plan[1])) if plan else ())
+
+    def _lines(self) -> tuple[str, ...]:
+        cancel = "booking.confirmed_cancel" if self.cancel_allowed() else "booking.confirmed_cancel_closed"
+        remind = "booking.confirmed_remind" if self._reminder() else "booking.confirmed_no_remind"
+        return (cancel, remind)
 
     def too_late_to_confirm(self) -> None:
         self.tell_counselor("booking.counselor.slot_passed", *slot_params(self.slot))
@@ -340,14 +376,14 @@ class _Model:
         assert isinstance(self.event, Decline)
         self.effects.append(KeepPrivateReason("declined", self.event.reason))
         self.effects.append(ReleaseSlot(self.slot.id))
-        self.tell("booking.declined", *slot_params(self.slot), ("office_phone", self._phone()))
+        self.tell("booking.declined", *slot_params(self.slot))
         self.effects.append(OfferFreeSlots())
         self.tell_counselor("booking.counselor.declined", *slot_params(self.slot))
 
     def counselor_cancelled(self) -> None:
         assert isinstance(self.event, CounselorCancel)
         self.effects.append(KeepPrivateReason("cancelled", self.event.reason))
-        self.tell("booking.counselor_cancelled", *slot_params(self.slot), ("office_phone", self._phone()))
+        self.tell("booking.counselor_cancelled", *slot_params(self.slot))
         self.effects.append(OfferFreeSlots())
         self.tell_counselor("booking.counselor.cancelled", *slot_params(self.slot))
 
@@ -364,7 +400,7 @@ class _Model:
     def record_no_show(self) -> None:
         self.effects.append(RecordNoShow(self.slot.id))
         self.tell_counselor("booking.counselor.no_show", *slot_params(self.slot))
-        self.tell("booking.no_show", *slot_params(self.slot), ("office_phone", self._phone()))
+        self.tell("booking.no_show", *slot_params(self.slot))
 
     def not_yet(self) -> None:
         self.tell_counselor("booking.counselor.not_started", *slot_params(self.slot))
@@ -372,10 +408,6 @@ class _Model:
     def remind(self) -> None:
         self.tell("booking.reminder", *slot_params(self.slot), buttons=CANCEL_BUTTONS)
         self.tell_counselor("booking.counselor.reminder", *slot_params(self.slot))
-
-    def _phone(self) -> str:
-        assert self.ctx is not None
-        return self.ctx.office_phone
 
 
 _PRE = list(PRE_REQUEST)
@@ -542,7 +574,7 @@ __all__ = [
     "is_open",
     "may_cancel",
     "new_booking",
-    "reminder_time",
+    "reminder_plan",
     "self_paid_minutes",
     "step",
     "validate_slot",

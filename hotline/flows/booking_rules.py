@@ -68,7 +68,13 @@ def may_cancel(start: datetime, now: datetime, cancel_min_hours: int) -> bool:
     return start - now >= timedelta(hours=cancel_min_hours)
 
 
-def reminder_time(start: datetime, now: datetime) -> datetime | None:
-    """The day before, same time; None when that moment has passed (the confirmation is then enough)."""
-    at = start - timedelta(days=1)
-    return at if at > now else None
+def reminder_plan(start: datetime, now: datetime, leads_hours: Iterable[int]) -> tuple[datetime, int] | None:
+    """When to remind of a session confirmed at ``now``: the first lead (hours before ``start``, longest
+    first) whose moment is still ahead, as ``(moment, lead)``; None when every one has passed (the
+    confirmation, sent at once, carries the details). Leads (24, 2): confirmed two days ahead -> the day
+    before; 3 hours ahead -> 2 hours before; 1 hour ahead -> None."""
+    for lead in sorted(set(leads_hours), reverse=True):
+        at = start - timedelta(hours=lead)
+        if at > now:
+            return at, lead
+    return None

@@ -47,7 +47,7 @@ class BookingContext:
     used_minutes: int = 0
     free_hours_per_year: int = 4
     cancel_min_hours: int = 24
-    office_phone: str = ""
+    remind_hours: tuple[int, ...] = (24, 2)  # reminder leads, hours before a session (see reminder_plan)
 
 
 # ---- events ---------------------------------------------------------------------------------------
@@ -134,9 +134,12 @@ Params = tuple[tuple[str, object], ...]
 
 @dataclass(frozen=True, slots=True)
 class TellEmployee:
+    """One message to the employee: ``key``, then each of ``lines`` on a line of its own (same params)."""
+
     key: str
     params: Params = ()
     buttons: tuple[Button, ...] = ()
+    lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

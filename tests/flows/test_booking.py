@@ -50,7 +50,7 @@ TAIPEI = ZoneInfo("Asia/Taipei")
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=TAIPEI)
 START = datetime(2026, 3, 10, 18, 30, tzinfo=TAIPEI)  # after hours: allowed
 SLOT = Slot(7, 9001, START, 60, "台北市政府 員工協談室")
-CTX = BookingContext(NOW, used_minutes=0, free_hours_per_year=4, cancel_min_hours=24, office_phone="1999")
+CTX = BookingContext(NOW, used_minutes=0, free_hours_per_year=4, cancel_min_hours=24, remind_hours=(24, 2))
 CONSENT_AT = NOW
 REQUESTED = BookingState("requested", SLOT, Category.FAMILY, 0, CONSENT_AT)
 CONFIRMED = BookingState("confirmed", SLOT, Category.FAMILY, 0, CONSENT_AT)
@@ -63,7 +63,6 @@ def at(moment: datetime, **changes: int) -> BookingContext:
         used_minutes=changes.get("used_minutes", 0),
         free_hours_per_year=changes.get("free_hours_per_year", 4),
         cancel_min_hours=changes.get("cancel_min_hours", 24),
-        office_phone="1999",
     )
 
 
@@ -101,7 +100,7 @@ def test_choose_consent_request_confirm_remind_attend() -> None:
     state, effects = step(state, Confirm(), CTX)
     assert state.name == "confirmed"
     assert RevealIdentity(9001, NOW) in effects
-    assert ScheduleReminder(START - timedelta(days=1)) in effects
+    assert ScheduleReminder(START - timedelta(days=1)) in effects  # NOW is 8 days before START
     assert employee_keys(effects) == ["booking.confirmed"] and counselor_keys(effects) == [
         "booking.counselor.confirmed"
     ]
@@ -123,10 +122,44 @@ def test_confirmation_text_says_no_recording_without_consent() -> None:
     assert "不錄音" in confirmed and "同意" in confirmed
 
 
-def test_confirmation_within_a_day_schedules_no_reminder() -> None:
-    _, effects = run(REQUESTED, Confirm(), ctx=at(START - timedelta(hours=5)))
-    assert not any(isinstance(e, ScheduleReminder) for e in effects)
-    assert booking.reminder_time(START, START - timedelta(days=1)) is None
+def promises(effects: list[BookingEffect]) -> tuple[TellEmployee, list[ScheduleReminder]]:
+    told = next(e for e in effects if isinstance(e, TellEmployee))
+    return told, [e for e in effects if isinstance(e, ScheduleReminder)]
+
+
+def test_the_confirmation_promises_exactly_what_is_scheduled() -> None:
+    """Issue 17: a promise is kept. Two days ahead: the reminder the day before, cancelling until then."""
+    told, scheduled = promises(run(REQUESTED, Confirm(), ctx=at(START - timedelta(days=2)))[1])
+    assert told.key == "booking.confirmed"
+    assert told.lines == ("booking.confirmed_cancel", "booking.confirmed_remind")
+    params = dict(told.params)
+    assert scheduled == [ScheduleReminder(START - timedelta(hours=24))]
+    assert params["remind_at"] == START - timedelta(hours=24) and params["remind_hours"] == 24
+    assert params["cancel_by"] == START - timedelta(hours=24) and params["cancel_min_hours"] == 24
+
+
+def test_a_session_confirmed_5_hours_ahead_is_reminded_2_hours_before() -> None:
+    told, scheduled = promises(run(REQUESTED, Confirm(), ctx=at(START - timedelta(hours=5)))[1])
+    assert scheduled == [ScheduleReminder(START - timedelta(hours=2))]
+    assert told.lines == ("booking.confirmed_cancel_closed", "booking.confirmed_remind")
+    assert dict(told.params)["remind_at"] == START - timedelta(hours=2)
+
+
+def test_a_session_confirmed_within_the_last_lead_promises_no_reminder() -> None:
+    told, scheduled = promises(run(REQUESTED, Confirm(), ctx=at(START - timedelta(hours=1)))[1])
+    assert scheduled == []
+    assert told.lines == ("booking.confirmed_cancel_closed", "booking.confirmed_no_remind")
+    assert "remind_at" not in dict(told.params)
+
+
+def test_reminder_plan_takes_the_longest_lead_still_ahead() -> None:
+    leads = (2, 24, 24)
+    assert booking.reminder_plan(START, START - timedelta(hours=30), leads) == (
+        START - timedelta(hours=24),
+        24,
+    )
+    assert booking.reminder_plan(START, START - timedelta(hours=24), leads) == (START - timedelta(hours=2), 2)
+    assert booking.reminder_plan(START, START - timedelta(hours=2), leads) is None
 
 
 def test_confirming_a_slot_that_has_passed_is_refused() -> None:
@@ -218,7 +251,7 @@ def test_employee_cannot_cancel_23h59_before_and_is_told_whom_to_call() -> None:
     assert state == CONFIRMED
     told = next(e for e in effects if isinstance(e, TellEmployee))
     assert told.key == "booking.cancel_too_late"
-    assert dict(told.params)["office_phone"] == "1999" and dict(told.params)["cancel_min_hours"] == 24
+    assert dict(told.params)["cancel_min_hours"] == 24
     assert not any(isinstance(e, CancelReminder | ReleaseSlot | TellCounselor) for e in effects)
 
 
