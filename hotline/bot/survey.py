@@ -3,7 +3,8 @@
 Invitation, once per case (or per face-to-face booking): the flag is set with a conditional update and the
 token row is inserted in the same transaction (see ``flows/survey.py``). Telegram: the invitation carries
 the token in its buttons' data (``sv:...:<token>``). E-mail: the closing mail carries the token as a code
-for ``/survey <token>`` on Telegram. Answers are stored with channel, area and month only.
+for ``/survey <token>`` on Telegram. Answers are held sealed until their month is over, then stored with
+channel (or "merged") and month only, as far as these hide the writer among 5 or more (issue 17).
 
 The optional comment is free text: while the token's state is ``comment`` the token's hash is kept on the
 employee's conversation row (``survey_token_hash``) and :meth:`Surveys.aside` takes the next text written
@@ -22,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import Desk, Outgoing
-from hotline.domain import Category, Channel
+from hotline.domain import Channel
 from hotline.flows import survey
 from hotline.flows.survey import (
     DiscardToken,
@@ -35,7 +36,7 @@ from hotline.flows.survey import (
 )
 from hotline.flows.vocabulary import Button, Event, Reply, Said
 from hotline.ports import ButtonRow
-from hotline.storage import booking_repo, repo
+from hotline.storage import booking_repo, repo, survey_repo
 from hotline.storage.models import BookingRow, Case, Conversation, Employee, SurveyToken
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,6 @@ TOKEN_CHARS = 22  # secrets.token_urlsafe(16)
 
 class MailAnswers(Protocol):
     async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool: ...
-
-
-def _area(value: str | None) -> Category | None:
-    return Category(value) if value is not None and value in Category._value2member_map_ else None
 
 
 class Surveys:
@@ -89,7 +86,7 @@ class Surveys:
             case = await s.get(Case, case_id)
             if case is None:
                 return
-            event = InviteSurvey(case.channel, _area(case.category), case.closed_at or now)
+            event = InviteSurvey(case.channel, case.closed_at or now)
             issued = await self._issue(s, survey.invite(case.survey_invited, event, desk.hours.zone), case)
             if issued is None:
                 return
@@ -151,7 +148,7 @@ class Surveys:
     def _state(row: SurveyToken | None) -> SurveyState | None:
         if row is None:
             return None
-        return SurveyState(row.channel, _area(row.area), row.month, row.state, row.rating, row.recommend)
+        return SurveyState(row.channel, row.month, row.state, row.rating, row.recommend)
 
     async def _step(self, pseudonym: str, chat_id: int, token: str, event: survey.SurveyEvent) -> None:
         desk = self.desk
@@ -208,6 +205,10 @@ class Surveys:
             rows = await booking_repo.stale_tokens(s, before)
             for row in rows:
                 await self._apply(s, row, survey.Expired(), 0, "")
+        async with self.desk.store.unit() as s:  # answers of months that are over, as they allow
+            stored, dropped = await survey_repo.release_answers(s, self.desk.store, survey.month_of(now))
+        if stored or dropped:
+            log.info("survey: %d answers released, %d kept back by their month's size", stored, dropped)
         return len(rows)
 
     async def _await_comment(self, s: AsyncSession, pseudonym: str, digest: str) -> None:

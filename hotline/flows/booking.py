@@ -395,7 +395,7 @@ class _Model:
 
     def record_attendance(self) -> None:
         self.tell_counselor("booking.counselor.attended", *slot_params(self.slot))
-        self.effects.append(InviteSurvey("face_to_face", self.booking.area, self.now))
+        self.effects.append(InviteSurvey("face_to_face", self.now))
 
     def record_no_show(self) -> None:
         self.effects.append(RecordNoShow(self.slot.id))

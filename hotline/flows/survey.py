@@ -5,7 +5,8 @@
 
 Every step can be skipped, the whole survey declined or abandoned (the runner steps :class:`Expired` when
 the token's month is over, see below). Whatever was answered is stored once, at ``done``, as one
-:class:`StoreSurveyAnswer` holding ONLY channel, area and month; nothing is stored when nothing was answered.
+:class:`StoreSurveyAnswer` holding channel and month (never the area); nothing is stored when nothing was
+answered.
 
 Invitation, once per case
 -------------------------
@@ -14,45 +15,41 @@ A case-ending flow emits :class:`InviteSurvey`. The runner calls :func:`invite` 
 and :class:`IssueToken`. The runner carries both out in ONE transaction: ``UPDATE cases SET
 survey_invited = true WHERE id = :id AND NOT survey_invited`` (continue only if one row changed, so two
 concurrent endings cannot both invite), then draws a token (``secrets.token_urlsafe(16)``), inserts
-``survey_tokens(token_hash = hash_token(token), channel, area, month, state = "rating")`` and sends the
-invitation (key ``survey.invite`` with :data:`RATING_BUTTONS`, whose data get ``":" + token`` appended).
-The flag on the case says only "was invited"; the token row holds no case id, so neither side points at
-the other. A pressed button brings the token back; the runner looks up ``hash_token(token)``, steps the
-flow from the row's :class:`SurveyState`, saves the new state, and on :class:`DiscardToken` deletes the
-row: the token works once, so no one answers twice. For the comment (free text, not a button) the runner
-keeps the token hash on the employee's conversation row while the state is ``comment`` and clears it on
-``done``: the only link, transient, never in an answer. Screen that text like every inbound message; a
-crisis takes the crisis path and is not passed here as a comment.
+``survey_tokens(token_hash = hash_token(token), channel, month, state = "rating")``, counts the
+invitation in ``survey_invitations(month, channel)`` and sends the invitation (key ``survey.invite`` with
+:data:`RATING_BUTTONS`, whose data get ``":" + token`` appended). The flag on the case says only "was
+invited"; the token row holds no case id, so neither side points at the other. A pressed button brings the
+token back; the runner looks up ``hash_token(token)``, steps the flow from the row's :class:`SurveyState`,
+saves the new state, and on :class:`DiscardToken` deletes the row: the token works once, so no one answers
+twice. For the comment (free text, not a button) the runner keeps the token hash on the employee's
+conversation row while the state is ``comment`` and clears it on ``done``: the only link, transient, never
+in an answer. Screen that text like every inbound message; a crisis takes the crisis path and is not
+passed here as a comment.
 
-Schema the runner creates
--------------------------
-``survey_answers`` (the stored answers; NOTHING else)::
+Anonymous in fact, not only in schema (issue 17)
+------------------------------------------------
+An answer is first held sealed (encrypted, no readable column: ``survey_pending``) until its month is
+over. Then the month's invitations per channel are known, and :func:`hotline.flows.survey_release.recode`
+decides, for the whole month at once, which channels are kept and which are merged (``"merged"``) so that
+every stored answer's channel and month match at least 5 invited cases; a month with fewer than 5
+invitations in all keeps no answer. Only then is the answer written to ``survey_answers``; the report
+reads nothing else. Deciding per month, not per answer, is what keeps a merged answer from being singled
+out by elimination ("merged" means the same channels for every answer of the month).
 
-    id          CHAR(32) primary key, random (uuid4().hex) -- no autoincrement: ids must not reveal order
-    channel     VARCHAR(16) not null      -- "telegram" | "email" | "face_to_face"
-    area        VARCHAR(32) null          -- a Category value, or null
-    month       CHAR(7) not null          -- "YYYY-MM" in Asia/Taipei
-    rating      SMALLINT null             -- 1..5
-    recommend   BOOLEAN null
-    comment     TEXT null (encrypted at rest like other content)
-
-No foreign key, no created_at/updated_at, no employee or case column. On SQLite create it (and
-``survey_tokens``) ``WITHOUT ROWID`` so the physical order follows the random key, not insertion time.
+``survey_answers``: ``id`` CHAR(32) random (uuid4().hex, no autoincrement: ids must not reveal order),
+``channel`` (a channel or ``"merged"``), ``month`` "YYYY-MM" (Asia/Taipei), ``rating`` 1..5 or null,
+``recommend`` or null, ``comment_enc`` (encrypted at rest). No foreign key, no timestamps, no employee or
+case column; on SQLite ``WITHOUT ROWID`` so the physical order follows the random key.
 
 ``survey_tokens`` (open invitations): ``token_hash CHAR(64) primary key`` (sha-256 hex), ``channel``,
-``area``, ``month``, ``state VARCHAR(16)``, ``rating SMALLINT null``, ``recommend BOOLEAN null``;
-no case id, no timestamps. Rows of months before the previous month are stepped with :class:`Expired`
-(storing partial answers) and deleted by a monthly sweep. ``cases.survey_invited BOOLEAN`` (and the same
-on bookings for face-to-face sessions) prevents a second invitation.
+``month``, ``state VARCHAR(16)``, ``rating SMALLINT null``, ``recommend BOOLEAN null``; no case id, no
+timestamps. Rows of months before the previous month are stepped with :class:`Expired` (storing partial
+answers) and deleted by a monthly sweep. ``cases.survey_invited BOOLEAN`` (and the same on bookings for
+face-to-face sessions) prevents a second invitation.
 
-Why the answers cannot be joined back: an answer row carries channel, area and month only, the same
-values shared by every case of that channel, area and month; it has no key, time or order that points
-anywhere (random id, no timestamps, no foreign keys); the token that connected the answer to a
-conversation is hashed, never stored next to the case, and deleted when the answer is stored. The report
-shows survey figures only for groups of 5 or more answers, and never the comments. The residual risks
-(a DBA reading PostgreSQL's physical row order, a comment that names its writer, a channel-area-month
-with a single case) are the operator's to handle: comments are read only by the EAP office, and small
-groups never reach the report.
+Residual risks, the operator's to handle: a comment that names its writer (comments are read only by the
+EAP office, never reported); an open invitation's row (channel, month and the answers so far, until it is
+answered or swept) while the employee is still answering; a DBA reading PostgreSQL's physical row order.
 """
 
 from __future__ import annotations
@@ -65,7 +62,6 @@ from zoneinfo import ZoneInfo
 
 from transitions import Machine
 
-from hotline.domain import Category
 from hotline.flows import machine
 from hotline.flows.vocabulary import Button, Reply
 
@@ -105,7 +101,6 @@ class SurveyState:
     """An open invitation and the answers given so far; stored under the token's hash."""
 
     channel: str
-    area: Category | None
     month: str
     name: str = "rating"
     rating: int | None = None
@@ -169,7 +164,6 @@ class InviteSurvey:
     """Emitted by a flow that ends a case; the runner passes it to :func:`invite`."""
 
     channel: str
-    area: Category | None
     ended_at: datetime
 
 
@@ -189,10 +183,10 @@ class IssueToken:
 
 @dataclass(frozen=True, slots=True)
 class StoreSurveyAnswer:
-    """One anonymous answer: only channel, area and month; every answer optional."""
+    """One answer: channel and month (the storage keeps them only as far as they hide the employee among
+    5 or more; see :mod:`hotline.flows.survey_release`); every answer optional."""
 
     channel: str
-    area: Category | None
     month: str
     rating: int | None
     recommend: bool | None
@@ -217,7 +211,7 @@ def invite(
         raise ValueError(f"unknown survey channel {event.channel!r}")
     return [
         MarkCaseInvited(),
-        IssueToken(SurveyState(event.channel, event.area, month_of(event.ended_at, zone))),
+        IssueToken(SurveyState(event.channel, month_of(event.ended_at, zone))),
     ]
 
 
@@ -265,7 +259,7 @@ class _Model:
         s = self.survey
         answered = s.rating is not None or s.recommend is not None or comment is not None
         if answered:
-            self.effects.append(StoreSurveyAnswer(s.channel, s.area, s.month, s.rating, s.recommend, comment))
+            self.effects.append(StoreSurveyAnswer(s.channel, s.month, s.rating, s.recommend, comment))
         self.effects.append(DiscardToken())
         if not isinstance(self.event, Expired):
             self.reply("survey.thanks" if answered else "survey.no_thanks")

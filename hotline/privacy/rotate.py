@@ -44,6 +44,7 @@ from hotline.storage.models import (
     Message,
     Outbox,
     SurveyAnswer,
+    SurveyPending,
 )
 from hotline.storage.repo import Store
 
@@ -75,6 +76,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _enc(Outbox, "raw_enc", MAIL_CONTEXT),
     _enc(BookingRow, "private_reason_enc", CONTENT_CONTEXT),  # issue 7
     _enc(SurveyAnswer, "comment_enc", CONTENT_CONTEXT),  # issue 7
+    _enc(SurveyPending, "sealed_enc", CONTENT_CONTEXT),  # issue 17
 )
 
 

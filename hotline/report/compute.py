@@ -9,7 +9,8 @@ Tables (names are the CSV file stems):
     alerts                per month: crisis alerts, median and 90th percentile of minutes to acknowledgement
     face_to_face          per year: people, hours used, free hours, self-paid hours, their quota, people who
                           used up the free hours
-    survey                per channel: answers, average rating, % who would recommend
+    survey                per channel: answers, average rating, % who would recommend; answers are
+                          stored only after their month (channels with too few cases merged, issue 17)
 
 Weighted means (a % kept, an average rating) are treated like sums in the complementary rule: the
 overall figure and all months (channels) but one would bound the missing one. Medians and p90s are not:
@@ -32,6 +33,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from hotline.domain import Category
+from hotline.flows.survey_release import MERGED
 from hotline.report.model import (
     AlertRecord,
     Cell,
@@ -85,7 +87,7 @@ def channels_in(found: Iterable[str]) -> list[str]:
 
 
 def channel_label(channel: str) -> str:
-    return f"report.channel.{channel}" if channel in KNOWN_CHANNELS else channel
+    return f"report.channel.{channel}" if channel in (*KNOWN_CHANNELS, MERGED) else channel
 
 
 def _count(records: Sequence[R], person: Callable[[R], str]) -> Cell:

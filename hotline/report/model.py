@@ -69,10 +69,9 @@ class SessionHoursRecord:
 
 @dataclass(frozen=True, slots=True)
 class SurveyRecord:
-    """One row of ``survey_answers`` (the comment is not part of the report)."""
+    """One row of ``survey_answers`` (the comment is not part of the report); ``channel`` may be "merged"."""
 
     channel: str
-    area: str | None
     month: str
     rating: int | None
     recommend: bool | None

@@ -92,7 +92,7 @@ async def report_input(
     answers = (
         await s.scalars(select(SurveyAnswer).where(SurveyAnswer.month >= first, SurveyAnswer.month <= last))
     ).all()
-    surveys = [SurveyRecord(a.channel, a.area, a.month, a.rating, a.recommend) for a in answers]
+    surveys = [SurveyRecord(a.channel, a.month, a.rating, a.recommend) for a in answers]
     return ReportInput(
         start=start,
         end=end,

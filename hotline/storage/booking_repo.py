@@ -8,7 +8,6 @@ by case id, the token row and the answer row are written with channel, area and 
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,7 +18,8 @@ from hotline.domain import CASE_CODE_ALPHABET
 from hotline.errors import StorageError
 from hotline.flows.booking import CLOSED_STATES, Slot
 from hotline.flows.survey import StoreSurveyAnswer, SurveyState, hash_token
-from hotline.storage.models import BookingRow, Case, Conversation, SlotRow, SurveyAnswer, SurveyToken, Timer
+from hotline.storage import survey_repo
+from hotline.storage.models import BookingRow, Case, Conversation, SlotRow, SurveyToken, Timer
 from hotline.storage.repo import Store
 
 REMINDER = "booking_reminder"
@@ -229,13 +229,13 @@ async def issue_token(s: AsyncSession, state: SurveyState) -> str:
         SurveyToken(
             token_hash=hash_token(token),
             channel=state.channel,
-            area=state.area.value if state.area else None,
             month=state.month,
             state=state.name,
             rating=state.rating,
             recommend=state.recommend,
         )
     )
+    await survey_repo.count_invitation(s, state.month, state.channel)
     return token
 
 
@@ -255,17 +255,8 @@ async def discard_token(s: AsyncSession, token_hash: str) -> None:
 
 
 async def store_answer(s: AsyncSession, store: Store, answer: StoreSurveyAnswer) -> None:
-    s.add(
-        SurveyAnswer(
-            id=uuid.uuid4().hex,
-            channel=answer.channel,
-            area=answer.area.value if answer.area else None,
-            month=answer.month,
-            rating=answer.rating,
-            recommend=answer.recommend,
-            comment_enc=store.seal(answer.comment) if answer.comment else None,
-        )
-    )
+    """Held sealed until its month is over, then released (``survey_repo.release_answers``)."""
+    await survey_repo.hold_answer(s, store, answer)
 
 
 async def stale_tokens(s: AsyncSession, before_month: str) -> list[SurveyToken]:

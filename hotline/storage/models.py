@@ -15,7 +15,9 @@ Tables:
     outbox          mail to send, retried with backoff; never sent twice once marked sent
     contact_events  the bare fact of a contact that never became a case (e.g. consent declined)
     slots           face-to-face times counselors offer; bookings  one booking's state per row
-    survey_tokens   open survey invitations (token hash); survey_answers  anonymous answers
+    survey_tokens   open survey invitations (token hash); survey_pending  answers sealed until their
+                    month is over; survey_invitations  counts per month and channel; survey_answers
+                    anonymous answers (flows/survey_release)
 """
 
 from __future__ import annotations
@@ -322,7 +324,6 @@ class SurveyToken(Base):
 
     token_hash: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    area: Mapped[str | None] = mapped_column(String(32), nullable=True)
     month: Mapped[str] = mapped_column(CHAR(7))
     state: Mapped[str] = mapped_column(String(16))
     rating: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
@@ -330,18 +331,38 @@ class SurveyToken(Base):
 
 
 class SurveyAnswer(Base):
-    """One anonymous answer: channel, area and month only (random id, no timestamps, no links)."""
+    """One anonymous answer of a month that is over: a channel (or "merged") and the month, kept only as
+    far as they match 5 or more invitations (flows/survey_release); random id, no timestamps, no links."""
 
     __tablename__ = "survey_answers"
     __table_args__ = ({"sqlite_with_rowid": False},)
 
     id: Mapped[str] = mapped_column(CHAR(32), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
-    area: Mapped[str | None] = mapped_column(String(32), nullable=True)
     month: Mapped[str] = mapped_column(CHAR(7))
     rating: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     recommend: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     comment_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class SurveyPending(Base):
+    """An answer whose month is not over yet, sealed whole (issue 17): nothing readable but a random id."""
+
+    __tablename__ = "survey_pending"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    id: Mapped[str] = mapped_column(CHAR(32), primary_key=True)
+    sealed_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SurveyInvitations(Base):
+    """How many survey invitations went out per month and channel: what a stored answer must hide among."""
+
+    __tablename__ = "survey_invitations"
+
+    month: Mapped[str] = mapped_column(CHAR(7), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    invited: Mapped[int] = mapped_column(Integer)
 
 
 __all__ = [
@@ -360,6 +381,8 @@ __all__ = [
     "Outbox",
     "SlotRow",
     "SurveyAnswer",
+    "SurveyInvitations",
+    "SurveyPending",
     "SurveyToken",
     "ThreadKey",
     "Timer",

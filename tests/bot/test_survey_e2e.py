@@ -3,20 +3,22 @@ screened comment, and a schema in which no answer can be joined back to a case o
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Integer, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Date, DateTime, Time
 
 from hotline.sandbox import ChatUser, TelegramEmulator
 from hotline.sandbox.stage import Stage
-from hotline.storage import db
+from hotline.storage import db, survey_repo
 from hotline.storage.db import create_engine
-from hotline.storage.models import Case, SurveyAnswer, SurveyToken
+from hotline.storage.models import Case, SurveyAnswer, SurveyPending, SurveyToken
 from tests.bot.booking_support import frozen_stage, served_case
 from tests.tests_support import COUNSELOR
 
 EMPLOYEE = 777000444
-SURVEY_TABLES = ("survey_answers", "survey_tokens")
+SURVEY_TABLES = ("survey_answers", "survey_tokens", "survey_pending", "survey_invitations")
 # Anything that could name or point at a case, an employee or a moment finer than a month.
 FORBIDDEN_WORDS = (
     *("case", "employee", "pseudonym", "chat", "user", "telegram", "mail", "counselor", "booking"),
@@ -37,7 +39,7 @@ async def ended_and_skipped_to_the_comment(stage: Stage, mei: ChatUser, wang: Ch
     await stage.press(mei, recommend, skip, containing="想告訴我們")
 
 
-async def test_chat_case_end_invites_once_and_the_answer_keeps_only_channel_area_month(
+async def test_chat_case_end_invites_once_and_the_answer_is_held_sealed_until_its_month_is_over(
     emu: TelegramEmulator, db_url: str
 ) -> None:
     async with frozen_stage(emu, db_url) as stage:
@@ -66,13 +68,19 @@ async def test_chat_case_end_invites_once_and_the_answer_keeps_only_channel_area
         await service.aftercare.surveys.invite_case(case_id)  # a second ending cannot invite again
         assert not [c for c in emu.calls_to(EMPLOYEE, since=mark) if "問卷" in (c.text or "")]
         async with service.store.unit() as s:
-            [answer] = (await s.scalars(select(SurveyAnswer))).all()
+            assert await s.scalar(select(func.count()).select_from(SurveyAnswer)) == 0, "month not over"
+            [held] = (await s.scalars(select(SurveyPending))).all()
             assert await s.scalar(select(func.count()).select_from(SurveyToken)) == 0
             case = await s.get(Case, case_id)
             assert case is not None and case.survey_invited
-        assert (answer.channel, answer.area, answer.month) == ("telegram", "family", "2026-11")
-        assert (answer.rating, answer.recommend) == (4, True) and len(answer.id) == 32
-        assert service.store.open(answer.comment_enc) == "心理師很有耐心，謝謝。"
+        assert b"telegram" not in held.sealed_enc and len(held.id) == 32, "nothing readable while held"
+        assert json.loads(service.store.open(held.sealed_enc)) == {
+            "channel": "telegram",
+            "month": "2026-11",
+            "rating": 4,
+            "recommend": True,
+            "comment": "心理師很有耐心，謝謝。",
+        }, "no area, ever"
 
 
 async def test_a_crisis_written_as_a_comment_takes_the_crisis_path(
@@ -87,7 +95,7 @@ async def test_a_crisis_written_as_a_comment_takes_the_crisis_path(
         assert "1925" in (crisis.text or "")
         await stage.next_message(COUNSELOR, since=mark, containing="危機")
         async with stage.running.store.unit() as s:  # type: ignore[union-attr]
-            assert await s.scalar(select(func.count()).select_from(SurveyAnswer)) == 0, "not a comment"
+            assert await s.scalar(select(func.count()).select_from(SurveyPending)) == 0, "not a comment"
 
 
 async def test_leaving_a_served_conversation_invites_too(emu: TelegramEmulator, db_url: str) -> None:
@@ -101,7 +109,7 @@ async def test_leaving_a_served_conversation_invites_too(emu: TelegramEmulator, 
         done = await stage.press(mei, invite, stop)
         assert "謝謝" in (done.text or "")
         async with stage.running.store.unit() as s:  # type: ignore[union-attr]
-            assert await s.scalar(select(func.count()).select_from(SurveyAnswer)) == 0, "nothing answered"
+            assert await s.scalar(select(func.count()).select_from(SurveyPending)) == 0, "nothing answered"
             assert await s.scalar(select(func.count()).select_from(SurveyToken)) == 0
 
 
@@ -131,8 +139,10 @@ async def test_no_column_of_the_survey_tables_can_reach_a_case_or_an_employee(db
         await engine.dispose()
     assert referencing == [], "nothing points at a survey row either"
     allowed = {
-        "survey_answers": {"id", "channel", "area", "month", "rating", "recommend", "comment_enc"},
-        "survey_tokens": {"token_hash", "channel", "area", "month", "state", "rating", "recommend"},
+        "survey_answers": {"id", "channel", "month", "rating", "recommend", "comment_enc"},
+        "survey_tokens": {"token_hash", "channel", "month", "state", "rating", "recommend"},
+        "survey_pending": {"id", "sealed_enc"},
+        "survey_invitations": {"month", "channel", "invited"},
     }
     for table, (columns, foreign_keys) in schema.items():
         assert foreign_keys == [], f"{table} has a foreign key"
@@ -157,7 +167,7 @@ async def test_words_written_long_after_the_comment_prompt_are_a_new_request(
         again = await stage.say(mei, "我又很痛苦，想找人談")
         assert "謝謝您的回饋" not in (again.text or "") and "7858" in (again.text or ""), "the intake answers"
         async with stage.running.store.unit() as s:  # type: ignore[union-attr]
-            assert await s.scalar(select(func.count()).select_from(SurveyAnswer)) == 0
+            assert await s.scalar(select(func.count()).select_from(SurveyPending)) == 0
 
 
 async def test_invitations_left_open_expire_in_the_daily_maintenance(
@@ -175,9 +185,14 @@ async def test_invitations_left_open_expire_in_the_daily_maintenance(
         service = stage.running
         assert service.aftercare is not None and service.store is not None
         assert await service.aftercare.surveys.sweep() == 0, "this month's invitation stays open"
+        async with service.store.unit() as s:  # a busier month: 4 more chat cases were invited
+            for _ in range(4):
+                await survey_repo.count_invitation(s, "2026-11", "telegram")
         stage.clock.advance(days=70)
         assert await service.aftercare.surveys.sweep() == 1
         async with service.store.unit() as s:
             assert await s.scalar(select(func.count()).select_from(SurveyToken)) == 0
+            assert await s.scalar(select(func.count()).select_from(SurveyPending)) == 0
             [answer] = (await s.scalars(select(SurveyAnswer))).all()
         assert answer.rating == 3 and answer.recommend is None, "what was answered is kept"
+        assert (answer.channel, answer.month) == ("telegram", "2026-11")

@@ -113,7 +113,7 @@ def test_choose_consent_request_confirm_remind_attend() -> None:
 
     state, effects = step(state, MarkAttended(), at(START + timedelta(minutes=50)))
     assert state.name == "attended"
-    assert InviteSurvey("face_to_face", Category.FAMILY, START + timedelta(minutes=50)) in effects
+    assert InviteSurvey("face_to_face", START + timedelta(minutes=50)) in effects
 
 
 def test_confirmation_text_says_no_recording_without_consent() -> None:

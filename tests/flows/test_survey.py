@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline.domain import Category
 from hotline.flows import survey
 from hotline.flows.survey import (
     Commented,
@@ -33,7 +32,7 @@ from hotline.flows.survey import (
 from hotline.flows.vocabulary import Reply
 
 TAIPEI = ZoneInfo("Asia/Taipei")
-FRESH = SurveyState("telegram", Category.WORK_STRESS, "2026-03")
+FRESH = SurveyState("telegram", "2026-03")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -59,9 +58,7 @@ def test_full_answer() -> None:
     assert state.name == "comment" and keys(effects) == ["survey.ask_comment"]
     state, effects = step(state, Commented("  心理師很有耐心  "))
     assert state.name == "done"
-    assert stored(effects) == [
-        StoreSurveyAnswer("telegram", Category.WORK_STRESS, "2026-03", 4, True, "心理師很有耐心")
-    ]
+    assert stored(effects) == [StoreSurveyAnswer("telegram", "2026-03", 4, True, "心理師很有耐心")]
     assert DiscardToken() in effects and keys(effects) == ["survey.thanks"]
 
 
@@ -70,16 +67,14 @@ def test_every_question_can_be_skipped() -> None:
     assert state.name == "done" and stored(effects) == [] and DiscardToken() in effects
     assert keys(effects) == ["survey.no_thanks"]
     _, effects = run(Skipped(), Recommended(False), Commented("   "))
-    assert stored(effects) == [
-        StoreSurveyAnswer("telegram", Category.WORK_STRESS, "2026-03", None, False, None)
-    ]
+    assert stored(effects) == [StoreSurveyAnswer("telegram", "2026-03", None, False, None)]
 
 
 @pytest.mark.parametrize("end", [Stopped(), Expired()])
 def test_stopping_or_abandoning_keeps_what_was_answered(end: SurveyEvent) -> None:
     state, effects = run(Rated(2), end)
     assert state.name == "done"
-    assert stored(effects) == [StoreSurveyAnswer("telegram", Category.WORK_STRESS, "2026-03", 2, None, None)]
+    assert stored(effects) == [StoreSurveyAnswer("telegram", "2026-03", 2, None, None)]
     assert keys(effects) == ([] if isinstance(end, Expired) else ["survey.thanks"])
     _, effects = run(end)
     assert stored(effects) == [] and effects[0] == DiscardToken()
@@ -134,12 +129,12 @@ def test_answered_twice_is_impossible() -> None:
 
 def test_one_invitation_per_case() -> None:
     ended = datetime(2026, 3, 31, 23, 30, tzinfo=TAIPEI)
-    event = InviteSurvey("email", None, ended)
+    event = InviteSurvey("email", ended)
     effects = survey.invite(False, event)
-    assert effects == [MarkCaseInvited(), IssueToken(SurveyState("email", None, "2026-03"))]
+    assert effects == [MarkCaseInvited(), IssueToken(SurveyState("email", "2026-03"))]
     assert survey.invite(True, event) == []
     with pytest.raises(ValueError, match="channel"):
-        survey.invite(False, InviteSurvey("fax", None, ended))
+        survey.invite(False, InviteSurvey("fax", ended))
 
 
 def test_month_is_taken_in_taipei() -> None:
@@ -149,9 +144,9 @@ def test_month_is_taken_in_taipei() -> None:
 def test_the_stored_answer_cannot_point_back() -> None:
     """The schema argument in code: the answer has exactly these fields, the finest time is a month."""
     fields = {f.name for f in dataclasses.fields(StoreSurveyAnswer)}
-    assert fields == {"channel", "area", "month", "rating", "recommend", "comment"}
+    assert fields == {"channel", "month", "rating", "recommend", "comment"}
     state_fields = {f.name for f in dataclasses.fields(SurveyState)}
-    assert state_fields == {"channel", "area", "month", "name", "rating", "recommend"}
+    assert state_fields == {"channel", "month", "name", "rating", "recommend"}
     for name in ("case", "employee", "code", "token", "_at", "_id", "time", "date"):
         assert not any(name in f for f in fields | state_fields), name
     assert re.fullmatch(r"\d{4}-\d{2}", FRESH.month)

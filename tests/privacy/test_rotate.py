@@ -86,6 +86,7 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
             "outbox.raw_enc": 1,
             "bookings.private_reason_enc": 0,  # issue 7
             "survey_answers.comment_enc": 0,
+            "survey_pending.sealed_enc": 0,  # issue 17
             "mails.dedup_key": 1,
             "thread_keys.message_id": 1,
         }

@@ -56,8 +56,8 @@ def crafted() -> ReportInput:
         SessionHoursRecord("x1", 2026, 5.0, 4.0),
         SessionHoursRecord("x2", 2026, 6.0, 4.0),
     ]
-    surveys = [SurveyRecord("telegram", "mental", "2026-01", r, True) for r in (5, 4, 4, 5, 3, 5)] + [
-        SurveyRecord("email", None, "2026-02", 2, False)
+    surveys = [SurveyRecord("telegram", "2026-01", r, True) for r in (5, 4, 4, 5, 3, 5)] + [
+        SurveyRecord("email", "2026-02", 2, False)
     ]
     return ReportInput(
         date(2026, 1, 1),

@@ -36,8 +36,7 @@ sessions = st.lists(
 surveys = st.lists(
     st.builds(
         SurveyRecord,
-        CHANNELS,
-        AREAS,
+        st.sampled_from(["telegram", "email", "face_to_face", "merged"]),
         MONTHS,
         st.one_of(st.none(), st.integers(1, 5)),
         st.one_of(st.none(), st.booleans()),

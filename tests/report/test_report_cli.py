@@ -59,11 +59,7 @@ async def craft(url: str) -> None:
                         )
                     )
             for i, channel in enumerate(["telegram"] * 6 + ["email"] * 2):
-                s.add(
-                    SurveyAnswer(
-                        id=uuid.uuid4().hex, channel=channel, area=None, month="2026-01", rating=4 + i % 2
-                    )
-                )
+                s.add(SurveyAnswer(id=uuid.uuid4().hex, channel=channel, month="2026-01", rating=4 + i % 2))
     finally:
         await store.close()
 
