@@ -90,6 +90,8 @@ class EmailSection(_Section):
     # The employee's /forget by e-mail: a mail with one of these asks; a reply with the confirmation does it.
     forget_keywords: tuple[str, ...] = ("刪除我的資料", "删除我的资料", "forget me")
     forget_confirm_keyword: str = "確認刪除"
+    # How long the one-time code in the explanation mail confirms the erasure (issue 19).
+    forget_code_hours: float = Field(default=72, gt=0, le=24 * 30)
 
 
 class RetentionSection(_Section):

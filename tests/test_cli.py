@@ -80,6 +80,7 @@ async def test_db_upgrade_and_cases_json(stage: Stage, sqlite_url: str) -> None:
     [case] = json.loads(out)
     assert case["channel"] == "telegram" and case["status"] == "waiting" and case["category"] == "legal"
     assert case["risk"] == "none" and case["message_count"] == 1 and case["reply_due_at"] is None
+    assert case["other_sender_mails"] == 0
     assert case["opened_at"].endswith("+00:00") and case["code"].startswith("HL-")
     assert "車禍" not in out and "mei" not in out and "5001" not in out
 

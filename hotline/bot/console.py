@@ -298,7 +298,8 @@ class Console:
                 await repo.schedule(
                     s, "session.remind", now + timedelta(minutes=minutes), now, case_id=case.id
                 )
-                history = await repo.messages_of(s, desk.store, case.id)
+                mark = desk.render("counselor.mail.other_sender")
+                history = await repo.messages_of(s, desk.store, case.id, mark=mark)
                 await desk.audit_read(s, who, case.id, "transcript", now)
             case_id, taker = case.id, me
         if not won:

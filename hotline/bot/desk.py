@@ -125,7 +125,9 @@ class Desk:
     async def first_words(self, s: AsyncSession, case: Case) -> str:
         inbound = [
             text
-            for direction, text in await repo.messages_of(s, self.store, case.id)
+            for direction, text in await repo.messages_of(
+                s, self.store, case.id, mark=self.render("counselor.mail.other_sender")
+            )
             if direction == "inbound"
         ]
         preview = "\n".join(inbound)

@@ -50,7 +50,8 @@ class CaseRecords:
                     opened=desk.texts.format_datetime(case.opened_at),
                 )
                 lines.append(header)
-                for direction, text in await repo.messages_of(s, desk.store, case.id):
+                mark = desk.render("counselor.mail.other_sender")
+                for direction, text in await repo.messages_of(s, desk.store, case.id, mark=mark):
                     lines.append(desk.render(LINE_KEYS.get(direction, "counselor.view.in"), text=text))
         if case is None or not allowed:
             await self._say(who, "counselor.unknown_case", code=code)

@@ -42,6 +42,9 @@ class MailFacts:
     malformed: bool = False
     has_sender: bool = True
     forget: str = ""  # "request" (asks to be forgotten) or "confirm" (confirms it), else ""
+    # The confirmation carries the one-time code the explanation sent to this same address, unused and
+    # unexpired: proof that whoever confirms reads that mailbox (a From line alone proves nothing).
+    forget_proven: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,11 @@ class CrisisReply:
 
 @dataclass(frozen=True, slots=True)
 class ExplainForget:
-    """Answer a request to be forgotten: what will and will not be kept, and how to confirm."""
+    """Answer a request to be forgotten: what will and will not be kept, and how to confirm (with a new
+    one-time code, sent to the address that asked). ``unconfirmed``: the mail said it confirms, but
+    without a valid code, so nothing was erased and the address's owner learns that someone asked."""
+
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +160,9 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
     if mail.auto_reply and not crisis:
         return [KeepOnly()]
     if mail.forget and mail.has_sender and not crisis:  # a crisis first: someone will reach out
-        if mail.forget == "confirm" and case is not None:
+        if mail.forget == "confirm" and mail.forget_proven:
             return [ForgetSender()]
-        return [ExplainForget()]
+        return [ExplainForget(unconfirmed=mail.forget == "confirm")]
     effects: list[MailEffect] = []
     window = StartReplyWindow(ctx.reply_due_at, ctx.remind_at)
     if case is None:

@@ -90,13 +90,24 @@ class ParsedMail:
     new_text: str  # body_text without quoted earlier mail and signature
     is_auto_reply: bool
     attachments: tuple[Attachment, ...]
-    dedup_key: str  # the Message-ID, else "sha256:<hex of the raw bytes>"
+    dedup_key: str  # Message-ID, sender and a digest of the content; without an id, "sha256:<raw bytes>"
     malformed: bool = False
     defects: tuple[str, ...] = field(default=())
 
 
-def dedup_key_of(message_id: str | None, raw: bytes) -> str:
-    return message_id if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
+def dedup_key_of(message_id: str | None, raw: bytes, *, sender: str = "", content: str = "") -> str:
+    """What a real duplicate (the same mail fetched or delivered twice) shares: its Message-ID, its sender
+    and its content (``content``: a digest of subject, text and attachments). A Message-ID alone is not
+    enough: someone who sends first with another's id (predictable, or copied from a CC) must not make
+    the real mail look like a copy (issue 19). Without a Message-ID, the raw bytes' digest."""
+    if not message_id:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    return f"{message_id} {sender.strip().lower()} {content}"
+
+
+def _content_digest(subject: str, body_text: str, attachments: tuple[Attachment, ...]) -> str:
+    parts = (subject, body_text, *(a.sha256 for a in attachments))
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class _Walk:
@@ -361,6 +372,8 @@ def _parse(raw: bytes, pattern: re.Pattern[str]) -> ParsedMail:
     message_id = normalise_message_id(headers.get("message-id"))
     from_name, from_address = _from(headers.get("from"))
     body_text = "\n\n".join(walk.texts).strip()
+    attachments = tuple(walk.attachments)
+    content = _content_digest(subject, body_text, attachments)
     return ParsedMail(
         message_id=message_id,
         in_reply_to=normalise_message_id(headers.get("in-reply-to")),
@@ -374,8 +387,8 @@ def _parse(raw: bytes, pattern: re.Pattern[str]) -> ParsedMail:
         body_text=body_text,
         new_text=strip_quotes(body_text, forwarded=bool(_FORWARD_SUBJECT.match(subject))),
         is_auto_reply=is_auto_reply(headers, subject, _content_type(msg)),
-        attachments=tuple(walk.attachments),
-        dedup_key=dedup_key_of(message_id, raw),
+        attachments=attachments,
+        dedup_key=dedup_key_of(message_id, raw, sender=from_address, content=content),
         malformed=walk.structural,
         defects=tuple(dict.fromkeys(walk.defects)),
     )

@@ -2,8 +2,9 @@
 
 ``mails.dedup_key`` and ``thread_keys.message_id`` hold keyed digests (`hotline.storage.mail_keys`),
 each after the id of the key it was made with. A digest cannot be re-keyed by itself, so each is made
-again from what it was made of: the received mail, decrypted (any configured key) and parsed again, and
-our own mails' ids, kept as sent in ``outbox.message_id``. What cannot be made again because the mail's
+again from what it was made of: the received mail, decrypted (any configured key) and parsed again (a
+sender's ids keyed with the sender, `mail_keys.sender_key`), and our own mails' ids, kept as sent in
+``outbox.message_id``. Keys made under an older scheme (marked ``v0:`` by migration 0009) are stale too. What cannot be made again because the mail's
 bytes were erased is replaced by a value that matches nothing: a thread key is dropped, a dedup key
 becomes ``<key id>:gone:<row id>``. A mail no configured key opens is left as it is (still stale), and so
 are its case's thread keys: configure the old key and run again. Batches are their own transactions;
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.crypto import MAIL_CONTEXT, DecryptionFailed, Vault
 from hotline.mailbox.parse import ParsedMail, parse_message
-from hotline.storage.mail_keys import stored_key
+from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Mail, Outbox, ThreadKey
 from hotline.storage.repo import Store
 
@@ -66,15 +67,17 @@ async def rekey_dedup_keys(store: Store, batch_size: int = 500) -> int:
                 done += int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _ids_of_case(s: AsyncSession, vault: Vault, case_id: int) -> set[str]:
-    """Every Message-ID the case's thread is known by: its received mails' and our own."""
-    ids: set[str] = set()
+async def _keys_of_case(s: AsyncSession, vault: Vault, case_id: int) -> set[str]:
+    """Every thread key the case is known by: its received mails' ids (each with its sender) and ours."""
+    keys: set[str] = set()
     for raw_enc in (await s.scalars(select(Mail.raw_enc).where(Mail.case_id == case_id))).all():
         mail = _parsed(vault, raw_enc)
         if mail is not None:
-            ids.update(i for i in (mail.message_id, *mail.thread_keys) if i)
-    ids.update((await s.scalars(select(Outbox.message_id).where(Outbox.case_id == case_id))).all())
-    return ids
+            ids = (i for i in (mail.message_id, *mail.thread_keys) if i)
+            keys.update(sender_key(vault, mail.from_address, i) for i in ids)
+    ours = (await s.scalars(select(Outbox.message_id).where(Outbox.case_id == case_id))).all()
+    keys.update(stored_key(vault, i) for i in ours)
+    return keys
 
 
 async def rekey_thread_keys(store: Store, batch_size: int = 100) -> int:
@@ -91,11 +94,10 @@ async def rekey_thread_keys(store: Store, batch_size: int = 100) -> int:
                 return done
             for case_id in case_ids:
                 try:
-                    ids = await _ids_of_case(s, vault, case_id)
+                    wanted = await _keys_of_case(s, vault, case_id)
                 except _Unreadable:
                     skipped.add(case_id)
                     continue
-                wanted = {stored_key(vault, i) for i in ids}
                 await s.execute(delete(ThreadKey).where(ThreadKey.case_id == case_id, stale))
                 taken = set(
                     (

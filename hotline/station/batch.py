@@ -10,10 +10,10 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, delete, insert, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -21,7 +21,8 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from hotline.domain import Screening
 from hotline.mailbox.parse import ParsedMail
 from hotline.settings import EmailSection
-from hotline.storage.models import Base, Case, Employee, Mail, Message, ThreadKey, Timer
+from hotline.station.erasure_code import codes_in, hash_code, new_code, without_codes
+from hotline.storage.models import Base, Case, Employee, ForgetToken, Mail, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 
 MAIL_TIMERS = ("email.remind", "email.escalate")
@@ -43,7 +44,8 @@ class Batch:
 
     s: AsyncSession
     now: datetime
-    key: Callable[[str], str]  # a Message-ID as stored (`stored_key`)
+    key: Callable[[str], str]  # one of our own Message-IDs as stored (`stored_key`)
+    their_key: Callable[[str, str], str]  # a sender's Message-ID as stored (`sender_key`)
     employees: dict[str, Employee] = field(default_factory=dict)  # by pseudonym
     threads: dict[str, Case] = field(default_factory=dict)  # by Message-ID as stored
     codes: dict[str, Case] = field(default_factory=dict)  # by case code
@@ -54,15 +56,57 @@ class Batch:
     rows: list[tuple[type[Base], dict[str, Any], Case | None]] = field(default_factory=list)
     forgets: list[tuple[Employee, str, ParsedMail]] = field(default_factory=list)  # confirmed, with address
     latest_case: dict[int, Case] = field(default_factory=dict)  # by employee id, for requests to forget
+    # One-time erasure codes (station/erasure_code.py): stored ones the batch's confirmations carry (by
+    # hash: whose, until when), the ones this batch spends, and the ones it issues (person, hash, expiry).
+    codes_held: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    codes_spent: set[str] = field(default_factory=set)
+    codes_issued: list[tuple[Employee, str, datetime]] = field(default_factory=list)
     made: list[Employee | Case] = field(default_factory=list)  # new people and cases, in order
 
-    def link_keys(self, case: Case, keys: Iterable[str | None]) -> None:
-        """Message-IDs that belong to ``case`` from now on (theirs and ours): later mails thread to it."""
-        for message_id in keys:
-            key = self.key(message_id) if message_id else None
-            if key and key not in self.threads:
+    def link_ours(self, case: Case, ids: Iterable[str | None]) -> None:
+        """Our own Message-IDs that belong to ``case``: a mail answering one of them joins it."""
+        self._link(case, (self.key(i) for i in ids if i))
+
+    def link_theirs(self, case: Case, sender: str, ids: Iterable[str | None]) -> None:
+        """A sender's Message-IDs that belong to ``case``: that sender's later mail referring to one joins."""
+        self._link(case, (self.their_key(sender, i) for i in ids if i))
+
+    def _link(self, case: Case, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key not in self.threads:  # a key already held (read up front, or made) stays where it is
                 self.threads[key] = case
                 self.insert(ThreadKey, {"message_id": key}, case)
+
+    def proof(self, mail: ParsedMail, employee: Employee | None) -> str | None:
+        """The hash of a code the mail carries that was issued to ``employee`` and still holds: unused
+        (in earlier batches and in this one) and unexpired; else None."""
+        if employee is None or employee.id is None:
+            return None
+        for code in codes_in(mail.subject, mail.body_text):
+            digest = hash_code(code)
+            whose, expires_at = self.codes_held.get(digest, (None, self.now))
+            if whose == employee.id and expires_at > self.now and digest not in self.codes_spent:
+                return digest
+        return None
+
+    def issue_code(self, employee: Employee, hours: float) -> str:
+        """A new one-time code for ``employee`` (stored as its hash when the batch is written)."""
+        code = new_code()
+        self.codes_issued.append((employee, hash_code(code), self.now + timedelta(hours=hours)))
+        return code
+
+    async def settle_codes(self) -> None:
+        """After the flush (new people have ids): spent and expired codes go, issued ones are kept."""
+        if not (self.codes_held or self.codes_issued):
+            return
+        gone = or_(ForgetToken.expires_at <= self.now, ForgetToken.token_hash.in_(self.codes_spent))
+        await self.s.execute(delete(ForgetToken).where(gone).execution_options(synchronize_session=False))
+        if self.codes_issued:
+            rows = [
+                {"token_hash": digest, "employee_id": person.id, "expires_at": expires_at}
+                for person, digest, expires_at in self.codes_issued
+            ]
+            await self.s.execute(insert(cast(Table, ForgetToken.__table__)), rows)
 
     def schedule(self, case: Case, kind: str, due: datetime) -> None:
         self.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": self.now}, case)
@@ -146,7 +190,7 @@ def bare(line: str) -> str:
 def forget_kind(mail: ParsedMail, email: EmailSection) -> str:
     """Whether the mail asks to be forgotten ("request") or confirms it ("confirm"): only when the
     subject, or a whole line of the new text, is the keyword ("please don't forget me" is not)."""
-    lines = {bare(mail.subject), *(bare(line) for line in mail.new_text.splitlines()[:3])}
+    lines = {bare(without_codes(line)) for line in (mail.subject, *mail.new_text.splitlines()[:3])}
     if bare(email.forget_confirm_keyword) in lines:
         return "confirm"
     if any(bare(keyword) in lines for keyword in email.forget_keywords):
@@ -186,4 +230,5 @@ def inbound_row(
         "attachments": len(mail.attachments),
         "created_at": now,
         "case_id": None,
+        "other_sender": False,
     }

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 
 from hotline.bot.desk import Desk, Outgoing
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
+from hotline.domain import email_identity
 from hotline.loops import WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
@@ -126,7 +127,10 @@ class Outbox:
         )  # fmt: skip
 
     async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool:
-        """Queue a counselor's answer (or a referral) in the case's thread; False if it cannot be sent."""
+        """Queue a counselor's answer (or a referral) in the case's thread; False if it cannot be sent.
+
+        It goes to the case's own sender, threaded on (and titled after) that sender's latest mail: a
+        mail from another address in the thread never changes where or how answers go (issue 19)."""
         desk = self.desk
         async with desk.store.unit() as s:
             case = await s.get(Case, case_id)
@@ -138,7 +142,12 @@ class Outbox:
             to = desk.store.vault.decrypt(employee.contact_enc, context=CONTACT_CONTEXT)
             last = await s.scalar(
                 select(Mail)
-                .where(Mail.case_id == case.id, Mail.direction == "inbound", Mail.auto_reply.is_(False))
+                .where(
+                    Mail.case_id == case.id,
+                    Mail.direction == "inbound",
+                    Mail.auto_reply.is_(False),
+                    Mail.other_sender.is_(False),
+                )
                 .order_by(Mail.received_at.desc(), Mail.id.desc())
                 .limit(1)
             )
@@ -149,11 +158,19 @@ class Outbox:
             )
             # Our own earlier mails in the thread (their ids are ours, kept as sent; the employee's are
             # kept only keyed, and come from the mail answered, whose References carry the thread).
-            ours = (
-                await s.scalars(
-                    select(OutboxRow.message_id).where(OutboxRow.case_id == case.id).order_by(OutboxRow.id)
-                )
-            ).all()
+            # (Only those sent to this same address: a crisis reply to someone else in the thread is not
+            # part of the employee's conversation.)
+            sent = await s.execute(
+                select(OutboxRow.message_id, OutboxRow.recipient_enc)
+                .where(OutboxRow.case_id == case.id)
+                .order_by(OutboxRow.id)
+            )
+            vault = desk.store.vault
+            ours = [
+                message_id
+                for message_id, recipient_enc in sent.all()
+                if email_identity(vault.decrypt(recipient_enc, context=CONTACT_CONTEXT)) == email_identity(to)
+            ]
             subject = self.reply_subject(original.subject if original else "", case.code)
             body = desk.render("mail.answer_text", code=case.code, text=text)
             in_reply_to = original.message_id if original else None

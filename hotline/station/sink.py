@@ -6,14 +6,14 @@ stores nothing and moves no cursor; the dedup keys make a re-fetched mail a no-o
 counselors (cards, alerts, follow-ups) go out after the commit.
 
 A batch costs a fixed handful of queries, not a handful per mail: everything the rules need to know
-(known dedup keys, correspondents, thread keys, cases, open reply windows) is read up front, new rows are
+(known dedup keys, correspondents, thread keys, cases, open reply windows) is read up front
+(`station.prepare`), new rows are
 linked by relationship and inserted in one flush at the end (DESIGN §5b: batch where a batch is natural).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.desk import RESEND, RESEND_AFTER, Desk, Outgoing
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
-from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity, make_case_code
+from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity
 from hotline.flows import mailcase
 from hotline.flows.vocabulary import (
     AlertOnDuty,
@@ -36,7 +36,6 @@ from hotline.flows.vocabulary import (
 from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
-from hotline.privacy.forget import forget
 from hotline.station.batch import (
     MAIL_TIMERS,
     After,
@@ -46,10 +45,12 @@ from hotline.station.batch import (
     keyed,
     same_person,
 )
+from hotline.station.erasure import MailErasure
 from hotline.station.outbox import Outbox
+from hotline.station.prepare import prepare
 from hotline.storage import repo
-from hotline.storage.mail_keys import stored_key
-from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, ThreadKey, Timer
+from hotline.storage.mail_keys import sender_key, stored_key
+from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, Timer
 from hotline.storage.models import Outbox as OutboxRow
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class MailStation:
         self.desk = desk
         self.outbox = outbox
         self.screen = screen
+        self.erasure = MailErasure(desk, outbox)
 
     # -- cursor store ---------------------------------------------------------------------------------
     async def load_cursor(self, mailbox: str) -> tuple[int, int] | None:
@@ -105,14 +107,7 @@ class MailStation:
                         .execution_options(synchronize_session=False)
                     )  # fmt: skip
             await batch.flush()
-            for employee, address, asked in batch.forgets:  # after the flush: nothing of theirs is pending
-                await forget(s, employee, batch.now)
-                text = self.desk.render("mail.forget_done")
-                s.add(
-                    OutboxRow(
-                        **self.outbox.automatic_reply("forget_done", asked, text, None, address=address)
-                    )
-                )
+            await self.erasure.erase(s, batch)
             if messages:
                 await self._advance(s, mailbox, uidvalidity, max(m.uid for m in messages))
         await self._after(after)
@@ -125,69 +120,19 @@ class MailStation:
             kept = row.last_uid if row.uidvalidity == uidvalidity else 0
             row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, kept)
 
-    def _nothing_to_forget(
-        self, batch: Batch, mail: ParsedMail, mailbox: str, uidvalidity: int, fetched: FetchedMail
-    ) -> None:
-        """Someone we hold nothing about asks to be forgotten: say so, and keep only the dedup key."""
-        text = self.desk.render("mail.forget_nothing")
-        batch.insert(OutboxRow, self.outbox.automatic_reply("forget_done", mail, text, None), None)
-        row = inbound_row(
-            mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
-            raw_enc=None, now=batch.now,
-        )  # fmt: skip
-        batch.insert(Mail, row, None)
-
     def _key(self, message_id: str) -> str:
         return stored_key(self.desk.store.vault, message_id)
+
+    def _their_key(self, sender: str, message_id: str) -> str:
+        return sender_key(self.desk.store.vault, sender, message_id)
 
     def _pseudonym(self, address: str) -> str:
         return self.desk.store.vault.pseudonym(Channel.EMAIL.value, email_identity(address))
 
     async def _prepare(self, s: AsyncSession, mails: Sequence[ParsedMail]) -> Batch:
-        batch = Batch(s, self.desk.now(), self._key)
-        if not mails:
-            return batch
-        pseudonyms = {
-            self._pseudonym(m.from_address) for m in mails if m.from_address and not m.is_auto_reply
-        }
-        if pseudonyms:
-            rows = await s.scalars(select(Employee).where(Employee.pseudonym.in_(pseudonyms)))
-            batch.employees = {e.pseudonym: e for e in rows.all()}
-        if batch.employees and any(forget_kind(m, self.desk.settings.email) for m in mails):
-            known = [e.id for e in batch.employees.values()]
-            latest = await s.scalars(select(Case).where(Case.employee_id.in_(known)).order_by(Case.opened_at))
-            batch.latest_case = {c.employee_id: c for c in latest.all() if c.employee_id is not None}
-        ids = {self._key(key) for m in mails for key in m.thread_keys if key}
-        case_ids: dict[str, int] = {}
-        if ids:
-            found = await s.execute(
-                select(ThreadKey.message_id, ThreadKey.case_id).where(ThreadKey.message_id.in_(ids))
-            )
-            case_ids = {message_id: case_id for message_id, case_id in found.all()}
-        codes = {m.case_code_in_subject.upper() for m in mails if m.case_code_in_subject}
-        query = select(Case).where(Case.id.in_(set(case_ids.values())) | Case.code.in_(codes))
-        cases = {c.id: c for c in (await s.scalars(query)).all()}
-        batch.threads = {key: cases[case_id] for key, case_id in case_ids.items() if case_id in cases}
-        batch.codes = {c.code: c for c in cases.values()}
-        if cases:
-            pending = await s.scalars(
-                select(Timer.case_id).where(
-                    Timer.case_id.in_(cases), Timer.kind == "email.escalate", Timer.fired_at.is_(None),
-                    Timer.cancelled_at.is_(None),
-                )
-            )  # fmt: skip
-            batch.awaiting = {case_id for case_id in pending.all() if case_id is not None}
-        batch.new_codes = await self._fresh_codes(s, len(mails))
+        batch = Batch(s, self.desk.now(), self._key, self._their_key)
+        await prepare(batch, mails, self._pseudonym, self.desk.settings.email)
         return batch
-
-    async def _fresh_codes(self, s: AsyncSession, count: int) -> list[str]:
-        """``count`` case codes not yet used (one query; a collision is rare and simply redrawn)."""
-        codes: set[str] = set()
-        while len(codes) < count:
-            wanted = {make_case_code(secrets.randbelow) for _ in range(count - len(codes))}
-            taken = set((await s.scalars(select(Case.code).where(Case.code.in_(wanted)))).all())
-            codes |= wanted - taken
-        return sorted(codes)
 
     # -- one mail -------------------------------------------------------------------------------------
     def _one_or_keep(
@@ -203,6 +148,7 @@ class MailStation:
         one odd mail must never hold up the mails behind it (a crisis among them)."""
         rows, made, forgets = len(batch.rows), len(batch.made), len(batch.forgets)
         maps = (dict(batch.employees), dict(batch.threads), dict(batch.codes), list(batch.new_codes))
+        issued, spent = len(batch.codes_issued), set(batch.codes_spent)
         try:
             self._one(batch, mailbox, uidvalidity, fetched, mail, after)
         except Exception as exc:
@@ -212,6 +158,8 @@ class MailStation:
             del batch.rows[rows:], batch.forgets[forgets:]
             del batch.made[made:]
             batch.employees, batch.threads, batch.codes, batch.new_codes = maps
+            del batch.codes_issued[issued:]
+            batch.codes_spent = spent
             raw = self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT)
             kept = inbound_row(
                 mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
@@ -234,9 +182,12 @@ class MailStation:
         return employee
 
     def _thread_case(self, batch: Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
+        """The case of the mail's thread: one of our mails it answers, or an earlier mail of the same
+        sender it refers to; else the case code in its subject, when it is that case's own sender."""
         for message_id in mail.thread_keys:
-            if (key := self._key(message_id)) in batch.threads:
-                return batch.threads[key]
+            for key in (self._key(message_id), self._their_key(mail.from_address, message_id)):
+                if key in batch.threads:
+                    return batch.threads[key]
         code = mail.case_code_in_subject.upper() if mail.case_code_in_subject else None
         case = batch.codes.get(code) if code else None
         # Only the case's own correspondent can join it by quoting the code.
@@ -257,12 +208,19 @@ class MailStation:
         sender = mail.from_address if is_address(mail.from_address) else ""  # "": nobody to answer
         asks = "" if mail.is_auto_reply or not sender else forget_kind(mail, self.desk.settings.email)
         if asks and self._pseudonym(sender) not in batch.employees:
-            self._nothing_to_forget(batch, mail, mailbox, uidvalidity, fetched)
+            row = inbound_row(
+                mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid,
+                received_at=fetched.internaldate, raw_enc=None, now=batch.now,
+            )  # fmt: skip
+            self.erasure.nothing_held(batch, mail, row)
             return
         employee = None if mail.is_auto_reply else self._employee(batch, sender)
         case = self._thread_case(batch, mail, employee)
         if asks and case is None and employee is not None and employee.id is not None:
-            case = batch.latest_case.get(employee.id)  # a request outside the thread: their latest case
+            # A request outside the thread: the explanation is threaded to their latest case. (Only a
+            # code sent to this address confirms an erasure, and erasure takes all their cases.)
+            case = batch.latest_case.get(employee.id)
+        proof = batch.proof(mail, employee) if asks == "confirm" else None
         screened = "\n".join(part for part in (mail.subject, mail.new_text) if part)
         facts = mailcase.MailFacts(
             received_at=fetched.internaldate,
@@ -274,6 +232,7 @@ class MailStation:
             malformed=mail.malformed,
             has_sender=bool(sender),
             forget=asks,
+            forget_proven=proof is not None,
         )
         case_facts = None
         if case is not None:
@@ -291,13 +250,26 @@ class MailStation:
             mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
             raw_enc=desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT), now=batch.now,
         )  # fmt: skip
-        for effect in mailcase.on_mail(facts, case_facts, ctx):
+        # Someone else writing in a case's thread (from home, or not the employee at all) is marked for
+        # the counselor, never shown by address, and never changes where answers go (issue 19).
+        row["other_sender"] = case is not None and not self._same_sender(batch, case, sender)
+        effects = mailcase.on_mail(facts, case_facts, ctx)
+        if proof is not None and mailcase.ForgetSender() in effects:
+            batch.codes_spent.add(proof)
+        for effect in effects:
             case = self._apply(batch, effect, case, employee, mail, row, after)
         batch.insert(Mail, row, case)
         if case is not None:
-            # The mail's own id and the ids it refers to: later mails referring to any of them join.
-            batch.link_keys(case, (mail.message_id, *mail.thread_keys))
+            # The mail's own id and the ids it refers to: that sender's later mails referring to any of
+            # them join.
+            batch.link_theirs(case, mail.from_address, (mail.message_id, *mail.thread_keys))
         after.stored += 1
+
+    def _same_sender(self, batch: Batch, case: Case, sender: str) -> bool:
+        return bool(sender) and same_person(case, batch.employees.get(self._pseudonym(sender)))
+
+    def _marked(self, text: str, row: dict[str, Any]) -> str:
+        return f"{self.desk.render('counselor.mail.other_sender')}\n{text}" if row["other_sender"] else text
 
     def _apply(
         self,
@@ -326,17 +298,14 @@ class MailStation:
             batch.codes[new.code] = new
             return new
         if isinstance(effect, mailcase.ExplainForget):
-            text = desk.render("mail.forget_explain", keyword=desk.settings.email.forget_confirm_keyword)
-            row_values = batch.insert(
-                OutboxRow, self.outbox.automatic_reply("forget_explain", mail, text, case), case
-            )
-            if case is not None:  # the confirmation will be a reply to this mail: thread it to the case
-                batch.link_keys(case, (row_values["message_id"],))
-            after.stored += 1
+            if employee is not None:  # always: only a known sender's request is explained
+                self.erasure.explain(batch, effect, case, employee, mail)
+                after.stored += 1
             return case
         if isinstance(effect, mailcase.ForgetSender):
             if employee is not None:
                 batch.forgets.append((employee, mail.from_address, mail))
+                row["raw_enc"] = None  # nothing of theirs stays, whatever case the mail lands in
             return case
         if isinstance(effect, mailcase.CrisisReply):
             key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
@@ -345,7 +314,7 @@ class MailStation:
                 OutboxRow, self.outbox.automatic_reply("crisis", mail, text, case), case
             )
             if case is not None:
-                batch.link_keys(case, (crisis_mail["message_id"],))
+                batch.link_ours(case, (crisis_mail["message_id"],))
             return case
         if isinstance(effect, mailcase.KeepOnly) or case is None:
             return case
@@ -359,7 +328,7 @@ class MailStation:
                 batch.awaiting.add(case.id)
         elif isinstance(effect, mailcase.Acknowledge):
             ack = batch.insert(OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at), case)
-            batch.link_keys(case, (ack["message_id"],))
+            batch.link_ours(case, (ack["message_id"],))
         elif isinstance(effect, mailcase.Reopen):
             case.status, case.counselor_id, case.outcome, case.closed_at = (
                 CaseStatus.WAITING.value,
@@ -371,6 +340,7 @@ class MailStation:
             message = {
                 "direction": "inbound", "counselor_id": None, "content_enc": desk.store.seal(effect.text),
                 "risk": effect.screening.risk.value, "cues": list(effect.screening.cues), "created_at": now,
+                "other_sender": row["other_sender"],
             }  # fmt: skip
             batch.insert(Message, message, case)
             case.message_count = (case.message_count or 0) + 1
@@ -380,11 +350,11 @@ class MailStation:
         elif isinstance(effect, QueueCase):
             batch.schedule(case, "case.offer", effect.opens_at)
         elif isinstance(effect, RelayToCounselor) and case.counselor_id is not None:
-            after.relays.append((case.counselor_id, case.code, effect.text))
+            after.relays.append((case.counselor_id, case.code, self._marked(effect.text, row)))
         elif isinstance(effect, MarkRisk):
             repo.raise_risk(case, effect.screening.risk)
         elif isinstance(effect, AlertOnDuty):
-            after.alerts.append((case, effect.screening, effect.text, now))
+            after.alerts.append((case, effect.screening, self._marked(effect.text, row), now))
             # In the batch's own transaction: should the process stop before the alert is out, the
             # timer loop sends it (the alert after the commit takes this timer over).
             batch.schedule(case, RESEND, now + RESEND_AFTER)

@@ -18,6 +18,7 @@ Tables:
     survey_tokens   open survey invitations (token hash); survey_pending  answers sealed until their
                     month is over; survey_invitations  counts per month and channel; survey_answers
                     anonymous answers (flows/survey_release)
+    forget_tokens   one-time codes that confirm an erasure asked for by e-mail (hash, person, expiry)
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class Message(Base):
     risk: Mapped[str] = mapped_column(String(16), default="none")
     cues: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+    other_sender: Mapped[bool] = mapped_column(Boolean, default=False)  # not the case's first sender
 
     case: Mapped[Case] = relationship(lazy="raise")
 
@@ -219,6 +221,7 @@ class Mail(Base):
     needs_human: Mapped[bool] = mapped_column(Boolean, default=False)
     attachments: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Stamp)
+    other_sender: Mapped[bool] = mapped_column(Boolean, default=False)  # not the case's first sender
 
     case: Mapped[Case | None] = relationship(lazy="raise")
 
@@ -365,6 +368,17 @@ class SurveyInvitations(Base):
     invited: Mapped[int] = mapped_column(Integer)
 
 
+class ForgetToken(Base):
+    """A one-time code that confirms an erasure asked for by e-mail: only its hash (sha-256), whose it
+    is and until when it holds. Used, expired or its person gone, the row goes."""
+
+    __tablename__ = "forget_tokens"
+
+    token_hash: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(Stamp)
+
+
 __all__ = [
     "Alert",
     "Base",
@@ -374,6 +388,7 @@ __all__ = [
     "Conversation",
     "Counselor",
     "Employee",
+    "ForgetToken",
     "Mail",
     "MailCursor",
     "Message",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, select
+
 from hotline.storage import repo
 from hotline.storage.db import create_engine, session_factory
+from hotline.storage.models import Mail
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -13,11 +16,16 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 async def case_summaries(url: str) -> list[dict[str, object]]:
-    """Cases as DESIGN §3 lists them for ``hotline cases --json``."""
+    """Cases as DESIGN §3 lists them for ``hotline cases --json``; ``other_sender_mails``: how many of a
+    case's mails came from an address other than its first sender's (issue 19; never which)."""
     engine = create_engine(url)
     try:
         async with session_factory(engine)() as s:
             cases = await repo.all_cases(s)
+            others = await s.execute(
+                select(Mail.case_id, func.count()).where(Mail.other_sender.is_(True)).group_by(Mail.case_id)
+            )
+            other: dict[int | None, int] = {case_id: count for case_id, count in others.all()}
             return [
                 {
                     "code": c.code,
@@ -28,6 +36,7 @@ async def case_summaries(url: str) -> list[dict[str, object]]:
                     "opened_at": _iso(c.opened_at),
                     "reply_due_at": _iso(c.reply_due_at),
                     "message_count": c.message_count,
+                    "other_sender_mails": other.get(c.id, 0),
                 }
                 for c in cases
             ]

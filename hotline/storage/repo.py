@@ -259,9 +259,19 @@ def raise_risk(case: Case, risk: Risk) -> None:
     case.risk = Risk.highest(Risk(case.risk), risk).value
 
 
-async def messages_of(s: AsyncSession, store: Store, case_id: int) -> list[tuple[str, str]]:
+async def messages_of(
+    s: AsyncSession, store: Store, case_id: int, *, mark: str = ""
+) -> list[tuple[str, str]]:
+    """(direction, text) of a case's messages, oldest first; ``mark``: a line put before each mail from
+    someone other than the case's first sender (issue 19)."""
     rows = await s.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.id))
-    return [(m.direction, store.open(m.content_enc)) for m in rows.all()]
+    return [
+        (
+            m.direction,
+            f"{mark}\n{store.open(m.content_enc)}" if mark and m.other_sender else store.open(m.content_enc),
+        )
+        for m in rows.all()
+    ]
 
 
 async def claim(s: AsyncSession, case_id: int, counselor_id: int, now: datetime) -> bool:

@@ -122,9 +122,14 @@ def test_requests_to_be_forgotten() -> None:
 
     case = CaseFacts(CaseStatus.ACTIVE, True, True)
     assert on_mail(facts(forget="request"), case, OPEN) == [ExplainForget()]
-    assert on_mail(facts(forget="confirm"), case, OPEN) == [ForgetSender()]
-    assert on_mail(facts(forget="confirm"), None, OPEN) == [ExplainForget()], "explained before anything goes"
-    crisis = on_mail(facts(forget="confirm", screening=CRISIS), case, OPEN)
+    assert on_mail(facts(forget="request", forget_proven=True), case, OPEN) == [ExplainForget()]
+    assert on_mail(facts(forget="confirm", forget_proven=True), case, OPEN) == [ForgetSender()]
+    assert on_mail(facts(forget="confirm", forget_proven=True), None, OPEN) == [ForgetSender()], (
+        "the code proves it, wherever the confirmation lands"
+    )
+    for where in (case, None):  # a From line proves nothing: explained again, its owner told
+        assert on_mail(facts(forget="confirm"), where, OPEN) == [ExplainForget(unconfirmed=True)]
+    crisis = on_mail(facts(forget="confirm", forget_proven=True, screening=CRISIS), case, OPEN)
     assert AlertOnDuty(CRISIS, "想找人聊聊") in crisis and ForgetSender() not in crisis, (
         "a crisis comes first"
     )

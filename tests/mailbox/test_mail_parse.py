@@ -152,7 +152,8 @@ def test_corpus(name: str) -> None:
 def test_corpus_identity_fields() -> None:
     mail = parse_message((CORPUS / "08_rfc2047_big5_split_word.eml").read_bytes())
     assert (mail.from_name, mail.from_address) == ("王小明", "wang@agency.example.gov.tw")
-    assert mail.message_id == mail.dedup_key == "<08@agency.example.gov.tw>"
+    assert mail.message_id == "<08@agency.example.gov.tw>"
+    assert mail.dedup_key.startswith("<08@agency.example.gov.tw> wang@agency.example.gov.tw ")
     assert mail.date == datetime(2026, 11, 20, 10, 15, tzinfo=timezone(timedelta(hours=8)))
     bare = parse_message((CORPUS / "35_message_id_without_brackets.eml").read_bytes())
     assert bare.message_id == "<bare-id-123@agency.example.gov.tw>"
@@ -160,6 +161,21 @@ def test_corpus_identity_fields() -> None:
     anonymous = parse_message(raw)
     assert anonymous.message_id is None and re.fullmatch(r"sha256:[0-9a-f]{64}", anonymous.dedup_key)
     assert parse_message(raw).dedup_key == anonymous.dedup_key
+
+
+def test_dedup_key_is_what_a_real_duplicate_shares() -> None:
+    """Issue 19: the Message-ID together with the sender and the content, so that a mail sent first
+    with someone else's id never passes the real one off as a copy."""
+    raw = (CORPUS / "08_rfc2047_big5_split_word.eml").read_bytes()
+    key = parse_message(raw).dedup_key
+    redelivered = b"Received: from relay2.example (relay2.example [192.0.2.7])\r\n" + raw
+    assert parse_message(redelivered).dedup_key == key, "the same mail by another route is a copy"
+    forged = raw.replace(b"wang@agency.example.gov.tw", b"mallory@evil.example")
+    assert parse_message(forged).dedup_key != key, "another sender with the same id is another mail"
+    head, _, body = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
+    other_text = parse_message(head + b"\n\n" + b"QUJD\n")
+    assert other_text.message_id == "<08@agency.example.gov.tw>" and other_text.dedup_key != key
+    assert body
 
 
 def test_long_references_are_all_kept_newest_first() -> None:

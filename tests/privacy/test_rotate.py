@@ -10,9 +10,11 @@ from sqlalchemy.engine import make_url
 
 from hotline.crypto import Vault, key_id_of
 from hotline.domain import Channel
+from hotline.mailbox.parse import parse_message
 from hotline.privacy.audit import entries
 from hotline.privacy.rotate import ENCRYPTED_COLUMNS, RotationProgress, identity_of, rotate_keys, stale_counts
 from hotline.storage import repo
+from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Base, Case, Employee, Mail, Message, Outbox, ThreadKey
 from hotline.storage.repo import Store
 from tests.privacy.support import KEY_A, KEY_B, NOW, make_case, make_store
@@ -125,12 +127,13 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
         assert sorted(contacts) == sorted(str(c) for c in CHATS)
         assert mails == [MAIL] and outbox == [("someone@example.org", MAIL.decode())]
         async with only_b.unit() as s:
-            key = only_b.vault.mail_key
-            assert set((await s.scalars(select(Mail.dedup_key))).all()) == {key("<m1@mail.example.org>")}
+            key, vault = only_b.vault.mail_key, only_b.vault
+            dedup = stored_key(vault, parse_message(MAIL).dedup_key)
+            assert set((await s.scalars(select(Mail.dedup_key))).all()) == {dedup}
             code = await s.scalar(select(Case.code).join(Mail, Mail.case_id == Case.id))
-            made_again = {
-                key("<m1@mail.example.org>"),
-                key("<m0@mail.example.org>"),
+            made_again = {  # the sender's ids keyed with the sender (issue 19), ours as they are
+                sender_key(vault, "someone@example.org", "<m1@mail.example.org>"),
+                sender_key(vault, "someone@example.org", "<m0@mail.example.org>"),
                 key(f"<out-{code}@hotline>"),
             }
             assert set((await s.scalars(select(ThreadKey.message_id))).all()) == made_again

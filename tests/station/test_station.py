@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from hotline.bot.desk import CARDS_AT_ONCE
+from hotline.mailbox.parse import parse_message
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings
-from hotline.storage.mail_keys import stored_key
+from hotline.station.erasure_code import codes_in
+from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Case, Mail, Message, Outbox, ThreadKey
 from tests.privacy.test_at_rest import files_of
 from tests.servers.dovecot import DovecotServer
@@ -60,11 +62,18 @@ async def station(
         yield stage
 
 
-def stored(stage: Stage, message_id: str) -> str:
-    """A Message-ID as the database holds it (keyed)."""
+def kept(stage: Stage, raw: bytes) -> str:
+    """A received mail's dedup key as the database holds it (keyed)."""
     store = stage.running.store
     assert store is not None
-    return stored_key(store.vault, message_id)
+    return stored_key(store.vault, parse_message(raw).dedup_key)
+
+
+def their(stage: Stage, message_id: str, sender: str = "worker@agency.example.gov.tw") -> str:
+    """A sender's Message-ID as a thread key."""
+    store = stage.running.store
+    assert store is not None
+    return sender_key(store.vault, sender, message_id)
 
 
 async def poll(stage: Stage) -> tuple[int, int]:
@@ -193,8 +202,9 @@ async def test_corpus_is_stored_once_with_risks_and_flags(
             m.dedup_key: m for m in (await s.scalars(select(Mail).where(Mail.direction == "inbound"))).all()
         }
         assert len(rows) == len(raws)
-        crisis = rows[stored(station, "<28@agency.example.gov.tw>")]
-        quoted = rows[stored(station, "<29@agency.example.gov.tw>")]
+        by_id = {parse_message(raw).message_id: raw for raw in raws}
+        crisis = rows[kept(station, by_id["<28@agency.example.gov.tw>"])]
+        quoted = rows[kept(station, by_id["<29@agency.example.gov.tw>"])]
         crisis_case = await s.get(Case, crisis.case_id)
         quoted_case = await s.get(Case, quoted.case_id)
         assert crisis_case is not None and crisis_case.risk != "none"
@@ -304,9 +314,11 @@ async def test_forget_by_e_mail_explains_then_erases_and_keeps_no_address(
     explain = parsed((await smtp_server.wait_for(2))[1].raw)
     body = explain.get_body(("plain",))
     assert body is not None and "確認刪除" in body.get_content() and "會保留" in body.get_content()
+    [code] = codes_in(body.get_content())
     explain_id = explain["Message-ID"]
     imap_server.append(
-        mail("Re: 刪除我的資料", "確認刪除\n謝謝。", message_id="<f3@x.tw>", in_reply_to=explain_id), RECEIVED
+        mail("Re: 刪除我的資料", f"確認刪除 {code}\n謝謝。", message_id="<f3@x.tw>", in_reply_to=explain_id),
+        RECEIVED,
     )
     await poll(station)
     done = parsed((await smtp_server.wait_for(3))[2].raw)
@@ -373,7 +385,7 @@ async def test_an_odd_mail_never_holds_up_the_mails_behind_it(
     async with station.running.store.unit() as s:  # type: ignore[union-attr]
         rows = (await s.scalars(select(Mail).where(Mail.direction == "inbound"))).all()
         assert len(rows) == 3 and all(len(r.dedup_key) <= 300 for r in rows)
-        odd = next(r for r in rows if r.dedup_key == stored(station, "<o1@x.tw>"))
+        odd = next(r for r in rows if r.dedup_key == kept(station, odd_sender))
         assert odd.needs_human and odd.raw_enc is not None, "kept for a human, nothing acknowledged"
     assert await poll(station) == (0, 0), "and the cursor moved past all three"
 
@@ -391,14 +403,15 @@ async def test_a_mail_that_breaks_its_handling_is_kept_and_the_rest_go_on(
         return real(text)
 
     monkeypatch.setattr(sink, "screen", fragile)
-    imap_server.append_many(
-        [mail("一", "觸發錯誤", message_id="<e1@x.tw>"), mail("二", "正常的信", message_id="<e2@x.tw>")],
-        RECEIVED,
+    raw1, raw2 = (
+        mail("一", "觸發錯誤", message_id="<e1@x.tw>"),
+        mail("二", "正常的信", message_id="<e2@x.tw>"),
     )
+    imap_server.append_many([raw1, raw2], RECEIVED)
     assert (await poll(station))[0] == 2
     async with station.running.store.unit() as s:  # type: ignore[union-attr]
         rows = {r.dedup_key: r for r in (await s.scalars(select(Mail))).all() if r.direction == "inbound"}
-        e1, e2 = rows[stored(station, "<e1@x.tw>")], rows[stored(station, "<e2@x.tw>")]
+        e1, e2 = rows[kept(station, raw1)], rows[kept(station, raw2)]
         assert e1.needs_human and e1.case_id is None
         assert e2.case_id is not None
     assert len(await cases(station)) == 1
@@ -493,7 +506,8 @@ async def test_no_mail_host_of_a_sender_is_readable_in_the_database(
 async def test_plain_message_ids_from_before_are_keyed_at_start_and_threads_hold(
     station: Stage, imap_server: DovecotServer, smtp_server: SmtpSink
 ) -> None:
-    imap_server.append(mail("你好", "想聊聊", message_id="<old1@x.tw>"), RECEIVED)
+    first = mail("你好", "想聊聊", message_id="<old1@x.tw>")
+    imap_server.append(first, RECEIVED)
     assert await poll(station) == (1, 1)
     [case] = await cases(station)
     store = station.running.store
@@ -507,8 +521,8 @@ async def test_plain_message_ids_from_before_are_keyed_at_start_and_threads_hold
     assert store is not None
     async with store.unit() as s:
         keys = set((await s.scalars(select(ThreadKey.message_id))).all())
-        assert stored(station, "<old1@x.tw>") in keys and "<old1@x.tw>" not in keys
-        assert await s.scalar(select(Mail.dedup_key)) == stored(station, "<old1@x.tw>")
+        assert their(station, "<old1@x.tw>") in keys and "<old1@x.tw>" not in keys
+        assert await s.scalar(select(Mail.dedup_key)) == kept(station, first)
     imap_server.append(
         mail("Re: 你好", "補充", message_id="<old2@x.tw>", in_reply_to="<old1@x.tw>"), RECEIVED
     )
