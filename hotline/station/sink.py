@@ -7,8 +7,12 @@ counselors (cards, alerts, follow-ups) go out after the commit.
 
 A batch costs a fixed handful of queries, not a handful per mail: everything the rules need to know
 (known dedup keys, correspondents, thread keys, cases, open reply windows) is read up front
-(`station.prepare`), new rows are
-linked by relationship and inserted in one flush at the end (DESIGN §5b: batch where a batch is natural).
+(`station.prepare`), new rows are linked by relationship and inserted in one flush at the end (DESIGN §5b:
+batch where a batch is natural).
+
+Who sent a mail is taken from its From line, which anyone can forge (issue 19): a sender's Message-IDs
+thread only that sender's mail, a mail from another address in a case's thread is marked for the
+counselor, and an erasure needs the one-time code mailed to the address (`station.erasure`).
 """
 
 from __future__ import annotations
