@@ -98,8 +98,10 @@ async def test_case_lifecycle_and_summaries(db_url: str) -> None:
             "opened_at",
             "reply_due_at",
             "message_count",
+            "other_sender_mails",  # issue 19: a count, never which addresses
         }
         assert row["channel"] == "telegram" and row["category"] == "legal" and row["message_count"] == 1
+        assert row["other_sender_mails"] == 0
         assert str(row["opened_at"]).endswith("+00:00") and row["reply_due_at"] is None
     finally:
         await store.close()
