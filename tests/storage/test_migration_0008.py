@@ -72,3 +72,30 @@ async def test_kept_keys_are_made_stale_then_made_again(db_url: str) -> None:
             assert sum((await stale_mail_keys(s, vault)).values()) == 0
     finally:
         await store.close()
+
+
+async def test_a_persons_codes_go_with_them(db_url: str) -> None:
+    """Forgetting someone (or purging them) takes their one-time erasure codes too (ON DELETE CASCADE)."""
+    from hotline.domain import Channel
+    from hotline.privacy.forget import forget
+    from hotline.station.erasure_code import hash_code, new_code
+    from hotline.storage import repo
+    from hotline.storage.models import ForgetToken
+
+    await db.upgrade(db_url)
+    store = Store(db_url, Vault(SECRET))
+    moment = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)
+    try:
+        async with store.unit() as s:
+            kept = await repo.ensure_employee(s, "k" * 64, Channel.EMAIL, moment)
+            gone = await repo.ensure_employee(s, "g" * 64, Channel.EMAIL, moment)
+            for person in (kept, gone):
+                s.add(ForgetToken(token_hash=hash_code(new_code()), employee_id=person.id, expires_at=moment))
+        async with store.unit() as s:
+            person = await s.get(type(gone), gone.id)
+            assert person is not None
+            await forget(s, person, moment)
+        async with store.unit() as s:
+            assert (await s.scalars(select(ForgetToken.employee_id))).all() == [kept.id]
+    finally:
+        await store.close()
