@@ -92,9 +92,9 @@ async def test_a_persons_codes_go_with_them(db_url: str) -> None:
             for person in (kept, gone):
                 s.add(ForgetToken(token_hash=hash_code(new_code()), employee_id=person.id, expires_at=moment))
         async with store.unit() as s:
-            person = await s.get(type(gone), gone.id)
-            assert person is not None
-            await forget(s, person, moment)
+            leaving = await s.get(type(gone), gone.id)
+            assert leaving is not None
+            await forget(s, leaving, moment)
         async with store.unit() as s:
             assert (await s.scalars(select(ForgetToken.employee_id))).all() == [kept.id]
     finally:
