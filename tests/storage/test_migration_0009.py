@@ -1,4 +1,4 @@
-"""Migration 0008 (issue 19) on SQLite and PostgreSQL: Message-IDs kept under the old scheme become stale,
+"""Migration 0009 (issue 19) on SQLite and PostgreSQL: Message-IDs kept under the old scheme become stale,
 and the service's re-keying makes them again under the new one (a sender's ids with the sender)."""
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ RAW = (
 
 async def test_kept_keys_are_made_stale_then_made_again(db_url: str) -> None:
     await db.upgrade(db_url)
-    await asyncio.to_thread(command.downgrade, db.alembic_config(db_url), "0007")
+    await asyncio.to_thread(command.downgrade, db.alembic_config(db_url), "0008")
     vault = Vault(SECRET)
     moment = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)
     now: object = str(moment.replace(tzinfo=None)) if db_url.startswith("sqlite") else moment
     old_dedup, old_thread = vault.mail_key("<k1@example.org>"), vault.mail_key("<k0@example.org>")
     store = Store(db_url, vault)
     try:
-        async with store.unit() as s:  # as 0007 kept them (no ORM: the models are 0008's)
+        async with store.unit() as s:  # as 0008 kept them (no ORM: the models are 0009's)
             await s.execute(
                 text(
                     "INSERT INTO cases (id, code, channel, status, risk, opened_at, message_count, survey_invited)"
