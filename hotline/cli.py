@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from hotline.cli_help import HelpfulParser, explain, parse
 from hotline.errors import HotlineError
 from hotline.settings import Settings
 from hotline.settings import load_settings as _load_settings
@@ -134,7 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hotline", description="EAP help line: Telegram and e-mail.")
+    parser = HelpfulParser(prog="hotline")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="run the service (Telegram polling, mail, timers)").set_defaults(func=cmd_run)
@@ -155,17 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     from hotline.privacy.admin_cli import register as register_admin
 
     register_admin(sub)
-    demo = sub.add_parser("demo", help="a scripted conversation against the built-in sandbox")
+    demo = sub.add_parser(
+        "demo", help="both channels on the built-in sandbox: a Telegram chat, the e-mail station"
+    )
     demo.add_argument("--fast", action="store_true", help="no pauses between steps")
     demo.set_defaults(func=cmd_demo)
     from hotline.report.cli import register as register_report  # issue 7
 
     register_report(sub)
+    explain(parser)  # every command's purpose and example in its --help
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     # Only the long-running service logs at INFO; one-shot commands print their result and errors only.
     configure_logging(args.verbose, quiet=args.command != "run")
     try:
