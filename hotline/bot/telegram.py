@@ -124,23 +124,31 @@ class TelegramGateway:
 
 
 class PerChatOrderedProcessor(BaseUpdateProcessor):
-    """Bounded concurrency across chats, strict order within a chat (DESIGN §5b)."""
+    """Bounded concurrency across chats, strict order within a chat (DESIGN §5b).
+
+    A chat's lock is kept while anyone holds it or waits for it (``_users`` counts them): dropping it
+    when it is released would let an update that arrives next, while a woken waiter has not yet taken
+    the lock, get a fresh lock and run beside that waiter.
+    """
 
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = 0
         if isinstance(update, Update) and update.effective_chat is not None:
             key = update.effective_chat.id
         lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
                 await coroutine
         finally:
-            if not lock.locked() and self._locks.get(key) is lock:
-                del self._locks[key]
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
     async def initialize(self) -> None:
         return None
