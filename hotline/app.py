@@ -39,11 +39,11 @@ from hotline.station.sink import MailStation
 from hotline.storage import db, repo
 from hotline.storage.repo import Store
 from hotline.texts import Texts
+from hotline.timer_kinds import TimerKind
 from hotline.timers import Handler, TimerService
 
 log = logging.getLogger(__name__)
 
-DAILY = "maintenance.daily"
 DEFAULT_PORTS = {"tls": (993, 465), "starttls": (143, 587), "none": (143, 25)}
 
 
@@ -212,7 +212,7 @@ class Service:
         console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
         self.aftercare = aftercare
         handlers = {**self._timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
-        timers = TimerService(store, self.clock, handlers)
+        timers = TimerService(store, self.clock, handlers, on_unhandled=desk.timer_unhandled)
         desk.wake_timers = timers.wake
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
@@ -249,8 +249,10 @@ class Service:
         if self.background_timers:
             # The running service's daily maintenance: the timer books its next run itself; one must exist.
             async with store.unit() as s:
-                if not await repo.has_pending_kind(s, DAILY):
-                    await repo.schedule(s, DAILY, _next_night(self.clock(), hours.zone), self.clock())
+                if not await repo.has_pending_kind(s, TimerKind.DAILY):
+                    await repo.schedule(
+                        s, TimerKind.DAILY, _next_night(self.clock(), hours.zone), self.clock()
+                    )
             timers.start()
             self._stack.push_async_callback(timers.stop)
         if self.poll and not settings.booking.office_phone:
@@ -304,7 +306,7 @@ class Service:
     @staticmethod
     def _timer_handlers(
         desk: Desk, console: Console, station: MailStation | None, aftercare: Aftercare
-    ) -> Mapping[str, Handler]:
+    ) -> Mapping[TimerKind, Handler]:
         async def remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None:
                 await console.remind(case_id)
@@ -335,16 +337,16 @@ class Service:
             log.info("daily maintenance: %d survey invitations expired", swept)
             now = desk.now()
             async with desk.store.unit() as s:
-                await repo.schedule(s, DAILY, _next_night(now, desk.hours.zone), now)
+                await repo.schedule(s, TimerKind.DAILY, _next_night(now, desk.hours.zone), now)
 
         return {
-            DAILY: daily,
-            "session.remind": remind,
-            "case.offer": offer,
-            "crisis.escalate": escalate,
-            "crisis.resend": resend,
-            "email.remind": mail_remind,
-            "email.escalate": mail_overdue,
+            TimerKind.DAILY: daily,
+            TimerKind.SESSION_REMIND: remind,
+            TimerKind.CASE_OFFER: offer,
+            TimerKind.CRISIS_ESCALATE: escalate,
+            TimerKind.CRISIS_RESEND: resend,
+            TimerKind.EMAIL_REMIND: mail_remind,
+            TimerKind.EMAIL_ESCALATE: mail_overdue,
         }
 
 

@@ -4,6 +4,11 @@ The in-process waiter is a plain task (cancelled on stop, never awaited by PTB's
 until the earliest due timer or until :meth:`TimerService.wake` is called, leases due timers (with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several instances can share one database), runs the handler
 for each kind, and marks them fired. A handler that fails is retried after the lease expires.
+
+Kinds are a closed type (:class:`~hotline.timer_kinds.TimerKind`): a handler is registered for a kind,
+never for a string. A due timer whose kind has no handler (a kind nobody wired, or a row written by
+another version) is never marked done: it stays pending, is logged at ERROR each time it comes due,
+and ``on_unhandled`` tells the supervisors once per timer and process.
 """
 
 from __future__ import annotations
@@ -17,23 +22,44 @@ from hotline.loops import WakeableLoop
 from hotline.ports import Clock
 from hotline.storage import repo
 from hotline.storage.repo import Store
+from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[int | None, Mapping[str, object]], Awaitable[None]]
+Unhandled = Callable[[str, int | None], Awaitable[None]]  # (the kind as stored, case id)
 
 LEASE = timedelta(seconds=60)
 MAX_WAIT_SECONDS = 30.0
 
 
 class TimerService:
-    def __init__(self, store: Store, clock: Clock, handlers: Mapping[str, Handler]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        handlers: Mapping[TimerKind, Handler],
+        on_unhandled: Unhandled | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.handlers = dict(handlers)
+        self.handlers: dict[TimerKind, Handler] = {}
+        for kind, handler in handlers.items():
+            self.register(kind, handler)
+        self.on_unhandled = on_unhandled
+        self._reported: set[int] = set()
         self.owner = uuid.uuid4().hex[:16]
         self.fired = 0
         self._loop = WakeableLoop("hotline-timers", self._step, error_wait=1.0)
+
+    def register(self, kind: TimerKind, handler: Handler) -> None:
+        """Run ``handler`` for timers of ``kind``; a kind that is not a :class:`TimerKind`, or one
+        registered twice, is a wiring error."""
+        if not isinstance(kind, TimerKind):
+            raise TypeError(f"timer kind {kind!r} is not a TimerKind")
+        if kind in self.handlers:
+            raise ValueError(f"timer kind {kind} already has a handler")
+        self.handlers[kind] = handler
 
     def wake(self) -> None:
         self._loop.wake()
@@ -56,12 +82,13 @@ class TimerService:
             jobs = [(t.id, t.kind, t.case_id, dict(t.payload or {})) for t in due]
         count = 0
         for timer_id, kind, case_id, payload in jobs:
-            handler = self.handlers.get(kind)
+            known = TimerKind.of(kind)
+            handler = self.handlers.get(known) if known is not None else None
+            if handler is None:
+                await self._unhandled(timer_id, kind, case_id)
+                continue
             try:
-                if handler is None:
-                    log.error("no handler for timer kind %s; marking it done", kind)
-                else:
-                    await handler(case_id, payload)
+                await handler(case_id, payload)
             except Exception:
                 log.exception("timer %s (%s) failed; it will be retried", timer_id, kind)
                 continue
@@ -70,6 +97,18 @@ class TimerService:
             count += 1
         self.fired += count
         return count
+
+    async def _unhandled(self, timer_id: int, kind: str, case_id: int | None) -> None:
+        """Kept pending (tried again when its lease ends), never dropped: it may be a crisis escalation."""
+        log.error("timer %s has kind %r, which has no handler; it stays pending", timer_id, kind)
+        if self.on_unhandled is None or timer_id in self._reported:
+            return
+        try:
+            await self.on_unhandled(kind, case_id)
+        except Exception:
+            log.exception("could not tell the supervisors about timer %s", timer_id)
+            return
+        self._reported.add(timer_id)
 
     async def _seconds_to_next(self) -> float:
         async with self.store.unit() as s:

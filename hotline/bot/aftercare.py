@@ -23,8 +23,8 @@ from hotline.bot.survey import PREFIX as SURVEY_PREFIX
 from hotline.bot.survey import MailAnswers, Surveys
 from hotline.domain import Outcome
 from hotline.flows.vocabulary import Event
-from hotline.storage.booking_repo import REMINDER
 from hotline.storage.models import Case, Conversation
+from hotline.timer_kinds import TimerKind
 
 EMPLOYEE_COMMANDS = frozenset({"book", "mybooking", "survey"})
 
@@ -91,7 +91,9 @@ class Aftercare:
             await self.bookings.refer_mail(case_id, self.surveys.mail, counselor_id)
         await self.surveys.invite_case(case_id)
 
-    def timer_handlers(self) -> dict[str, Callable[[int | None, Mapping[str, object]], Awaitable[None]]]:
+    def timer_handlers(
+        self,
+    ) -> dict[TimerKind, Callable[[int | None, Mapping[str, object]], Awaitable[None]]]:
         """Durable timers of issue 7: the booking reminder the day before."""
 
         async def remind(_case_id: int | None, payload: Mapping[str, object]) -> None:
@@ -99,7 +101,7 @@ class Aftercare:
             if isinstance(booking_id, int):
                 await self.bookings.reminder(booking_id)
 
-        return {REMINDER: remind}
+        return {TimerKind.BOOKING_REMINDER: remind}
 
     async def aside(
         self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int

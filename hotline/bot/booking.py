@@ -40,7 +40,7 @@ from hotline.flows.vocabulary import Button
 from hotline.ports import ButtonRow
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.storage import booking_repo, repo
-from hotline.storage.booking_repo import REMINDER, as_slot
+from hotline.storage.booking_repo import as_slot
 from hotline.storage.models import BookingRow, Case, Counselor, Employee, SlotRow
 
 log = logging.getLogger(__name__)
@@ -386,4 +386,4 @@ class Bookings:
         )
 
 
-__all__ = ["REMINDER", "Bookings", "Party"]
+__all__ = ["Bookings", "Party"]

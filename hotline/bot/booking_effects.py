@@ -18,8 +18,9 @@ from hotline.flows.booking import BookingEffect, BookingState
 from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
 from hotline.storage import booking_repo, repo
-from hotline.storage.booking_repo import REMINDER, as_slot
+from hotline.storage.booking_repo import as_slot
 from hotline.storage.models import BookingRow, Case, Employee, SlotRow
+from hotline.timer_kinds import TimerKind
 
 if TYPE_CHECKING:
     from hotline.bot.booking import Bookings
@@ -81,7 +82,9 @@ async def apply(
             await _reveal(bookings, s, run, effect)
         elif isinstance(effect, flow.ScheduleReminder):
             payload: dict[str, object] = {"booking_id": row.id}
-            await repo.schedule(s, REMINDER, effect.at, now, case_id=row.case_id, payload=payload)
+            await repo.schedule(
+                s, TimerKind.BOOKING_REMINDER, effect.at, now, case_id=row.case_id, payload=payload
+            )
             run.wake = True
         elif isinstance(effect, flow.CancelReminder):
             await booking_repo.cancel_reminders(s, row.id, now)

@@ -19,6 +19,7 @@ from hotline.domain import CASE_CODE_PATTERN, CaseStatus, Outcome, Role
 from hotline.flows.vocabulary import CaseClaimed, CaseEnded, CaseReleased
 from hotline.storage import repo
 from hotline.storage.models import Case, Counselor
+from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class MailAnswers(Protocol):
 
 
 CODE_RE = re.compile(CASE_CODE_PATTERN, re.IGNORECASE)
-SESSION_TIMERS = ["session.remind"]
+SESSION_TIMERS = [TimerKind.SESSION_REMIND]
 
 
 class Console:
@@ -186,7 +187,9 @@ class Console:
             if case.status == CaseStatus.WAITING.value:
                 if not await repo.claim(s, case.id, who, self.desk.now()):
                     return None
-                await repo.cancel_timers(s, case.id, ["case.offer", "crisis.escalate"], self.desk.now())
+                await repo.cancel_timers(
+                    s, case.id, [TimerKind.CASE_OFFER, TimerKind.CRISIS_ESCALATE], self.desk.now()
+                )
                 await repo.acknowledge_alerts(s, case.id, who, self.desk.now())
                 await s.refresh(case)
             if case.status != CaseStatus.ACTIVE.value or case.counselor_id != who:
@@ -292,11 +295,16 @@ class Console:
             won = await repo.claim(s, case.id, who, now)
             if won:
                 me.current_case_id = case.id
-                await repo.cancel_timers(s, case.id, ["case.offer", "crisis.escalate", "crisis.resend"], now)
+                await repo.cancel_timers(
+                    s,
+                    case.id,
+                    [TimerKind.CASE_OFFER, TimerKind.CRISIS_ESCALATE, TimerKind.CRISIS_RESEND],
+                    now,
+                )
                 await repo.acknowledge_alerts(s, case.id, who, now)
                 minutes = desk.settings.session.remind_after_minutes
                 await repo.schedule(
-                    s, "session.remind", now + timedelta(minutes=minutes), now, case_id=case.id
+                    s, TimerKind.SESSION_REMIND, now + timedelta(minutes=minutes), now, case_id=case.id
                 )
                 mark = desk.render("counselor.mail.other_sender")
                 history = await repo.messages_of(s, desk.store, case.id, mark=mark)
@@ -328,7 +336,7 @@ class Console:
             ):
                 return desk.render("counselor.unknown_case", code=code)
             await repo.close_case(s, case, outcome.value, now)
-            await repo.cancel_timers(s, case.id, [*SESSION_TIMERS, "crisis.escalate"], now)
+            await repo.cancel_timers(s, case.id, [*SESSION_TIMERS, TimerKind.CRISIS_ESCALATE], now)
             if me.current_case_id == case.id:
                 me.current_case_id = None
             case_id = case.id

@@ -27,12 +27,12 @@ from hotline.storage import repo
 from hotline.storage.models import Case, Counselor, Employee, Timer
 from hotline.storage.repo import Store
 from hotline.texts import Texts
+from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
-ESCALATE = "crisis.escalate"
 ALERT_TEXT_CHARS = 3000
-RESEND = "crisis.resend"
+RESEND = TimerKind.CRISIS_RESEND  # the backup timer of a crisis alert
 RESEND_AFTER = timedelta(seconds=15)
 PREVIEW_CHARS = 300
 CARDS_AT_ONCE = 5  # case cards one mail batch sends each counselor; the rest are counted in one line
@@ -246,10 +246,10 @@ class Desk:
         if nobody_on_duty:
             people = await repo.supervisors(s)
         elif case.status == CaseStatus.WAITING.value and not await repo.has_pending_timer(
-            s, case.id, ESCALATE
+            s, case.id, TimerKind.CRISIS_ESCALATE
         ):
             timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
-            await repo.schedule(s, ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
+            await repo.schedule(s, TimerKind.CRISIS_ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
         await repo.record_alert(
             s, case, screening, raised_at, notified=len(people), supervisors_at_once=nobody_on_duty
         )
@@ -326,6 +326,16 @@ class Desk:
         await self._record(
             case_id, "alert", [(p.telegram_id, ref) for p, ref in zip(people, refs, strict=True)]
         )
+
+    async def timer_unhandled(self, kind: str, case_id: int | None) -> None:
+        """A due timer whose kind has no handler (``timers.py``): every supervisor, at once; it may
+        be a crisis escalation that nobody will otherwise send."""
+        async with self.store.unit() as s:
+            case = await s.get(Case, case_id) if case_id is not None else None
+            people = await repo.supervisors(s)
+        code = case.code if case is not None else "—"
+        text = self.render("counselor.timer_unhandled", kind=kind, code=code)
+        await self.deliver([Outgoing(p.telegram_id, text) for p in people])
 
     def cue_label(self, cue: str) -> str:
         """A cue id as counselors read it (``config/`` [cue]), the id itself when there is no label."""

@@ -45,6 +45,7 @@ from hotline.privacy.forget import forget, my_data
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
+from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,7 @@ class EmployeeRunner:
         elif isinstance(effect, OfferCase):
             after.offer_case = case.id
         elif isinstance(effect, QueueCase):
-            await repo.schedule(s, "case.offer", effect.opens_at, now, case_id=case.id)
+            await repo.schedule(s, TimerKind.CASE_OFFER, effect.opens_at, now, case_id=case.id)
             desk.wake_timers()
         elif isinstance(effect, RelayToCounselor):
             if case.counselor_id is not None and not after.limited:
@@ -299,7 +300,15 @@ class EmployeeRunner:
                     after.counselor_told = True
             await repo.close_case(s, case, "withdrawn", now)
             await repo.cancel_timers(
-                s, case.id, ["case.offer", "session.remind", "crisis.escalate", "crisis.resend"], now
+                s,
+                case.id,
+                [
+                    TimerKind.CASE_OFFER,
+                    TimerKind.SESSION_REMIND,
+                    TimerKind.CRISIS_ESCALATE,
+                    TimerKind.CRISIS_RESEND,
+                ],
+                now,
             )
         elif (
             isinstance(effect, NotifyCounselor) and case.counselor_id is not None and not after.counselor_told

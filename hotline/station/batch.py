@@ -24,8 +24,9 @@ from hotline.settings import EmailSection
 from hotline.station.erasure_code import codes_in, hash_code, new_code, without_codes
 from hotline.storage.models import Base, Case, Employee, ForgetToken, Mail, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
+from hotline.timer_kinds import TimerKind
 
-MAIL_TIMERS = ("email.remind", "email.escalate")
+MAIL_TIMERS = (TimerKind.EMAIL_REMIND, TimerKind.EMAIL_ESCALATE)
 
 
 @dataclass
@@ -108,8 +109,10 @@ class Batch:
             ]
             await self.s.execute(insert(cast(Table, ForgetToken.__table__)), rows)
 
-    def schedule(self, case: Case, kind: str, due: datetime) -> None:
-        self.insert(Timer, {"kind": kind, "due_at": due, "payload": {}, "created_at": self.now}, case)
+    def schedule(self, case: Case, kind: TimerKind, due: datetime) -> None:
+        self.insert(
+            Timer, {"kind": TimerKind(kind).value, "due_at": due, "payload": {}, "created_at": self.now}, case
+        )
 
     def insert(self, model: type[Base], values: dict[str, Any], case: Case | None) -> dict[str, Any]:
         self.rows.append((model, values, case))

@@ -32,6 +32,7 @@ from hotline.storage import repo
 from hotline.storage.mail_keys import stored_key
 from hotline.storage.models import Case, Employee, Mail, ThreadKey
 from hotline.storage.models import Outbox as OutboxRow
+from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -187,7 +188,9 @@ class Outbox:
                 # once sent (ERASE_AFTER_SEND).
                 text = desk.texts.get("survey.mail_invite_sent")
             else:
-                await repo.cancel_timers(s, case.id, ["email.remind", "email.escalate"], desk.now())
+                await repo.cancel_timers(
+                    s, case.id, [TimerKind.EMAIL_REMIND, TimerKind.EMAIL_ESCALATE], desk.now()
+                )
             await repo.add_message(
                 s,
                 desk.store,

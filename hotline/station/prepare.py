@@ -16,6 +16,7 @@ from hotline.settings import EmailSection
 from hotline.station.batch import Batch, forget_kind
 from hotline.station.erasure_code import codes_in, hash_code
 from hotline.storage.models import Case, Employee, ForgetToken, ThreadKey, Timer
+from hotline.timer_kinds import TimerKind
 
 
 async def prepare(
@@ -65,7 +66,7 @@ async def prepare(
     if cases:
         pending = await s.scalars(
             select(Timer.case_id).where(
-                Timer.case_id.in_(cases), Timer.kind == "email.escalate", Timer.fired_at.is_(None),
+                Timer.case_id.in_(cases), Timer.kind == TimerKind.EMAIL_ESCALATE, Timer.fired_at.is_(None),
                 Timer.cancelled_at.is_(None),
             )
         )  # fmt: skip

@@ -56,6 +56,7 @@ from hotline.storage import repo
 from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, Timer
 from hotline.storage.models import Outbox as OutboxRow
+from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
@@ -326,8 +327,8 @@ class MailStation:
             case.reply_due_at = effect.due_at
             if case.id is not None:
                 batch.closed_windows.add(case.id)
-            batch.schedule(case, "email.remind", max(effect.remind_at, now))
-            batch.schedule(case, "email.escalate", effect.due_at)
+            batch.schedule(case, TimerKind.EMAIL_REMIND, max(effect.remind_at, now))
+            batch.schedule(case, TimerKind.EMAIL_ESCALATE, effect.due_at)
             if case.id is not None:
                 batch.awaiting.add(case.id)
         elif isinstance(effect, mailcase.Acknowledge):
@@ -352,7 +353,7 @@ class MailStation:
         elif isinstance(effect, OfferCase):
             after.offers.append(case)
         elif isinstance(effect, QueueCase):
-            batch.schedule(case, "case.offer", effect.opens_at)
+            batch.schedule(case, TimerKind.CASE_OFFER, effect.opens_at)
         elif isinstance(effect, RelayToCounselor) and case.counselor_id is not None:
             after.relays.append((case.counselor_id, case.code, self._marked(effect.text, row)))
         elif isinstance(effect, MarkRisk):

@@ -21,8 +21,8 @@ from hotline.flows.survey import StoreSurveyAnswer, SurveyState, hash_token
 from hotline.storage import survey_repo
 from hotline.storage.models import BookingRow, Case, Conversation, SlotRow, SurveyToken, Timer
 from hotline.storage.repo import Store
+from hotline.timer_kinds import TimerKind
 
-REMINDER = "booking_reminder"
 CODE_PREFIX = "BK-"
 CODE_PATTERN = r"BK-[2-9A-HJKMNP-Z]{8}"
 
@@ -191,7 +191,9 @@ def is_closed(row: BookingRow) -> bool:
 async def cancel_reminders(s: AsyncSession, booking_id: int, now: datetime) -> None:
     """Cancel the booking's pending reminder (timers carry the booking id in their payload)."""
     pending = await s.scalars(
-        select(Timer).where(Timer.kind == REMINDER, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+        select(Timer).where(
+            Timer.kind == TimerKind.BOOKING_REMINDER, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None)
+        )
     )
     for timer in pending.all():
         if (timer.payload or {}).get("booking_id") == booking_id:

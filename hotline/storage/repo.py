@@ -32,6 +32,7 @@ from hotline.storage.models import (
     Offer,
     Timer,
 )
+from hotline.timer_kinds import TimerKind
 
 
 class Store:
@@ -335,18 +336,20 @@ async def offered_to(s: AsyncSession, case_id: int, counselor_id: int, kind: str
 
 async def schedule(
     s: AsyncSession,
-    kind: str,
+    kind: TimerKind,
     due_at: datetime,
     now: datetime,
     case_id: int | None = None,
     payload: dict[str, object] | None = None,
 ) -> Timer:
-    timer = Timer(kind=kind, due_at=due_at, case_id=case_id, payload=payload or {}, created_at=now)
+    timer = Timer(
+        kind=TimerKind(kind).value, due_at=due_at, case_id=case_id, payload=payload or {}, created_at=now
+    )
     s.add(timer)
     return timer
 
 
-async def cancel_timers(s: AsyncSession, case_id: int, kinds: Sequence[str], now: datetime) -> None:
+async def cancel_timers(s: AsyncSession, case_id: int, kinds: Sequence[TimerKind], now: datetime) -> None:
     await s.execute(
         update(Timer)
         .where(
@@ -399,17 +402,17 @@ async def finish_timer(s: AsyncSession, timer_id: int, now: datetime) -> None:
     )
 
 
-async def pending_timer(s: AsyncSession, case_id: int, kind: str) -> Timer | None:
+async def pending_timer(s: AsyncSession, case_id: int, kind: TimerKind) -> Timer | None:
     query = select(Timer).where(Timer.case_id == case_id, Timer.kind == kind, *_pending()).order_by(Timer.id)
     return await s.scalar(query.limit(1))
 
 
-async def has_pending_kind(s: AsyncSession, kind: str) -> bool:
+async def has_pending_kind(s: AsyncSession, kind: TimerKind) -> bool:
     found = await s.scalar(select(Timer.id).where(Timer.kind == kind, *_pending()).limit(1))
     return found is not None
 
 
-async def has_pending_timer(s: AsyncSession, case_id: int, kind: str) -> bool:
+async def has_pending_timer(s: AsyncSession, case_id: int, kind: TimerKind) -> bool:
     found = await s.scalar(select(Timer.id).where(Timer.case_id == case_id, Timer.kind == kind, *_pending()))
     return found is not None
 

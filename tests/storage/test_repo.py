@@ -15,6 +15,7 @@ from hotline.settings import CounselorEntry
 from hotline.storage import db, repo
 from hotline.storage.models import Case, Counselor, Employee, Message
 from hotline.storage.repo import Store
+from hotline.timer_kinds import TimerKind
 
 SECRET = "x" * 40
 NOW = OPEN_HOURS
@@ -154,8 +155,12 @@ async def test_timers_are_leased_once_and_survive_a_new_store(db_url: str) -> No
     try:
         case_id = await new_case(store)
         async with store.unit() as s:
-            await repo.schedule(s, "session.remind", NOW + timedelta(minutes=25), NOW, case_id=case_id)
-            await repo.schedule(s, "crisis.escalate", NOW + timedelta(minutes=5), NOW, case_id=case_id)
+            await repo.schedule(
+                s, TimerKind.SESSION_REMIND, NOW + timedelta(minutes=25), NOW, case_id=case_id
+            )
+            await repo.schedule(
+                s, TimerKind.CRISIS_ESCALATE, NOW + timedelta(minutes=5), NOW, case_id=case_id
+            )
         async with store.unit() as s:
             assert await repo.next_due_at(s) == NOW + timedelta(minutes=5)
             assert (
@@ -176,7 +181,7 @@ async def test_timers_are_leased_once_and_survive_a_new_store(db_url: str) -> No
         async with store.unit() as s:
             assert await repo.next_due_at(s) == lease, "a leased timer is due again when its lease ends"
             await repo.finish_timer(s, first[0].id, later)
-            await repo.cancel_timers(s, case_id, ["session.remind"], later)
+            await repo.cancel_timers(s, case_id, [TimerKind.SESSION_REMIND], later)
             assert await repo.next_due_at(s) is None
     finally:
         await store.close()
