@@ -301,11 +301,14 @@ class TelegramEmulator:
         description: str | None = None,
         retry_after: int | None = None,
         bot: str | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with an error (e.g. 429 + ``retry_after``)."""
+        """Answer the next ``times`` calls of ``method`` (to ``chat_id`` only, when given) with an error
+        (e.g. 429 + ``retry_after``)."""
         if status == 429 and retry_after is None:
             retry_after = 1
-        fault = Fault(status, description or default_fault_description(status, retry_after), retry_after)
+        description = description or default_fault_description(status, retry_after)
+        fault = Fault(status, description, retry_after, chat_id)
         self._state(bot).add_fault(canonical_name(method) or method, fault, times)
 
     # -- inspection ------------------------------------------------------------------------------

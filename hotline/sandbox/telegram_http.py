@@ -118,7 +118,7 @@ class BotApiServer:
             params, error = {}, exc
         else:
             error = None
-            fault = bot.take_fault(name)
+            fault = bot.take_fault(name, params)
             if fault is not None:
                 error, injected = fault.error(), True
             else:

@@ -129,11 +129,16 @@ class BotIdentity:
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """An injected failure for the next call(s) of one method; see ``TelegramEmulator.fail_next``."""
+    """An injected failure for the next call(s) of one method (to one chat, when ``chat_id`` is set);
+    see ``TelegramEmulator.fail_next``."""
 
     status: int
     description: str
     retry_after: int | None = None
+    chat_id: int | None = None
+
+    def applies_to(self, params: JSON) -> bool:
+        return self.chat_id is None or str(params.get("chat_id")) == str(self.chat_id)
 
     def error(self) -> ApiError:
         parameters = {"retry_after": self.retry_after} if self.retry_after is not None else None

@@ -213,6 +213,11 @@ class BotState:
     def add_fault(self, method: str, fault: Fault, times: int) -> None:
         self.faults.setdefault(method, deque()).extend([fault] * times)
 
-    def take_fault(self, method: str) -> Fault | None:
-        queue = self.faults.get(method)
-        return queue.popleft() if queue else None
+    def take_fault(self, method: str, params: JSON) -> Fault | None:
+        """The first fault queued for ``method`` that applies to this call (its chat), taken."""
+        queue = self.faults.get(method) or deque()
+        for fault in queue:
+            if fault.applies_to(params):
+                queue.remove(fault)
+                return fault
+        return None

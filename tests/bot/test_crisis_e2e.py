@@ -6,16 +6,17 @@ import asyncio
 import json
 import sys
 
-import pytest
 from sqlalchemy import func, select
 
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock, stage_settings
 from hotline.storage.models import Alert, Case, Timer
+from hotline.timer_kinds import TimerKind
 from tests.tests_support import COUNSELOR, OTHER, SUPERVISOR, assert_no_identity, counselor_texts
 
 JUMP = "我真的撐不下去了，今晚想從頂樓跳下去"
 PASSIVE = "最近常常覺得如果我不在了，大家會比較輕鬆"
+TOKEN = "4242:TEST-TOKEN-hotline"
 
 
 async def alerts(stage: Stage) -> list[Alert]:
@@ -126,9 +127,7 @@ async def test_a_second_crisis_message_does_not_postpone_the_escalation(
 
 async def test_escalation_fires_on_time_after_a_restart(emu: TelegramEmulator, sqlite_url: str) -> None:
     """Kill the service after the alert, start it again: the durable timer still fires, by itself."""
-    settings = stage_settings(
-        emu.api_url, "4242:TEST-TOKEN-hotline", sqlite_url, crisis={"ack_timeout_seconds": 1.5}
-    )
+    settings = stage_settings(emu.api_url, TOKEN, sqlite_url, crisis={"ack_timeout_seconds": 1.5})
     clock = StageClock()
     stage = Stage(emu, settings, clock)
     await stage.start()
@@ -216,34 +215,44 @@ async def test_a_crisis_at_the_end_of_a_very_long_message_still_alerts(stage: St
     assert relayed.count("我真的很累") == 675
 
 
-async def test_an_alert_lost_between_commit_and_send_goes_out_from_the_timer(
-    stage: Stage, clock: StageClock, monkeypatch: pytest.MonkeyPatch
+async def test_an_alert_telegram_refused_goes_out_again_from_the_backup_timer(
+    emu: TelegramEmulator, db_url: str
 ) -> None:
-    """The process stops right after the message is stored (or Telegram refuses): the alert still goes."""
-    emu = stage.emu
-    wang = emu.user(COUNSELOR, "Wang")
-    await stage.say(wang, "/onduty", containing="值班")
-    desk = stage.running.desk
-    assert desk is not None
-    real = desk.send_alert
+    """Telegram refuses the alert (the emulator answers 500 for the counselor's chat): the employee
+    still has the crisis reply, and the backup timer sends the alert again; on SQLite and PostgreSQL."""
+    settings = stage_settings(emu.api_url, TOKEN, db_url, crisis={"ack_timeout_seconds": 300})
+    clock = StageClock()
+    async with Stage(emu, settings, clock, background_timers=False) as stage:
+        timers = stage.running.timers
+        assert timers is not None
+        wang = emu.user(COUNSELOR, "Wang")
+        await stage.say(wang, "/onduty", containing="值班")
+        emu.fail_next("sendMessage", chat_id=COUNSELOR, status=500)
+        jie = emu.user(5108, "阿傑")
+        mark = emu.mark()
+        await stage.say(jie, JUMP, containing="1925")
+        refused = await emu.wait_for(
+            lambda c: not c.ok, method="sendMessage", chat_id=COUNSELOR, since=mark, timeout=10
+        )
+        assert refused.injected and "危機通報" in (refused.text or ""), "the alert itself was refused"
+        assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t]
+        assert await timers.run_due() == 0, "the backup is not due yet"
 
-    async def lost(alert: object) -> None:
-        return None  # as if the process died after the commit, before the alert left
+        clock.advance(seconds=16)
+        resent_from = emu.mark()
+        assert await timers.run_due() == 1
+        alert = await stage.next_message(COUNSELOR, since=resent_from, containing="危機通報")
+        assert JUMP in (alert.text or "") and alert.button_data[0].startswith("ack:")
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            backup = await s.scalar(select(Timer).where(Timer.kind == TimerKind.CRISIS_RESEND))
+            assert backup is not None and backup.fired_at is not None
 
-    monkeypatch.setattr(desk, "send_alert", lost)
-    jie = emu.user(5108, "阿傑")
-    mark = emu.mark()
-    await stage.say(jie, JUMP, containing="1925")
-    monkeypatch.setattr(desk, "send_alert", real)
-    assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t]
-    clock.advance(seconds=16)
-    assert await stage.running.timers.run_due() >= 1  # type: ignore[union-attr]
-    alert = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
-    assert JUMP in (alert.text or "") and alert.button_data[0].startswith("ack:")
-    clock.advance(seconds=60)
-    mark = emu.mark()
-    await stage.running.timers.run_due()  # type: ignore[union-attr]
-    assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t], "sent once, not again"
+        clock.advance(seconds=60)
+        mark = emu.mark()
+        assert await timers.run_due() == 0
+        assert not [t for t in stage.texts_to(COUNSELOR, since=mark) if "危機通報" in t], (
+            "sent once, not again"
+        )
 
 
 async def test_a_crisis_in_a_case_already_offered_updates_every_alert_when_taken(stage: Stage) -> None:

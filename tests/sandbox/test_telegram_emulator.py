@@ -294,6 +294,21 @@ async def test_fault_injection(emu: TelegramEmulator) -> None:
     assert [c.status for c in faults] == [429, 500, 500]
 
 
+async def test_a_fault_for_one_chat_leaves_the_others_alone(emu: TelegramEmulator) -> None:
+    alice, bob = emu.user(1001, "小美", started=True), emu.user(1002, "阿傑", started=True)
+    async with Bot(emu.token, base_url=emu.base_url) as bot:
+        emu.fail_next("sendMessage", status=500, chat_id=bob.id)
+        assert (await bot.send_message(alice.id, "to alice")).text == "to alice"
+        with pytest.raises(NetworkError):
+            await bot.send_message(bob.id, "to bob")
+        assert (await bot.send_message(bob.id, "again")).text == "again"
+    assert [(c.chat_id, c.injected) for c in emu.calls if c.method == "sendMessage"] == [
+        (alice.id, False),
+        (bob.id, True),
+        (bob.id, False),
+    ]
+
+
 @pytest.mark.usefixtures("ptb_timedelta")
 async def test_handler_errors_reach_the_application_error_handler(emu: TelegramEmulator) -> None:
     errors: asyncio.Queue[object] = asyncio.Queue()
