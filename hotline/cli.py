@@ -83,11 +83,9 @@ def cmd_screen(_args: argparse.Namespace) -> int:
 
 
 async def _cases(settings: Settings) -> list[dict[str, object]]:
-    from hotline.storage import db
     from hotline.storage.queries import case_summaries
 
-    await db.upgrade(settings.database_url)
-    return await case_summaries(settings.database_url)
+    return await case_summaries(settings.database_url)  # read-only: never creates or migrates
 
 
 def cmd_cases(args: argparse.Namespace) -> int:

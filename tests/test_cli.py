@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import DEMO_SECRET, Stage
 from hotline.settings import DEFAULT_CONFIG_DIR
+from hotline.storage import db
 from tests.tests_support import consent_and_area
 
 HOTLINE = [sys.executable, "-m", "hotline.cli"]
@@ -83,6 +85,28 @@ async def test_db_upgrade_and_cases_json(stage: Stage, sqlite_url: str) -> None:
     assert case["other_sender_mails"] == 0
     assert case["opened_at"].endswith("+00:00") and case["code"].startswith("HL-")
     assert "車禍" not in out and "mei" not in out and "5001" not in out
+
+
+async def test_cases_json_never_creates_or_migrates_the_database(tmp_path: Path) -> None:
+    """A read command does not write: a missing or outdated database is one sentence and exit 2."""
+    path = tmp_path / "hotline.db"
+    env = clean_env(HOTLINE_DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    code, out, err = await run_cli("cases", "--json", env=env, cwd=tmp_path)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "does not exist" in err and "run hotline db upgrade" in err
+    assert list(tmp_path.iterdir()) == [], "nothing was created"
+
+    db.upgrade_sync(f"sqlite+aiosqlite:///{path}", "0007")  # as left by the previous release
+    code, out, err = await run_cli("cases", "--json", env=env, cwd=tmp_path)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "0007" in err and db.head_revision() in err and "run hotline db upgrade" in err
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0007",)]
+
+    code, out, err = await run_cli("db", "upgrade", env=env, cwd=tmp_path)
+    assert code == 0, err
+    code, out, err = await run_cli("cases", "--json", env=env, cwd=tmp_path)
+    assert code == 0 and json.loads(out) == [], err
 
 
 async def test_run_polls_and_stops_cleanly_on_sigterm(emu: TelegramEmulator, tmp_path: Path) -> None:

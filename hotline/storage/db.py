@@ -8,6 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -68,6 +69,28 @@ def upgrade_sync(url: str, revision: str = "head") -> None:
         # The driver may report an unreachable server as an OSError or wrapped in the library's error.
         reason = str(getattr(exc, "orig", None) or exc)
         raise StorageError(f"cannot reach or open the database {where}: {reason}") from exc
+
+
+async def require_current(engine: AsyncEngine) -> None:
+    """For commands that only read: the database must exist and be at the newest migration. Nothing is
+    created or migrated; otherwise one sentence that ends by naming ``hotline db upgrade``."""
+    url = engine.url
+    where = url.render_as_string(hide_password=True)
+    hint = "run hotline db upgrade (read-only commands never create or migrate it)."
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite and not await asyncio.to_thread(Path(url.database or "").is_file):
+        raise StorageError(f"cannot reach or open the database {where}: it does not exist; {hint}")
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+    except (OSError, SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc)
+        raise StorageError(f"cannot reach or open the database {where}: {reason}") from exc
+    head = head_revision()
+    if current != head:
+        raise StorageError(
+            f"the database {where} is at schema {current or 'none'} and this hotline needs {head}: {hint}"
+        )
 
 
 async def upgrade(url: str, revision: str = "head") -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from hotline.storage import repo
-from hotline.storage.db import create_engine, session_factory
+from hotline.storage.db import create_engine, require_current, session_factory
 from hotline.storage.models import Mail
 
 
@@ -17,9 +17,11 @@ def _iso(moment: datetime | None) -> str | None:
 
 async def case_summaries(url: str) -> list[dict[str, object]]:
     """Cases as DESIGN §3 lists them for ``hotline cases --json``; ``other_sender_mails``: how many of a
-    case's mails came from an address other than its first sender's (issue 19; never which)."""
+    case's mails came from an address other than its first sender's (issue 19; never which). Read-only:
+    a database that is missing or behind is an error (:func:`~hotline.storage.db.require_current`)."""
     engine = create_engine(url)
     try:
+        await require_current(engine)
         async with session_factory(engine)() as s:
             cases = await repo.all_cases(s)
             others = await s.execute(
