@@ -23,6 +23,11 @@ NOTHING_CONFIGURED = (
     "`make demo` shows the service without either."
 )
 
+SMTP_NOT_CONFIGURED = (
+    "hotline: SMTP is not configured (HOTLINE_SMTP_HOST), so no mail was sent: acknowledgements are "
+    "queued and will be sent once SMTP is configured."
+)
+
 
 def load_settings() -> Settings:
     """The settings, with every configured secret masked in all log output from here on."""
@@ -123,6 +128,8 @@ def cmd_mail_poll(args: argparse.Namespace) -> int:
 
     fetched, sent = asyncio.run(mail_poll_once(settings))
     log.info("mail poll: %d new mails stored, %d mails sent", fetched, sent)
+    if settings.smtp_host is None:
+        print(SMTP_NOT_CONFIGURED, file=sys.stderr)
     return 0
 
 

@@ -61,6 +61,23 @@ async def test_poll_once_twice_and_cases_json(
     assert "x.tw" not in out and "內容" not in out
 
 
+async def test_poll_once_without_smtp_says_the_acknowledgements_wait(
+    imap_server: DovecotServer, smtp_server: SmtpSink, sqlite_url: str, tmp_path: Path
+) -> None:
+    imap_server.append(mail("想請教", "工作壓力很大", message_id="<nosmtp@x.tw>"), RECEIVED)
+    env = mail_env(imap_server, smtp_server, sqlite_url)
+    without = {k: v for k, v in env.items() if not k.startswith("HOTLINE_SMTP_")}
+    code, out, err = await run_cli("mail", "poll", "--once", env=without, cwd=tmp_path)
+    assert code == 0 and out == "", err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "SMTP" in lines[0], err
+    assert "queued" in lines[0] and "once SMTP is configured" in lines[0]
+    code, out, err = await run_cli("mail", "poll", "--once", env=env, cwd=tmp_path)
+    assert code == 0 and err == "", err
+    [sent] = await smtp_server.wait_for(1)
+    assert "<nosmtp@x.tw>" in str(sent.message["In-Reply-To"]), "the queued acknowledgement, threaded"
+
+
 @pytest.mark.parametrize("fault", ["closed port", "wrong password"])
 async def test_unreachable_or_refused_inbox_is_one_clear_line(
     imap_server: DovecotServer, smtp_server: SmtpSink, sqlite_url: str, tmp_path: Path, fault: str
