@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
+import os
+import pwd
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,12 +34,22 @@ from hotline.storage import db, repo
 from hotline.storage.repo import Store
 
 
-def operator() -> Actor:
+def operator(name: str | None = None) -> Actor:
+    """Who runs the command, for the audit trail: the OS account of the process's real uid (not
+    ``LOGNAME``/``USER``, which anyone can set); a name given with ``--by`` is recorded beside it."""
+    uid = os.getuid()
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        user = "unknown"
-    return Actor.cli(user)
+        account = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        account = f"uid {uid}"
+    given = (name or "").strip()
+    return Actor.cli(f"{account} as {given}" if given and given != account else account)
+
+
+def add_operator_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--by", metavar="NAME", help="your name, recorded in the audit trail beside your OS account"
+    )
 
 
 async def _store(settings: Settings) -> Store:
@@ -50,14 +61,14 @@ async def _store(settings: Settings) -> Store:
 # ---- keys rotate -----------------------------------------------------------------------------------
 
 
-async def _rotate(settings: Settings, batch_size: int) -> int:
+async def _rotate(settings: Settings, batch_size: int, actor: Actor) -> int:
     store = await _store(settings)
     try:
 
         def progress(p: RotationProgress) -> None:
             print(f"{p.column}: {p.rewritten} re-encrypted", file=sys.stderr)
 
-        report = await rotate_keys(store, batch_size=batch_size, progress=progress, actor=operator())
+        report = await rotate_keys(store, batch_size=batch_size, progress=progress, actor=actor)
         left = await stale_counts(store)
     finally:
         await store.close()
@@ -75,17 +86,17 @@ async def _rotate(settings: Settings, batch_size: int) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    return asyncio.run(_rotate(load_settings(), args.batch_size))
+    return asyncio.run(_rotate(load_settings(), args.batch_size, operator(args.by)))
 
 
 # ---- purge -----------------------------------------------------------------------------------------
 
 
-async def _purge(settings: Settings, batch_size: int) -> int:
+async def _purge(settings: Settings, batch_size: int, actor: Actor) -> int:
     store = await _store(settings)
     try:
         report = await purge(
-            store, settings.retention, now=datetime.now(UTC), batch_size=batch_size, actor=operator()
+            store, settings.retention, now=datetime.now(UTC), batch_size=batch_size, actor=actor
         )
     finally:
         await store.close()
@@ -99,7 +110,7 @@ async def _purge(settings: Settings, batch_size: int) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    return asyncio.run(_purge(load_settings(), args.batch_size))
+    return asyncio.run(_purge(load_settings(), args.batch_size, operator(args.by)))
 
 
 # ---- audit -----------------------------------------------------------------------------------------
@@ -135,11 +146,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
 # ---- export ----------------------------------------------------------------------------------------
 
 
-async def _export(settings: Settings, code: str, reason: str, identity: bool) -> dict[str, Any] | None:
+async def _export(
+    settings: Settings, code: str, reason: str, identity: bool, actor: Actor
+) -> dict[str, Any] | None:
     store = await _store(settings)
     try:
         return await export_case(
-            store, code, reason=reason, actor=operator(), now=datetime.now(UTC), identity=identity
+            store, code, reason=reason, actor=actor, now=datetime.now(UTC), identity=identity
         )
     finally:
         await store.close()
@@ -149,7 +162,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.reason.strip():
         print("hotline: an export needs a written reason: the legal reference (--reason)", file=sys.stderr)
         return 2
-    document = asyncio.run(_export(load_settings(), args.case, args.reason, args.identity))
+    actor = operator(args.by)
+    document = asyncio.run(_export(load_settings(), args.case, args.reason, args.identity, actor))
     if document is None:
         print(f"no case {args.case.strip().upper()}", file=sys.stderr)
         return 1
@@ -175,10 +189,12 @@ def register(subparsers: Any) -> None:
     )
     rotate = keys.add_parser("rotate", help="re-encrypt everything under the current key (resumable)")
     rotate.add_argument("--batch-size", type=_batch, default=500, help="rows per transaction")
+    add_operator_option(rotate)
     rotate.set_defaults(func=cmd_keys_rotate)
 
     purge_p = subparsers.add_parser("purge", help="erase content and contacts past retention (daily)")
     purge_p.add_argument("--batch-size", type=_batch, default=500, help="rows per transaction")
+    add_operator_option(purge_p)
     purge_p.set_defaults(func=cmd_purge)
 
     audit = subparsers.add_parser("audit", help="the audit trail of one case")
@@ -192,6 +208,7 @@ def register(subparsers: Any) -> None:
     export.add_argument("--case", required=True, metavar="CODE", help="case code, e.g. HL-7KQ2MX")
     export.add_argument("--reason", required=True, help="the legal reference, e.g. a court's letter number")
     export.add_argument("--identity", action="store_true", help="include the employee's contact identity")
+    add_operator_option(export)
     export.set_defaults(func=cmd_export)
 
 

@@ -25,7 +25,7 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
-async def _build(settings: Settings, start: date, end: date, fmt: str) -> dict[str, str]:
+async def _build(settings: Settings, start: date, end: date, fmt: str, by: str | None) -> dict[str, str]:
     from hotline.privacy.admin_cli import operator
     from hotline.privacy.audit import AuditAction, record
     from hotline.report import build_report, render
@@ -51,7 +51,7 @@ async def _build(settings: Settings, start: date, end: date, fmt: str) -> dict[s
             # Statistics leave the system: an export, in the audit trail (no case, counts only).
             await record(
                 s,
-                actor=operator(),
+                actor=operator(by),
                 action=AuditAction.EXPORT,
                 detail={"what": "report", "format": fmt, "from": start.isoformat(), "to": end.isoformat()},
                 now=datetime.now(UTC),
@@ -66,7 +66,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.end < args.start:
         print("hotline report: --to is before --from", file=sys.stderr)
         return 2
-    files = asyncio.run(_build(load_settings(), args.start, args.end, args.format))
+    files = asyncio.run(_build(load_settings(), args.start, args.end, args.format, args.by))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
@@ -85,4 +85,7 @@ def register(subparsers: Any) -> None:
     report.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD")
     report.add_argument("--format", choices=FORMATS, default="md")
     report.add_argument("--out", type=Path, default=Path("."), help="directory for the files")
+    from hotline.privacy.admin_cli import add_operator_option
+
+    add_operator_option(report)
     report.set_defaults(func=cmd_report)

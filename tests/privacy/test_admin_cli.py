@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,3 +118,32 @@ async def test_export_for_legal_process_is_recorded_and_shows_identity_only_when
     exports = [e for e in json.loads(out) if e["action"] == "export"]
     assert [(e["reason"], e["detail"]["identity"]) for e in exports] == [(legal, False), (legal, True)]
     assert all(e["actor"].startswith("cli:") for e in exports)
+
+
+async def test_the_audit_actor_is_the_os_account_not_what_the_environment_says(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    store = await make_store(sqlite_url, Vault(KEY_A))
+    code = await make_case(store, 4201, ("想談談工作壓力",))
+    await store.close()
+    account = pwd.getpwuid(os.getuid()).pw_name
+    forged = "mallory-not-me"
+    env = clean_env(
+        HOTLINE_DATABASE_URL=sqlite_url,
+        HOTLINE_SECRET_KEY=KEY_A,
+        LOGNAME=forged,
+        USER=forged,
+        USERNAME=forged,
+    )
+    legal = "臺北地院 115年度訴字第124號調閱函"
+    rc, _, err = await run_admin("export", "--case", code, "--reason", legal, env=env, cwd=tmp_path)
+    assert rc == 0, err
+    rc, _, err = await run_admin(
+        "export", "--case", code, "--reason", legal, "--by", "王督導", env=env, cwd=tmp_path
+    )
+    assert rc == 0, err
+    rc, out, err = await run_admin("audit", "--case", code, "--json", env=env, cwd=tmp_path)
+    assert rc == 0, err
+    actors = [e["actor"] for e in json.loads(out) if e["action"] == "export"]
+    assert actors == [f"cli:{account}", f"cli:{account} as 王督導"]
+    assert forged not in out
