@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench services clean
+.PHONY: install demo test lint typecheck pytest wheel bench services clean
 
 install: $(STAMP)
 
@@ -29,7 +29,11 @@ services:
 pytest: install services
 	$(PY) -m pytest --cov --cov-report=term
 
-test: lint typecheck pytest
+# The wheel installed (not editable) in a fresh venv runs screen, demo and run (scripts/check-wheel.sh).
+wheel: install
+	PY=$(PY) bash scripts/check-wheel.sh
+
+test: lint typecheck pytest wheel
 
 bench: install services
 	$(PY) -m benchmarks

@@ -32,7 +32,7 @@ from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.screening import Screener
-from hotline.settings import Settings
+from hotline.settings import DEFAULT_CONFIG_DIR, Settings
 from hotline.station import reminders
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
@@ -61,12 +61,12 @@ def system_clock() -> datetime:
 def load_lexicon(settings: Settings) -> Screener:
     """The crisis screener of ``config/``; a broken lexicon is a :class:`ConfigError` (one sentence)."""
     from hotline.screening import LexiconError
-    from hotline.screening_loader import load_screener
-    from hotline.settings import DEFAULT_CONFIG_DIR
+    from hotline.screening_loader import LEXICON_FILE, load_screener
 
     # The default lexicon is built once per process (it takes a few hundred milliseconds).
+    path = settings.config_file(LEXICON_FILE)
     try:
-        return load_screener(None if settings.config_dir == DEFAULT_CONFIG_DIR else settings.config_dir)
+        return load_screener(None if path == DEFAULT_CONFIG_DIR / LEXICON_FILE else path)
     except LexiconError as exc:
         raise ConfigError(f"The crisis lexicon cannot be used: {exc}.") from exc
 
@@ -187,7 +187,7 @@ class Service:
             await rekey_thread_keys(store)
         self.store = store
         hours = ServiceHours(settings.hours)
-        texts = Texts.load(settings.config_dir, hours.zone)
+        texts = Texts.load(settings.config_dir, hours.zone, fallback=DEFAULT_CONFIG_DIR)
         screen = self._screen or default_screen(settings)
 
         app: Application[Any, Any, Any, Any, Any, Any] | None = None

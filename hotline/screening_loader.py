@@ -7,9 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from hotline.screening import LexiconError, Screener
+from hotline.settings import DEFAULT_CONFIG_DIR as DEFAULT_CONFIG_DIR  # built in; installed or not
 
 LEXICON_FILE = "crisis_lexicon.toml"
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
 
 def load_screener(path: Path | None = None) -> Screener:

@@ -1,7 +1,9 @@
 """Settings: the one place that reads the environment and the TOML config.
 
 Precedence: ``HOTLINE_*`` environment variables, then the TOML file (``HOTLINE_CONFIG``, default
-``config/hotline.toml``), then the defaults below. Nested sections can be overridden from the environment
+``config/hotline.toml``), then the defaults below. The other config files (``crisis_lexicon.toml``,
+``messages*.zh-TW.toml``) are read from the settings file's folder (or ``HOTLINE_CONFIG_DIR``), each one
+that is not there from the defaults shipped in the package (:data:`DEFAULT_CONFIG_DIR`). Nested sections can be overridden from the environment
 with a double underscore, e.g. ``HOTLINE_CRISIS__ACK_TIMEOUT_SECONDS=60``. Settings are read once into a
 frozen object; a wrong value stops start-up with one sentence naming the setting (:class:`ConfigError`).
 """
@@ -30,7 +32,10 @@ from hotline.domain import Role
 from hotline.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+# The built-in config: copied into the package when a wheel is built (setup.py), read from the source
+# tree's config/ otherwise (a checkout, an editable install).
+_PACKAGED = Path(__file__).resolve().parent / "defaults"
+DEFAULT_CONFIG_DIR = _PACKAGED if (_PACKAGED / "crisis_lexicon.toml").is_file() else PROJECT_ROOT / "config"
 ENV_PREFIX = "HOTLINE_"
 MIN_SECRET_KEY_CHARS = 32
 
@@ -288,6 +293,11 @@ class Settings(BaseSettings):
         """The current key and the older ones still accepted for reading."""
         return self.require_secret_key(), tuple(k.get_secret_value() for k in self.old_secret_keys)
 
+    def config_file(self, name: str) -> Path:
+        """``name`` from the config folder when it is there, else the built-in one."""
+        own = self.config_dir / name
+        return own if own.is_file() else DEFAULT_CONFIG_DIR / name
+
     def require_secret_key(self) -> str:
         if self.secret_key is None:
             raise ConfigError(
@@ -336,6 +346,8 @@ def load_settings() -> Settings:
             raise ConfigError(f"The config file {config_path} is not valid TOML: {exc}.") from exc
     elif ENV_PREFIX + "CONFIG" in os.environ:
         raise ConfigError(f"The config file {config_path} (HOTLINE_CONFIG) does not exist.")
+    if config_path.exists():  # its folder overrides the built-in files (HOTLINE_CONFIG_DIR wins)
+        data.setdefault("config_dir", config_path.parent)
     try:
         return Settings(**data)
     except ValidationError as exc:

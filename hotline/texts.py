@@ -38,15 +38,23 @@ class Texts:
             raise ConfigError(f"{MESSAGES_FILE}: [format] weekdays must list 7 names, Monday first.")
 
     @classmethod
-    def load(cls, config_dir: Path, zone: ZoneInfo) -> Texts:
+    def load(cls, config_dir: Path, zone: ZoneInfo, fallback: Path | None = None) -> Texts:
         """``messages.zh-TW.toml`` and every ``messages.*.zh-TW.toml`` beside it, merged; a key defined
-        in two files is a :class:`ConfigError` (which one would win is not obvious to an editor)."""
-        path = config_dir / MESSAGES_FILE
+        in two files is a :class:`ConfigError` (which one would win is not obvious to an editor).
+        A file of ``fallback`` (the built-in config) is used where ``config_dir`` has none of its name."""
+        folders = [config_dir] if fallback is None or fallback == config_dir else [config_dir, fallback]
+        chosen: dict[str, Path] = {}
+        for folder in folders:
+            for file in [folder / MESSAGES_FILE, *folder.glob(EXTRA_MESSAGES_GLOB)]:
+                if file.is_file():
+                    chosen.setdefault(file.name, file)
+        path = chosen.get(MESSAGES_FILE, config_dir / MESSAGES_FILE)
         if not path.is_file():
             raise ConfigError(f"The messages file {path} is missing.")
         entries: dict[str, Any] = {}
         origin: dict[str, Path] = {}
-        for file in [path, *sorted(config_dir.glob(EXTRA_MESSAGES_GLOB))]:
+        extras = sorted(file for name, file in chosen.items() if name != MESSAGES_FILE)
+        for file in [path, *sorted(extras, key=lambda f: f.name)]:
             try:
                 data = tomllib.loads(file.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:

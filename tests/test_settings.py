@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from hotline.domain import Role
 from hotline.errors import ConfigError
-from hotline.settings import load_settings
+from hotline.settings import DEFAULT_CONFIG_DIR, load_settings
+from hotline.texts import Texts
 
 ROSTER_ONLY = """
 [[counselors]]
@@ -97,3 +99,28 @@ def test_booking_reminder_leads_and_office_phone(config: Path, monkeypatch: pyte
     monkeypatch.setenv("HOTLINE_BOOKING__OFFICE_PHONE", "ask HR")
     with pytest.raises(ConfigError, match="office_phone"):
         load_settings()
+
+
+def test_a_file_beside_the_settings_file_replaces_the_built_in_one(config: Path) -> None:
+    """The one rule (README "Configuration"): file by file, the settings file's folder wins."""
+    folder = config.parent
+    (folder / "messages.booking.zh-TW.toml").write_text(
+        (DEFAULT_CONFIG_DIR / "messages.booking.zh-TW.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    ours = (DEFAULT_CONFIG_DIR / "messages.zh-TW.toml").read_text(encoding="utf-8")
+    (folder / "messages.zh-TW.toml").write_text(
+        ours.replace('help = "', 'help = "本機版本：', 1), encoding="utf-8"
+    )
+    settings = load_settings()
+    assert settings.config_dir == folder
+    assert settings.config_file("messages.zh-TW.toml") == folder / "messages.zh-TW.toml"
+    assert settings.config_file("crisis_lexicon.toml") == DEFAULT_CONFIG_DIR / "crisis_lexicon.toml"
+    texts = Texts.load(settings.config_dir, ZoneInfo("Asia/Taipei"), fallback=DEFAULT_CONFIG_DIR)
+    shown = [texts.get(key) for key in texts.keys()]  # noqa: SIM118 (Texts is not a dict)
+    assert any(text.startswith("本機版本：") for text in shown)
+    (folder / "messages.zh-TW.toml").unlink()
+    texts = Texts.load(settings.config_dir, ZoneInfo("Asia/Taipei"), fallback=DEFAULT_CONFIG_DIR)
+    shown = [texts.get(key) for key in texts.keys()]  # noqa: SIM118
+    assert not any(text.startswith("本機版本：") for text in shown), "built in again"
+    with pytest.raises(ConfigError, match="missing"):
+        Texts.load(folder, ZoneInfo("Asia/Taipei"))

@@ -30,12 +30,13 @@ async def _build(settings: Settings, start: date, end: date, fmt: str, by: str |
     from hotline.privacy.audit import AuditAction, record
     from hotline.report import build_report, render
     from hotline.report.query import report_input
+    from hotline.settings import DEFAULT_CONFIG_DIR
     from hotline.storage import db
     from hotline.storage.db import create_engine, session_factory
     from hotline.texts import Texts
 
     zone = ZoneInfo(settings.hours.timezone)
-    texts = Texts.load(settings.config_dir, zone)
+    texts = Texts.load(settings.config_dir, zone, fallback=DEFAULT_CONFIG_DIR)
     await db.upgrade(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
