@@ -83,9 +83,6 @@ class Vault:
         except InvalidTag as exc:
             raise DecryptionFailed("stored value failed its integrity check") from exc
 
-    def needs_rotation(self, blob: bytes) -> bool:
-        return blob[1:5] != self._current_id
-
     @property
     def mail_key_prefix(self) -> str:
         """What every `mail_key` under the current key starts with (older ones do not: stale)."""

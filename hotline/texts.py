@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from string import Formatter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -112,9 +111,6 @@ class Texts:
             return template
         shown = {name: self._show(value) for name, value in (params or {}).items()}
         return template.format_map(_Lenient(shown))
-
-    def placeholders(self, key: str) -> set[str]:
-        return {field for _, field, _, _ in Formatter().parse(self.get(key)) if field}
 
 
 class _Lenient(dict[str, str]):

@@ -26,8 +26,6 @@ from hotline.flows.vocabulary import Event
 from hotline.storage.models import Case, Conversation
 from hotline.timer_kinds import TimerKind
 
-EMPLOYEE_COMMANDS = frozenset({"book", "mybooking", "survey"})
-
 
 class Aftercare:
     def __init__(self, desk: Desk, pseudonym: Callable[[int], str], mail: MailAnswers | None = None) -> None:
@@ -38,9 +36,6 @@ class Aftercare:
         self.console = BookingConsole(self.bookings)
 
     # -- the Telegram front's hooks --------------------------------------------------------------------
-    def employee_command_names(self) -> frozenset[str]:
-        return EMPLOYEE_COMMANDS
-
     async def employee_command(self, user_id: int, chat_id: int, name: str, args: str) -> bool:
         if name == "book":
             await self.bookings.book(user_id, chat_id, args)

@@ -8,7 +8,6 @@ by case id, the token row and the answer row are written with channel, area and 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -167,18 +166,6 @@ async def history(s: AsyncSession, employee_id: int, exclude: int | None) -> lis
     if exclude is not None:
         query = query.where(BookingRow.id != exclude)
     return [(state, as_slot(slot)) for state, slot in (await s.execute(query)).all()]
-
-
-async def bookings_of_counselor(
-    s: AsyncSession, counselor_id: int, states: Sequence[str]
-) -> list[BookingRow]:
-    query = (
-        select(BookingRow)
-        .join(SlotRow, SlotRow.id == BookingRow.slot_id)
-        .where(SlotRow.counselor_id == counselor_id, BookingRow.state.in_(states))
-        .order_by(SlotRow.start)
-    )
-    return list((await s.scalars(query)).all())
 
 
 def is_closed(row: BookingRow) -> bool:

@@ -301,11 +301,6 @@ async def waiting_cases(s: AsyncSession, channel: Channel | None = None) -> list
     return list((await s.scalars(query)).all())
 
 
-async def active_cases_of(s: AsyncSession, counselor_id: int) -> list[Case]:
-    query = select(Case).where(Case.status == CaseStatus.ACTIVE.value, Case.counselor_id == counselor_id)
-    return list((await s.scalars(query.order_by(Case.claimed_at))).all())
-
-
 async def all_cases(s: AsyncSession) -> list[Case]:
     return list((await s.scalars(select(Case).order_by(Case.opened_at, Case.id))).all())
 
