@@ -11,9 +11,13 @@ from enum import StrEnum
 
 
 class Risk(StrEnum):
-    """Crisis risk of a message or a case, ordered none < elevated < imminent."""
+    """Risk of a message or a case, ordered none < distress < elevated < imminent.
+
+    ``distress`` is heavy distress with no sign of danger: the case goes first in the queue, and no
+    crisis reply or alert follows. ``elevated`` and ``imminent`` are crises."""
 
     NONE = "none"
+    DISTRESS = "distress"
     ELEVATED = "elevated"
     IMMINENT = "imminent"
 
@@ -29,7 +33,7 @@ class Risk(StrEnum):
         return max(risks, key=lambda r: r.rank, default=Risk.NONE)
 
 
-_RISK_RANK = {Risk.NONE: 0, Risk.ELEVATED: 1, Risk.IMMINENT: 2}
+_RISK_RANK = {Risk.NONE: 0, Risk.DISTRESS: 1, Risk.ELEVATED: 2, Risk.IMMINENT: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,7 @@ class Screening:
 
     @property
     def is_crisis(self) -> bool:
-        return self.risk is not Risk.NONE
+        return self.risk is Risk.ELEVATED or self.risk is Risk.IMMINENT
 
 
 NO_RISK = Screening(Risk.NONE, ())

@@ -32,6 +32,7 @@ class Role(StrEnum):
     TIME = "time"  # concrete, never alerts alone (今晚, 明天, 等一下)
     CONTEXT = "context"  # news, film, training, professional work: silences method, mention and hint
     FLAG = "flag"  # adds a cue for the counselor (third party, quoted speech); never changes the risk
+    DISTRESS = "distress"  # heavy distress, no sign of danger (撐不下去): risk distress, never an alert
     IDIOM = "idiom"  # harmless phrase; silences every match lying entirely inside it
     NEGATION = "negation"  # negated phrase; same effect as idiom
 

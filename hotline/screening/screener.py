@@ -51,9 +51,9 @@ class Layer(Protocol):
 
 def merge(first: Screening, second: Screening) -> Screening:
     """The higher risk and the union of cues; never lowers anything."""
-    if not second.is_crisis:
+    if second.risk is Risk.NONE:
         return first
-    if not first.is_crisis:
+    if first.risk is Risk.NONE:
         return second
     return Screening(Risk.highest(first.risk, second.risk), tuple(sorted({*first.cues, *second.cues})))
 
@@ -141,7 +141,8 @@ class Screener:
         if len(hints) >= 2:
             alarms.extend(hints)
         if not alarms:
-            return NO_RISK
+            distress = sorted(e.id for e in live if e.role is Role.DISTRESS)
+            return Screening(Risk.DISTRESS, tuple(distress)) if distress else NO_RISK
         concrete = [e for e in live if e.role in CONCRETE]
         imminent = any(a.level is Risk.IMMINENT for a in alarms) or any(
             c is not a for a in alarms for c in concrete

@@ -21,7 +21,7 @@ def test_cues_are_sorted_stable_ids(screener: Screener) -> None:
     result = screener.screen("我真的撐不下去了，今晚想從頂樓跳下去")
     assert result == Screening(
         Risk.IMMINENT,
-        ("place.height", "suicide.intent.direct", "suicide.method.jump", "time.tonight"),
+        ("distress.cope", "place.height", "suicide.method.jump", "time.tonight"),
     )
     assert list(result.cues) == sorted(set(result.cues))
 
@@ -121,11 +121,22 @@ def test_layers_may_only_add() -> None:
     assert base.screen("你好") is NO_RISK  # the original is unchanged
 
 
+def test_heavy_distress_alone_is_distress_and_with_danger_a_crisis(screener: Screener) -> None:
+    assert screener.screen("照顧媽媽三年了，我真的撐不下去了") == Screening(Risk.DISTRESS, ("distress.cope",))
+    assert not screener.screen("每天都在哭，快崩潰了").is_crisis
+    assert screener.screen("每天都在哭，快崩潰了").risk is Risk.DISTRESS
+    assert screener.screen("我撐不下去了，藥已經準備好了").is_crisis
+
+
 def test_merge_never_lowers() -> None:
     high = Screening(Risk.IMMINENT, ("a.b",))
     assert merge(high, NO_RISK) == high
     assert merge(NO_RISK, high) == high
     assert merge(high, Screening(Risk.ELEVATED, ("c.d", "a.b"))) == Screening(Risk.IMMINENT, ("a.b", "c.d"))
+    distress = Screening(Risk.DISTRESS, ("learned.distress",))
+    assert merge(NO_RISK, distress) == distress
+    assert merge(distress, high) == Screening(Risk.IMMINENT, ("a.b", "learned.distress"))
+    assert not distress.is_crisis
 
 
 def test_idiom_silences_only_what_it_contains() -> None:
