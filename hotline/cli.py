@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 from hotline.cli_help import HelpfulParser, explain, parse
 from hotline.errors import HotlineError
@@ -80,11 +81,26 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_screen(_args: argparse.Namespace) -> int:
+def cmd_screen(args: argparse.Namespace) -> int:
+    import io
+
     from hotline.app import load_lexicon
     from hotline.screen_command import run_screen
 
-    return run_screen(sys.stdin, sys.stdout, load_lexicon(load_settings()))
+    settings = load_settings()
+    lexicon = load_lexicon(settings)
+    learned = None
+    if not args.lexicon_only:
+        from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_learned
+
+        try:
+            learned = load_learned(settings.screening.head_file or HEAD_FILE)
+        except LearnedUnavailable as exc:
+            print(f"hotline screen: screening with the lexicon alone, because {exc}.", file=sys.stderr)
+    # UTF-8 both ways, whatever the locale says.
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="surrogateescape", newline="\n")
+    stdin = cast(io.BufferedReader, sys.stdin.buffer)  # has read1 (a pipe, a file or a terminal)
+    return run_screen(stdin, stdout, lexicon, learned)
 
 
 async def _cases(settings: Settings) -> list[dict[str, object]]:
@@ -144,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="run the service (Telegram polling, mail, timers)").set_defaults(func=cmd_run)
-    sub.add_parser("screen", help="screen stdin lines for crisis cues, JSON lines out").set_defaults(
-        func=cmd_screen
+    screen = sub.add_parser("screen", help="screen stdin lines for crisis cues, JSON lines out")
+    screen.add_argument(
+        "--lexicon-only", action="store_true", help="the lexicon alone, without the learned layer (bulk work)"
     )
+    screen.set_defaults(func=cmd_screen)
     mail = sub.add_parser("mail", help="the e-mail station").add_subparsers(
         dest="mail_command", required=True
     )

@@ -87,6 +87,16 @@ class CrisisSection(_Section):
     ack_timeout_seconds: float = Field(default=300, gt=0)
 
 
+class ScreeningSection(_Section):
+    """Crisis screening. ``learned`` turns the learned second layer on (DESIGN §4); off, or when it
+    cannot load, the lexicon screens alone (and start-up says so at CRITICAL)."""
+
+    learned: bool = True
+    head_file: Path | None = None  # the trained head; None: the one shipped in the package
+    window_messages: int = Field(default=3, ge=0, le=10)  # the employee's earlier messages read together
+    window_minutes: float = Field(default=15, gt=0)
+
+
 class EmailSection(_Section):
     reply_days: int = Field(default=3, ge=1, le=30)
     poll_seconds: float = Field(default=60, gt=0)  # polling interval when the server has no IDLE
@@ -204,6 +214,7 @@ class Settings(BaseSettings):
     counselors: tuple[CounselorEntry, ...] = ()
     hours: HoursSection = HoursSection()
     crisis: CrisisSection = CrisisSection()
+    screening: ScreeningSection = ScreeningSection()
     email: EmailSection = EmailSection()
     retention: RetentionSection = RetentionSection()
     rate_limit: RateLimitSection = RateLimitSection()

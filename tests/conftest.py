@@ -21,6 +21,19 @@ os.environ["PTB_TIMEDELTA"] = "1"
 pytest_plugins = ["tests.servers.fixtures"]
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(autouse=True)
+def lexicon_only_unless_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process services screen with the lexicon alone, so that tests of intake, mail and booking
+    mechanics do not depend on the learned model's scores; tests marked ``learned`` (and every test
+    that runs the ``hotline`` command as a process) get the real learned layer."""
+    if request.node.get_closest_marker("learned") is None:
+        import hotline.app
+
+        monkeypatch.setattr(hotline.app, "load_learned_layer", lambda settings: None)
+
+
 TOKEN = "4242:TEST-TOKEN-hotline"
 
 

@@ -43,13 +43,13 @@ from hotline.flows.vocabulary import (
 )
 from hotline.privacy.forget import forget, my_data
 from hotline.privacy.ratelimit import RateLimiter
+from hotline.screening_service import ConversationWindow, ScreeningService
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
 from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
-Screen = Callable[[str], Screening]
 # Issue 7: takes a text meant for an open survey question; the messages to send, or None if not its.
 Aside = Callable[[AsyncSession, Conversation, "Event", int], Awaitable[list[Outgoing] | None]]
 
@@ -76,10 +76,16 @@ _STATUS_AFTER = {
 
 class EmployeeRunner:
     def __init__(
-        self, desk: Desk, screen: Screen, known: set[str] | None = None, limiter: RateLimiter | None = None
+        self,
+        desk: Desk,
+        screening: ScreeningService,
+        known: set[str] | None = None,
+        limiter: RateLimiter | None = None,
+        window: ConversationWindow | None = None,
     ) -> None:
         self.desk = desk
-        self.screen = screen
+        self.screening = screening
+        self.window = window
         self.limiter = limiter
         # Pseudonyms with a row, kept in memory only where this process is the database's one writer
         # (SQLite); elsewhere (several instances on PostgreSQL) the database is asked every time.
@@ -92,7 +98,16 @@ class EmployeeRunner:
         return self.desk.store.vault.pseudonym(Channel.TELEGRAM.value, str(user_id))
 
     async def said(self, user_id: int, chat_id: int, text: str) -> None:
-        await self.handle(user_id, chat_id, Said(text, self.screen(text)))
+        await self.handle(user_id, chat_id, Said(text, await self.screen(user_id, text)))
+
+    async def screen(self, user_id: int, text: str) -> Screening:
+        """Every layer, the employee's last few messages read with this one (a cue split across them)."""
+        if self.window is None:
+            return await self.screening.screen(text)
+        who, now = self.pseudonym(user_id), self.desk.now()
+        earlier = self.window.earlier(who, now)
+        self.window.add(who, text, now)
+        return await self.screening.screen(text, earlier)
 
     async def said_in_case(self, user_id: int, chat_id: int, text: str, screening: Screening) -> None:
         """Words typed after a command: kept (and relayed) when the employee has a case going; outside
@@ -139,6 +154,8 @@ class EmployeeRunner:
             for effect in effects:
                 if isinstance(effect, ForgetMe):
                     case = await self._forget(s, thread, chat_id, after)
+                    if self.window is not None:
+                        self.window.forget(pseudonym)
                 elif isinstance(effect, ShowMyData):
                     await self._my_data(s, thread.employee, chat_id, after)
                 else:

@@ -241,7 +241,7 @@ class TelegramFront:
                 refused = name not in EMPLOYEE_COMMANDS  # answered "unknown command"
                 await self.runner.handle(user_id, chat_id, Command(name))
             if args.strip():
-                screening = self.runner.screen(args)
+                screening = await self.runner.screen(user_id, args)
                 if screening.is_crisis:  # in every state, refused or not: the crisis path
                     await self.runner.handle(user_id, chat_id, Said(args, screening))
                 elif not refused and name not in ARGUMENT_COMMANDS:  # "/help 我還在" in a case: words count

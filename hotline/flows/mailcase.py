@@ -156,7 +156,7 @@ def reminder_time(due_at: datetime, is_working_day: Callable[[date], bool], zone
 
 def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[MailEffect]:
     """The effects of one received mail; ``case`` is the case of its thread, if it has one."""
-    crisis = mail.screening.risk is not Risk.NONE
+    crisis = mail.screening.is_crisis
     if mail.auto_reply and not crisis:
         return [KeepOnly()]
     if mail.forget and mail.has_sender and not crisis:  # a crisis first: someone will reach out

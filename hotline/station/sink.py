@@ -18,7 +18,7 @@ counselor, and an erasure needs the one-time code mailed to the address (`statio
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -40,6 +40,7 @@ from hotline.flows.vocabulary import (
 from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
+from hotline.screening_service import ScreeningService
 from hotline.station.batch import (
     MAIL_TIMERS,
     After,
@@ -61,13 +62,18 @@ from hotline.timer_kinds import TimerKind
 log = logging.getLogger(__name__)
 
 
+def screened_text(mail: ParsedMail) -> str:
+    """What of a mail is screened: the subject and the new text (quoted earlier mail is not)."""
+    return "\n".join(part for part in (mail.subject, mail.new_text) if part)
+
+
 class MailStation:
     """Implements :class:`~hotline.mailbox.ports.MailCursorStore` and :class:`MailSink`."""
 
-    def __init__(self, desk: Desk, outbox: Outbox, screen: Callable[[str], Screening]) -> None:
+    def __init__(self, desk: Desk, outbox: Outbox, screening: ScreeningService) -> None:
         self.desk = desk
         self.outbox = outbox
-        self.screen = screen
+        self.screening = screening
         self.erasure = MailErasure(desk, outbox)
 
     # -- cursor store ---------------------------------------------------------------------------------
@@ -88,6 +94,14 @@ class MailStation:
         (by the `mail poll --once` helper process)."""
         mails = parsed_ahead if parsed_ahead is not None else [parse_message(m.raw) for m in messages]
         parsed = [(fetched, keyed(mail, self._key)) for fetched, mail in zip(messages, mails, strict=True)]
+        # Screened before the transaction: the learned layer works in a thread, on the whole batch at once.
+        screenings = dict(
+            zip(
+                (id(mail) for _, mail in parsed),
+                await self.screening.screen_all([screened_text(mail) for _, mail in parsed]),
+                strict=True,
+            )
+        )
         after = After()
         async with self.desk.store.unit() as s:
             keys = [mail.dedup_key for _, mail in parsed]
@@ -100,7 +114,7 @@ class MailStation:
             batch = await self._prepare(s, [mail for _, mail in fresh])
             with s.no_autoflush:
                 for fetched, mail in fresh:
-                    self._one_or_keep(batch, mailbox, uidvalidity, fetched, mail, after)
+                    self._one_or_keep(batch, mailbox, uidvalidity, fetched, mail, screenings[id(mail)], after)
                 if batch.closed_windows:  # before the new timers are flushed, so only old ones close
                     await s.execute(
                         update(Timer)
@@ -147,6 +161,7 @@ class MailStation:
         uidvalidity: int,
         fetched: FetchedMail,
         mail: ParsedMail,
+        screening: Screening | None,
         after: After,
     ) -> None:
         """One mail; if it cannot be handled, undo what it began, keep its bytes for a human and go on:
@@ -155,7 +170,9 @@ class MailStation:
         maps = (dict(batch.employees), dict(batch.threads), dict(batch.codes), list(batch.new_codes))
         issued, spent = len(batch.codes_issued), set(batch.codes_spent)
         try:
-            self._one(batch, mailbox, uidvalidity, fetched, mail, after)
+            if screening is None:
+                raise ValueError("the mail could not be screened")
+            self._one(batch, mailbox, uidvalidity, fetched, mail, screening, after)
         except Exception as exc:
             log.error(
                 "mail uid %s could not be handled (%s); kept for a human", fetched.uid, type(exc).__name__
@@ -207,6 +224,7 @@ class MailStation:
         uidvalidity: int,
         fetched: FetchedMail,
         mail: ParsedMail,
+        screening: Screening,
         after: After,
     ) -> None:
         desk = self.desk
@@ -226,13 +244,12 @@ class MailStation:
             # code sent to this address confirms an erasure, and erasure takes all their cases.)
             case = batch.latest_case.get(employee.id)
         proof = batch.proof(mail, employee) if asks == "confirm" else None
-        screened = "\n".join(part for part in (mail.subject, mail.new_text) if part)
         facts = mailcase.MailFacts(
             received_at=fetched.internaldate,
             # What counselors see and what is kept: the subject with the new text (a cry for help may
             # be only in the subject).
             new_text="\n".join(part for part in (mail.subject.strip(), mail.new_text) if part),
-            screening=self.screen(screened),
+            screening=screening,
             auto_reply=mail.is_auto_reply,
             malformed=mail.malformed,
             has_sender=bool(sender),

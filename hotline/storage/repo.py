@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import case as sa_case
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -294,8 +295,12 @@ async def close_case(s: AsyncSession, case: Case, outcome: str, now: datetime) -
     case.status, case.outcome, case.closed_at = CaseStatus.CLOSED.value, outcome, now
 
 
+# The queue: crises first, then heavy distress, then the rest; oldest first within each.
+_RISK_FIRST = sa_case({r.value: -r.rank for r in Risk}, value=Case.risk, else_=0)
+
+
 async def waiting_cases(s: AsyncSession, channel: Channel | None = None) -> list[Case]:
-    query = select(Case).where(Case.status == CaseStatus.WAITING.value).order_by(Case.opened_at)
+    query = select(Case).where(Case.status == CaseStatus.WAITING.value).order_by(_RISK_FIRST, Case.opened_at)
     if channel is not None:
         query = query.where(Case.channel == channel.value)
     return list((await s.scalars(query)).all())

@@ -11,7 +11,7 @@ from hotline.screening import Screener
 
 def screen_lines(screener: Screener, text: str) -> list[dict[str, object]]:
     stdout = io.StringIO()
-    assert run_screen(io.StringIO(text), stdout, screener) == 0
+    assert run_screen(io.BytesIO(text.encode("utf-8", "surrogatepass")), stdout, screener) == 0
     out = stdout.getvalue()
     assert out == "" or out.endswith("\n")
     return [json.loads(line) for line in out.splitlines()]
@@ -27,7 +27,7 @@ def test_one_object_per_line_in_order(screener: Screener) -> None:
 
 def test_output_is_utf8_json_without_escapes(screener: Screener) -> None:
     stdout = io.StringIO()
-    run_screen(io.StringIO("想死\n"), stdout, screener)
+    run_screen(io.BytesIO("想死\n".encode()), stdout, screener)
     assert stdout.getvalue() == '{"risk": "elevated", "cues": ["suicide.intent.direct"]}\n'
 
 

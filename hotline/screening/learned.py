@@ -1,0 +1,209 @@
+"""The learned second opinion: a frozen sentence encoder and a small trained head.
+
+The lexicon fits the phrases it was written from; people in crisis write others. This layer reads each
+fragment of a message (``fragments.py``) through a multilingual sentence encoder (behind ``Encoder``)
+and a multinomial logistic head trained on the project's exemplars (``python -m
+hotline.screening_train``). Its result only ever adds to the lexicon's (``merge``): it may raise an
+alert the lexicon missed, or mark heavy distress, never lower a risk.
+
+How fragment scores combine: a short message read whole, or the conversation window, alerts when its
+crisis probability reaches ``whole``; a single sentence or pair of a longer text needs ``part``, set
+higher, because every extra fragment is another chance to cross a threshold. The head was trained on
+fragments of long, sad but safe mails as negatives for the same reason.
+
+Pure: numpy arithmetic on what the encoder returns; loading the encoder and the head's file is done by
+``hotline.learned_loader``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hotline.domain import NO_RISK, Risk, Screening
+from hotline.screening.fragments import Fragment, Kind, fragments
+
+Matrix = NDArray[np.float32]
+
+NONE = "none"
+DISTRESS = "distress"
+
+# What counselors read of a learned alert: the layer and the nearest category of the exemplars.
+CUES = {
+    "suicide.direct": "learned.suicide",
+    "suicide.passive": "learned.passive_wish",
+    "suicide.plan": "learned.plan",
+    "suicide.place": "learned.place",
+    "suicide.pact": "learned.pact",
+    "suicide.farewell": "learned.farewell",
+    "selfharm": "learned.selfharm",
+    "violence.home": "learned.violence_home",
+    "threat.others": "learned.threat",
+    "sexual.assault": "learned.sexual_assault",
+    "third.party": "learned.third_party",
+    DISTRESS: "learned.distress",
+}
+# Categories that mean danger now: an alert of these is imminent (110/119 in the reply).
+IMMINENT = frozenset({"suicide.plan", "suicide.place", "suicide.pact"})
+
+
+class Encoder(Protocol):
+    """A frozen sentence encoder: texts in, one L2-normalised row per text out."""
+
+    @property
+    def name(self) -> str:
+        """Names the model and its version; a head is valid only for the encoder it was trained on."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> Matrix: ...
+
+
+def ngram_features(texts: Sequence[str], dim: int) -> Matrix:
+    """Hashed character 1-3-grams of the lower-cased text, L2-normalised, ``dim`` buckets.
+
+    The encoder barely separates romanised Hokkien and evasive spellings; character n-grams do. The
+    hash is CRC-32 (stable across processes, unlike ``hash``)."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        t = " " + " ".join(text.lower().split()) + " "
+        for n in (1, 2, 3):
+            for i in range(len(t) - n + 1):
+                gram = t[i : i + n]
+                if gram.strip():
+                    out[row, zlib.crc32(gram.encode("utf-8")) % dim] += 1.0
+        norm = float(np.linalg.norm(out[row]))
+        if norm:
+            out[row] /= norm
+    return out
+
+
+@dataclass(frozen=True)
+class Head:
+    """A trained multinomial logistic head and its decision thresholds."""
+
+    classes: tuple[str, ...]
+    weights: Matrix  # (features, classes)
+    bias: Matrix  # (classes,)
+    ngram_dim: int  # 0: embedding only
+    ngram_scale: float
+    whole: float  # crisis threshold for a message read whole, or the conversation window
+    part: float  # crisis threshold for one sentence or a pair
+    distress: float  # distress threshold (any fragment), when no crisis
+    encoder: str  # the encoder it was trained on
+    digest: str  # of the exemplars and training settings it was trained from
+    hidden_weights: Matrix | None = None  # (features, hidden): a hidden ReLU layer, when trained with one
+    hidden_bias: Matrix | None = None
+    crisis_index: NDArray[np.intp] = field(init=False, repr=False, compare=False)
+    distress_index: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        crisis = [i for i, c in enumerate(self.classes) if c not in (NONE, DISTRESS)]
+        distress = self.classes.index(DISTRESS) if DISTRESS in self.classes else -1
+        object.__setattr__(self, "crisis_index", np.array(crisis, dtype=np.intp))
+        object.__setattr__(self, "distress_index", distress)
+
+    def features(self, texts: Sequence[str], embedded: Matrix) -> Matrix:
+        if not self.ngram_dim:
+            return embedded
+        grams = ngram_features(texts, self.ngram_dim) * np.float32(self.ngram_scale)
+        return np.hstack([embedded, grams])
+
+    def probabilities(self, features: Matrix) -> Matrix:
+        if self.hidden_weights is not None and self.hidden_bias is not None:
+            features = np.maximum(features @ self.hidden_weights + self.hidden_bias, 0)
+        logits = features @ self.weights + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        result: Matrix = exp / exp.sum(axis=1, keepdims=True)
+        return result
+
+    def crisis_scores(self, probabilities: Matrix) -> Matrix:
+        result: Matrix = probabilities[:, self.crisis_index].sum(axis=1)
+        return result
+
+    def distress_scores(self, probabilities: Matrix) -> Matrix:
+        index = self.distress_index
+        if index < 0:
+            return np.zeros(len(probabilities), dtype=np.float32)
+        result: Matrix = probabilities[:, index]
+        return result
+
+    def nearest_crisis(self, row: Matrix) -> str:
+        crisis = self.crisis_index
+        return self.classes[int(crisis[int(np.argmax(row[crisis]))])]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The learned layer's view of one message: the screening and the scores that made it."""
+
+    screening: Screening
+    whole: float  # the highest crisis probability of the message read whole or of the window
+    part: float  # the highest crisis probability of one sentence or pair
+    distress: float  # the highest distress probability of any fragment
+
+
+class LearnedLayer:
+    """Screens messages with an encoder and a head. ``screen_many`` batches every fragment of every
+    message through the encoder at once (one call, the encoder's threads working on all of them)."""
+
+    def __init__(self, encoder: Encoder, head: Head) -> None:
+        if head.encoder != encoder.name:
+            raise ValueError(f"the head was trained on {head.encoder!r}, not on {encoder.name!r}")
+        self.encoder = encoder
+        self.head = head
+
+    def screen(self, text: str, earlier: Sequence[str] = ()) -> Screening:
+        return self.judge([(text, earlier)])[0].screening
+
+    def screen_many(self, texts: Sequence[str]) -> list[Screening]:
+        return [v.screening for v in self.judge([(t, ()) for t in texts])]
+
+    def judge(self, messages: Sequence[tuple[str, Sequence[str]]]) -> list[Verdict]:
+        pieces = [fragments(text, earlier) for text, earlier in messages]
+        flat = [f for group in pieces for f in group]
+        if not flat:
+            return [Verdict(NO_RISK, 0.0, 0.0, 0.0) for _ in messages]
+        texts = [f.text for f in flat]
+        probabilities = self.head.probabilities(self.head.features(texts, self.encoder.encode(texts)))
+        crisis = self.head.crisis_scores(probabilities)
+        distress = self.head.distress_scores(probabilities)
+        verdicts: list[Verdict] = []
+        start = 0
+        for group in pieces:
+            end = start + len(group)
+            verdicts.append(
+                self._decide(group, probabilities[start:end], crisis[start:end], distress[start:end])
+            )
+            start = end
+        return verdicts
+
+    def _decide(
+        self, group: list[Fragment], probabilities: Matrix, crisis: Matrix, distress: Matrix
+    ) -> Verdict:
+        head = self.head
+        whole = part = 0.0
+        best, margin = -1, -1.0
+        for index, (fragment, score) in enumerate(zip(group, crisis, strict=True)):
+            is_part = fragment.kind in (Kind.SENTENCE, Kind.PAIR)
+            if is_part:
+                part = max(part, float(score))
+            else:
+                whole = max(whole, float(score))
+            over = float(score) - (head.part if is_part else head.whole)
+            if best < 0 or over > margin:
+                best, margin = index, over
+        top_distress = float(distress.max()) if len(group) else 0.0
+        if best >= 0 and margin >= 0:
+            category = head.nearest_crisis(probabilities[best])
+            risk = Risk.IMMINENT if category in IMMINENT else Risk.ELEVATED
+            cue = CUES.get(category, "learned." + category.replace(".", "_"))
+            return Verdict(Screening(risk, (cue,)), whole, part, top_distress)
+        if len(group) and top_distress >= head.distress:
+            return Verdict(Screening(Risk.DISTRESS, (CUES[DISTRESS],)), whole, part, top_distress)
+        return Verdict(NO_RISK, whole, part, top_distress)

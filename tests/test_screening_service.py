@@ -1,0 +1,98 @@
+"""Screening inside the service: the lexicon's crisis at once, the learned layer off the event loop and
+batched, a failing learned layer never costs a message, and the bounded conversation window."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hotline.domain import NO_RISK, Risk, Screening
+from hotline.screening.learned import LearnedLayer, Verdict
+from hotline.screening_service import ConversationWindow, ScreeningService
+
+CRISIS = Screening(Risk.ELEVATED, ("lexicon.cue",))
+
+
+def lexicon(text: str) -> Screening:
+    return CRISIS if "想死" in text else NO_RISK
+
+
+class SlowLayer(LearnedLayer):
+    """Blocks in its worker thread until released; records each batch it was given."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.fail = fail
+
+    def judge(self, messages: Sequence[tuple[str, Sequence[str]]]) -> list[Verdict]:
+        self.batches.append([text for text, _ in messages])
+        self.started.set()
+        self.release.wait(10)
+        if self.fail:
+            raise RuntimeError("the encoder broke")
+        learned = Screening(Risk.ELEVATED, ("learned.plan",))
+        return [Verdict(learned if "藥" in t else NO_RISK, 0.0, 0.0, 0.0) for t, _ in messages]
+
+    def screen_many(self, texts: Sequence[str]) -> list[Screening]:
+        return [v.screening for v in self.judge([(t, ()) for t in texts])]
+
+
+async def test_a_lexicon_crisis_does_not_wait_for_the_learned_layer() -> None:
+    layer = SlowLayer()
+    service = ScreeningService(lexicon, layer)
+    assert await asyncio.wait_for(service.screen("我想死"), 1) == CRISIS
+    assert layer.batches == []
+
+
+async def test_messages_arriving_while_the_encoder_works_are_encoded_together() -> None:
+    layer = SlowLayer()
+    service = ScreeningService(lexicon, layer)
+    first = asyncio.create_task(service.screen("藥都買好了"))
+    assert await asyncio.to_thread(layer.started.wait, 10)  # the worker thread has the first message
+    others = [asyncio.create_task(service.screen(t)) for t in ("你好", "藥在抽屜")]
+    await asyncio.sleep(0)  # let both tasks queue their texts (no waiting: one turn of the loop)
+    layer.release.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *others), 10)
+    assert [r.is_crisis for r in results] == [True, False, True]
+    assert layer.batches == [["藥都買好了"], ["你好", "藥在抽屜"]]
+    await service.close()
+
+
+async def test_a_failing_learned_layer_leaves_the_lexicons_answer(caplog: pytest.LogCaptureFixture) -> None:
+    layer = SlowLayer(fail=True)
+    layer.release.set()
+    service = ScreeningService(lexicon, layer)
+    assert await asyncio.wait_for(service.screen("藥都買好了"), 10) is NO_RISK
+    assert await service.screen_all(["我想死", "藥"]) == [CRISIS, NO_RISK]
+    assert "lexicon's results stand" in caplog.text
+
+
+async def test_a_batch_marks_what_the_lexicon_failed_on() -> None:
+    def fragile(text: str) -> Screening:
+        if text == "bug":
+            raise ValueError(text)
+        return lexicon(text)
+
+    service = ScreeningService(fragile)
+    assert await service.screen_all(["我想死", "bug", "ok"]) == [CRISIS, None, NO_RISK]
+
+
+def test_the_window_keeps_a_few_recent_messages_per_person() -> None:
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    window = ConversationWindow(size=2, minutes=15, chats=2)
+    for i, text in enumerate(("一", "二", "三")):
+        window.add("a", text, now + timedelta(minutes=i))
+    assert window.earlier("a", now + timedelta(minutes=3)) == ["二", "三"]
+    assert window.earlier("a", now + timedelta(minutes=17)) == ["三"], "older ones drop out"
+    window.add("b", "b1", now)
+    window.add("c", "c1", now)
+    assert window.earlier("a", now) == [], "the least recent person is dropped beyond the bound"
+    window.forget("b")
+    assert window.earlier("b", now) == []
+    assert ConversationWindow(size=0, minutes=15).earlier("x", now) == []
