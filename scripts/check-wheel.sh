@@ -14,7 +14,7 @@ done | tar --null -T - -cf - | tar -xf - -C "$work" --one-top-level=src
 "$PY" -m pip wheel --quiet --no-deps -w "$work/dist" "$work/src" > "$work/wheel.log" 2>&1 \
   || { cat "$work/wheel.log" >&2; exit 1; }
 wheel=$(ls "$work"/dist/hotline-*.whl)
-unzip -l "$wheel" | grep -q 'hotline/defaults/crisis_lexicon.toml' || { echo "wheel lacks hotline/defaults" >&2; exit 1; }
+unzip -l "$wheel" > "$work/listing"; grep -q 'hotline/defaults/crisis_lexicon.toml' "$work/listing" || { echo "wheel lacks hotline/defaults" >&2; exit 1; }
 
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel" > "$work/pip.log" 2>&1 \
