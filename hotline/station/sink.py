@@ -53,6 +53,7 @@ from hotline.station.batch import (
 from hotline.station.erasure import MailErasure
 from hotline.station.outbox import Outbox
 from hotline.station.prepare import prepare
+from hotline.station.setaside import advance_cursor, keep_for_a_human, store_each
 from hotline.storage import repo
 from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, Timer
@@ -84,6 +85,32 @@ class MailStation:
 
     # -- sink -----------------------------------------------------------------------------------------
     async def store_batch(
+        self,
+        mailbox: str,
+        uidvalidity: int,
+        messages: Sequence[FetchedMail],
+        parsed_ahead: Sequence[ParsedMail] | None = None,
+    ) -> None:
+        """Store one batch; if the database refuses it, a mail a transaction, setting aside each mail
+        that still cannot be stored (`station.setaside`): one mail never stops intake."""
+        try:
+            await self._store_batch(mailbox, uidvalidity, messages, parsed_ahead)
+        except Exception as exc:
+            log.error(
+                "a batch of %d mails could not be stored (%s); one at a time",
+                len(messages),
+                type(exc).__name__,
+            )
+            await store_each(self._store_batch, self._set_aside, mailbox, uidvalidity, messages, parsed_ahead)
+
+    async def _set_aside(
+        self, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail | None
+    ) -> None:
+        store = self.desk.store
+        if await keep_for_a_human(store, self._key, mailbox, uidvalidity, fetched, mail, self.desk.now()):
+            await self._after(After(unreadable=1))
+
+    async def _store_batch(
         self,
         mailbox: str,
         uidvalidity: int,
@@ -132,12 +159,7 @@ class MailStation:
         await self._after(after)
 
     async def _advance(self, s: AsyncSession, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        row = await s.get(MailCursor, mailbox)
-        if row is None:
-            s.add(MailCursor(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid))
-        else:
-            kept = row.last_uid if row.uidvalidity == uidvalidity else 0
-            row.uidvalidity, row.last_uid = uidvalidity, max(last_uid, kept)
+        await advance_cursor(s, mailbox, uidvalidity, last_uid)
 
     def _key(self, message_id: str) -> str:
         return stored_key(self.desk.store.vault, message_id)
@@ -205,11 +227,15 @@ class MailStation:
 
     def _thread_case(self, batch: Batch, mail: ParsedMail, employee: Employee | None) -> Case | None:
         """The case of the mail's thread: one of our mails it answers, or an earlier mail of the same
-        sender it refers to; else the case code in its subject, when it is that case's own sender."""
+        sender it refers to or that referred to it; else the case code in its subject, when it is that case's own sender."""
         for message_id in mail.thread_keys:
             for key in (self._key(message_id), self._their_key(mail.from_address, message_id)):
                 if key in batch.threads:
                     return batch.threads[key]
+        # Its own id, which an earlier mail of the same sender referred to (mail arrives out of order).
+        own = self._their_key(mail.from_address, mail.message_id) if mail.message_id else None
+        if own in batch.threads:
+            return batch.threads[own]
         code = mail.case_code_in_subject.upper() if mail.case_code_in_subject else None
         case = batch.codes.get(code) if code else None
         # Only the case's own correspondent can join it by quoting the code.
