@@ -5,7 +5,9 @@ auto-reply, or has no sender to answer) and a reply-by date ``reply_days`` after
 (its IMAP INTERNALDATE); the on-duty counselors are reminded one working day before that date, and the
 supervisors are told when it passes unanswered. A follow-up joins its case: it is relayed to the
 counselor holding the case, and after an answer it starts a new reply window. Auto-replies are stored
-and never answered. A crisis in the new text (never in the quoted earlier mail) takes the crisis path at
+and never answered; delivery reports (bounces) are not answered even in a crisis, and go to a human.
+A new thread gets one automatic mail: for a crisis, its acknowledgement leads with the crisis reply; a
+later crisis mail in a thread already acknowledged gets the crisis reply. A crisis in the new text (never in the quoted earlier mail) takes the crisis path at
 once, whatever else is true.
 """
 
@@ -45,6 +47,8 @@ class MailFacts:
     # The confirmation carries the one-time code the explanation sent to this same address, unused and
     # unexpired: proof that whoever confirms reads that mailbox (a From line alone proves nothing).
     forget_proven: bool = False
+    sender_unusable: bool = False  # a From was there, but no address a mail could be sent to
+    bounce: bool = False  # a delivery report (MAILER-DAEMON, null reverse-path, multipart/report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +82,11 @@ class StartReplyWindow:
 
 @dataclass(frozen=True, slots=True)
 class Acknowledge:
-    """Send the one acknowledgement of a new case (threaded, with the reply-by date)."""
+    """Send the one acknowledgement of a new case (threaded, with the reply-by date); for a crisis
+    (``crisis``: its risk) it leads with the crisis reply, so that the new thread gets one mail."""
 
     due_at: datetime
+    crisis: Risk | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +163,8 @@ def reminder_time(due_at: datetime, is_working_day: Callable[[date], bool], zone
 def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[MailEffect]:
     """The effects of one received mail; ``case`` is the case of its thread, if it has one."""
     crisis = mail.screening.is_crisis
+    if mail.bounce:  # never answered, whatever it says (RFC 3834; RFC 5321 null reverse-path)
+        return _bounce(mail, case, crisis)
     if mail.auto_reply and not crisis:
         return [KeepOnly()]
     if mail.forget and mail.has_sender and not crisis:  # a crisis first: someone will reach out
@@ -167,12 +175,14 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
     window = StartReplyWindow(ctx.reply_due_at, ctx.remind_at)
     if case is None:
         effects += [OpenCase(None), window]
-        if mail.has_sender and not mail.auto_reply:
-            effects.append(Acknowledge(ctx.reply_due_at))
+        acknowledged = mail.has_sender and not mail.auto_reply
+        if acknowledged:
+            effects.append(Acknowledge(ctx.reply_due_at, mail.screening.risk if crisis else None))
         effects.append(StoreInbound(mail.new_text, mail.screening))
         if not crisis:
             effects.append(OfferCase() if ctx.in_service_hours else QueueCase(ctx.next_opening))
     else:
+        acknowledged = False
         if case.status is CaseStatus.CLOSED:
             effects += [Reopen(), window]
             if not crisis:
@@ -184,10 +194,21 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
             effects.append(RelayToCounselor(mail.new_text))
     if crisis:
         effects += [MarkRisk(mail.screening), AlertOnDuty(mail.screening, mail.new_text)]
-        if mail.has_sender:
+        if mail.has_sender and not acknowledged:  # a new thread's acknowledgement leads with it
             effects.append(CrisisReply(mail.screening.risk))
     if mail.malformed:
         effects.append(FlagForHuman("malformed"))
     elif not mail.has_sender:
-        effects.append(FlagForHuman("no_sender"))
+        effects.append(FlagForHuman("unusable_sender" if mail.sender_unusable else "no_sender"))
     return effects
+
+
+def _bounce(mail: MailFacts, case: CaseFacts | None, crisis: bool) -> list[MailEffect]:
+    """A delivery report: kept and shown to a human (in its case, when it belongs to one), never answered."""
+    if case is None and not crisis:
+        return [KeepOnly(), FlagForHuman("bounce")]
+    effects: list[MailEffect] = [] if case is not None else [OpenCase(None)]
+    effects.append(StoreInbound(mail.new_text, mail.screening))
+    if crisis:
+        effects += [MarkRisk(mail.screening), AlertOnDuty(mail.screening, mail.new_text)]
+    return [*effects, FlagForHuman("bounce")]

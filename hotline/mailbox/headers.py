@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from hotline.mailbox.charset import clean_line, decode_bytes
+from hotline.mailbox.charset import clean_line, codec_name, decode_bytes
 
 # Case codes: "HL-" + 6 characters from an alphabet without 0/O, 1/I/L (unambiguous when read aloud
 # or typed from a printout). The pattern is a parameter of parse_message; this is the default.
@@ -28,15 +28,34 @@ def unfold(value: str) -> str:
     return _FOLD.sub("", value)
 
 
-def raw_to_text(value: str) -> str:
+def raw_to_text(value: str, hints: Sequence[str] = ()) -> str:
     """A raw header value from the bytes parser may carry 8-bit bytes as surrogates: decode them."""
+    return _raw_checked(value, hints)[0]
+
+
+def _raw_checked(value: str, hints: Sequence[str]) -> tuple[str, bool]:
+    """Undeclared 8-bit bytes in a header: UTF-8, else the charsets the message declares (``hints``, in
+    order: its parts' labels), else the guess. True when the text is certain: ASCII, UTF-8 or a declared
+    charset that decodes strictly; a guess is readable but never certain (EUC-KR guessed as GB18030,
+    Latin-1 as Big5)."""
     if value.isascii():
-        return value
+        return value, True
     try:
         raw = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # pragma: no cover - defensive
-        return value
-    return decode_bytes(raw).text
+        return value, False
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        pass
+    for hint in dict.fromkeys(codec_name(h) for h in hints):
+        if hint is None:
+            continue
+        try:
+            return raw.decode(hint), True
+        except UnicodeDecodeError:
+            continue
+    return decode_bytes(raw).text, False
 
 
 def _decode_word(charset: str, encoding: str, payload: str) -> bytes:
@@ -56,21 +75,29 @@ def _decode_word(charset: str, encoding: str, payload: str) -> bytes:
         return data
 
 
-def decode_header_value(value: str | None) -> str:
+def decode_header_value(value: str | None, hints: Sequence[str] = ()) -> str:
     """Decode a header value: unfold, 8-bit raw text, RFC 2047 encoded words (adjacent words in the
     same charset are joined before decoding, so a character split between two words survives)."""
+    return decode_header(value, hints)[0]
+
+
+def decode_header(value: str | None, hints: Sequence[str] = ()) -> tuple[str, bool]:
+    """`decode_header_value`, and whether every part of it decoded exactly (see `_raw_checked`): a
+    subject is quoted back to its sender only then."""
     if not value:
-        return ""
-    text = raw_to_text(unfold(value))
+        return "", True
+    text, exact = _raw_checked(unfold(value), hints)
     pieces: list[str] = []
     pending: bytearray = bytearray()
     pending_charset: str | None = None
     pos = 0
 
     def flush() -> None:
-        nonlocal pending, pending_charset
+        nonlocal pending, pending_charset, exact
         if pending_charset is not None:
-            pieces.append(decode_bytes(bytes(pending), pending_charset).text)
+            decoded = decode_bytes(bytes(pending), pending_charset)
+            exact = exact and decoded.exact
+            pieces.append(decoded.text)
         pending, pending_charset = bytearray(), None
 
     for match in _ENCODED_WORD.finditer(text):
@@ -86,7 +113,7 @@ def decode_header_value(value: str | None) -> str:
         pos = match.end()
     flush()
     pieces.append(text[pos:])
-    return "".join(pieces)
+    return "".join(pieces), exact
 
 
 def normalise_message_id(value: str | None) -> str | None:
@@ -152,6 +179,20 @@ def is_auto_reply(headers: Mapping[str, str], subject: str, content_type: str = 
     if content_type == "multipart/report":  # delivery and read reports
         return True
     return bool(_OOF_SUBJECT.search(subject))
+
+
+_DAEMONS = frozenset({"mailer-daemon", "mail-daemon", "postmaster-daemon"})
+
+
+def is_bounce(headers: Mapping[str, str], from_address: str, content_type: str = "") -> bool:
+    """True for a delivery report (a bounce): from MAILER-DAEMON, with the null reverse-path
+    (``Return-Path: <>``, RFC 5321 4.5.5), or a ``multipart/report``. Never answered (RFC 3834)."""
+    return_path = unfold(headers.get("return-path", "")).strip()
+    if "return-path" in headers and return_path.replace(" ", "") in ("<>", ""):
+        return True
+    if from_address.split("@")[0].lower() in _DAEMONS:
+        return True
+    return content_type == "multipart/report" or "x-failed-recipients" in headers
 
 
 def first_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -24,15 +24,18 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import collapse_rfc2231_value, parseaddr, parsedate_to_datetime
+from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 
+from hotline.mailbox.address import parse_sender
 from hotline.mailbox.charset import clean_line, clean_text, decode_bytes
 from hotline.mailbox.headers import (
     CASE_CODE_PATTERN,
+    decode_header,
     decode_header_value,
     find_case_code,
     first_values,
     is_auto_reply,
+    is_bounce,
     message_ids,
     normalise_message_id,
     raw_to_text,
@@ -93,6 +96,10 @@ class ParsedMail:
     dedup_key: str  # Message-ID, sender and a digest of the content; without an id, "sha256:<raw bytes>"
     malformed: bool = False
     defects: tuple[str, ...] = field(default=())
+    # Raw 8-bit in the subject decoded by a guess, or an encoded word that failed: never quoted back.
+    subject_clean: bool = True
+    sender_unusable: bool = False  # a From header with no address a mail could be sent to
+    is_bounce: bool = False  # a delivery report: never answered (also ``is_auto_reply``)
 
 
 def dedup_key_of(message_id: str | None, raw: bytes, *, sender: str = "", content: str = "") -> str:
@@ -119,6 +126,7 @@ class _Walk:
         self.defects: list[str] = []
         self.structural = False
         self.parts = 0
+        self.charsets: list[str] = []  # the charsets the message declares, in order
 
     def note(self, part: Message) -> None:
         for defect in getattr(part, "defects", ()):
@@ -285,6 +293,8 @@ def _raw_payload(part: Message) -> bytes:
 
 def _part_text(part: Message, walk: _Walk) -> str:
     label = _info(part).charset
+    if label:
+        walk.charsets.append(label)
     decoded = decode_bytes(_raw_payload(part), label)
     if not decoded.exact:
         walk.defects.append("UndecodableText")
@@ -322,18 +332,6 @@ def _parse_date(value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
-def _from(value: str | None) -> tuple[str, str]:
-    if not value:
-        return "", ""
-    try:
-        name, address = parseaddr(decode_header_value(value).replace("\n", " "))
-    except Exception:
-        return "", ""
-    if "@" not in address:
-        address = ""
-    return clean_line(name), clean_line(address)
-
-
 def parse_message(raw: bytes, *, case_code_pattern: re.Pattern[str] = CASE_CODE_PATTERN) -> ParsedMail:
     """Parse a raw message (see the module docstring). Never raises."""
     try:
@@ -368,9 +366,14 @@ def _parse(raw: bytes, pattern: re.Pattern[str]) -> ParsedMail:
     if not headers:
         walk.defects.append("NoHeaders")
         walk.structural = True
-    subject = clean_line(decode_header_value(headers.get("subject")))
+    # Undeclared 8-bit in headers: the charsets the message declares first (the body's), then a guess.
+    hints = (*walk.charsets, *filter(None, [_info(msg).charset]))
+    subject, subject_clean = decode_header(headers.get("subject"), hints)
+    subject = clean_line(subject)
     message_id = normalise_message_id(headers.get("message-id"))
-    from_name, from_address = _from(headers.get("from"))
+    sender = parse_sender(headers.get("from"), hints)
+    from_name, from_address = sender.name, sender.address
+    bounce = is_bounce(headers, from_address, _content_type(msg))
     body_text = "\n\n".join(walk.texts).strip()
     attachments = tuple(walk.attachments)
     content = _content_digest(subject, body_text, attachments)
@@ -386,9 +389,12 @@ def _parse(raw: bytes, pattern: re.Pattern[str]) -> ParsedMail:
         date=_parse_date(headers.get("date")),
         body_text=body_text,
         new_text=strip_quotes(body_text, forwarded=bool(_FORWARD_SUBJECT.match(subject))),
-        is_auto_reply=is_auto_reply(headers, subject, _content_type(msg)),
+        is_auto_reply=bounce or is_auto_reply(headers, subject, _content_type(msg)),
         attachments=attachments,
         dedup_key=dedup_key_of(message_id, raw, sender=from_address, content=content),
         malformed=walk.structural,
         defects=tuple(dict.fromkeys(walk.defects)),
+        subject_clean=subject_clean,
+        sender_unusable=sender.unusable,
+        is_bounce=bounce,
     )

@@ -34,7 +34,7 @@ class After:
     offers: list[Case] = field(default_factory=list)
     alerts: list[tuple[Case, Screening, str, datetime]] = field(default_factory=list)
     relays: list[tuple[int, str, str]] = field(default_factory=list)
-    flagged: list[Case] = field(default_factory=list)
+    flagged: list[tuple[Case | None, str]] = field(default_factory=list)  # (case, FlagForHuman reason)
     stored: int = 0
     unreadable: int = 0
 

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 
 from hotline.bot.desk import Desk, Outgoing
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
-from hotline.domain import email_identity
+from hotline.domain import Risk, email_identity
 from hotline.loops import WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject
 from hotline.mailbox.errors import MailSendFailed
@@ -105,7 +105,7 @@ class Outbox:
     ) -> dict[str, Any]:
         """The outbox row of a machine-sent reply to ``mail`` (crisis numbers, forgetting), in its thread;
         the caller links it to ``case``, if any."""
-        subject = self.reply_subject(mail.subject, case.code) if case is not None else mail.subject
+        subject = self.reply_subject(quotable(mail), case.code) if case is not None else quotable(mail)
         row = self.compose(
             kind, address or mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
             references=mail.references,
@@ -113,15 +113,21 @@ class Outbox:
         row["case_id"] = None
         return row
 
-    def acknowledgement(self, case: Case, mail: ParsedMail, due_at: datetime) -> dict[str, Any]:
-        """The outbox row of the one acknowledgement of a new case (the caller inserts it)."""
+    def acknowledgement(
+        self, case: Case, mail: ParsedMail, due_at: datetime, crisis: Risk | None = None
+    ) -> dict[str, Any]:
+        """The outbox row of the one acknowledgement of a new case (the caller inserts it); for a crisis
+        it leads with the crisis reply (1925, and 110/119 when imminent): one mail, not two."""
         desk = self.desk
+        key = {None: "mail.ack_text", Risk.IMMINENT: "mail.ack_crisis_imminent"}.get(
+            crisis, "mail.ack_crisis_elevated"
+        )
         text = desk.render(
-            "mail.ack_text",
+            key,
             code=case.code,
             due_date=desk.texts.format_date(due_at.astimezone(desk.hours.zone).date()),
         )
-        subject = self.reply_subject(mail.subject, case.code)
+        subject = self.reply_subject(quotable(mail), case.code)
         return self.compose(
             "ack", mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
             references=mail.references,
@@ -172,7 +178,7 @@ class Outbox:
                 for message_id, recipient_enc in sent.all()
                 if email_identity(vault.decrypt(recipient_enc, context=CONTACT_CONTEXT)) == email_identity(to)
             ]
-            subject = self.reply_subject(original.subject if original else "", case.code)
+            subject = self.reply_subject(quotable(original) if original else "", case.code)
             body = desk.render("mail.answer_text", code=case.code, text=text)
             in_reply_to = original.message_id if original else None
             references = [*(original.references if original else ()), *(m for m in ours if m != in_reply_to)]
@@ -375,3 +381,8 @@ class Outbox:
     async def _step(self) -> float:
         await self.send_due()
         return await self._seconds_to_next()
+
+
+def quotable(mail: ParsedMail) -> str:
+    """The subject to quote back to a mail's sender: only one that decoded cleanly (never a guess)."""
+    return mail.subject if mail.subject_clean else ""

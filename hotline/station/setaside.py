@@ -19,36 +19,41 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.bot.desk import Desk
 from hotline.crypto import MAIL_CONTEXT
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
-from hotline.station.batch import inbound_row
-from hotline.storage.models import Mail, MailCursor
+from hotline.station.batch import After, inbound_row
+from hotline.storage.models import Case, Mail, MailCursor
 from hotline.storage.repo import Store
 
 log = logging.getLogger(__name__)
 
-StoreBatch = Callable[[str, int, Sequence[FetchedMail], Sequence[ParsedMail] | None], Awaitable[None]]
+StoreBatch = Callable[[str, int, Sequence[FetchedMail], Sequence[ParsedMail] | None], Awaitable[After]]
+SetAside = Callable[[str, int, FetchedMail, ParsedMail | None], Awaitable[After]]
 
 
 async def store_each(
     store: StoreBatch,
-    set_aside: Callable[[str, int, FetchedMail, ParsedMail | None], Awaitable[None]],
+    set_aside: SetAside,
     mailbox: str,
     uidvalidity: int,
     messages: Sequence[FetchedMail],
     parsed_ahead: Sequence[ParsedMail] | None,
-) -> None:
-    """Store ``messages`` a mail a transaction, in order; a mail that fails is set aside."""
+) -> list[After]:
+    """Store ``messages`` a mail a transaction, in order; a mail that fails is set aside. Returns what
+    each committed transaction leaves to do after it (`station.sink`)."""
+    done: list[After] = []
     for index, fetched in enumerate(messages):
         mail = parsed_ahead[index] if parsed_ahead is not None else None
         try:
-            await store(mailbox, uidvalidity, [fetched], None if mail is None else [mail])
+            done.append(await store(mailbox, uidvalidity, [fetched], None if mail is None else [mail]))
         except Exception as exc:
             log.error(
                 "mail uid %s could not be stored (%s); set aside for a human", fetched.uid, type(exc).__name__
             )
-            await set_aside(mailbox, uidvalidity, fetched, mail)
+            done.append(await set_aside(mailbox, uidvalidity, fetched, mail))
+    return done
 
 
 async def keep_for_a_human(
@@ -76,6 +81,14 @@ async def keep_for_a_human(
             s.add(Mail(**row))
         await advance_cursor(s, mailbox, uidvalidity, fetched.uid)
     return fresh
+
+
+def flag_note(desk: Desk, case: Case | None, reason: str) -> str:
+    """The note to counselors about a mail set aside for a human, by the reason (`FlagForHuman`)."""
+    key = f"counselor.mail.flagged_{reason}" if case is not None else f"counselor.mail.kept_{reason}"
+    if not desk.texts.has(key):
+        key = "counselor.mail.flagged" if case is not None else "counselor.mail.unreadable"
+    return desk.render(key, code=case.code if case is not None else "", count=1)
 
 
 async def advance_cursor(s: AsyncSession, mailbox: str, uidvalidity: int, last_uid: int) -> None:

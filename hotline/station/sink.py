@@ -53,7 +53,7 @@ from hotline.station.batch import (
 from hotline.station.erasure import MailErasure
 from hotline.station.outbox import Outbox
 from hotline.station.prepare import prepare
-from hotline.station.setaside import advance_cursor, keep_for_a_human, store_each
+from hotline.station.setaside import advance_cursor, flag_note, keep_for_a_human, store_each
 from hotline.storage import repo
 from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, Timer
@@ -94,21 +94,23 @@ class MailStation:
         """Store one batch; if the database refuses it, a mail a transaction, setting aside each mail
         that still cannot be stored (`station.setaside`): one mail never stops intake."""
         try:
-            await self._store_batch(mailbox, uidvalidity, messages, parsed_ahead)
+            after = await self._store_batch(mailbox, uidvalidity, messages, parsed_ahead)
         except Exception as exc:
-            log.error(
-                "a batch of %d mails could not be stored (%s); one at a time",
-                len(messages),
-                type(exc).__name__,
+            log.error("a batch of %d mails could not be stored (%s)", len(messages), type(exc).__name__)
+            done = await store_each(
+                self._store_batch, self._set_aside, mailbox, uidvalidity, messages, parsed_ahead
             )
-            await store_each(self._store_batch, self._set_aside, mailbox, uidvalidity, messages, parsed_ahead)
+        else:
+            done = [after]
+        for each in done:  # after the commits: alerts out, counselors told
+            await self._after(each)
 
     async def _set_aside(
         self, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail | None
-    ) -> None:
+    ) -> After:
         store = self.desk.store
-        if await keep_for_a_human(store, self._key, mailbox, uidvalidity, fetched, mail, self.desk.now()):
-            await self._after(After(unreadable=1))
+        kept = await keep_for_a_human(store, self._key, mailbox, uidvalidity, fetched, mail, self.desk.now())
+        return After(unreadable=int(kept))
 
     async def _store_batch(
         self,
@@ -116,7 +118,7 @@ class MailStation:
         uidvalidity: int,
         messages: Sequence[FetchedMail],
         parsed_ahead: Sequence[ParsedMail] | None = None,
-    ) -> None:
+    ) -> After:
         """Store one batch (see the module doc); ``parsed_ahead``: the mails already parsed, in order
         (by the `mail poll --once` helper process)."""
         mails = parsed_ahead if parsed_ahead is not None else [parse_message(m.raw) for m in messages]
@@ -155,11 +157,8 @@ class MailStation:
             await batch.flush()
             await self.erasure.erase(s, batch)
             if messages:
-                await self._advance(s, mailbox, uidvalidity, max(m.uid for m in messages))
-        await self._after(after)
-
-    async def _advance(self, s: AsyncSession, mailbox: str, uidvalidity: int, last_uid: int) -> None:
-        await advance_cursor(s, mailbox, uidvalidity, last_uid)
+                await advance_cursor(s, mailbox, uidvalidity, max(m.uid for m in messages))
+        return after
 
     def _key(self, message_id: str) -> str:
         return stored_key(self.desk.store.vault, message_id)
@@ -281,6 +280,8 @@ class MailStation:
             has_sender=bool(sender),
             forget=asks,
             forget_proven=proof is not None,
+            sender_unusable=mail.sender_unusable,
+            bounce=mail.is_bounce,
         )
         case_facts = None
         if case is not None:
@@ -364,6 +365,10 @@ class MailStation:
             if case is not None:
                 batch.link_ours(case, (crisis_mail["message_id"],))
             return case
+        if isinstance(effect, mailcase.FlagForHuman):
+            row["needs_human"] = True
+            after.flagged.append((case, effect.reason))
+            return case
         if isinstance(effect, mailcase.KeepOnly) or case is None:
             return case
         if isinstance(effect, mailcase.StartReplyWindow):
@@ -375,7 +380,9 @@ class MailStation:
             if case.id is not None:
                 batch.awaiting.add(case.id)
         elif isinstance(effect, mailcase.Acknowledge):
-            ack = batch.insert(OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at), case)
+            ack = batch.insert(
+                OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at, effect.crisis), case
+            )
             batch.link_ours(case, (ack["message_id"],))
         elif isinstance(effect, mailcase.Reopen):
             case.status, case.counselor_id, case.outcome, case.closed_at = (
@@ -406,9 +413,6 @@ class MailStation:
             # In the batch's own transaction: should the process stop before the alert is out, the
             # timer loop sends it (the alert after the commit takes this timer over).
             batch.schedule(case, RESEND, now + RESEND_AFTER)
-        elif isinstance(effect, mailcase.FlagForHuman):
-            row["needs_human"] = True
-            after.flagged.append(case)
         return case
 
     async def _after(self, after: After) -> None:
@@ -428,7 +432,7 @@ class MailStation:
         if after.flagged or after.unreadable:
             async with desk.store.unit() as s:
                 people = await repo.on_duty(s) or await repo.supervisors(s)
-            notes = [desk.render("counselor.mail.flagged", code=case.code) for case in after.flagged]
+            notes = [flag_note(desk, case, reason) for case, reason in after.flagged]
             if after.unreadable:
                 notes.append(desk.render("counselor.mail.unreadable", count=after.unreadable))
             await desk.deliver([Outgoing(p.telegram_id, note) for note in notes for p in people])

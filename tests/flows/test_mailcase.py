@@ -82,11 +82,48 @@ def test_crisis_in_a_new_mail_alerts_instead_of_offering() -> None:
     from hotline.flows.mailcase import CrisisReply
 
     effects = on_mail(facts(screening=CRISIS), None, CLOSED_HOURS)
-    assert effects[-3:] == [MarkRisk(CRISIS), AlertOnDuty(CRISIS, "想找人聊聊"), CrisisReply(Risk.IMMINENT)]
+    assert effects[-2:] == [MarkRisk(CRISIS), AlertOnDuty(CRISIS, "想找人聊聊")]
     no_sender = on_mail(facts(screening=CRISIS, has_sender=False), None, CLOSED_HOURS)
-    assert not any(isinstance(e, CrisisReply) for e in no_sender)
+    assert not any(isinstance(e, CrisisReply | Acknowledge) for e in no_sender)
     assert not any(isinstance(e, OfferCase | QueueCase) for e in effects), "a crisis is not queued"
-    assert Acknowledge(DUE) in effects
+    # One automatic mail for a new thread (issue 12): the acknowledgement leads with the crisis reply.
+    assert Acknowledge(DUE, Risk.IMMINENT) in effects
+    assert not any(isinstance(e, CrisisReply) for e in effects)
+
+
+@pytest.mark.parametrize("risk", [Risk.ELEVATED, Risk.IMMINENT])
+def test_a_later_crisis_mail_in_an_acknowledged_thread_gets_the_crisis_reply(risk: Risk) -> None:
+    from hotline.flows.mailcase import CrisisReply
+
+    screening = Screening(risk, ("suicide.intent.direct",))
+    effects = on_mail(facts(screening=screening), CaseFacts(CaseStatus.WAITING, True, False), OPEN)
+    assert CrisisReply(risk) in effects and not any(isinstance(e, Acknowledge) for e in effects)
+    closed = on_mail(facts(screening=screening), CaseFacts(CaseStatus.CLOSED, False, True), OPEN)
+    assert CrisisReply(risk) in closed and Reopen() in closed
+
+
+def test_an_unusable_sender_gets_no_acknowledgement_and_the_case_says_why() -> None:
+    effects = on_mail(facts(has_sender=False, sender_unusable=True), None, OPEN)
+    assert not any(isinstance(e, Acknowledge) for e in effects)
+    assert effects[-1] == FlagForHuman("unusable_sender")
+    assert on_mail(facts(has_sender=False), None, OPEN)[-1] == FlagForHuman("no_sender")
+
+
+@pytest.mark.parametrize("screening", [NO_RISK, CRISIS])
+@pytest.mark.parametrize("case", [None, CaseFacts(CaseStatus.ACTIVE, True, True)])
+def test_bounces_are_never_answered_and_go_to_a_human(screening: Screening, case: CaseFacts | None) -> None:
+    from hotline.flows.mailcase import CrisisReply
+
+    effects = on_mail(facts(bounce=True, auto_reply=True, screening=screening), case, OPEN)
+    assert not any(isinstance(e, Acknowledge | CrisisReply | StartReplyWindow) for e in effects)
+    assert effects[-1] == FlagForHuman("bounce")
+    crisis = screening is CRISIS
+    assert (AlertOnDuty(CRISIS, "想找人聊聊") in effects) == crisis, "screened like any mail"
+    if case is None and not crisis:
+        assert effects == [KeepOnly(), FlagForHuman("bounce")]
+    else:
+        assert StoreInbound("想找人聊聊", screening) in effects, "shown to counselors in its case"
+        assert (OpenCase(None) in effects) == (case is None)
 
 
 @pytest.mark.parametrize("awaiting", [True, False])
