@@ -19,6 +19,7 @@ from hotline.mailbox.headers import decode_header_value, raw_to_text, unfold
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _COMMENT = re.compile(r"\([^()]*\)")
+_LAST_BRACKETED = re.compile(r"<([^<>]*@[^<>]*)>\s*(?:\([^()]*\)\s*)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,9 @@ def parse_sender(value: str | None, hints: Sequence[str] = ()) -> Sender:
 
 
 def _split(text: str) -> tuple[str, str]:
+    last = _LAST_BRACKETED.search(text)
+    if last is not None:  # "Name <a@b.tw>", also when the name itself looks like an address
+        return text[: last.start()].strip().strip('"'), last.group(1).strip()
     if "<" in text:
         try:
             name, address = parseaddr(text)
