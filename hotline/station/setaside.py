@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk
 from hotline.crypto import MAIL_CONTEXT
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.station.batch import After, inbound_row
-from hotline.storage.models import Case, Mail, MailCursor
+from hotline.storage.models import Mail, MailCursor
 from hotline.storage.repo import Store
 
 log = logging.getLogger(__name__)
 
 StoreBatch = Callable[[str, int, Sequence[FetchedMail], Sequence[ParsedMail] | None], Awaitable[After]]
-SetAside = Callable[[str, int, FetchedMail, ParsedMail | None], Awaitable[After]]
 
 
 async def store_each(
@@ -54,6 +53,21 @@ async def store_each(
             )
             done.append(await set_aside(mailbox, uidvalidity, fetched, mail))
     return done
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Keeps a mail that cannot be stored (see the module doc)."""
+
+    store: Store
+    key: Callable[[str], str]  # a dedup key as stored
+    now: datetime
+
+    async def __call__(
+        self, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail | None
+    ) -> After:
+        kept = await keep_for_a_human(self.store, self.key, mailbox, uidvalidity, fetched, mail, self.now)
+        return After(unreadable=int(kept))
 
 
 async def keep_for_a_human(
@@ -81,14 +95,6 @@ async def keep_for_a_human(
             s.add(Mail(**row))
         await advance_cursor(s, mailbox, uidvalidity, fetched.uid)
     return fresh
-
-
-def flag_note(desk: Desk, case: Case | None, reason: str) -> str:
-    """The note to counselors about a mail set aside for a human, by the reason (`FlagForHuman`)."""
-    key = f"counselor.mail.flagged_{reason}" if case is not None else f"counselor.mail.kept_{reason}"
-    if not desk.texts.has(key):
-        key = "counselor.mail.flagged" if case is not None else "counselor.mail.unreadable"
-    return desk.render(key, code=case.code if case is not None else "", count=1)
 
 
 async def advance_cursor(s: AsyncSession, mailbox: str, uidvalidity: int, last_uid: int) -> None:

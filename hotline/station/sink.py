@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import RESEND, RESEND_AFTER, Desk, Outgoing
+from hotline.bot.desk import RESEND, RESEND_AFTER, Desk
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
 from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity
 from hotline.flows import mailcase
@@ -41,6 +41,7 @@ from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
 from hotline.screening_service import ScreeningService
+from hotline.station.aftercommit import after_commit
 from hotline.station.batch import (
     MAIL_TIMERS,
     After,
@@ -53,7 +54,7 @@ from hotline.station.batch import (
 from hotline.station.erasure import MailErasure
 from hotline.station.outbox import Outbox
 from hotline.station.prepare import prepare
-from hotline.station.setaside import advance_cursor, flag_note, keep_for_a_human, store_each
+from hotline.station.setaside import SetAside, advance_cursor, store_each
 from hotline.storage import repo
 from hotline.storage.mail_keys import sender_key, stored_key
 from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, Timer
@@ -97,20 +98,14 @@ class MailStation:
             after = await self._store_batch(mailbox, uidvalidity, messages, parsed_ahead)
         except Exception as exc:
             log.error("a batch of %d mails could not be stored (%s)", len(messages), type(exc).__name__)
+            set_aside = SetAside(self.desk.store, self._key, self.desk.now())
             done = await store_each(
-                self._store_batch, self._set_aside, mailbox, uidvalidity, messages, parsed_ahead
+                self._store_batch, set_aside, mailbox, uidvalidity, messages, parsed_ahead
             )
         else:
             done = [after]
         for each in done:  # after the commits: alerts out, counselors told
-            await self._after(each)
-
-    async def _set_aside(
-        self, mailbox: str, uidvalidity: int, fetched: FetchedMail, mail: ParsedMail | None
-    ) -> After:
-        store = self.desk.store
-        kept = await keep_for_a_human(store, self._key, mailbox, uidvalidity, fetched, mail, self.desk.now())
-        return After(unreadable=int(kept))
+            await after_commit(self.desk, self.outbox, each)
 
     async def _store_batch(
         self,
@@ -414,28 +409,6 @@ class MailStation:
             # timer loop sends it (the alert after the commit takes this timer over).
             batch.schedule(case, RESEND, now + RESEND_AFTER)
         return case
-
-    async def _after(self, after: After) -> None:
-        desk = self.desk
-        if after.stored:
-            desk.wake_timers()
-            self.outbox.wake()
-        for case, screening, text, raised_at in after.alerts:
-            await desk.alert(case.id, screening, text, raised_at)
-        await desk.deliver(
-            [
-                Outgoing(who, desk.render("counselor.mail.followup", code=code, text=text))
-                for who, code, text in after.relays
-            ]
-        )
-        await desk.offer_many([case.id for case in after.offers])
-        if after.flagged or after.unreadable:
-            async with desk.store.unit() as s:
-                people = await repo.on_duty(s) or await repo.supervisors(s)
-            notes = [flag_note(desk, case, reason) for case, reason in after.flagged]
-            if after.unreadable:
-                notes.append(desk.render("counselor.mail.unreadable", count=after.unreadable))
-            await desk.deliver([Outgoing(p.telegram_id, note) for note in notes for p in people])
 
 
 __all__ = ["MailStation"]

@@ -1,0 +1,42 @@
+"""What a stored batch of received mail leaves to do once its transaction is committed: wake the timers
+and the outbox, send the crisis alerts, relay follow-ups to counselors, offer new cases, and tell the
+counselors on duty (or the supervisors) about mail set aside for a human."""
+
+from __future__ import annotations
+
+from hotline.bot.desk import Desk, Outgoing
+from hotline.station.batch import After
+from hotline.station.outbox import Outbox
+from hotline.storage import repo
+from hotline.storage.models import Case
+
+
+async def after_commit(desk: Desk, outbox: Outbox, after: After) -> None:
+    """Everything in ``after``, in that order (see the module doc)."""
+    if after.stored:
+        desk.wake_timers()
+        outbox.wake()
+    for case, screening, text, raised_at in after.alerts:
+        await desk.alert(case.id, screening, text, raised_at)
+    await desk.deliver(
+        [
+            Outgoing(who, desk.render("counselor.mail.followup", code=code, text=text))
+            for who, code, text in after.relays
+        ]
+    )
+    await desk.offer_many([case.id for case in after.offers])
+    if after.flagged or after.unreadable:
+        async with desk.store.unit() as s:
+            people = await repo.on_duty(s) or await repo.supervisors(s)
+        notes = [flag_note(desk, case, reason) for case, reason in after.flagged]
+        if after.unreadable:
+            notes.append(desk.render("counselor.mail.unreadable", count=after.unreadable))
+        await desk.deliver([Outgoing(p.telegram_id, note) for note in notes for p in people])
+
+
+def flag_note(desk: Desk, case: Case | None, reason: str) -> str:
+    """The note to counselors about a mail set aside for a human, by the reason (`FlagForHuman`)."""
+    key = f"counselor.mail.flagged_{reason}" if case is not None else f"counselor.mail.kept_{reason}"
+    if not desk.texts.has(key):
+        key = "counselor.mail.flagged" if case is not None else "counselor.mail.unreadable"
+    return desk.render(key, code=case.code if case is not None else "", count=1)
