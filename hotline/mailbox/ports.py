@@ -26,5 +26,7 @@ class MailCursorStore(Protocol):
 class MailSink(Protocol):
     async def store_batch(self, mailbox: str, uidvalidity: int, messages: Sequence[FetchedMail]) -> None:
         """Persist ``messages`` (skipping dedup keys already stored) AND set the cursor of ``mailbox``
-        to (uidvalidity, max uid of the batch), in ONE transaction. Raising stores nothing."""
+        to (uidvalidity, max uid of the batch), in ONE transaction. Should that transaction fail, the
+        mails may be stored one a transaction, each moving the cursor past itself (a mail that cannot be
+        stored is kept for a human); raising leaves the cursor after the last mail stored."""
         ...

@@ -3,11 +3,13 @@ cannot be stored set aside for a human while the batch and later polls go on. SQ
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select, text
 
+from hotline.mailbox.ports import FetchedMail
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock
 from hotline.storage.models import Case, Mail, MailCursor
@@ -78,6 +80,41 @@ async def test_ids_seen_first_as_references_then_as_own_ids_thread_and_jam_nothi
         "B's ids never pull A's mail, nor A's B's"
     )
     assert await poll(any_db_station) == (0, 0)
+
+
+async def test_random_orders_of_ids_and_senders_never_jam_a_batch(any_db_station: Stage) -> None:
+    """Any combination: ids from a small pool, as own ids and references, by two senders, in batches of
+    any size, each id possibly met again later; straight to the station's sink (the seam every fetcher
+    uses), 60 sequences."""
+    sink = any_db_station.running.station
+    assert sink is not None
+    rng = random.Random(12)
+    uid = 0
+    for round_ in range(60):
+        pool = [f"<p{round_}-{n}@x.tw>" for n in range(5)]
+        raws = []
+        for n in range(rng.randint(1, 8)):
+            refs = rng.sample(pool, rng.randint(0, 3))
+            raws.append(
+                mail(
+                    f"r{round_}-{n}", f"第 {n} 封", sender=rng.choice((A, B)), message_id=rng.choice(pool),
+                    in_reply_to=refs[0] if refs else None, references=" ".join(refs) or None,
+                )
+            )  # fmt: skip
+        while raws:
+            size = rng.randint(1, len(raws))
+            batch, raws = raws[:size], raws[size:]
+            fetched = []
+            for raw in batch:
+                uid += 1
+                fetched.append(FetchedMail(uid, RECEIVED, raw))
+            await sink.store_batch("INBOX", 7, fetched)
+    rows = await inbound(any_db_station)
+    assert rows and not any(r.needs_human for r in rows), "every mail stored in its case, none set aside"
+    assert all(r.case_id is not None for r in rows)
+    async with any_db_station.running.store.unit() as s:  # type: ignore[union-attr]
+        cursor = await s.get(MailCursor, "INBOX")
+        assert cursor is not None and cursor.last_uid == uid
 
 
 async def _refuse_mail_uid(stage: Stage, uid: int, url: str) -> None:
