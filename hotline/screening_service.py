@@ -38,10 +38,6 @@ class ScreeningService:
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
 
-    def __call__(self, text: str) -> Screening:
-        """The lexicon's screening (synchronous, for a text that needs an answer now)."""
-        return self.lexicon(text)
-
     async def screen(self, text: str, earlier: Sequence[str] = ()) -> Screening:
         first = self.lexicon(text)
         if first.is_crisis or self.learned is None or not text.strip():
