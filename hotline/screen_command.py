@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from hotline.domain import Screening
 from hotline.screening import Screener, merge
-from hotline.screening.learned import LearnedLayer
+
+if TYPE_CHECKING:  # numpy is imported only when the learned layer is used (--lexicon-only starts faster)
+    from hotline.screening.learned import LearnedLayer
 
 _CHUNK = 1 << 16
 

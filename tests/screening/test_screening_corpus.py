@@ -49,21 +49,21 @@ def test_every_crisis_line_alerts(screener: Screener) -> None:
     assert not missed, "crisis lines not screened as a crisis:\n" + "\n".join(missed)
 
 
-def test_distress_lines_are_distress_and_raise_no_alert(screener: Screener) -> None:
-    wrong = [
+def _screened_otherwise(screener: Screener, label: Risk) -> list[str]:
+    return [
         f"corpus.tsv:{line.number}: {line.text} -> {screener.screen(line.text)}"
         for line in read_corpus()
-        if line.label is Risk.DISTRESS and screener.screen(line.text).risk is not Risk.DISTRESS
+        if line.label is label and screener.screen(line.text).risk is not label
     ]
+
+
+def test_distress_lines_are_distress_and_raise_no_alert(screener: Screener) -> None:
+    wrong = _screened_otherwise(screener, Risk.DISTRESS)
     assert not wrong, "distress lines screened otherwise:\n" + "\n".join(wrong)
 
 
 def test_imminent_lines_are_imminent(screener: Screener) -> None:
-    wrong = [
-        f"corpus.tsv:{line.number}: {line.text} -> {screener.screen(line.text)}"
-        for line in read_corpus()
-        if line.label is Risk.IMMINENT and screener.screen(line.text).risk is not Risk.IMMINENT
-    ]
+    wrong = _screened_otherwise(screener, Risk.IMMINENT)
     assert not wrong, "imminent lines screened lower:\n" + "\n".join(wrong)
 
 
