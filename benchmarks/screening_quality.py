@@ -6,7 +6,7 @@ training; see their README. A crisis line counts as caught when the risk is elev
 ``none`` line flagged so is a false alarm; ``distress`` lines are reported apart (flagged as a crisis
 they cost a counselor a minute; as distress they go first in the queue, which is what they should).
 
-Run: ``python -m benchmarks screening [--set 1|2] [--misses]`` (``--misses`` prints the crisis lines
+Run: ``python -m benchmarks screening [--set 1|2|3|4] [--misses]`` (``--misses`` prints the crisis lines
 every layer missed: reading them is fitting to the set, so a set that has been read that way stops being
 held out; say so when you report its figures).
 """
@@ -27,7 +27,7 @@ from hotline.screening import merge
 from hotline.screening_loader import load_screener
 
 DATA = Path(__file__).resolve().parent / "data"
-SETS = {str(n): DATA / f"screening-heldout-{n}.tsv" for n in (1, 2, 3)}
+SETS = {str(n): DATA / f"screening-heldout-{n}.tsv" for n in (1, 2, 3, 4)}
 GOAL_RECALL, GOAL_FALSE_ALARMS = 0.97, 0.05
 
 
