@@ -1,0 +1,195 @@
+"""HTTP surface of the LINE emulator: the Messaging API paths line-bot-sdk calls, and webhook delivery.
+
+Served (``Authorization: Bearer <channel access token>`` on every one, else 401):
+``POST /v2/bot/message/reply`` · ``POST /v2/bot/message/push`` (``X-Line-Retry-Key`` honoured) ·
+``GET /v2/bot/profile/{userId}`` · ``GET /v2/bot/group/{groupId}/member/{userId}`` · ``GET /v2/bot/info`` ·
+``PUT``/``GET /v2/bot/channel/webhook/endpoint``. Anything else is 404 ``{"message": "Not found"}``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from .line_model import (
+    AUTH_FAILED,
+    AUTH_MISSING,
+    JSON,
+    NOT_FOUND,
+    DeliveryAttempt,
+    LineApiError,
+    LineCall,
+    LineEvent,
+    dumps,
+    sign,
+)
+from .line_state import ChannelState
+
+_ENDPOINTS: dict[tuple[str, str], str] = {
+    ("POST", "/v2/bot/message/reply"): "reply",
+    ("POST", "/v2/bot/message/push"): "push",
+    ("GET", "/v2/bot/info"): "info",
+    ("PUT", "/v2/bot/channel/webhook/endpoint"): "set_webhook",
+    ("GET", "/v2/bot/channel/webhook/endpoint"): "webhook",
+}
+
+
+def _json(body: JSON, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=dumps(body),
+        content_type="application/json",
+        headers={"x-line-request-id": str(uuid.uuid4())},
+    )
+
+
+class LineApiServer:
+    """The aiohttp application answering one channel's Messaging API requests."""
+
+    def __init__(
+        self, state: ChannelState, access_token: Callable[[], str], bot_info: Callable[[], JSON]
+    ) -> None:
+        self._state = state
+        self._access_token = access_token
+        self._bot_info = bot_info
+        self.webhook_url: str | None = None
+        self.app = web.Application(client_max_size=2 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    def _endpoint(self, request: web.Request) -> tuple[str, dict[str, str]]:
+        found = _ENDPOINTS.get((request.method, request.path))
+        if found is not None:
+            return found, {}
+        parts = request.path.strip("/").split("/")
+        if request.method == "GET" and parts[:3] == ["v2", "bot", "profile"] and len(parts) == 4:
+            return "profile", {"userId": parts[3]}
+        if (
+            request.method == "GET"
+            and len(parts) == 6
+            and parts[:3] == ["v2", "bot", "group"]
+            and parts[4] == "member"
+        ):
+            return "group_member", {"groupId": parts[3], "userId": parts[5]}
+        return "", {}
+
+    async def _body(self, request: web.Request) -> JSON:
+        if not request.body_exists:
+            return {}
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            raise LineApiError(
+                400, "The request body could not be parsed as JSON (line: -, column: -)"
+            ) from None
+        if not isinstance(body, dict):
+            raise LineApiError(400, "The request body could not be parsed as JSON (line: -, column: -)")
+        return body
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        at = time.monotonic()
+        state = self._state
+        index = len(state.calls)
+        endpoint, path_params = self._endpoint(request)
+        body: JSON = {}
+        to: str | None = None
+        injected = False
+        try:
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer "):
+                raise LineApiError(401, AUTH_MISSING)
+            if auth.removeprefix("Bearer ").strip() != self._access_token():
+                raise LineApiError(401, AUTH_FAILED)
+            if not endpoint:
+                raise LineApiError(404, NOT_FOUND)
+            body = await self._body(request)
+            to = _target(state, endpoint, body, path_params)
+            fault = state.take_fault(endpoint, to)
+            if fault is not None:
+                injected = True
+                raise fault.error()
+            if endpoint == "reply":
+                result, to = state.reply(body, index)
+            else:
+                result = self._run(endpoint, body, path_params, request, index)
+            status = 200
+        except LineApiError as exc:
+            status, result = exc.status, exc.to_json()
+        state.record(
+            LineCall(index, endpoint or "unknown", request.method, request.path, body, at, status, result, to, injected)
+        )  # fmt: skip
+        return _json(result, status)
+
+    def _run(
+        self, endpoint: str, body: JSON, params: dict[str, str], request: web.Request, index: int
+    ) -> JSON:
+        state = self._state
+        if endpoint == "push":
+            return state.push(body, request.headers.get("X-Line-Retry-Key"), index)
+        if endpoint == "profile":
+            return state.profile(params["userId"])
+        if endpoint == "group_member":
+            return state.group_member_profile(params["groupId"], params["userId"])
+        if endpoint == "info":
+            return self._bot_info()
+        if endpoint == "set_webhook":
+            url = body.get("endpoint")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise LineApiError.invalid_body([{"message": "must be a valid URL", "property": "endpoint"}])
+            self.webhook_url = url
+            return {}
+        return {"endpoint": self.webhook_url or "", "active": self.webhook_url is not None}
+
+
+def _target(state: ChannelState, endpoint: str, body: JSON, params: dict[str, str]) -> str | None:
+    """The chat a call addresses, for faults aimed at one chat (reply: resolved from its token)."""
+    if endpoint == "push":
+        to = body.get("to")
+        return to if isinstance(to, str) else None
+    if endpoint == "reply":
+        token = body.get("replyToken")
+        found = state.reply_tokens.get(token) if isinstance(token, str) else None
+        return found.chat_id if found else None
+    return params.get("userId")
+
+
+class WebhookSender:
+    """POSTs events to the webhook, signed with the channel secret, one event per request."""
+
+    def __init__(
+        self, session: ClientSession, secret: Callable[[], str], destination: str, timeout: float
+    ) -> None:
+        self._session = session
+        self._secret = secret
+        self._destination = destination
+        self._timeout = ClientTimeout(total=timeout)
+
+    def body(self, events: list[LineEvent], *, redelivery: bool) -> bytes:
+        payload = {
+            "destination": self._destination,
+            "events": [e.to_json(redelivery=redelivery) for e in events],
+        }
+        return dumps(payload)
+
+    async def post(self, url: str, body: bytes, signature: str | None) -> tuple[int | None, str | None]:
+        """(status, failure): the webhook's status, or None and why the connection failed."""
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "LineBotWebhook/2.0"}
+        if signature is not None:
+            headers["X-Line-Signature"] = signature
+        try:
+            async with self._session.post(url, data=body, headers=headers, timeout=self._timeout) as response:
+                await response.read()
+                return response.status, None if 200 <= response.status < 300 else f"status {response.status}"
+        except (ClientError, TimeoutError) as exc:
+            return None, f"connection failed: {exc.__class__.__name__}"
+
+    async def deliver(self, url: str, event: LineEvent, *, redelivery: bool) -> DeliveryAttempt:
+        body = self.body([event], redelivery=redelivery)
+        at = time.monotonic()
+        status, failure = await self.post(url, body, sign(self._secret(), body))
+        attempt = DeliveryAttempt(at, redelivery, status, failure)
+        event.attempts.append(attempt)
+        return attempt
