@@ -21,8 +21,6 @@ Faults: ``fail_next`` (status, LINE's body), ``drop_deliveries`` (events lost on
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Self
@@ -30,7 +28,7 @@ from typing import Self
 from aiohttp import ClientSession, TCPConnector, web
 
 from . import line_events as ev
-from .line_http import LineApiServer, WebhookSender
+from .line_http import LineApiServer
 from .line_model import (
     JSON,
     Chat,
@@ -46,6 +44,7 @@ from .line_model import (
     sign,
 )
 from .line_state import CallPredicate, ChannelState, Fault
+from .line_webhook import WebhookDeliveries, WebhookSender
 
 DEFAULT_CHANNEL_SECRET = "sandbox-line-channel-secret"
 DEFAULT_ACCESS_TOKEN = "sandbox-line-channel-access-token"
@@ -88,11 +87,8 @@ class LineEmulator:
         self._server = LineApiServer(self._state, lambda: self.access_token, self._bot_info)
         self._server.webhook_url = webhook_url
         self._runner: web.AppRunner | None = None
-        self._sender: WebhookSender | None = None
         self._session: ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._attempted = asyncio.Condition()
-        self._drops = 0
+        self._deliveries: WebhookDeliveries | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> Self:
@@ -102,17 +98,15 @@ class LineEmulator:
         await web.TCPSite(runner, self._host, self._port).start()
         self._port = int(runner.addresses[0][1])
         self._session = ClientSession(connector=TCPConnector(limit=0))
-        self._sender = WebhookSender(
+        sender = WebhookSender(
             self._session, lambda: self.channel_secret, self.bot_user_id, self._webhook_timeout
         )
+        self._deliveries = WebhookDeliveries(sender, self)
         return self
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._deliveries is not None:
+            await self._deliveries.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -187,9 +181,7 @@ class LineEmulator:
         """Escape hatch: deliver any event object (``deliveryContext`` is added per delivery)."""
         event = LineEvent(payload, chat.chat_id, user, mark=len(self._state.calls), at=time.monotonic())
         self._state.events.append(event)
-        task = asyncio.create_task(self._deliver(event), name=f"line-webhook-{event.webhook_event_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._hooks().start(event)
         return event
 
     def send_text(self, user: LineUser, text: str, *, chat: LineGroup | None = None) -> LineEvent:
@@ -260,39 +252,15 @@ class LineEmulator:
     def member_joined(self, chat: LineGroup, *users: LineUser) -> LineEvent:
         return self._emit("memberJoined", chat, None, ev.members_body(users, "joined"))
 
-    async def _deliver(self, event: LineEvent, *, redelivery: bool = False, once: bool = False) -> None:
-        assert self._sender is not None, "the emulator is not started"
-        for attempt_no in range(self.max_redeliveries + 1):
-            url = self.webhook_url
-            if self._drops > 0 or url is None:
-                self._drops -= 1 if url is not None else 0
-                why = "dropped" if url is not None else "no webhook URL"
-                await self._attempt(event, DeliveryAttempt(time.monotonic(), redelivery, None, why))
-                return
-            attempt = await self._sender.deliver(url, event, redelivery=redelivery or attempt_no > 0)
-            await self._attempt(event, None)
-            if attempt.ok or once or not self.redelivery:
-                return
-            await asyncio.sleep(self.redelivery_delay)
-
-    async def _attempt(self, event: LineEvent, attempt: DeliveryAttempt | None) -> None:
-        if attempt is not None:
-            event.attempts.append(attempt)
-        async with self._attempted:
-            self._attempted.notify_all()
-
     async def redeliver(self, event: LineEvent) -> DeliveryAttempt:
         """Deliver ``event`` once more now, marked ``isRedelivery`` (same id, same reply token)."""
-        await self._deliver(event, redelivery=True, once=True)
-        return event.attempts[-1]
+        return await self._hooks().redeliver(event)
 
     async def wait_delivered(
         self, event: LineEvent, *, attempts: int = 1, timeout: float = 5.0
     ) -> DeliveryAttempt:
         """The ``attempts``-th delivery attempt of ``event`` (waiting for it), e.g. to see its status."""
-        async with self._attempted:
-            await asyncio.wait_for(self._attempted.wait_for(lambda: len(event.attempts) >= attempts), timeout)
-        return event.attempts[attempts - 1]
+        return await self._hooks().wait_delivered(event, attempts, timeout)
 
     def sign(self, body: bytes) -> str:
         """The ``X-Line-Signature`` LINE would put on ``body``."""
@@ -300,9 +268,12 @@ class LineEmulator:
 
     async def post_raw(self, body: bytes, signature: str | None) -> int | None:
         """POST ``body`` to the webhook with this ``X-Line-Signature`` (None: without); its status."""
-        assert self._sender is not None and self.webhook_url is not None
-        status, _ = await self._sender.post(self.webhook_url, body, signature)
-        return status
+        return await self._hooks().post_raw(body, signature)
+
+    def _hooks(self) -> WebhookDeliveries:
+        if self._deliveries is None:
+            raise RuntimeError("the emulator is not started")
+        return self._deliveries
 
     # -- faults ----------------------------------------------------------------------------------
     def fail_next(
@@ -324,7 +295,7 @@ class LineEmulator:
 
     def drop_deliveries(self, times: int = 1) -> None:
         """The next ``times`` webhook deliveries are lost (not sent, not redelivered; see ``redeliver``)."""
-        self._drops += times
+        self._hooks().drops += times
 
     def set_push_quota(self, messages: int | None) -> None:
         """Messages left this month: push beyond it answers 429 "You have reached your monthly limit."."""

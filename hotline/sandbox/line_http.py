@@ -1,4 +1,4 @@
-"""HTTP surface of the LINE emulator: the Messaging API paths line-bot-sdk calls, and webhook delivery.
+"""HTTP surface of the LINE emulator: the Messaging API paths line-bot-sdk calls.
 
 Served (``Authorization: Bearer <channel access token>`` on every one, else 401):
 ``POST /v2/bot/message/reply`` · ``POST /v2/bot/message/push`` (``X-Line-Retry-Key`` honoured) ·
@@ -13,19 +13,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import web
 
 from .line_model import (
     AUTH_FAILED,
     AUTH_MISSING,
     JSON,
     NOT_FOUND,
-    DeliveryAttempt,
     LineApiError,
     LineCall,
-    LineEvent,
     dumps,
-    sign,
 )
 from .line_state import ChannelState
 
@@ -154,42 +151,3 @@ def _target(state: ChannelState, endpoint: str, body: JSON, params: dict[str, st
         found = state.reply_tokens.get(token) if isinstance(token, str) else None
         return found.chat_id if found else None
     return params.get("userId")
-
-
-class WebhookSender:
-    """POSTs events to the webhook, signed with the channel secret, one event per request."""
-
-    def __init__(
-        self, session: ClientSession, secret: Callable[[], str], destination: str, timeout: float
-    ) -> None:
-        self._session = session
-        self._secret = secret
-        self._destination = destination
-        self._timeout = ClientTimeout(total=timeout)
-
-    def body(self, events: list[LineEvent], *, redelivery: bool) -> bytes:
-        payload = {
-            "destination": self._destination,
-            "events": [e.to_json(redelivery=redelivery) for e in events],
-        }
-        return dumps(payload)
-
-    async def post(self, url: str, body: bytes, signature: str | None) -> tuple[int | None, str | None]:
-        """(status, failure): the webhook's status, or None and why the connection failed."""
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "LineBotWebhook/2.0"}
-        if signature is not None:
-            headers["X-Line-Signature"] = signature
-        try:
-            async with self._session.post(url, data=body, headers=headers, timeout=self._timeout) as response:
-                await response.read()
-                return response.status, None if 200 <= response.status < 300 else f"status {response.status}"
-        except (ClientError, TimeoutError) as exc:
-            return None, f"connection failed: {exc.__class__.__name__}"
-
-    async def deliver(self, url: str, event: LineEvent, *, redelivery: bool) -> DeliveryAttempt:
-        body = self.body([event], redelivery=redelivery)
-        at = time.monotonic()
-        status, failure = await self.post(url, body, sign(self._secret(), body))
-        attempt = DeliveryAttempt(at, redelivery, status, failure)
-        event.attempts.append(attempt)
-        return attempt
