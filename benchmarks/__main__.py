@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each printing its figures against a baseline measured in the same run.
 
 python -m benchmarks            all of them
-python -m benchmarks screen     one of: screen, telegram, mail, screening
+python -m benchmarks screen     one of: screen, telegram, line, mail, screening
 python -m benchmarks screening [--set 1|2] [--misses]   screening quality on a held-out set
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from benchmarks import mail_bench, screen_bench, screening_quality, telegram_bench
+from benchmarks import line_bench, mail_bench, screen_bench, screening_quality, telegram_bench
 
-ALL = ("screen", "screening", "telegram", "mail")
+ALL = ("screen", "screening", "telegram", "line", "mail")
 
 
 def main(argv: list[str]) -> int:
@@ -35,6 +35,9 @@ def main(argv: list[str]) -> int:
     if "telegram" in wanted:
         print("\n== Telegram line: 300 /start at once; crisis alert latency ==")
         asyncio.run(telegram_bench.main())
+    if "line" in wanted:
+        print("\n== LINE line: 300 users' first message at once ==")
+        asyncio.run(line_bench.main())
     if "mail" in wanted:
         print("\n== e-mail station: hotline mail poll --once of 1,000 mails ==")
         asyncio.run(mail_bench.main())
