@@ -16,13 +16,16 @@ from linebot.v3.messaging import (
     ApiException,
     AsyncApiClient,
     AsyncMessagingApi,
+    ButtonsTemplate,
     Configuration,
+    ConfirmTemplate,
     MessageAction,
     PostbackAction,
     PushMessageRequest,
     QuickReply,
     QuickReplyItem,
     ReplyMessageRequest,
+    TemplateMessage,
     TextMessage,
 )
 from linebot.v3.webhooks import (
@@ -315,3 +318,24 @@ async def test_follow_unfollow_and_blocked_pushes(
     assert no_profile.value.status == 404
     back = await said(emu, hook, emu.follow(mei, unblocked=True))
     assert back.follow.is_unblocked is True and emu.is_friend(mei)
+
+
+async def test_template_buttons_tap_and_bad_confirm(
+    emu: LineEmulator, hook: Webhook, api: AsyncMessagingApi
+) -> None:
+    mei = emu.user("小美")
+    buttons = TemplateMessage(
+        alt_text="預約",
+        template=ButtonsTemplate(text="要預約嗎？", actions=[PostbackAction(label="預約", data="book=yes")]),
+    )
+    await api.push_message(PushMessageRequest(to=mei.user_id, messages=[buttons]))
+    tapped = await said(emu, hook, emu.tap(mei, "預約"))
+    assert isinstance(tapped, PostbackEvent) and tapped.postback.data == "book=yes"
+    three = [MessageAction(label=str(i), text=str(i)) for i in range(3)]
+    confirm = TemplateMessage(alt_text="確認", template=ConfirmTemplate(text="確定？", actions=three))
+    with pytest.raises(ApiException) as refused:
+        await api.push_message(PushMessageRequest(to=mei.user_id, messages=[confirm]))
+    assert error_body(refused.value)["details"] == [
+        {"message": "Size must be between 2 and 2", "property": "messages[0].template.actions"}
+    ]
+    assert emu.texts(mei) == ["預約"]
