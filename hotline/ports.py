@@ -1,12 +1,16 @@
 """Narrow seams between the service and the outside world, declared together.
 
-A chat gateway sends and edits messages in a chat channel (Telegram today, LINE later). The service
-renders texts and buttons; the gateway knows nothing about cases.
+A chat gateway sends and edits messages in Telegram, where the counselors' console lives (counselors are
+addressed by their Telegram id). Employees are reached through an :class:`EmployeeChannel`, one adapter
+per channel (Telegram today, LINE next), addressed by an opaque :class:`Recipient`; the adapters are
+registered in :class:`hotline.channels.EmployeeChannels`. The service renders texts and buttons; neither
+port knows anything about cases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -21,4 +25,35 @@ class ChatGateway(Protocol):
 
     async def edit(self, chat_id: int, ref: str, text: str, buttons: Sequence[ButtonRow] = ()) -> None:
         """Replace the text (and buttons) of a message sent earlier."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """An employee on a chat channel, as an opaque handle: the channel's name (``Channel`` value) and the
+    channel's own id for them as text (a Telegram chat id, a LINE user id). Only the adapter of that
+    channel reads ``address``; the service stores it sealed (``Employee.contact_enc``) and passes it on."""
+
+    channel: str
+    address: str
+
+
+class EmployeeChannel(Protocol):
+    """One employee-facing channel: all the service needs to reach an employee there."""
+
+    @property
+    def channel(self) -> str:
+        """The ``Channel`` value this adapter serves (``Recipient.channel`` of its recipients)."""
+        ...
+
+    async def send_text(self, to: Recipient, text: str) -> str:
+        """Send a message; return a reference that :meth:`edit` accepts. Raises ``ChannelError``."""
+        ...
+
+    async def send_choices(self, to: Recipient, text: str, choices: Sequence[ButtonRow]) -> str:
+        """Send a message with buttons (rows of (label, data)); a press comes back as ``Pressed(data)``."""
+        ...
+
+    async def edit(self, to: Recipient, ref: str, text: str, choices: Sequence[ButtonRow] = ()) -> None:
+        """Replace the text (and buttons) of a message sent earlier, where the channel can."""
         ...

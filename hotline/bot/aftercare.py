@@ -23,6 +23,7 @@ from hotline.bot.survey import PREFIX as SURVEY_PREFIX
 from hotline.bot.survey import MailAnswers, Surveys
 from hotline.domain import Outcome
 from hotline.flows.vocabulary import Event
+from hotline.ports import Recipient
 from hotline.storage.models import Case, Conversation
 from hotline.timer_kinds import TimerKind
 
@@ -99,6 +100,6 @@ class Aftercare:
         return {TimerKind.BOOKING_REMINDER: remind}
 
     async def aside(
-        self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int
+        self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int | Recipient
     ) -> list[Outgoing] | None:
         return await self.surveys.aside(s, conv, event, chat_id)

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.bot.telegram_employees import TelegramEmployees
+from hotline.channels import EmployeeChannels
 from hotline.crypto import CONTACT_CONTEXT
 from hotline.domain import CaseStatus, Category, Risk, Role, Screening
 from hotline.errors import ChannelError, ChatUnavailable
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
-from hotline.ports import ButtonRow, ChatGateway, Clock
+from hotline.ports import ButtonRow, ChatGateway, Clock, Recipient
 from hotline.privacy import audit
 from hotline.privacy.audit import Actor, AuditAction
 from hotline.settings import Settings
@@ -51,9 +53,10 @@ class PreparedAlert:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A message to send once the transaction that decided it has committed."""
+    """A message to send once the transaction that decided it has committed: to a Telegram chat by id (a
+    counselor, or an employee on Telegram), or to an employee of any channel by :class:`Recipient`."""
 
-    chat_id: int
+    chat_id: int | Recipient
     text: str
     buttons: tuple[ButtonRow, ...] = ()
 
@@ -69,6 +72,7 @@ class Desk:
         hours: ServiceHours,
         clock: Clock,
         wake_timers: Callable[[], None] = lambda: None,
+        channels: EmployeeChannels | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -77,6 +81,8 @@ class Desk:
         self.hours = hours
         self.clock = clock
         self.wake_timers = wake_timers
+        # Employees' channels; Telegram's adapter shares the counselors' gateway unless one is given.
+        self.channels = channels if channels is not None else EmployeeChannels(TelegramEmployees(gateway))
 
     def now(self) -> datetime:
         return self.clock()
@@ -95,13 +101,21 @@ class Desk:
         return self.texts.render("area." + Category(category).value)
 
     # -- contact data -----------------------------------------------------------------------------
-    def seal_contact(self, chat_id: int) -> bytes:
-        return self.store.vault.encrypt(str(chat_id), context=CONTACT_CONTEXT)
+    def seal_contact(self, address: int | str) -> bytes:
+        """An employee's address on their channel (a Telegram chat id, a LINE user id), sealed."""
+        return self.store.vault.encrypt(str(address), context=CONTACT_CONTEXT)
 
     def chat_of(self, employee: Employee) -> int | None:
         if employee.contact_enc is None:
             return None
         return int(self.store.vault.decrypt(employee.contact_enc, context=CONTACT_CONTEXT))
+
+    def recipient_of(self, employee: Employee) -> Recipient | None:
+        """Where the employee is reached on their chat channel (None: no contact, or not a chat channel)."""
+        if employee.contact_enc is None or employee.channel not in self.channels:
+            return None
+        address = self.store.vault.decrypt(employee.contact_enc, context=CONTACT_CONTEXT)
+        return Recipient(employee.channel, address)
 
     # -- sending ----------------------------------------------------------------------------------
     async def deliver(self, outgoing: Sequence[Outgoing]) -> list[str | None]:
@@ -109,7 +123,10 @@ class Desk:
         refs: list[str | None] = []
         for item in outgoing:
             try:
-                refs.append(await self.gateway.send(item.chat_id, item.text, item.buttons))
+                if isinstance(item.chat_id, Recipient):
+                    refs.append(await self.channels.send(item.chat_id, item.text, item.buttons))
+                else:
+                    refs.append(await self.gateway.send(item.chat_id, item.text, item.buttons))
             except ChannelError as exc:
                 log.warning("send failed: %s", exc)
                 refs.append(None)

@@ -1,7 +1,11 @@
 """The employee's side: screen the input, run the intake flow, carry out its effects.
 
 One transaction per update: load the conversation, step the pure flow, write what it decided, commit;
-then send. Every text is screened before the flow sees it, in every state.
+then send, crisis reply first, then alerts, then the rest (`bot.dispatch`). Every text is screened before
+the flow sees it, in every state. Channel-neutral: the runner serves the employees of one chat channel
+(``channel``); they are reached by :class:`~hotline.ports.Recipient` through the desk's channel adapters.
+Each effect of the intake flow is executed in :meth:`EmployeeRunner._apply` (``match`` ending in
+``assert_never``: an effect nobody executes fails ``mypy --strict``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk, Outgoing, PreparedAlert
+from hotline.bot.desk import Desk, Outgoing
+from hotline.bot.dispatch import Dispatch
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
 from hotline.flows import intake
+from hotline.flows.effects import Urgency, urgency
 from hotline.flows.vocabulary import (
     AlertOnDuty,
     CaseClaimed,
@@ -41,6 +48,7 @@ from hotline.flows.vocabulary import (
     Unsupported,
     WithdrawCase,
 )
+from hotline.ports import Recipient
 from hotline.privacy.forget import forget, my_data
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.screening_service import ConversationWindow, ScreeningService
@@ -51,19 +59,30 @@ from hotline.timer_kinds import TimerKind
 log = logging.getLogger(__name__)
 
 # Issue 7: takes a text meant for an open survey question; the messages to send, or None if not its.
-Aside = Callable[[AsyncSession, Conversation, "Event", int], Awaitable[list[Outgoing] | None]]
+Aside = Callable[[AsyncSession, Conversation, "Event", Recipient], Awaitable[list[Outgoing] | None]]
+# The intake effects that act on the employee's case (logged and skipped when there is none).
+CaseEffect = (
+    StoreInbound
+    | OfferCase
+    | QueueCase
+    | RelayToCounselor
+    | MarkRisk
+    | AlertOnDuty
+    | WithdrawCase
+    | NotifyCounselor
+)
 
 
 @dataclass
 class _After:
     """What to do once the transaction has committed."""
 
-    sends: list[Outgoing] = field(default_factory=list)
+    out: Dispatch = field(default_factory=Dispatch)  # messages and alerts, sent by the ordering rule
     offer_case: int | None = None
-    alerts: list[PreparedAlert] = field(default_factory=list)
     limited: bool = False  # over the rate limit: store and screen everything, hold routine replies
     counselor_told: bool = False  # the counselor has been told the employee left
     ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
+    pseudonym: str = ""  # the employee's (their recent words are forgotten with them)
 
 
 # What a counselor-side event means for the case; a case found otherwise has moved on since.
@@ -82,8 +101,10 @@ class EmployeeRunner:
         known: set[str] | None = None,
         limiter: RateLimiter | None = None,
         window: ConversationWindow | None = None,
+        channel: Channel = Channel.TELEGRAM,
     ) -> None:
         self.desk = desk
+        self.channel = channel
         self.screening = screening
         self.window = window
         self.limiter = limiter
@@ -94,13 +115,17 @@ class EmployeeRunner:
         self.aside: Aside | None = None
         self.after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None
 
-    def pseudonym(self, user_id: int) -> str:
-        return self.desk.store.vault.pseudonym(Channel.TELEGRAM.value, str(user_id))
+    def pseudonym(self, user_id: int | str) -> str:
+        return self.desk.store.vault.pseudonym(self.channel.value, str(user_id))
 
-    async def said(self, user_id: int, chat_id: int, text: str) -> None:
+    def recipient(self, chat_id: int | str) -> Recipient:
+        """The employee's chat on this runner's channel (a Telegram chat id, a LINE user id)."""
+        return Recipient(self.channel.value, str(chat_id))
+
+    async def said(self, user_id: int | str, chat_id: int | str, text: str) -> None:
         await self.handle(user_id, chat_id, Said(text, await self.screen(user_id, text)))
 
-    async def screen(self, user_id: int, text: str) -> Screening:
+    async def screen(self, user_id: int | str, text: str) -> Screening:
         """Every layer, the employee's last few messages read with this one (a cue split across them)."""
         if self.window is None:
             return await self.screening.screen(text)
@@ -109,7 +134,9 @@ class EmployeeRunner:
         self.window.add(who, text, now)
         return await self.screening.screen(text, earlier)
 
-    async def said_in_case(self, user_id: int, chat_id: int, text: str, screening: Screening) -> None:
+    async def said_in_case(
+        self, user_id: int | str, chat_id: int | str, text: str, screening: Screening
+    ) -> None:
         """Words typed after a command: kept (and relayed) when the employee has a case going; outside
         a case they would only repeat the notice, so nothing is done."""
         async with self.desk.store.unit() as s:
@@ -118,12 +145,13 @@ class EmployeeRunner:
         if in_case:
             await self.handle(user_id, chat_id, Said(text, screening))
 
-    async def handle(self, user_id: int, chat_id: int, event: Event) -> None:
+    async def handle(self, user_id: int | str, chat_id: int | str, event: Event) -> None:
         """Run one employee event through the intake flow (screened text already inside ``Said``)."""
         desk = self.desk
         now = desk.now()
         after = _After()
-        pseudonym = self.pseudonym(user_id)
+        to = self.recipient(chat_id)
+        pseudonym = after.pseudonym = self.pseudonym(user_id)
         slow_down = False
         if isinstance(event, Said) and self.limiter is not None:
             decision = self.limiter.check(pseudonym, time.monotonic())
@@ -131,11 +159,7 @@ class EmployeeRunner:
             slow_down = decision.first_denial  # told once per streak, not on every message
         # Content-free events from someone unknown (the notice, help, a sticker) need no transaction.
         content_free = isinstance(event, Command | Unsupported)
-        if (
-            content_free
-            and not await self._is_known(pseudonym)
-            and await self._stateless(event, chat_id, now)
-        ):
+        if content_free and not await self._is_known(pseudonym) and await self._stateless(event, to, now):
             return
         async with desk.store.unit() as s:
             thread = await repo.load_thread(s, pseudonym, lock=desk.store.locking)
@@ -145,21 +169,14 @@ class EmployeeRunner:
                 Category(conv.category) if conv and conv.category else None,
             )
             case = thread.case
-            aside = await self._aside(s, conv, event, chat_id, after)  # issue 7: a survey comment
+            aside = await self._aside(s, conv, event, to, after)  # issue 7: a survey comment
             new_state, effects = (state, []) if aside else intake.step(state, event, self._context(now, case))
             if thread.employee is None and (
                 new_state.name not in intake.UNSTORED or any(isinstance(e, OpenCase) for e in effects)
             ):
-                thread.employee = await repo.ensure_employee(s, pseudonym, Channel.TELEGRAM, now)
+                thread.employee = await repo.ensure_employee(s, pseudonym, self.channel, now)
             for effect in effects:
-                if isinstance(effect, ForgetMe):
-                    case = await self._forget(s, thread, chat_id, after)
-                    if self.window is not None:
-                        self.window.forget(pseudonym)
-                elif isinstance(effect, ShowMyData):
-                    await self._my_data(s, thread.employee, chat_id, after)
-                else:
-                    case = await self._apply(s, effect, thread.employee, case, chat_id, after)
+                case = await self._apply(s, effect, thread, case, to, after)
             self._relay_if_taken(event, effects, case, after)
             employee = thread.employee
             forgotten = new_state.name in intake.UNSTORED and (
@@ -172,8 +189,8 @@ class EmployeeRunner:
                 case_id = case.id if case is not None and new_state.name != "idle" else None
                 await repo.save_state(s, thread, new_state.name, category, case_id, now)
         self._remember(pseudonym, employee, forgotten)
-        if slow_down:  # after any crisis reply, which always goes first
-            after.sends.append(Outgoing(chat_id, desk.texts.get("input.rate_limited")))
+        if slow_down:  # routine: after any crisis reply, which always goes first
+            after.out.routine(Outgoing(to, desk.texts.get("input.rate_limited")))
         await self._after(after)
 
     async def _is_known(self, pseudonym: str) -> bool:
@@ -197,29 +214,32 @@ class EmployeeRunner:
             isinstance(e, RelayToCounselor) for e in effects
         ):
             text = self.desk.render("counselor.relay", code=case.code, text=event.text)
-            after.sends.append(Outgoing(case.counselor_id, text))
+            after.out.routine(Outgoing(case.counselor_id, text))
 
-    async def _forget(self, s: AsyncSession, thread: repo.Thread, chat_id: int, after: _After) -> Case | None:
+    async def _forget(self, s: AsyncSession, thread: repo.Thread, to: Recipient, after: _After) -> None:
         desk = self.desk
         if thread.employee is not None:
             gone = await forget(s, thread.employee, desk.now())
             for _case_id, code, counselor_id in gone.ended:
                 if counselor_id is not None:
-                    after.sends.append(
+                    after.out.routine(
                         Outgoing(counselor_id, desk.render("counselor.employee_left", code=code))
                     )
             for counselor_id, start in gone.bookings_ended:  # their sessions end; the slots are free again
                 text = desk.render("booking.counselor.forgotten", start=start)
-                after.sends.append(Outgoing(counselor_id, text))
+                after.out.routine(Outgoing(counselor_id, text))
             thread.employee = thread.conversation = thread.case = None
-        after.sends.append(Outgoing(chat_id, desk.render("forget.done")))
-        return None
+        after.out.routine(Outgoing(to, desk.render("forget.done")))
+        if self.window is not None:
+            self.window.forget(after.pseudonym)
 
-    async def _my_data(self, s: AsyncSession, employee: Employee | None, chat_id: int, after: _After) -> None:
+    async def _my_data(
+        self, s: AsyncSession, employee: Employee | None, to: Recipient, after: _After
+    ) -> None:
         desk = self.desk
         data = await my_data(s, employee, desk.now())
         if not data.cases and not data.has_contact:
-            after.sends.append(Outgoing(chat_id, desk.render("mydata.none")))
+            after.out.routine(Outgoing(to, desk.render("mydata.none")))
             return
         cases = "、".join(
             f"{code}（{desk.texts.get(f'status.{status}')}）" for code, _channel, status in data.cases
@@ -232,13 +252,13 @@ class EmployeeRunner:
             messages=data.messages,
             contact=contact,
         )
-        after.sends.append(Outgoing(chat_id, text))
+        after.out.routine(Outgoing(to, text))
 
     def _context(self, now: datetime, case: Case | None) -> Context:
         hours = self.desk.hours
         return Context(now, hours.is_open(now), hours.next_opening(now), case.code if case else None)
 
-    async def _stateless(self, event: Event, chat_id: int, now: datetime) -> bool:
+    async def _stateless(self, event: Event, to: Recipient, now: datetime) -> bool:
         """Someone unknown whose event needs no row (reading the notice, help, a sticker): answer without
         a transaction. Returns False when the event must take the full path."""
         new_state, effects = intake.step(intake.IntakeState(), event, self._context(now, None))
@@ -247,9 +267,7 @@ class EmployeeRunner:
         replies = [e for e in effects if isinstance(e, Reply)]
         await self.desk.deliver(
             [
-                Outgoing(
-                    chat_id, self.desk.texts.render(r.key, dict(r.params)), self.desk.keyboard(r.buttons)
-                )
+                Outgoing(to, self.desk.texts.render(r.key, dict(r.params)), self.desk.keyboard(r.buttons))
                 for r in replies
             ]
         )
@@ -259,104 +277,122 @@ class EmployeeRunner:
         self,
         s: AsyncSession,
         effect: Effect,
-        employee: Employee | None,
+        thread: repo.Thread,
         case: Case | None,
-        chat_id: int,
+        to: Recipient,
         after: _After,
     ) -> Case | None:
+        """Execute one effect of the intake flow in the update's transaction; return the case as it is
+        now. What it sends goes to ``after.out`` with the effect's urgency (sent after the commit)."""
         desk = self.desk
         now = desk.now()
-        if isinstance(effect, Reply):
-            if after.limited and not effect.key.startswith("crisis."):
-                return case  # flooding: the words are kept, the routine reply is held back
-            params = dict(effect.params)
-            if case is not None:
-                params.setdefault("code", case.code)
-            text = desk.texts.render(effect.key, params)
-            after.sends.append(Outgoing(chat_id, text, desk.keyboard(effect.buttons)))
-        elif isinstance(effect, RecordContact):
-            await repo.record_contact(s, Channel.TELEGRAM, effect.kind, now)
-        elif isinstance(effect, OpenCase):
-            assert employee is not None
-            employee.contact_enc = desk.seal_contact(chat_id)
-            case = await repo.open_case(
-                s, channel=Channel.TELEGRAM, employee_id=employee.id, category=effect.category, now=now
-            )
-        elif case is None:
-            log.error("flow effect %s without a case; ignored", type(effect).__name__)
-        elif isinstance(effect, StoreInbound):
-            await repo.add_message(
-                s,
-                desk.store,
-                case,
-                direction="inbound",
-                text=effect.text,
-                now=now,
-                screening=effect.screening,
-            )
-        elif isinstance(effect, OfferCase):
-            after.offer_case = case.id
-        elif isinstance(effect, QueueCase):
-            await repo.schedule(s, TimerKind.CASE_OFFER, effect.opens_at, now, case_id=case.id)
-            desk.wake_timers()
-        elif isinstance(effect, RelayToCounselor):
-            if case.counselor_id is not None and not after.limited:
-                text = desk.render("counselor.relay", code=case.code, text=effect.text)
-                after.sends.append(Outgoing(case.counselor_id, text))
-        elif isinstance(effect, MarkRisk):
-            repo.raise_risk(case, effect.screening.risk)
-        elif isinstance(effect, AlertOnDuty):
-            # Decided and recorded in this same transaction: the alert leaves right after the commit.
-            after.alerts.append(await desk.prepare_alert(s, case, effect.screening, effect.text, now))
-        elif isinstance(effect, WithdrawCase):
-            if case.status == CaseStatus.ACTIVE.value:  # issue 7: a served case ends (survey)
-                after.ended = case.id
-                if case.counselor_id is not None:  # also when the claim came a moment before /cancel
-                    text = desk.render("counselor.employee_left", code=case.code)
-                    after.sends.append(Outgoing(case.counselor_id, text))
-                    after.counselor_told = True
-            await repo.close_case(s, case, "withdrawn", now)
-            await repo.cancel_timers(
-                s,
-                case.id,
-                [
-                    TimerKind.CASE_OFFER,
-                    TimerKind.SESSION_REMIND,
-                    TimerKind.CRISIS_ESCALATE,
-                    TimerKind.CRISIS_RESEND,
-                ],
-                now,
-            )
-        elif (
-            isinstance(effect, NotifyCounselor) and case.counselor_id is not None and not after.counselor_told
-        ):
-            after.sends.append(Outgoing(case.counselor_id, desk.render(effect.key, code=case.code)))
+        match effect:
+            case Reply():
+                if after.limited and urgency(effect) is not Urgency.CRISIS_REPLY:
+                    return case  # flooding: the words are kept, the routine reply is held back
+                params = dict(effect.params)
+                if case is not None:
+                    params.setdefault("code", case.code)
+                text = desk.texts.render(effect.key, params)
+                after.out.add(urgency(effect), Outgoing(to, text, desk.keyboard(effect.buttons)))
+            case RecordContact():
+                await repo.record_contact(s, self.channel, effect.kind, now)
+            case OpenCase():
+                assert thread.employee is not None
+                thread.employee.contact_enc = desk.seal_contact(to.address)
+                case = await repo.open_case(
+                    s, channel=self.channel, employee_id=thread.employee.id, category=effect.category, now=now
+                )
+            case ForgetMe():
+                await self._forget(s, thread, to, after)
+                return None
+            case ShowMyData():
+                await self._my_data(s, thread.employee, to, after)
+            case (
+                StoreInbound() | OfferCase() | QueueCase() | RelayToCounselor() | MarkRisk() | AlertOnDuty()
+                | WithdrawCase() | NotifyCounselor()
+            ):  # fmt: skip
+                if case is None:
+                    log.error("flow effect %s without a case; ignored", type(effect).__name__)
+                else:
+                    await self._apply_to_case(s, effect, case, after, now)
+            case _:
+                assert_never(effect)
         return case
 
+    async def _apply_to_case(
+        self, s: AsyncSession, effect: CaseEffect, case: Case, after: _After, now: datetime
+    ) -> None:
+        desk = self.desk
+        match effect:
+            case StoreInbound():
+                await repo.add_message(
+                    s,
+                    desk.store,
+                    case,
+                    direction="inbound",
+                    text=effect.text,
+                    now=now,
+                    screening=effect.screening,
+                )
+            case OfferCase():
+                after.offer_case = case.id
+            case QueueCase():
+                await repo.schedule(s, TimerKind.CASE_OFFER, effect.opens_at, now, case_id=case.id)
+                desk.wake_timers()
+            case RelayToCounselor():
+                if case.counselor_id is not None and not after.limited:
+                    text = desk.render("counselor.relay", code=case.code, text=effect.text)
+                    after.out.add(urgency(effect), Outgoing(case.counselor_id, text))
+            case MarkRisk():
+                repo.raise_risk(case, effect.screening.risk)
+            case AlertOnDuty():
+                # Decided and recorded in this same transaction: the alert leaves right after the commit.
+                after.out.alert(await desk.prepare_alert(s, case, effect.screening, effect.text, now))
+            case WithdrawCase():
+                if case.status == CaseStatus.ACTIVE.value:  # issue 7: a served case ends (survey)
+                    after.ended = case.id
+                    if case.counselor_id is not None:  # also when the claim came a moment before /cancel
+                        text = desk.render("counselor.employee_left", code=case.code)
+                        after.out.add(urgency(effect), Outgoing(case.counselor_id, text))
+                        after.counselor_told = True
+                await repo.close_case(s, case, "withdrawn", now)
+                await repo.cancel_timers(
+                    s,
+                    case.id,
+                    [
+                        TimerKind.CASE_OFFER,
+                        TimerKind.SESSION_REMIND,
+                        TimerKind.CRISIS_ESCALATE,
+                        TimerKind.CRISIS_RESEND,
+                    ],
+                    now,
+                )
+            case NotifyCounselor():
+                if case.counselor_id is not None and not after.counselor_told:
+                    text = desk.render(effect.key, code=case.code)
+                    after.out.add(urgency(effect), Outgoing(case.counselor_id, text))
+            case _:
+                assert_never(effect)
+
     async def _after(self, after: _After) -> None:
-        # The crisis reply to the employee goes first, then the alert, then everything else.
-        if after.alerts:
-            await self.desk.deliver(after.sends[:1])
-            for alert in after.alerts:
-                await self.desk.send_alert(alert)
-            await self.desk.deliver(after.sends[1:])
-        else:
-            await self.desk.deliver(after.sends)
+        await after.out.send(self.desk)  # crisis reply first, then alerts, then the rest (the rule)
         if after.offer_case is not None:
             await self.desk.offer(after.offer_case)
         if after.ended is not None and self.after_end is not None:
             await self.after_end(after.ended, None)
 
     async def _aside(
-        self, s: AsyncSession, conv: Conversation | None, event: Event, chat_id: int, after: _After
+        self, s: AsyncSession, conv: Conversation | None, event: Event, to: Recipient, after: _After
     ) -> bool:
         """Issue 7: the text answers an open survey question (the hook decides); screened already."""
         if self.aside is None or conv is None or conv.survey_token_hash is None:
             return False
-        sends = await self.aside(s, conv, event, chat_id)
+        sends = await self.aside(s, conv, event, to)
         if sends is None:
             return False
-        after.sends.extend(sends)
+        for item in sends:
+            after.out.routine(item)
         return True
 
     # -- events from the counselor's side ----------------------------------------------------------
@@ -364,7 +400,7 @@ class EmployeeRunner:
         """Tell the employee's flow that the counselor claimed, released or ended their case."""
         desk = self.desk
         now = desk.now()
-        sends: list[Outgoing] = []
+        after = _After()
         async with desk.store.unit() as s:
             case = await s.get(Case, case_id)
             if case is None:
@@ -376,36 +412,28 @@ class EmployeeRunner:
             await s.refresh(case)  # as it is now that the conversation is ours
             if case.status != _STATUS_AFTER[type(event)]:
                 return  # the employee's own action (a /cancel, say) came first
-            if employee.channel != Channel.TELEGRAM.value:
-                return  # an e-mail case has no chat (its contact is an address)
-            chat_id = desk.chat_of(employee)
-            if conv is None or conv.case_id != case.id or chat_id is None:
+            to = desk.recipient_of(employee)  # None for an e-mail case: its contact is an address
+            if conv is None or conv.case_id != case.id or to is None:
                 return
             thread = repo.Thread(employee, conv, case)
             state = intake.IntakeState(conv.state, Category(conv.category) if conv.category else None)
             new_state, effects = intake.step(state, event, self._context(now, case))
             for effect in effects:
-                if isinstance(effect, Reply):
-                    params = {"code": case.code, **dict(effect.params)}
-                    sends.append(
-                        Outgoing(
-                            chat_id, desk.texts.render(effect.key, params), desk.keyboard(effect.buttons)
-                        )
-                    )
+                await self._apply(s, effect, thread, case, to, after)
             category = new_state.category.value if new_state.category else None
             keep_case = case.id if new_state.name != "idle" else None
             await repo.save_state(s, thread, new_state.name, category, keep_case, now)
-        await desk.deliver(sends)
+        await after.out.send(desk)
 
     async def relay_from_counselor(self, case: Case, text: str) -> bool:
         """Send a counselor's words to the employee of ``case`` (already stored by the console)."""
         desk = self.desk
         async with desk.store.unit() as s:
             found = await repo.employee_for_case(s, case)
-        chat_id = desk.chat_of(found[0]) if found else None
-        if chat_id is None:
+        to = desk.recipient_of(found[0]) if found else None
+        if to is None:
             return False
-        refs = await desk.deliver([Outgoing(chat_id, desk.render("employee.relay", text=text))])
+        refs = await desk.deliver([Outgoing(to, desk.render("employee.relay", text=text))])
         return refs[0] is not None
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,7 @@ from hotline.domain import Channel
 from hotline.flows import survey
 from hotline.flows.survey import (
     DiscardToken,
+    InviteEffect,
     InviteSurvey,
     IssueToken,
     MarkCaseInvited,
@@ -35,7 +36,7 @@ from hotline.flows.survey import (
     hash_token,
 )
 from hotline.flows.vocabulary import Button, Event, Reply, Said
-from hotline.ports import ButtonRow
+from hotline.ports import ButtonRow, Recipient
 from hotline.storage import booking_repo, repo, survey_repo
 from hotline.storage.models import BookingRow, Case, Conversation, Employee, SurveyToken
 
@@ -61,21 +62,24 @@ class Surveys:
         return tuple(tuple(labelled[i : i + per_row]) for i in range(0, len(labelled), per_row))
 
     # -- invitations --------------------------------------------------------------------------------
-    async def _issue(self, s: AsyncSession, effects: list[MarkCaseInvited | IssueToken], mark: object) -> (
+    async def _issue(self, s: AsyncSession, effects: list[InviteEffect], mark: object) -> (
         tuple[str, IssueToken] | None
     ):  # fmt: skip
         token: tuple[str, IssueToken] | None = None
         for effect in effects:
-            if isinstance(effect, MarkCaseInvited):
-                if isinstance(mark, BookingRow):
-                    won = await booking_repo.mark_booking_invited(s, mark.id)
-                else:
-                    assert isinstance(mark, Case)
-                    won = await booking_repo.mark_case_invited(s, mark.id)
-                if not won:
-                    return None  # invited already (a concurrent ending won)
-            else:
-                token = (await booking_repo.issue_token(s, effect.state), effect)
+            match effect:
+                case MarkCaseInvited():
+                    if isinstance(mark, BookingRow):
+                        won = await booking_repo.mark_booking_invited(s, mark.id)
+                    else:
+                        assert isinstance(mark, Case)
+                        won = await booking_repo.mark_case_invited(s, mark.id)
+                    if not won:
+                        return None  # invited already (a concurrent ending won)
+                case IssueToken():
+                    token = (await booking_repo.issue_token(s, effect.state), effect)
+                case _:
+                    assert_never(effect)
         return token
 
     async def invite_case(self, case_id: int) -> None:
@@ -164,7 +168,12 @@ class Surveys:
         await desk.deliver(sends)
 
     async def _apply(
-        self, s: AsyncSession, row: SurveyToken, event: survey.SurveyEvent, chat_id: int, token: str
+        self,
+        s: AsyncSession,
+        row: SurveyToken,
+        event: survey.SurveyEvent,
+        chat_id: int | Recipient,
+        token: str,
     ) -> tuple[list[Outgoing], str | None]:
         """Step the invitation; return the messages and the state it is left open in (None: used up)."""
         state = self._state(row)
@@ -173,15 +182,18 @@ class Surveys:
         sends: list[Outgoing] = []
         discarded = False
         for effect in effects:
-            if isinstance(effect, Reply):
-                text = self.desk.render(effect.key)
-                sends.append(Outgoing(chat_id, text, self.keyboard(effect.buttons, token)))
-            elif isinstance(effect, StoreSurveyAnswer):
-                await booking_repo.store_answer(s, self.desk.store, effect)
-            elif isinstance(effect, DiscardToken):
-                await booking_repo.discard_token(s, row.token_hash)
-                s.expunge(row)  # deleted: the row must not be flushed again
-                discarded = True
+            match effect:
+                case Reply():
+                    text = self.desk.render(effect.key)
+                    sends.append(Outgoing(chat_id, text, self.keyboard(effect.buttons, token)))
+                case StoreSurveyAnswer():
+                    await booking_repo.store_answer(s, self.desk.store, effect)
+                case DiscardToken():
+                    await booking_repo.discard_token(s, row.token_hash)
+                    s.expunge(row)  # deleted: the row must not be flushed again
+                    discarded = True
+                case _:
+                    assert_never(effect)
         if discarded:
             return sends, None
         row.state, row.rating, row.recommend = new.name, new.rating, new.recommend
@@ -224,7 +236,7 @@ class Surveys:
         conv.updated_at = self.desk.now()  # the comment is awaited from now, for COMMENT_WINDOW
 
     async def aside(
-        self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int
+        self, s: AsyncSession, conv: Conversation, event: Event, chat_id: int | Recipient
     ) -> list[Outgoing] | None:
         """The runner's hook: the employee's text is the awaited comment (None: not for the survey).
         Only a screened, non-crisis text written while no conversation is going on counts."""

@@ -198,12 +198,12 @@ class DiscardToken:
     """Delete the token row (the invitation is used up)."""
 
 
-SurveyEffect = Reply | MarkCaseInvited | IssueToken | StoreSurveyAnswer | DiscardToken
+AnswerEffect = Reply | StoreSurveyAnswer | DiscardToken  # what :func:`step` emits
+InviteEffect = MarkCaseInvited | IssueToken  # what :func:`invite` emits
+SurveyEffect = AnswerEffect | InviteEffect
 
 
-def invite(
-    case_invited: bool, event: InviteSurvey, zone: ZoneInfo = TAIPEI
-) -> list[MarkCaseInvited | IssueToken]:
+def invite(case_invited: bool, event: InviteSurvey, zone: ZoneInfo = TAIPEI) -> list[InviteEffect]:
     """The invitation for a case that ended; nothing when the case was invited already."""
     if case_invited:
         return []
@@ -223,7 +223,7 @@ class _Model:
     state: str = "rating"
     survey: SurveyState | None = None
     event: SurveyEvent | None = None
-    effects: list[SurveyEffect] = field(default_factory=list)
+    effects: list[AnswerEffect] = field(default_factory=list)
 
     def reply(self, key: str, buttons: tuple[Button, ...] = ()) -> None:
         self.effects.append(Reply(key, buttons))
@@ -326,7 +326,7 @@ _MODEL = _Model()
 _MACHINE = build_machine(_MODEL)
 
 
-def step(state: SurveyState, event: SurveyEvent) -> tuple[SurveyState, list[SurveyEffect]]:
+def step(state: SurveyState, event: SurveyEvent) -> tuple[SurveyState, list[AnswerEffect]]:
     """Apply one event to an open invitation; return the new state and the effects (no clock needed)."""
     model = _MODEL
     _MACHINE.set_state(state.name, model)
@@ -344,6 +344,8 @@ def step(state: SurveyState, event: SurveyEvent) -> tuple[SurveyState, list[Surv
 
 __all__ = [
     "CHANNELS",
+    "AnswerEffect",
+    "InviteEffect",
     "InviteSurvey",
     "IssueToken",
     "MarkCaseInvited",

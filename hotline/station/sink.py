@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,12 @@ from hotline.storage.models import Outbox as OutboxRow
 from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
+
+# The mail flow's effects that act on the mail's case (a mail without a case is only kept).
+CaseEffect = (
+    mailcase.StartReplyWindow | mailcase.Acknowledge | mailcase.Reopen | StoreInbound | OfferCase | QueueCase
+    | RelayToCounselor | MarkRisk | AlertOnDuty
+)  # fmt: skip
 
 
 def screened_text(mail: ParsedMail) -> str:
@@ -325,90 +331,109 @@ class MailStation:
         row: dict[str, Any],
         after: After,
     ) -> Case | None:
+        match effect:
+            case OpenCase():
+                new = Case(
+                    code=batch.new_codes.pop(),
+                    channel=Channel.EMAIL.value,
+                    status=CaseStatus.WAITING.value,
+                    category=None,
+                    risk=Risk.NONE.value,
+                    employee=employee,
+                    opened_at=row["received_at"],
+                    message_count=0,
+                )
+                batch.make(new)
+                batch.codes[new.code] = new
+                return new
+            case mailcase.ExplainForget():
+                if employee is not None:  # always: only a known sender's request is explained
+                    self.erasure.explain(batch, effect, case, employee, mail)
+                    after.stored += 1
+            case mailcase.ForgetSender():
+                if employee is not None:
+                    batch.forgets.append((employee, mail.from_address, mail))
+                    row["raw_enc"] = None  # nothing of theirs stays, whatever case the mail lands in
+            case mailcase.CrisisReply():
+                key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
+                text = self.desk.render(key, code=case.code if case else "—")
+                crisis_mail = batch.insert(
+                    OutboxRow, self.outbox.automatic_reply("crisis", mail, text, case), case
+                )
+                if case is not None:
+                    batch.link_ours(case, (crisis_mail["message_id"],))
+            case mailcase.FlagForHuman():
+                row["needs_human"] = True
+                after.flagged.append((case, effect.reason))
+            case mailcase.KeepOnly():
+                pass
+            case (
+                mailcase.StartReplyWindow() | mailcase.Acknowledge() | mailcase.Reopen() | StoreInbound()
+                | OfferCase() | QueueCase() | RelayToCounselor() | MarkRisk() | AlertOnDuty()
+            ):  # fmt: skip
+                if case is not None:  # the flow opens one first; without a case the mail is only kept
+                    self._apply_to_case(batch, effect, case, mail, row, after)
+            case _:
+                assert_never(effect)
+        return case
+
+    def _apply_to_case(
+        self,
+        batch: Batch,
+        effect: CaseEffect,
+        case: Case,
+        mail: ParsedMail,
+        row: dict[str, Any],
+        after: After,
+    ) -> None:
         desk = self.desk
         now = batch.now
-        if isinstance(effect, OpenCase):
-            new = Case(
-                code=batch.new_codes.pop(),
-                channel=Channel.EMAIL.value,
-                status=CaseStatus.WAITING.value,
-                category=None,
-                risk=Risk.NONE.value,
-                employee=employee,
-                opened_at=row["received_at"],
-                message_count=0,
-            )
-            batch.make(new)
-            batch.codes[new.code] = new
-            return new
-        if isinstance(effect, mailcase.ExplainForget):
-            if employee is not None:  # always: only a known sender's request is explained
-                self.erasure.explain(batch, effect, case, employee, mail)
-                after.stored += 1
-            return case
-        if isinstance(effect, mailcase.ForgetSender):
-            if employee is not None:
-                batch.forgets.append((employee, mail.from_address, mail))
-                row["raw_enc"] = None  # nothing of theirs stays, whatever case the mail lands in
-            return case
-        if isinstance(effect, mailcase.CrisisReply):
-            key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
-            text = desk.render(key, code=case.code if case else "—")
-            crisis_mail = batch.insert(
-                OutboxRow, self.outbox.automatic_reply("crisis", mail, text, case), case
-            )
-            if case is not None:
-                batch.link_ours(case, (crisis_mail["message_id"],))
-            return case
-        if isinstance(effect, mailcase.FlagForHuman):
-            row["needs_human"] = True
-            after.flagged.append((case, effect.reason))
-            return case
-        if isinstance(effect, mailcase.KeepOnly) or case is None:
-            return case
-        if isinstance(effect, mailcase.StartReplyWindow):
-            case.reply_due_at = effect.due_at
-            if case.id is not None:
-                batch.closed_windows.add(case.id)
-            batch.schedule(case, TimerKind.EMAIL_REMIND, max(effect.remind_at, now))
-            batch.schedule(case, TimerKind.EMAIL_ESCALATE, effect.due_at)
-            if case.id is not None:
-                batch.awaiting.add(case.id)
-        elif isinstance(effect, mailcase.Acknowledge):
-            ack = batch.insert(
-                OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at, effect.crisis), case
-            )
-            batch.link_ours(case, (ack["message_id"],))
-        elif isinstance(effect, mailcase.Reopen):
-            case.status, case.counselor_id, case.outcome, case.closed_at = (
-                CaseStatus.WAITING.value,
-                None,
-                None,
-                None,
-            )
-        elif isinstance(effect, StoreInbound):
-            message = {
-                "direction": "inbound", "counselor_id": None, "content_enc": desk.store.seal(effect.text),
-                "risk": effect.screening.risk.value, "cues": list(effect.screening.cues), "created_at": now,
-                "other_sender": row["other_sender"],
-            }  # fmt: skip
-            batch.insert(Message, message, case)
-            case.message_count = (case.message_count or 0) + 1
-            repo.raise_risk(case, effect.screening.risk)
-        elif isinstance(effect, OfferCase):
-            after.offers.append(case)
-        elif isinstance(effect, QueueCase):
-            batch.schedule(case, TimerKind.CASE_OFFER, effect.opens_at)
-        elif isinstance(effect, RelayToCounselor) and case.counselor_id is not None:
-            after.relays.append((case.counselor_id, case.code, self._marked(effect.text, row)))
-        elif isinstance(effect, MarkRisk):
-            repo.raise_risk(case, effect.screening.risk)
-        elif isinstance(effect, AlertOnDuty):
-            after.alerts.append((case, effect.screening, self._marked(effect.text, row), now))
-            # In the batch's own transaction: should the process stop before the alert is out, the
-            # timer loop sends it (the alert after the commit takes this timer over).
-            batch.schedule(case, RESEND, now + RESEND_AFTER)
-        return case
+        match effect:
+            case mailcase.StartReplyWindow():
+                case.reply_due_at = effect.due_at
+                if case.id is not None:
+                    batch.closed_windows.add(case.id)
+                batch.schedule(case, TimerKind.EMAIL_REMIND, max(effect.remind_at, now))
+                batch.schedule(case, TimerKind.EMAIL_ESCALATE, effect.due_at)
+                if case.id is not None:
+                    batch.awaiting.add(case.id)
+            case mailcase.Acknowledge():
+                ack = batch.insert(
+                    OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at, effect.crisis), case
+                )
+                batch.link_ours(case, (ack["message_id"],))
+            case mailcase.Reopen():
+                case.status, case.counselor_id, case.outcome, case.closed_at = (
+                    CaseStatus.WAITING.value,
+                    None,
+                    None,
+                    None,
+                )
+            case StoreInbound():
+                message = {
+                    "direction": "inbound", "counselor_id": None, "content_enc": desk.store.seal(effect.text),
+                    "risk": effect.screening.risk.value, "cues": list(effect.screening.cues), "created_at": now,
+                    "other_sender": row["other_sender"],
+                }  # fmt: skip
+                batch.insert(Message, message, case)
+                case.message_count = (case.message_count or 0) + 1
+                repo.raise_risk(case, effect.screening.risk)
+            case OfferCase():
+                after.offers.append(case)
+            case QueueCase():
+                batch.schedule(case, TimerKind.CASE_OFFER, effect.opens_at)
+            case RelayToCounselor():
+                if case.counselor_id is not None:
+                    after.relays.append((case.counselor_id, case.code, self._marked(effect.text, row)))
+            case MarkRisk():
+                repo.raise_risk(case, effect.screening.risk)
+            case AlertOnDuty():
+                after.alerts.append((case, effect.screening, self._marked(effect.text, row), now))
+                # In the batch's own transaction: should the process stop before the alert is out, the
+                # timer loop sends it (the alert after the commit takes this timer over).
+                batch.schedule(case, RESEND, now + RESEND_AFTER)
+            case _:
+                assert_never(effect)
 
 
 __all__ = ["MailStation"]

@@ -1,0 +1,36 @@
+"""What one transaction decided to send, delivered after its commit by the ordering rule.
+
+Every message is added with the :class:`~hotline.flows.effects.Urgency` of the effect that made it
+(:func:`~hotline.flows.effects.urgency`); :meth:`Dispatch.send` delivers the crisis replies to the
+employee first, then the crisis alerts to counselors, then the rest in the order they were added. Where
+an effect sits in the flow's list does not decide it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hotline.bot.desk import Desk, Outgoing, PreparedAlert
+from hotline.flows.effects import Urgency, in_delivery_order
+
+
+@dataclass
+class Dispatch:
+    items: list[tuple[Urgency, Outgoing | PreparedAlert]] = field(default_factory=list)
+
+    def add(self, urgency: Urgency, item: Outgoing) -> None:
+        self.items.append((urgency, item))
+
+    def routine(self, item: Outgoing) -> None:
+        self.items.append((Urgency.ROUTINE, item))
+
+    def alert(self, alert: PreparedAlert) -> None:
+        self.items.append((Urgency.ALERT, alert))
+
+    async def send(self, desk: Desk) -> None:
+        """Deliver in rule order; a failed send is logged by the desk and does not stop the rest."""
+        for item in in_delivery_order(self.items):
+            if isinstance(item, PreparedAlert):
+                await desk.send_alert(item)
+            else:
+                await desk.deliver([item])
