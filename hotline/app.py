@@ -20,9 +20,11 @@ from telegram.ext import Application
 from hotline.bot import telegram as tg
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
-from hotline.bot.desk import Desk
 from hotline.bot.runner import EmployeeRunner
+from hotline.bot.telegram_employees import TelegramEmployees
+from hotline.channels import EmployeeChannels
 from hotline.crypto import Vault
+from hotline.desk import Desk
 from hotline.domain import Channel, Screening
 from hotline.errors import ChatUnavailable, ConfigError
 from hotline.hours import ServiceHours
@@ -227,8 +229,16 @@ class Service:
             bot = app.bot
         self.telegram = app
         gateway = tg.TelegramGateway(bot) if bot is not None else NoChat()
+        # Employees' channels, one adapter each (LINE registers its own here); counselors stay on Telegram.
+        channels = EmployeeChannels(TelegramEmployees(gateway))
         desk = Desk(
-            settings=settings, store=store, texts=texts, gateway=gateway, hours=hours, clock=self.clock
+            settings=settings,
+            store=store,
+            texts=texts,
+            gateway=gateway,
+            channels=channels,
+            hours=hours,
+            clock=self.clock,
         )
         known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
         runner = EmployeeRunner(

@@ -18,9 +18,9 @@ from hotline.bot.booking import PREFIX as BOOKING_PREFIX
 from hotline.bot.booking import Bookings
 from hotline.bot.booking_console import COMMANDS as COUNSELOR_COMMANDS
 from hotline.bot.booking_console import BookingConsole
-from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.survey import PREFIX as SURVEY_PREFIX
 from hotline.bot.survey import MailAnswers, Surveys
+from hotline.desk import Desk, Outgoing
 from hotline.domain import Outcome
 from hotline.flows.vocabulary import Event
 from hotline.ports import Recipient

@@ -25,8 +25,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.booking_effects import ATTENDED, COUNSELOR_CANCEL, NO_SHOW, Run, apply
-from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.survey import MailAnswers, Surveys
+from hotline.desk import Desk, Outgoing
 from hotline.domain import Category, Channel
 from hotline.flows import booking as flow
 from hotline.flows.booking import (

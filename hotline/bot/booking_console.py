@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from hotline.bot.booking import Bookings, Party, small_number
-from hotline.bot.desk import Outgoing
+from hotline.desk import Outgoing
 from hotline.flows import booking as flow
 from hotline.storage import booking_repo
 from hotline.storage.booking_repo import as_slot

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Outgoing
+from hotline.desk import Outgoing
 from hotline.flows import booking as flow
 from hotline.flows.booking import BookingEffect, BookingState
 from hotline.flows.survey import InviteSurvey

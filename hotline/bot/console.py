@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Protocol
 
-from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.records import CaseRecords
 from hotline.bot.runner import EmployeeRunner
+from hotline.desk import Desk, Outgoing
 from hotline.domain import CASE_CODE_PATTERN, CaseStatus, Outcome, Role
 from hotline.flows.vocabulary import CaseClaimed, CaseEnded, CaseReleased
 from hotline.storage import repo

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from hotline.bot.desk import Desk, Outgoing
+from hotline.desk import Desk, Outgoing
 from hotline.domain import CASE_CODE_PATTERN, Channel, Risk
 from hotline.privacy.audit import Actor, AuditAction, Refused, may_read_case, record, reveal_identity
 from hotline.storage import repo

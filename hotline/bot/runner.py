@@ -1,7 +1,7 @@
 """The employee's side: screen the input, run the intake flow, carry out its effects.
 
 One transaction per update: load the conversation, step the pure flow, write what it decided, commit;
-then send, crisis reply first, then alerts, then the rest (`bot.dispatch`). Every text is screened before
+then send, crisis reply first, then alerts, then the rest (`hotline/dispatch.py`). Every text is screened before
 the flow sees it, in every state. Channel-neutral: the runner serves the employees of one chat channel
 (``channel``); they are reached by :class:`~hotline.ports.Recipient` through the desk's channel adapters.
 Each effect of the intake flow is executed in :meth:`EmployeeRunner._apply` (``match`` ending in
@@ -19,8 +19,8 @@ from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk, Outgoing
-from hotline.bot.dispatch import Dispatch
+from hotline.desk import Desk, Outgoing
+from hotline.dispatch import Dispatch
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
 from hotline.flows import intake
 from hotline.flows.effects import Urgency, urgency

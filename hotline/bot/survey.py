@@ -22,7 +22,7 @@ from typing import Protocol, assert_never
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk, Outgoing
+from hotline.desk import Desk, Outgoing
 from hotline.domain import Channel
 from hotline.flows import survey
 from hotline.flows.survey import (
@@ -83,7 +83,7 @@ class Surveys:
         return token
 
     async def invite_case(self, case_id: int) -> None:
-        """A chat or e-mail case ended: invite its employee once (Telegram message or e-mail)."""
+        """A chat or e-mail case ended: invite its employee once (a chat message, or an e-mail)."""
         desk = self.desk
         now = desk.now()
         async with desk.store.unit() as s:
@@ -94,16 +94,14 @@ class Surveys:
             issued = await self._issue(s, survey.invite(case.survey_invited, event, desk.hours.zone), case)
             if issued is None:
                 return
-            chat_id = None
-            if case.channel == Channel.TELEGRAM.value and case.employee_id is not None:
+            to = None  # an employee on a chat channel (the desk's adapters); e-mail goes by mail
+            if case.employee_id is not None:
                 employee = await s.get(Employee, case.employee_id)
-                chat_id = desk.chat_of(employee) if employee is not None else None
+                to = desk.recipient_of(employee) if employee is not None else None
             channel, counselor_id = case.channel, case.counselor_id
         token, issue = issued
-        if chat_id is not None:
-            await desk.deliver(
-                [Outgoing(chat_id, desk.render(issue.key), self.keyboard(issue.buttons, token))]
-            )
+        if to is not None:
+            await desk.deliver([Outgoing(to, desk.render(issue.key), self.keyboard(issue.buttons, token))])
         elif channel == Channel.EMAIL.value and self.mail is not None and counselor_id is not None:
             await self.mail.answer(
                 case_id, desk.render("survey.mail_invite", token=token), counselor_id, kind="survey"

@@ -19,8 +19,8 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 
 from hotline.bot.booking_console import COMMANDS as STAFF_COMMANDS
 from hotline.bot.console import Console
-from hotline.bot.desk import Desk, Outgoing
 from hotline.bot.runner import EmployeeRunner
+from hotline.desk import Desk, Outgoing
 from hotline.errors import ChatUnavailable, ConfigError
 from hotline.flows.vocabulary import Command, Pressed, Said, Unsupported
 from hotline.ports import ButtonRow

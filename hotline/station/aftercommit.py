@@ -4,7 +4,7 @@ counselors on duty (or the supervisors) about mail set aside for a human."""
 
 from __future__ import annotations
 
-from hotline.bot.desk import Desk, Outgoing
+from hotline.desk import Desk, Outgoing
 from hotline.station.batch import After
 from hotline.station.outbox import Outbox
 from hotline.storage import repo

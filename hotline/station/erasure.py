@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import Desk
+from hotline.desk import Desk
 from hotline.flows import mailcase
 from hotline.mailbox.parse import ParsedMail
 from hotline.privacy.forget import forget

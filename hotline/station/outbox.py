@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 
-from hotline.bot.desk import Desk, Outgoing
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
+from hotline.desk import Desk, Outgoing
 from hotline.domain import Risk, email_identity
 from hotline.loops import WakeableLoop
 from hotline.mailbox.compose import compose_reply_bytes, reply_subject

@@ -3,7 +3,7 @@ holding the case, else whoever is on duty) and ``email.escalate`` when it has pa
 
 from __future__ import annotations
 
-from hotline.bot.desk import Desk, Outgoing
+from hotline.desk import Desk, Outgoing
 from hotline.domain import CaseStatus
 from hotline.storage import repo
 from hotline.storage.models import Case

@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
-from hotline.bot.desk import Outgoing
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT, Vault
+from hotline.desk import Outgoing
 from hotline.loops import GroupCommit
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession

@@ -24,8 +24,8 @@ from typing import Any, assert_never
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.desk import RESEND, RESEND_AFTER, Desk
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
+from hotline.desk import RESEND, RESEND_AFTER, Desk
 from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity
 from hotline.flows import mailcase
 from hotline.flows.vocabulary import (

@@ -13,6 +13,7 @@ import pytest
 
 from hotline.flows import survey
 from hotline.flows.survey import (
+    AnswerEffect,
     Commented,
     DiscardToken,
     Expired,
@@ -24,7 +25,6 @@ from hotline.flows.survey import (
     Skipped,
     Stopped,
     StoreSurveyAnswer,
-    SurveyEffect,
     SurveyEvent,
     SurveyState,
     step,
@@ -36,18 +36,18 @@ FRESH = SurveyState("telegram", "2026-03")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*events: SurveyEvent, state: SurveyState = FRESH) -> tuple[SurveyState, list[SurveyEffect]]:
-    effects: list[SurveyEffect] = []
+def run(*events: SurveyEvent, state: SurveyState = FRESH) -> tuple[SurveyState, list[AnswerEffect]]:
+    effects: list[AnswerEffect] = []
     for event in events:
         state, effects = step(state, event)
     return state, effects
 
 
-def keys(effects: list[SurveyEffect]) -> list[str]:
+def keys(effects: list[AnswerEffect]) -> list[str]:
     return [e.key for e in effects if isinstance(e, Reply)]
 
 
-def stored(effects: list[SurveyEffect]) -> list[StoreSurveyAnswer]:
+def stored(effects: list[AnswerEffect]) -> list[StoreSurveyAnswer]:
     return [e for e in effects if isinstance(e, StoreSurveyAnswer)]
 
 

@@ -9,8 +9,8 @@ from typing import ClassVar
 
 import pytest
 
-from hotline.bot.desk import Outgoing
 from hotline.crypto import Vault
+from hotline.desk import Outgoing
 from hotline.mailbox.errors import MailSendFailed
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.sandbox.stage import DEMO_SECRET

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from hotline.bot.desk import CARDS_AT_ONCE
+from hotline.desk import CARDS_AT_ONCE
 from hotline.mailbox.parse import parse_message
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import TAIPEI, Stage, StageClock, stage_settings

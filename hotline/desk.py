@@ -1,8 +1,11 @@
-"""The help desk: what the employee runner, the counselor console and the timers share.
+"""The help desk: what the employee runner, the counselor console, the e-mail station and the timers
+share; it belongs to no channel (``station/`` and ``bot/`` both use it).
 
-It renders texts, reaches employees (their chat id is stored encrypted) and counselors, offers case cards
-to whoever is on duty, raises crisis alerts, and updates cards when a case is taken. Telegram specifics
-stay behind the :class:`~hotline.ports.ChatGateway`.
+It renders texts, reaches employees and counselors, offers case cards to whoever is on duty, raises crisis
+alerts, and updates cards when a case is taken. Counselors are reached through the
+:class:`~hotline.ports.ChatGateway` (by Telegram id); employees of any chat channel through
+:attr:`Desk.channels` (one :class:`~hotline.ports.EmployeeChannel` adapter per channel, addressed by
+:class:`~hotline.ports.Recipient`; their address is stored encrypted).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.telegram_employees import TelegramEmployees
 from hotline.channels import EmployeeChannels
 from hotline.crypto import CONTACT_CONTEXT
 from hotline.domain import CaseStatus, Category, Risk, Role, Screening
@@ -69,10 +71,10 @@ class Desk:
         store: Store,
         texts: Texts,
         gateway: ChatGateway,
+        channels: EmployeeChannels,
         hours: ServiceHours,
         clock: Clock,
         wake_timers: Callable[[], None] = lambda: None,
-        channels: EmployeeChannels | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -81,8 +83,7 @@ class Desk:
         self.hours = hours
         self.clock = clock
         self.wake_timers = wake_timers
-        # Employees' channels; Telegram's adapter shares the counselors' gateway unless one is given.
-        self.channels = channels if channels is not None else EmployeeChannels(TelegramEmployees(gateway))
+        self.channels = channels  # employees' chat channels, one adapter each
 
     def now(self) -> datetime:
         return self.clock()

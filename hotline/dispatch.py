@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotline.bot.desk import Desk, Outgoing, PreparedAlert
+from hotline.desk import Desk, Outgoing, PreparedAlert
 from hotline.flows.effects import Urgency, in_delivery_order
 
 
