@@ -1,8 +1,8 @@
 """The employee's side: screen the input, run the intake flow, carry out its effects.
 
 One transaction per update: load the conversation, step the pure flow, write what it decided, commit;
-then send, crisis reply first, then alerts, then the rest (`hotline/dispatch.py`). Every text is screened before
-the flow sees it, in every state. Channel-neutral: the runner serves the employees of one chat channel
+then send: crisis reply first, then alerts, then the rest (``hotline/dispatch.py``). Every text is
+screened before the flow sees it, in every state. Channel-neutral: the runner serves the employees of one chat channel
 (``channel``); they are reached by :class:`~hotline.ports.Recipient` through the desk's channel adapters.
 Each effect of the intake flow is executed in :meth:`EmployeeRunner._apply` (``match`` ending in
 ``assert_never``: an effect nobody executes fails ``mypy --strict``).
