@@ -97,7 +97,7 @@ def test_intake_any_sequence_stays_valid_and_never_identifies(events: list[Event
     consented = False
     written: set[str] = set()
     for event in events:
-        # The runner sends counselor events only for an employee who has a case (bot/desk.py).
+        # The runner sends counselor events only for an employee who has a case (desk.py).
         if isinstance(event, CaseClaimed | CaseReleased | CaseEnded) and not case_open:
             continue
         state, effects = step(state, event, ctx)
