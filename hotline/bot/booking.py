@@ -29,13 +29,9 @@ from hotline.bot.survey import MailAnswers, Surveys
 from hotline.desk import Desk, Outgoing
 from hotline.domain import Category, Channel
 from hotline.flows import booking as flow
-from hotline.flows.booking import (
-    BookingContext,
-    BookingEvent,
-    BookingState,
-    HoldFailed,
-    SlotChosen,
-)
+from hotline.flows import booking_rules as rules
+from hotline.flows import booking_vocab as vocab
+from hotline.flows.booking_vocab import BookingContext, BookingEvent, BookingState, HoldFailed, SlotChosen
 from hotline.flows.vocabulary import Button
 from hotline.ports import ButtonRow
 from hotline.privacy.audit import Actor, AuditAction, record
@@ -48,16 +44,16 @@ log = logging.getLogger(__name__)
 PREFIX = "bk:"
 SLOT_PREFIX = "bk:slot:"
 EMPLOYEE_EVENTS: dict[str, Callable[[], BookingEvent]] = {
-    flow.ACCEPT_PAY: flow.AcceptSelfPay,
-    flow.REFUSE_PAY: flow.RefuseSelfPay,
-    flow.GIVE_CONSENT: flow.GiveConsent,
-    flow.REFUSE_CONSENT: flow.RefuseConsent,
-    flow.CANCEL: flow.EmployeeCancel,
+    flow.ACCEPT_PAY: vocab.AcceptSelfPay,
+    flow.REFUSE_PAY: vocab.RefuseSelfPay,
+    flow.GIVE_CONSENT: vocab.GiveConsent,
+    flow.REFUSE_CONSENT: vocab.RefuseConsent,
+    flow.CANCEL: vocab.EmployeeCancel,
 }
 COUNSELOR_EVENTS: dict[str, Callable[[], BookingEvent]] = {
-    flow.CONFIRM: flow.Confirm,
-    ATTENDED: flow.MarkAttended,
-    NO_SHOW: flow.MarkNoShow,
+    flow.CONFIRM: vocab.Confirm,
+    ATTENDED: vocab.MarkAttended,
+    NO_SHOW: vocab.MarkNoShow,
 }
 CODE_RE = re.compile(booking_repo.CODE_PATTERN, re.IGNORECASE)
 
@@ -95,7 +91,7 @@ class Bookings:
         self.pseudonym = pseudonym  # Telegram user id -> pseudonym (the runner's)
 
     # -- rendering --------------------------------------------------------------------------------
-    def params(self, raw: flow.Params | tuple[tuple[str, object], ...]) -> dict[str, object]:
+    def params(self, raw: vocab.Params | tuple[tuple[str, object], ...]) -> dict[str, object]:
         params = dict(raw)
         if params.get("location") == flow.ONLINE:
             params["location"] = self.desk.texts.get("booking.online")
@@ -272,7 +268,7 @@ class Bookings:
 
     async def reminder(self, booking_id: int) -> None:
         """The timer ``booking_reminder`` (the day before a confirmed session)."""
-        await self.run(booking_id, Party(), flow.ReminderDue())
+        await self.run(booking_id, Party(), vocab.ReminderDue())
 
     # -- the runner -------------------------------------------------------------------------------------
     async def run(
@@ -305,12 +301,12 @@ class Bookings:
                             now=now,
                         )
                 assert event is not None
-                if isinstance(event, flow.ReminderDue) and row.reminded_at is not None:
+                if isinstance(event, vocab.ReminderDue) and row.reminded_at is not None:
                     return  # sent already (a timer run twice: its lease ran out, or a restart)
                 run = await self._load(s, row)
                 await self._step(s, run, event, now)
                 row.updated_at = now
-                if isinstance(event, flow.ReminderDue):
+                if isinstance(event, vocab.ReminderDue):
                     row.reminded_at = now
         await desk.deliver([o for o in early if o.chat_id and o.text])
         if run is None:
@@ -349,8 +345,8 @@ class Bookings:
         slot = event.slot if isinstance(event, SlotChosen) else (as_slot(run.slot) if run.slot else None)
         if run.employee is not None and slot is not None:
             others = await booking_repo.history(s, run.employee.id, exclude=run.row.id)
-            used = flow.counted_minutes(
-                others, flow.quota_year(slot.start, self.desk.hours.zone), self.desk.hours.zone
+            used = rules.counted_minutes(
+                others, rules.quota_year(slot.start, self.desk.hours.zone), self.desk.hours.zone
             )
         return BookingContext(now, used, cfg.free_hours_per_year, cfg.cancel_min_hours, cfg.remind_leads)
 

@@ -3,7 +3,7 @@
 
 ``/slots add 2026-12-01 18:30 60 online`` (or a place instead of ``online``): the time is read in the
 service's zone; any hour of any day is allowed (seed: sessions may be after hours); slots of one
-counselor may touch but not overlap (``flows.booking.validate_slot``). ``/slots remove ID`` takes back
+counselor may touch but not overlap (``flows.rules.validate_slot``). ``/slots remove ID`` takes back
 one's own slot while nobody holds it (a held slot's booking is declined or cancelled first, so the employee
 is told). A decline or cancel reason is kept encrypted and never shown to the employee.
 """
@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from hotline.bot.booking import Bookings, Party, small_number
 from hotline.desk import Outgoing
 from hotline.flows import booking as flow
+from hotline.flows import booking_rules as rules
+from hotline.flows import booking_vocab as vocab
 from hotline.storage import booking_repo
 from hotline.storage.booking_repo import as_slot
 from hotline.storage.models import BookingRow, SlotRow
@@ -57,10 +59,10 @@ class BookingConsole:
         place = " ".join(words[3:]).strip()
         location = flow.ONLINE if place.lower() == flow.ONLINE else place
         now = self.desk.now()
-        new = flow.Slot(0, who, start, small_number(words[2]) or 0, location)
+        new = vocab.Slot(0, who, start, small_number(words[2]) or 0, location)
         async with self.desk.store.unit() as s:
             existing = [as_slot(r) for r in await booking_repo.slots_of(s, who, now - timedelta(days=1))]
-            problem = flow.validate_slot(new, existing, now)
+            problem = rules.validate_slot(new, existing, now)
             if problem is None:
                 row = await booking_repo.add_slot(s, who, start, new.minutes, location, now)
                 params = {"id": row.id, **self.bookings.params(flow.slot_params(as_slot(row)))}
@@ -116,5 +118,5 @@ class BookingConsole:
         if number is None:
             await self._say(who, "booking.counselor.action_usage")
             return
-        event = flow.Decline(reason.strip()) if name == "decline" else flow.CounselorCancel(reason.strip())
+        event = vocab.Decline(reason.strip()) if name == "decline" else vocab.CounselorCancel(reason.strip())
         await self.bookings.run(number, Party(counselor_id=who), event)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, assert_never
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.desk import Outgoing
-from hotline.flows import booking as flow
-from hotline.flows.booking import BookingEffect, BookingState
+from hotline.flows import booking_vocab as vocab
+from hotline.flows.booking_vocab import BookingEffect, BookingState
 from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
 from hotline.storage import booking_repo, repo
@@ -64,36 +64,36 @@ async def apply(
     row = run.row
     for effect in effects:
         match effect:
-            case flow.HoldSlot():
+            case vocab.HoldSlot():
                 if not await booking_repo.hold_slot(s, effect.slot_id, row.id):
                     return False
-            case flow.TellEmployee():
+            case vocab.TellEmployee():
                 if run.chat_id is not None:
                     params = bookings.params(effect.params)
                     text = "\n".join(desk.render(key, **params) for key in (effect.key, *effect.lines))
                     run.sends.append(Outgoing(run.chat_id, text, bookings.buttons(effect.buttons, row.id)))
-            case flow.TellCounselor():
+            case vocab.TellCounselor():
                 await _tell_counselor(bookings, s, run, state, effect)
-            case flow.OfferFreeSlots():
+            case vocab.OfferFreeSlots():
                 if run.chat_id is not None:
                     exclude = state.slot.id if state.slot else (run.slot.id if run.slot else None)
                     run.sends.append(await bookings.slot_offer(s, row.id, run.chat_id, exclude))
-            case flow.ReleaseSlot():
+            case vocab.ReleaseSlot():
                 await booking_repo.release_slot(s, effect.slot_id, row.id)
-            case flow.RevealIdentity():
+            case vocab.RevealIdentity():
                 await _reveal(bookings, s, run, effect)
-            case flow.ScheduleReminder():
+            case vocab.ScheduleReminder():
                 payload: dict[str, object] = {"booking_id": row.id}
                 await repo.schedule(
                     s, TimerKind.BOOKING_REMINDER, effect.at, now, case_id=row.case_id, payload=payload
                 )
                 run.wake = True
-            case flow.CancelReminder():
+            case vocab.CancelReminder():
                 await booking_repo.cancel_reminders(s, row.id, now)
-            case flow.KeepPrivateReason():
+            case vocab.KeepPrivateReason():
                 if effect.reason.strip():
                     row.private_reason_enc = desk.store.seal(f"{effect.kind}: {effect.reason.strip()}")
-            case flow.RecordNoShow():
+            case vocab.RecordNoShow():
                 log.info("booking %s: no-show recorded", row.id)  # the state no_show is the record
             case InviteSurvey():
                 run.sends += await bookings.surveys.invite_booking(s, row, effect, run.chat_id)
@@ -103,7 +103,7 @@ async def apply(
 
 
 async def _tell_counselor(
-    bookings: Bookings, s: AsyncSession, run: Run, state: BookingState, effect: flow.TellCounselor
+    bookings: Bookings, s: AsyncSession, run: Run, state: BookingState, effect: vocab.TellCounselor
 ) -> None:
     slot = state.slot or (as_slot(run.slot) if run.slot else None)
     if slot is None:
@@ -117,7 +117,7 @@ async def _tell_counselor(
     run.sends.append(Outgoing(slot.counselor_id, f"{header}\n{body}", bookings.buttons(buttons, row.id)))
 
 
-async def _reveal(bookings: Bookings, s: AsyncSession, run: Run, effect: flow.RevealIdentity) -> None:
+async def _reveal(bookings: Bookings, s: AsyncSession, run: Run, effect: vocab.RevealIdentity) -> None:
     """The employee consented: audit first, then show their contact to this counselor only."""
     desk = bookings.desk
     employee = run.employee

@@ -39,121 +39,41 @@ from transitions import Machine
 
 from hotline.domain import Category
 from hotline.flows import machine
-
-# Re-exported: the flow's rules and vocabulary are part of its interface.
 from hotline.flows.booking_rules import (
-    COUNTED_STATES as COUNTED_STATES,
-)
-from hotline.flows.booking_rules import (
-    TAIPEI as TAIPEI,
-)
-from hotline.flows.booking_rules import (
-    SlotProblem as SlotProblem,
-)
-from hotline.flows.booking_rules import (
-    counted_minutes as counted_minutes,
-)
-from hotline.flows.booking_rules import (
-    may_cancel as may_cancel,
-)
-from hotline.flows.booking_rules import (
-    quota_year as quota_year,
-)
-from hotline.flows.booking_rules import (
-    reminder_plan as reminder_plan,
-)
-from hotline.flows.booking_rules import (
-    self_paid_minutes as self_paid_minutes,
-)
-from hotline.flows.booking_rules import (
-    validate_slot as validate_slot,
+    may_cancel,
+    reminder_plan,
+    self_paid_minutes,
 )
 from hotline.flows.booking_vocab import (
-    AcceptSelfPay as AcceptSelfPay,
-)
-from hotline.flows.booking_vocab import (
-    BookingContext as BookingContext,
-)
-from hotline.flows.booking_vocab import (
-    BookingEffect as BookingEffect,
-)
-from hotline.flows.booking_vocab import (
-    BookingEvent as BookingEvent,
-)
-from hotline.flows.booking_vocab import (
-    BookingState as BookingState,
-)
-from hotline.flows.booking_vocab import (
-    CancelReminder as CancelReminder,
-)
-from hotline.flows.booking_vocab import (
-    Confirm as Confirm,
-)
-from hotline.flows.booking_vocab import (
-    CounselorCancel as CounselorCancel,
-)
-from hotline.flows.booking_vocab import (
-    Decline as Decline,
-)
-from hotline.flows.booking_vocab import (
-    EmployeeCancel as EmployeeCancel,
-)
-from hotline.flows.booking_vocab import (
-    GiveConsent as GiveConsent,
-)
-from hotline.flows.booking_vocab import (
-    HoldFailed as HoldFailed,
-)
-from hotline.flows.booking_vocab import (
-    HoldSlot as HoldSlot,
-)
-from hotline.flows.booking_vocab import (
-    KeepPrivateReason as KeepPrivateReason,
-)
-from hotline.flows.booking_vocab import (
-    MarkAttended as MarkAttended,
-)
-from hotline.flows.booking_vocab import (
-    MarkNoShow as MarkNoShow,
-)
-from hotline.flows.booking_vocab import (
-    OfferFreeSlots as OfferFreeSlots,
-)
-from hotline.flows.booking_vocab import (
-    Params as Params,
-)
-from hotline.flows.booking_vocab import (
-    RecordNoShow as RecordNoShow,
-)
-from hotline.flows.booking_vocab import (
-    RefuseConsent as RefuseConsent,
-)
-from hotline.flows.booking_vocab import (
-    RefuseSelfPay as RefuseSelfPay,
-)
-from hotline.flows.booking_vocab import (
-    ReleaseSlot as ReleaseSlot,
-)
-from hotline.flows.booking_vocab import (
-    ReminderDue as ReminderDue,
-)
-from hotline.flows.booking_vocab import (
-    RevealIdentity as RevealIdentity,
-)
-from hotline.flows.booking_vocab import (
-    ScheduleReminder as ScheduleReminder,
-)
-from hotline.flows.booking_vocab import (
-    Slot as Slot,
-)
-from hotline.flows.booking_vocab import (
-    SlotChosen as SlotChosen,
-)
-from hotline.flows.booking_vocab import (
-    TellCounselor as TellCounselor,
-)
-from hotline.flows.booking_vocab import (
-    TellEmployee as TellEmployee,
+    AcceptSelfPay,
+    BookingContext,
+    BookingEffect,
+    BookingEvent,
+    BookingState,
+    CancelReminder,
+    Confirm,
+    CounselorCancel,
+    Decline,
+    EmployeeCancel,
+    GiveConsent,
+    HoldFailed,
+    HoldSlot,
+    KeepPrivateReason,
+    MarkAttended,
+    MarkNoShow,
+    OfferFreeSlots,
+    Params,
+    RecordNoShow,
+    RefuseConsent,
+    RefuseSelfPay,
+    ReleaseSlot,
+    ReminderDue,
+    RevealIdentity,
+    ScheduleReminder,
+    Slot,
+    SlotChosen,
+    TellCounselor,
+    TellEmployee,
 )
 from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
@@ -562,20 +482,4 @@ def new_booking(area: Category | None) -> BookingState:
     return BookingState(area=area)
 
 
-__all__ = [
-    "BookingContext",
-    "BookingEffect",
-    "BookingEvent",
-    "BookingState",
-    "Slot",
-    "SlotProblem",
-    "build_machine",
-    "counted_minutes",
-    "is_open",
-    "may_cancel",
-    "new_booking",
-    "reminder_plan",
-    "self_paid_minutes",
-    "step",
-    "validate_slot",
-]
+__all__ = ["CLOSED_STATES", "OPEN_STATES", "STATES", "build_machine", "is_open", "new_booking", "step"]

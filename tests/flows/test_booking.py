@@ -12,7 +12,10 @@ import pytest
 
 from hotline.domain import Category
 from hotline.flows import booking
-from hotline.flows.booking import (
+from hotline.flows import booking_rules as rules
+from hotline.flows.booking import step
+from hotline.flows.booking_rules import SlotProblem
+from hotline.flows.booking_vocab import (
     AcceptSelfPay,
     BookingContext,
     BookingEffect,
@@ -39,10 +42,8 @@ from hotline.flows.booking import (
     ScheduleReminder,
     Slot,
     SlotChosen,
-    SlotProblem,
     TellCounselor,
     TellEmployee,
-    step,
 )
 from hotline.flows.survey import InviteSurvey
 
@@ -154,12 +155,12 @@ def test_a_session_confirmed_within_the_last_lead_promises_no_reminder() -> None
 
 def test_reminder_plan_takes_the_longest_lead_still_ahead() -> None:
     leads = (2, 24, 24)
-    assert booking.reminder_plan(START, START - timedelta(hours=30), leads) == (
+    assert rules.reminder_plan(START, START - timedelta(hours=30), leads) == (
         START - timedelta(hours=24),
         24,
     )
-    assert booking.reminder_plan(START, START - timedelta(hours=24), leads) == (START - timedelta(hours=2), 2)
-    assert booking.reminder_plan(START, START - timedelta(hours=2), leads) is None
+    assert rules.reminder_plan(START, START - timedelta(hours=24), leads) == (START - timedelta(hours=2), 2)
+    assert rules.reminder_plan(START, START - timedelta(hours=2), leads) is None
 
 
 def test_confirming_a_slot_that_has_passed_is_refused() -> None:
@@ -212,7 +213,7 @@ def test_refusing_self_pay_or_consent_sends_nothing() -> None:
     [(0, 60, 4, 0), (180, 60, 4, 0), (181, 60, 4, 1), (240, 90, 4, 90), (400, 60, 4, 60), (300, 60, 6, 0)],
 )
 def test_self_paid_minutes(used: int, minutes: int, free: int, paid: int) -> None:
-    assert booking.self_paid_minutes(used, minutes, free) == paid
+    assert rules.self_paid_minutes(used, minutes, free) == paid
 
 
 def test_counted_minutes_by_calendar_year_in_taipei() -> None:
@@ -229,9 +230,9 @@ def test_counted_minutes_by_calendar_year_in_taipei() -> None:
         ("no_show", Slot(9, 9001, datetime(2026, 3, 8, 9, tzinfo=TAIPEI), 60, "online")),
         ("attended", new_year),
     ]
-    assert booking.counted_minutes(sessions, 2026) == 180
-    assert booking.counted_minutes(sessions, 2027) == 60
-    assert booking.quota_year(new_year.start) == 2027
+    assert rules.counted_minutes(sessions, 2026) == 180
+    assert rules.counted_minutes(sessions, 2027) == 60
+    assert rules.quota_year(new_year.start) == 2027
 
 
 # ---- cancellation -------------------------------------------------------------------------------
@@ -256,9 +257,9 @@ def test_employee_cannot_cancel_23h59_before_and_is_told_whom_to_call() -> None:
 
 
 def test_may_cancel_rule() -> None:
-    assert booking.may_cancel(START, START - timedelta(hours=24), 24)
-    assert not booking.may_cancel(START, START - timedelta(hours=23, minutes=59), 24)
-    assert booking.may_cancel(START, START - timedelta(hours=48), 48)
+    assert rules.may_cancel(START, START - timedelta(hours=24), 24)
+    assert not rules.may_cancel(START, START - timedelta(hours=23, minutes=59), 24)
+    assert rules.may_cancel(START, START - timedelta(hours=48), 48)
 
 
 def test_employee_withdraws_a_waiting_request_any_time() -> None:
@@ -405,20 +406,20 @@ def test_step_leaves_nothing_behind() -> None:
 def test_slot_validation() -> None:
     existing = [SLOT, Slot(20, 9002, START, 60, "online")]
     late = Slot(21, 9001, datetime(2026, 3, 14, 20, 0, tzinfo=TAIPEI), 60, "online")  # Saturday evening
-    assert booking.validate_slot(late, existing, NOW) is None
+    assert rules.validate_slot(late, existing, NOW) is None
     touching = Slot(22, 9001, SLOT.end, 60, "online")
-    assert booking.validate_slot(touching, existing, NOW) is None
+    assert rules.validate_slot(touching, existing, NOW) is None
     overlapping = Slot(23, 9001, START + timedelta(minutes=59), 30, "online")
-    assert booking.validate_slot(overlapping, existing, NOW) is SlotProblem.OVERLAP
-    assert booking.validate_slot(SLOT, existing, NOW) is None, "a slot does not overlap itself"
+    assert rules.validate_slot(overlapping, existing, NOW) is SlotProblem.OVERLAP
+    assert rules.validate_slot(SLOT, existing, NOW) is None, "a slot does not overlap itself"
     other_counselor = Slot(24, 9003, START, 60, "online")
-    assert booking.validate_slot(other_counselor, existing, NOW) is None
-    assert booking.validate_slot(Slot(25, 9001, NOW, 60, "x"), [], NOW) is SlotProblem.IN_THE_PAST
+    assert rules.validate_slot(other_counselor, existing, NOW) is None
+    assert rules.validate_slot(Slot(25, 9001, NOW, 60, "x"), [], NOW) is SlotProblem.IN_THE_PAST
     naive = Slot(26, 9001, datetime(2026, 4, 1, 9), 60, "x")
-    assert booking.validate_slot(naive, [], NOW) is SlotProblem.NAIVE_TIME
-    assert booking.validate_slot(Slot(27, 9001, START, 0, "x"), [], NOW) is SlotProblem.BAD_LENGTH
-    assert booking.validate_slot(Slot(28, 9001, START, 481, "x"), [], NOW) is SlotProblem.BAD_LENGTH
-    assert booking.validate_slot(Slot(29, 9001, START, 60, " "), [], NOW) is SlotProblem.NO_LOCATION
+    assert rules.validate_slot(naive, [], NOW) is SlotProblem.NAIVE_TIME
+    assert rules.validate_slot(Slot(27, 9001, START, 0, "x"), [], NOW) is SlotProblem.BAD_LENGTH
+    assert rules.validate_slot(Slot(28, 9001, START, 481, "x"), [], NOW) is SlotProblem.BAD_LENGTH
+    assert rules.validate_slot(Slot(29, 9001, START, 60, " "), [], NOW) is SlotProblem.NO_LOCATION
 
 
 def test_every_message_key_exists() -> None:
