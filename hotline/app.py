@@ -31,6 +31,7 @@ from hotline.hours import ServiceHours
 from hotline.mailbox.fetcher import HelperPoller
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
+from hotline.pacing import Limits, MemoryBudget, NoPacing, Pacer, Rate
 from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
@@ -42,6 +43,7 @@ from hotline.station import reminders
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
 from hotline.storage import db, repo
+from hotline.storage.pacing_repo import DatabaseBudget
 from hotline.storage.repo import Store
 from hotline.texts import Texts
 from hotline.timer_kinds import TimerKind
@@ -103,6 +105,22 @@ def screening_service(
     settings: Settings, lexicon: Callable[[str], Screening] | None = None
 ) -> ScreeningService:
     return ScreeningService(lexicon or default_screen(settings), load_learned_layer(settings))
+
+
+def pacer_for(settings: Settings, store: Store) -> Pacer:
+    """Telegram's flood limits: kept in PostgreSQL when several workers may share the bot, in memory
+    for the one process on SQLite (``hotline/pacing.py``)."""
+    pacing = settings.telegram.pacing
+    if not pacing.enabled:
+        return Pacer(NoPacing())
+    limits = Limits(
+        Rate.of(pacing.per_bot_per_second, pacing.per_bot_burst),
+        Rate.of(pacing.per_chat_per_second, pacing.per_chat_burst),
+    )
+    if not store.locking:
+        return Pacer(MemoryBudget(limits))
+    vault = store.vault
+    return Pacer(DatabaseBudget(store, limits), key_of=lambda chat: vault.pseudonym("pacing", str(chat)))
 
 
 class NoChat:
@@ -228,7 +246,7 @@ class Service:
             app = tg.build_application(settings)
             bot = app.bot
         self.telegram = app
-        gateway = tg.TelegramGateway(bot) if bot is not None else NoChat()
+        gateway = tg.TelegramGateway(bot, pacer_for(settings, store)) if bot is not None else NoChat()
         # Employees' channels, one adapter each (LINE registers its own here); counselors stay on Telegram.
         channels = EmployeeChannels(TelegramEmployees(gateway))
         desk = Desk(

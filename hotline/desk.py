@@ -23,6 +23,7 @@ from hotline.domain import CaseStatus, Category, Risk, Role, Screening
 from hotline.errors import ChannelError, ChatUnavailable
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
+from hotline.pacing import urgent
 from hotline.ports import ButtonRow, ChatGateway, Clock, Recipient
 from hotline.privacy import audit
 from hotline.privacy.audit import Actor, AuditAction
@@ -289,7 +290,8 @@ class Desk:
             log.critical(
                 "crisis alert for case %s reached nobody: no one on duty and no supervisor", alert.case_id
             )
-        refs = await self.deliver([Outgoing(who, alert.body, alert.buttons) for who in alert.people])
+        with urgent():  # before any ordinary message waiting for the same counselor
+            refs = await self.deliver([Outgoing(who, alert.body, alert.buttons) for who in alert.people])
         if alert.people and not any(refs):
             log.critical("crisis alert for case %s could not be delivered; retrying", alert.case_id)
         await self._record(
@@ -340,7 +342,8 @@ class Desk:
                 "counselor.alert_supervisor", case, screening, inbound[-1] if inbound else ""
             )
             buttons = self.ack_button(case)
-        refs = await self.deliver([Outgoing(p.telegram_id, body, buttons) for p in people])
+        with urgent():
+            refs = await self.deliver([Outgoing(p.telegram_id, body, buttons) for p in people])
         await self._record(
             case_id, "alert", [(p.telegram_id, ref) for p, ref in zip(people, refs, strict=True)]
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from hotline.desk import Desk, Outgoing, PreparedAlert
 from hotline.flows.effects import Urgency, in_delivery_order
+from hotline.pacing import urgent
 
 
 @dataclass
@@ -29,8 +30,11 @@ class Dispatch:
 
     async def send(self, desk: Desk) -> None:
         """Deliver in rule order; a failed send is logged by the desk and does not stop the rest."""
-        for item in in_delivery_order(self.items):
+        for rank, item in in_delivery_order([(u, (u, i)) for u, i in self.items]):
             if isinstance(item, PreparedAlert):
-                await desk.send_alert(item)
+                await desk.send_alert(item)  # sent as crisis messages (hotline/pacing.py)
+            elif rank is Urgency.CRISIS_REPLY:
+                with urgent():  # before any ordinary message waiting for the same chat
+                    await desk.deliver([item])
             else:
                 await desk.deliver([item])

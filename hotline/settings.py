@@ -162,9 +162,22 @@ class BookingSection(_Section):
         return (self.remind_hours_before, self.late_remind_hours_before)
 
 
+class PacingSection(_Section):
+    """Telegram's flood limits, honoured by every worker together (``hotline/pacing.py``): about 30
+    messages a second for the bot, one a second in a chat (Telegram tolerates short bursts). A burst
+    of 1 spaces the messages evenly; ``enabled = false`` switches pacing off (benchmarks of raw speed)."""
+
+    enabled: bool = True
+    per_bot_per_second: float = Field(default=30.0, gt=0)
+    per_bot_burst: int = Field(default=10, ge=1)
+    per_chat_per_second: float = Field(default=1.0, gt=0)
+    per_chat_burst: int = Field(default=2, ge=1)
+
+
 class TelegramSection(_Section):
     poll_timeout_seconds: int = Field(default=30, ge=0, le=50)
     concurrent_updates: int = Field(default=16, ge=1, le=256)
+    pacing: PacingSection = PacingSection()
 
 
 def _check_url(value: str | None, *, schemes: tuple[str, ...]) -> str | None:

@@ -87,7 +87,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token=TOKEN) as emulator:
+    """The emulator without Telegram's flood limits, and so a stage without pacing: most tests need
+    speed (tests/bot/test_pacing_e2e.py runs both with them)."""
+    async with TelegramEmulator(token=TOKEN, limits=None) as emulator:
         yield emulator
 
 

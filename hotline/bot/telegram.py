@@ -23,6 +23,7 @@ from hotline.bot.runner import EmployeeRunner
 from hotline.desk import Desk, Outgoing
 from hotline.errors import ChatUnavailable, ConfigError
 from hotline.flows.vocabulary import Command, Pressed, Said, Unsupported
+from hotline.pacing import NoPacing, Pacer
 from hotline.ports import ButtonRow
 from hotline.settings import Settings
 from hotline.texts import Texts
@@ -69,15 +70,21 @@ def _markup(buttons: Sequence[ButtonRow]) -> InlineKeyboardMarkup | None:
 
 
 class TelegramGateway:
-    """:class:`~hotline.ports.ChatGateway` over the Bot API; maps PTB errors to :class:`ChatUnavailable`."""
+    """:class:`~hotline.ports.ChatGateway` over the Bot API; maps PTB errors to :class:`ChatUnavailable`.
 
-    def __init__(self, bot: TelegramBot) -> None:
+    Every message sent or edited first waits for its turn under Telegram's flood limits (``pacer``;
+    crisis messages first, ``hotline/pacing.py``)."""
+
+    def __init__(self, bot: TelegramBot, pacer: Pacer | None = None) -> None:
         self.bot = bot
+        self.pacer = pacer if pacer is not None else Pacer(NoPacing())
+        self.retried = 0  # sends tried again after a 429 (for metrics)
 
-    async def _call(self, what: str, call: Any) -> Any:
+    async def _call(self, what: str, chat_id: int, call: Any) -> Any:
         # Only a 429 is retried: Telegram guarantees the call was not carried out. Any other failure may
         # have been delivered, and sending twice to a person in distress is worse than once.
         for attempt in range(3):
+            await self.pacer.acquire(chat_id)
             try:
                 return await call()
             except RetryAfter as exc:
@@ -85,6 +92,8 @@ class TelegramGateway:
                 wait = after.total_seconds() if isinstance(after, timedelta) else float(after)
                 if attempt == 2 or wait > MAX_RETRY_WAIT:
                     raise ChatUnavailable(f"Telegram asked to slow down ({what})") from exc
+                self.retried += 1
+                await self.pacer.hold_off(chat_id, wait)  # other senders to this chat wait too
                 await asyncio.sleep(wait)
             except Forbidden as exc:
                 raise ChatUnavailable(f"Telegram refused {what}: the user blocked the bot") from exc
@@ -103,7 +112,7 @@ class TelegramGateway:
             def call(part: str = part, markup: InlineKeyboardMarkup | None = markup) -> Awaitable[Message]:
                 return self.bot.send_message(chat_id, part, reply_markup=markup)
 
-            message = await self._call("send a message", call)
+            message = await self._call("send a message", chat_id, call)
         assert message is not None
         return str(message.message_id)
 
@@ -114,7 +123,7 @@ class TelegramGateway:
             )
 
         try:
-            await self._call("edit a message", call)
+            await self._call("edit a message", chat_id, call)
         except ChatUnavailable as exc:
             if "not modified" not in str(exc):
                 raise

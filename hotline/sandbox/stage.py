@@ -15,7 +15,7 @@ from hotline.app import Service
 from hotline.domain import Role, Screening
 from hotline.sandbox.telegram_api import TelegramEmulator
 from hotline.sandbox.telegram_model import BotCall, ChatUser
-from hotline.settings import CounselorEntry, Settings
+from hotline.settings import CounselorEntry, PacingSection, Settings
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 # A Wednesday inside service hours, not a holiday.
@@ -64,6 +64,8 @@ def stage_settings(api_url: str, token: str, database: Path | str, **overrides: 
 class Stage:
     """The whole service on an emulator, with helpers to play both sides of a conversation.
 
+    On an emulator without flood limits (``limits=None``) the service does not pace its messages.
+
     ``async with Stage(emu, settings, clock) as stage:`` runs the real PTB Application (long polling
     against the emulator); ``await stage.restart()`` stops and starts it again on the same database.
     """
@@ -81,6 +83,10 @@ class Stage:
         self.background_mail = background_mail
         self.background_timers = background_timers
         self.emu = emulator
+        if emulator.limits is None and settings.telegram.pacing.enabled:
+            # An emulator without Telegram's flood limits (tests that need speed): nothing to pace for.
+            unpaced = settings.telegram.model_copy(update={"pacing": PacingSection(enabled=False)})
+            settings = settings.model_copy(update={"telegram": unpaced})
         self.settings = settings
         self.clock = clock or StageClock()
         self.screen = screen

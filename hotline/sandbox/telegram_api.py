@@ -26,6 +26,7 @@ from aiohttp import ClientSession, web
 
 from .telegram_content import photo_content, sticker_content, text_content, voice_content
 from .telegram_http import BotApiServer, WebhookDelivery
+from .telegram_limits import REALISTIC, FloodGate, FloodLimits
 from .telegram_log import CallPredicate, EventLog, EventStream, Subscriber
 from .telegram_methods import canonical_name, get_my_commands, get_webhook_info
 from .telegram_model import (
@@ -52,7 +53,10 @@ Since = int | InjectedUpdate | None
 class TelegramEmulator:
     """An emulated Bot API server on ``host:port`` (port 0 picks a free one) plus its driver.
 
-    ``token`` is the first bot; ``add_bot`` adds more. Driver methods take ``bot=<token>`` to address
+    ``token`` is the first bot; ``add_bot`` adds more. Telegram's flood limits are enforced (``limits``,
+    see ``telegram_limits``: 30 messages/s per bot, 1/s per chat with short bursts, 20/min per group):
+    a message over them is refused with 429 and ``retry_after`` and recorded in ``refusals``. Tests and
+    benchmarks that measure raw speed pass ``limits=None``. Driver methods take ``bot=<token>`` to address
     another bot than the first. All methods must be used from the event loop the emulator runs on.
     """
 
@@ -66,8 +70,10 @@ class TelegramEmulator:
         port: int = 0,
         clock: Callable[[], float] = time.time,
         webhook_retry_delay: float = 0.2,
+        limits: FloodLimits | None = REALISTIC,
     ) -> None:
         self.token = token
+        self.limits = limits
         self._host, self._port = host, port
         self._clock = clock
         self._webhook_retry_delay = webhook_retry_delay
@@ -135,7 +141,8 @@ class TelegramEmulator:
         """Register another bot token on the same server."""
         bot_id_of(token)  # validates the shape
         identity = BotIdentity(token, username, first_name)
-        state = self._bots[token] = BotState(identity, self._clock, self._users)
+        flood = FloodGate(self.limits) if self.limits is not None else None
+        state = self._bots[token] = BotState(identity, self._clock, self._users, flood)
         state.started.update(self._started_everywhere)
         if self._session is not None:
             self._start_delivery(token)
@@ -316,6 +323,11 @@ class TelegramEmulator:
     def calls(self) -> Sequence[BotCall]:
         """Every Bot API call answered so far, in order (``getUpdates`` included)."""
         return self._log.calls
+
+    @property
+    def refusals(self) -> list[BotCall]:
+        """Calls refused by the flood limits (429), in order; injected faults are not among them."""
+        return [c for c in self._log.calls if c.limited]
 
     @property
     def updates(self) -> Sequence[InjectedUpdate]:

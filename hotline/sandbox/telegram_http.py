@@ -109,7 +109,7 @@ class BotApiServer:
                 return _json_response(ApiError(401, "Unauthorized").to_json(), 401)
             return _json_response(ApiError(404, "Not Found").to_json(), 404)
         name = canonical_name(method) or method
-        injected = False
+        injected = limited = False
         result: Any = None
         error: ApiError | None
         try:
@@ -123,6 +123,12 @@ class BotApiServer:
                 error, injected = fault.error(), True
             else:
                 try:
+                    if bot.flood is not None:
+                        try:
+                            bot.flood.admit(name, params.get("chat_id"), at)
+                        except ApiError:
+                            limited = True
+                            raise
                     if name == GET_UPDATES:
                         result = await bot.get_updates(params)
                     else:
@@ -141,6 +147,7 @@ class BotApiServer:
             result=result,
             error=error.description if error else None,
             injected=injected,
+            limited=limited,
         )
         self._record(call)
         if error is not None:

@@ -233,6 +233,7 @@ class BotCall:
     result: Any
     error: str | None = None
     injected: bool = False  # answered by fault injection
+    limited: bool = False  # refused by the emulator's flood limits (429, ``telegram_limits``)
 
     @property
     def ok(self) -> bool:

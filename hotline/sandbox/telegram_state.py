@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .telegram_limits import FloodGate
 from .telegram_model import JSON, ApiError, BotIdentity, ChatUser, Fault, InjectedUpdate
 
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -61,8 +62,15 @@ class PendingUpdate:
 class BotState:
     """Everything one bot token sees. Single-threaded: touched only from the emulator's event loop."""
 
-    def __init__(self, identity: BotIdentity, clock: Callable[[], float], users: dict[int, ChatUser]) -> None:
+    def __init__(
+        self,
+        identity: BotIdentity,
+        clock: Callable[[], float],
+        users: dict[int, ChatUser],
+        flood: FloodGate | None = None,
+    ) -> None:
         self.identity = identity
+        self.flood = flood  # Telegram's flood limits (None: off)
         self.clock = clock
         self.users = users  # emulator-wide registry of known users (shared by all bots)
         self.pending: deque[PendingUpdate] = deque()

@@ -30,7 +30,7 @@ Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
 
 @pytest.fixture
 async def emu() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token="123:ABC", webhook_retry_delay=0.01) as emulator:
+    async with TelegramEmulator(token="123:ABC", webhook_retry_delay=0.01, limits=None) as emulator:
         yield emulator
 
 

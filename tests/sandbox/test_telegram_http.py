@@ -20,7 +20,7 @@ KEYBOARD = {"inline_keyboard": [[{"text": "好", "callback_data": "ok"}]]}
 
 @pytest.fixture
 async def emu() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token="123:ABC") as emulator:
+    async with TelegramEmulator(token="123:ABC", limits=None) as emulator:
         emulator.user(1001, "小美", started=True)
         yield emulator
 

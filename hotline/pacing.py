@@ -1,0 +1,192 @@
+"""Outgoing chat messages paced under the channel's flood limits, crisis messages first.
+
+Telegram refuses a bot that sends faster than about 30 messages a second, or more than one a second
+in one chat (short bursts tolerated), with ``429 Too Many Requests`` and a ``retry_after``. Every
+message the service sends or edits first takes a token from two buckets: the bot's and the chat's.
+
+**The buckets** are GCRA cells: one number per bucket, its theoretical arrival time (``tat``). A message
+may go when ``tat - tolerance <= now``; taking a token moves ``tat`` to ``max(tat, now) + interval``.
+Nothing is reserved: a sender that cannot take both tokens takes neither and waits as long as it was
+told, then asks again.
+
+**Where they live** (:class:`Budget`): in memory when this process is the only sender (SQLite: one
+process); in a PostgreSQL table when several workers share the bot (``storage/pacing_repo.py``: the two
+rows locked ``FOR UPDATE`` in key order, read and written in one short transaction, on the database's
+clock). A per-worker share of the budget (30/N each) was the other choice: it needs N to be known and
+kept right as workers come and go, wastes the share of an idle worker, and cannot split a single chat's
+one message a second at all; a row takes a millisecond and holds whatever N is.
+
+**Crisis first** (:func:`urgent`): within a process, each chat has one queue, ordered crisis first then
+by arrival, and only its head asks for tokens, so a crisis alert overtakes the ordinary messages queued
+for the same counselor. Across workers and chats, an ordinary message takes a free slot only once it
+has been free for ``PRIORITY_LAG`` seconds: a crisis message waiting for the same slot, in whichever
+worker, takes it first.
+
+A 429 that comes anyway (limits are not published exactly) holds the chat back for ``retry_after``
+(:meth:`Pacer.hold_off`); the message is then sent again by the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Protocol
+
+PRIORITY_LAG = 0.1
+BOT_KEY = "bot"
+
+_URGENT: ContextVar[bool] = ContextVar("hotline_urgent_send", default=False)
+
+
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """Messages sent inside this block are crisis messages: they go before any ordinary one."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+def is_urgent() -> bool:
+    return _URGENT.get()
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A bucket: ``interval`` seconds a token, ``tolerance`` seconds of burst (``(burst - 1) * interval``)."""
+
+    interval: float
+    tolerance: float
+
+    @classmethod
+    def of(cls, per_second: float, burst: int) -> Rate:
+        interval = 1.0 / per_second
+        return cls(interval, (max(1, burst) - 1) * interval)
+
+    def wait(self, tat: float | None, now: float, urgent: bool) -> float:
+        """Seconds until a token may be taken (0: now)."""
+        if tat is None:
+            return 0.0
+        lag = 0.0 if urgent else PRIORITY_LAG
+        return max(0.0, tat - self.tolerance + lag - now)
+
+    def after_take(self, tat: float | None, now: float) -> float:
+        return max(tat if tat is not None else now, now) + self.interval
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    bot: Rate
+    chat: Rate
+
+    def waits(self, bot_tat: float | None, chat_tat: float | None, now: float, urgent: bool) -> float:
+        return max(self.bot.wait(bot_tat, now, urgent), self.chat.wait(chat_tat, now, urgent))
+
+
+class Budget(Protocol):
+    async def take(self, chat_key: str, urgent: bool) -> float:
+        """Take a token from the bot's and the chat's buckets and return 0, or take nothing and return
+        the seconds to wait before asking again."""
+        ...
+
+    async def hold_off(self, chat_key: str, seconds: float) -> None:
+        """Nothing goes to this chat for ``seconds`` (Telegram answered 429 with ``retry_after``)."""
+        ...
+
+
+class MemoryBudget:
+    """The buckets of a process that is the bot's only sender."""
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._tat: dict[str, float] = {}
+
+    async def take(self, chat_key: str, urgent: bool) -> float:
+        now = self._clock()
+        bot_tat, chat_tat = self._tat.get(BOT_KEY), self._tat.get(chat_key)
+        wait = self.limits.waits(bot_tat, chat_tat, now, urgent)
+        if wait > 0:
+            return wait
+        self._tat[BOT_KEY] = self.limits.bot.after_take(bot_tat, now)
+        self._tat[chat_key] = self.limits.chat.after_take(chat_tat, now)
+        if len(self._tat) > 10_000:  # buckets that are full again are the same as none
+            for key in [k for k, t in self._tat.items() if t < now and k != BOT_KEY]:
+                del self._tat[key]
+        return 0.0
+
+    async def hold_off(self, chat_key: str, seconds: float) -> None:
+        until = self._clock() + seconds + self.limits.chat.tolerance
+        self._tat[chat_key] = max(self._tat.get(chat_key, 0.0), until)
+
+
+@dataclass
+class _Lane:
+    """The messages of one chat waiting in this process: a heap of (0 crisis / 1 ordinary, arrival)."""
+
+    waiting: list[tuple[int, int]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class Pacer:
+    """Hands out the right to send one message to a chat; see the module docstring."""
+
+    def __init__(self, budget: Budget, key_of: Callable[[int], str] = str) -> None:
+        self.budget = budget
+        self._key_of = key_of
+        self._lanes: dict[str, _Lane] = {}
+        self._arrivals = itertools.count()
+        self.waited = 0  # messages that had to wait for a token (for metrics)
+
+    async def acquire(self, chat_id: int) -> None:
+        """Return when a message may go to ``chat_id`` (a crisis message when inside :func:`urgent`)."""
+        key = self._key_of(chat_id)
+        crisis = is_urgent()
+        lane = self._lanes.setdefault(key, _Lane())
+        ticket = (0 if crisis else 1, next(self._arrivals))
+        heapq.heappush(lane.waiting, ticket)
+        lane.wake()
+        first = True
+        try:
+            while True:
+                changed = lane.changed
+                wait: float | None = None
+                if lane.waiting[0] == ticket:
+                    wait = await self.budget.take(key, crisis)
+                    if wait <= 0:
+                        return
+                if first:
+                    self.waited += 1
+                    first = False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), wait)
+        finally:
+            lane.waiting.remove(ticket)
+            heapq.heapify(lane.waiting)
+            lane.wake()
+            if not lane.waiting and self._lanes.get(key) is lane:
+                del self._lanes[key]
+
+    async def hold_off(self, chat_id: int, seconds: float) -> None:
+        await self.budget.hold_off(self._key_of(chat_id), seconds)
+
+
+class NoPacing:
+    """A budget that never makes anyone wait (pacing switched off in the settings)."""
+
+    async def take(self, chat_key: str, urgent: bool) -> float:
+        return 0.0
+
+    async def hold_off(self, chat_key: str, seconds: float) -> None:
+        return None
