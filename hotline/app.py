@@ -22,6 +22,7 @@ from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
 from hotline.bot.runner import EmployeeRunner
 from hotline.bot.telegram_employees import TelegramEmployees
+from hotline.bot.webhook import Listener
 from hotline.channels import EmployeeChannels
 from hotline.crypto import Vault
 from hotline.desk import Desk
@@ -31,6 +32,7 @@ from hotline.hours import ServiceHours
 from hotline.mailbox.fetcher import HelperPoller
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
+from hotline.ops import Health, WorkerCounters, render_metrics
 from hotline.pacing import Limits, MemoryBudget, NoPacing, Pacer, Rate
 from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
@@ -205,6 +207,7 @@ class Service:
         self.station: MailStation | None = None
         self.outbox: Outbox | None = None
         self.poller: ImapPoller | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def __aenter__(self) -> Service:
         try:
@@ -277,6 +280,7 @@ class Service:
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
 
+        front: tg.TelegramFront | None = None
         if app is not None:
             front = tg.TelegramFront(settings, desk, runner, console)
             front.aftercare = aftercare
@@ -287,22 +291,20 @@ class Service:
                 await tg.announce_commands(app.bot, texts)
                 await app.start()
                 self._stack.push_async_callback(app.stop)
-                assert app.updater is not None
-                if settings.telegram_webhook_url:
-                    await self._start_webhook(app)
-                else:
+                if not settings.telegram_webhook_url:  # a webhook is served by the listener below
+                    assert app.updater is not None
                     await app.updater.start_polling(
                         poll_interval=0.0,
                         timeout=settings.telegram.poll_timeout_seconds,
                         allowed_updates=Update.ALL_TYPES,
                         drop_pending_updates=False,  # messages sent while we were down must not be lost
                     )
-                self._stack.push_async_callback(app.updater.stop)
+                    self._stack.push_async_callback(app.updater.stop)
         if station is not None and mail_settings is not None:
             self.poller = ImapPoller(mail_settings[0], station, station)
             self._stack.push_async_callback(self.poller.aclose)
             if self.background_mail:
-                self._run_in_background(self.poller.run, "hotline-imap")
+                self._run_in_background(self.poller.run, "mail poller")
         if outbox is not None and self.background_mail:
             outbox.start()
             self._stack.push_async_callback(outbox.stop)
@@ -315,6 +317,8 @@ class Service:
                     )
             timers.start()
             self._stack.push_async_callback(timers.stop)
+        if self.poll:
+            await self._start_listener(app, front, gateway)
         if self.poll and not settings.booking.office_phone:
             log.warning(
                 "[booking] office_phone is not set: messages that would give the EAP office's number ask "
@@ -333,27 +337,68 @@ class Service:
             len(settings.counselors),
         )
 
-    async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        """Telegram calls us: PTB's webhook server answers 403 to any request without our secret token
-        in the ``X-Telegram-Bot-Api-Secret-Token`` header (set with the webhook)."""
+    async def _start_listener(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any] | None,
+        front: tg.TelegramFront | None,
+        gateway: object,
+    ) -> None:
+        """``/healthz`` and ``/metrics`` (``hotline/ops.py``) and, in webhook mode, Telegram's webhook, on
+        one listener: the webhook's ``_LISTEN`` address, or ``HOTLINE_OPS_LISTEN`` when polling. The
+        webhook answers 403 to any request without our secret token in the
+        ``X-Telegram-Bot-Api-Secret-Token`` header (set with the webhook)."""
         settings = self.settings
-        assert app.updater is not None and settings.telegram_webhook_url and settings.telegram_webhook_secret
-        host, _, port = settings.telegram_webhook_listen.rpartition(":")
-        await app.updater.start_webhook(
-            listen=host,
-            port=int(port),
-            url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
-            webhook_url=settings.telegram_webhook_url,
-            secret_token=settings.telegram_webhook_secret.get_secret_value(),
-            allowed_updates=Update.ALL_TYPES,
-            drop_pending_updates=False,
+        webhook = app is not None and settings.telegram_webhook_url is not None
+        listen = settings.telegram_webhook_listen if webhook else settings.ops_listen
+        if listen is None:
+            return
+        assert self.store is not None and self.timers is not None
+        timers = self.timers
+        counters = WorkerCounters(
+            updates=lambda: front.processed if front is not None else 0,
+            paced=lambda: gateway.pacer.waited if isinstance(gateway, tg.TelegramGateway) else 0,
+            retried=lambda: gateway.retried if isinstance(gateway, tg.TelegramGateway) else 0,
+            timers_fired=lambda: timers.fired,
         )
+        health = Health(self.store, self._loops(app))
+        listener = Listener(
+            listen, health, functools.partial(render_metrics, self.store, self.clock, counters)
+        )
+        if webhook:
+            assert app is not None and settings.telegram_webhook_url and settings.telegram_webhook_secret
+            secret = settings.telegram_webhook_secret.get_secret_value()
+            listener.add_webhook(urlsplit(settings.telegram_webhook_url).path, secret, app)
+        await listener.start()
+        self._stack.push_async_callback(listener.stop)
+        if webhook:
+            assert app is not None and settings.telegram_webhook_url
+            await app.bot.set_webhook(
+                settings.telegram_webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+                drop_pending_updates=False,
+            )
+
+    def _loops(self, app: Application[Any, Any, Any, Any, Any, Any] | None) -> dict[str, Callable[[], bool]]:
+        """What must be running in this worker, by the name ``/healthz`` gives it when it is not."""
+        loops: dict[str, Callable[[], bool]] = {}
+        if app is not None:
+            updater = app.updater if not self.settings.telegram_webhook_url else None
+            loops["Telegram"] = lambda: app.running and (updater is None or updater.running)
+        if self.background_timers and self.timers is not None:
+            loops["timer"] = lambda: self.timers is not None and self.timers.alive
+        if self.background_mail and self.outbox is not None and self.outbox.smtp is not None:
+            loops["outbox"] = lambda: self.outbox is not None and self.outbox.alive
+        for name, task in self._tasks.items():
+            loops[name] = lambda task=task: not task.done()  # type: ignore[misc]
+        return loops
 
     def _run_in_background(
         self, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], name: str
     ) -> None:
         stop = asyncio.Event()
         task = asyncio.get_running_loop().create_task(run(stop), name=name)
+        self._tasks[name] = task
 
         async def _stop() -> None:
             stop.set()

@@ -38,6 +38,11 @@ class WakeableLoop:
     def running(self) -> bool:
         return self._task is not None
 
+    @property
+    def alive(self) -> bool:
+        """Started and its task has not ended (the loop never ends of an error; only of a stop)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name=self.name)

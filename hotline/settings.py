@@ -210,6 +210,8 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None  # polling when unset
     telegram_webhook_secret: SecretStr | None = None
     telegram_webhook_listen: str = "127.0.0.1:8443"
+    # In polling mode, where /healthz and /metrics are served (webhook mode: on the webhook listener).
+    ops_listen: str | None = None
 
     imap_host: str | None = None
     imap_port: int | None = Field(default=None, gt=0, lt=65536)
@@ -249,9 +251,11 @@ class Settings(BaseSettings):
         loopback = value is not None and urlsplit(value).hostname in {"127.0.0.1", "localhost", "::1"}
         return _check_url(value, schemes=("https", "http") if loopback else ("https",))
 
-    @field_validator("telegram_webhook_listen")
+    @field_validator("telegram_webhook_listen", "ops_listen")
     @classmethod
-    def _listen(cls, value: str) -> str:
+    def _listen(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")

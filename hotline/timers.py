@@ -67,6 +67,10 @@ class TimerService:
     def start(self) -> None:
         self._loop.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._loop.alive
+
     async def stop(self) -> None:
         await self._loop.stop()
 

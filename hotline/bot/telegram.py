@@ -193,8 +193,10 @@ class TelegramFront:
         self.runner = runner
         self.console = console
         self.aftercare: Aftercare | None = None  # issue 7: booking and survey (set by app.py)
+        self.processed = 0  # updates handled by this process (for metrics)
 
     async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.processed += 1
         user, chat = update.effective_user, update.effective_chat
         if user is None or chat is None:
             return

@@ -221,6 +221,10 @@ class Outbox:
     async def stop(self) -> None:
         await self._loop.stop()
 
+    @property
+    def alive(self) -> bool:
+        return self._loop.alive
+
     def _backoff(self, attempts: int) -> timedelta:
         cfg = self.desk.settings.email
         return timedelta(

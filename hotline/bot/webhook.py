@@ -1,0 +1,80 @@
+"""The worker's HTTP listener: Telegram's webhook, ``/healthz`` and ``/metrics`` on one aiohttp server.
+
+PTB's own webhook server cannot serve other paths, so the worker runs this one and hands each update
+to the PTB Application's queue, as PTB documents for a custom webhook server. Telegram's calls carry
+the secret token set with the webhook in ``X-Telegram-Bot-Api-Secret-Token``; any request without it
+is answered 403 and never processed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from hotline.ops import CONTENT_TYPE, Health
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MetricsSource = Any  # an async callable returning the Prometheus text
+
+
+class Listener:
+    """``async with Listener(...)`` serves until the block ends."""
+
+    def __init__(self, listen: str, health: Health, metrics: MetricsSource) -> None:
+        host, _, port = listen.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port)
+        self.health = health
+        self.metrics = metrics
+        self.app = web.Application()
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/metrics", self._metrics)
+        self._runner: web.AppRunner | None = None
+
+    def add_webhook(
+        self, path: str, secret: str, application: Application[Any, Any, Any, Any, Any, Any]
+    ) -> None:
+        async def hook(request: web.Request) -> web.Response:
+            given = request.headers.get(SECRET_HEADER, "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
+                return web.Response(status=403, text="Wrong or missing secret token.")
+            try:
+                data = await request.json()
+                update = Update.de_json(data, application.bot)
+            except (ValueError, TypeError, KeyError):
+                return web.Response(status=400, text="The body is not a Telegram update.")
+            await application.update_queue.put(update)
+            return web.Response(status=200)
+
+        self.app.router.add_post("/" + path.lstrip("/"), hook)
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        problem = await self.health.problem()
+        if problem is None:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text=problem + "\n")
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        body = await self.metrics()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        self._runner = runner
+        await web.TCPSite(runner, self.host, self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+__all__ = ["Listener", "json"]
