@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each printing its figures against a baseline measured in the same run.
 
 python -m benchmarks            all of them
-python -m benchmarks screen     one of: screen, telegram, line, mail, screening
+python -m benchmarks screen     one of: screen, telegram, line, mail, memory, screening
 python -m benchmarks screening [--set 1|2] [--misses]   screening quality on a held-out set
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from benchmarks import line_bench, mail_bench, screen_bench, screening_quality, telegram_bench
+from benchmarks import line_bench, mail_bench, memory_bench, screen_bench, screening_quality, telegram_bench
 
-ALL = ("screen", "screening", "telegram", "line", "mail")
+ALL = ("screen", "screening", "telegram", "line", "mail", "memory")
 
 
 def main(argv: list[str]) -> int:
@@ -41,6 +41,9 @@ def main(argv: list[str]) -> int:
     if "mail" in wanted:
         print("\n== e-mail station: hotline mail poll --once of 1,000 mails ==")
         asyncio.run(mail_bench.main())
+    if "memory" in wanted:
+        print("\n== memory per open conversation: 10,000 open cases ==")
+        memory_bench.main()
     return 0
 
 

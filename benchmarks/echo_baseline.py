@@ -58,7 +58,7 @@ def build_echo_app(
 
 async def measure_echo(n_users: int = 300, *, concurrent_updates: int = CONCURRENT_UPDATES) -> float:
     """Seconds from injecting ``/start`` for ``n_users`` users at once until each has a reply."""
-    async with TelegramEmulator() as emu:
+    async with TelegramEmulator(limits=None) as emu:
         app = build_echo_app(emu, concurrent_updates)
         users = [emu.user(FIRST_USER_ID + i, f"員工{i}") for i in range(n_users)]
         assert app.updater is not None

@@ -276,7 +276,7 @@ class Service:
         self.aftercare = aftercare
         handlers = {**self._timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
         timers = TimerService(store, self.clock, handlers, on_unhandled=desk.timer_unhandled)
-        desk.wake_timers = timers.wake
+        desk.wake_timers, desk.timer_due = timers.wake, timers.wake_for
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
 

@@ -23,6 +23,7 @@ from hotline.domain import CaseStatus, Category, Risk, Role, Screening
 from hotline.errors import ChannelError, ChatUnavailable
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
+from hotline.loops import Grouped
 from hotline.pacing import urgent
 from hotline.ports import ButtonRow, ChatGateway, Clock, Recipient
 from hotline.privacy import audit
@@ -52,6 +53,18 @@ class PreparedAlert:
     body: str
     buttons: tuple[ButtonRow, ...]
     backup_timer_id: int
+    backup_due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """A card or alert sent, to be recorded: to whom with which message reference, and its timer."""
+
+    case_id: int
+    kind: str
+    shown: tuple[tuple[int, str | None], ...]
+    done_timer: int | None
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ class Desk:
         self.clock = clock
         self.wake_timers = wake_timers
         self.channels = channels  # employees' chat channels, one adapter each
+        self.timer_due: Callable[[datetime], None] = lambda _due: wake_timers()  # a timer due then
+        self._shown: Grouped[_Shown] = Grouped(self._record_shown)
 
     def now(self) -> datetime:
         return self.clock()
@@ -210,18 +225,29 @@ class Desk:
     async def _record(
         self, case_id: int, kind: str, shown: Sequence[tuple[int, str | None]], done_timer: int | None = None
     ) -> None:
+        """Remember where a card or an alert was shown (and finish its backup timer): one transaction
+        for every send that finished meanwhile (a crisis burst is recorded in a few commits, not one
+        each, on SQLite's one connection)."""
         if not shown and done_timer is None:
             return
-        now = self.now()
+        await self._shown.do(_Shown(case_id, kind, tuple(shown), done_timer, self.now()))
+
+    async def _record_shown(self, group: Sequence[_Shown]) -> None:
         async with self.store.unit() as s:
-            if done_timer is not None:
-                await repo.finish_timer(s, done_timer, now)
-            already = {o.counselor_id for o in await repo.offers_for(s, case_id) if o.kind == kind}
-            for counselor_id, ref in shown:
-                if counselor_id not in already:  # per kind: a case card and a crisis alert are both updated
-                    await repo.record_offer(s, case_id, counselor_id, kind, ref, now)
-                if ref is not None:  # the card carried the case's words: a read, in the audit trail
-                    await self.audit_read(s, counselor_id, case_id, kind, now)
+            for item in group:
+                if item.done_timer is not None:
+                    await repo.finish_timer(s, item.done_timer, item.at)
+                already = {
+                    o.counselor_id for o in await repo.offers_for(s, item.case_id) if o.kind == item.kind
+                }
+                for counselor_id, ref in item.shown:
+                    if (
+                        counselor_id not in already
+                    ):  # per kind: a case card and a crisis alert are both updated
+                        await repo.record_offer(s, item.case_id, counselor_id, item.kind, ref, item.at)
+                        already.add(counselor_id)
+                    if ref is not None:  # the card carried the case's words: a read, in the audit trail
+                        await self.audit_read(s, counselor_id, item.case_id, item.kind, item.at)
 
     async def audit_refusal(self, command: str) -> None:
         """Someone not on the roster tried a console command: recorded (anonymously: an employee)."""
@@ -281,11 +307,12 @@ class Desk:
         key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
         body = self.alert_text(key, case, screening, text)
         buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
-        return PreparedAlert(case.id, tuple(c.telegram_id for c in people), body, buttons, backup.id)
+        people_ids = tuple(c.telegram_id for c in people)
+        return PreparedAlert(case.id, people_ids, body, buttons, backup.id, backup.due_at)
 
     async def send_alert(self, alert: PreparedAlert) -> None:
         """Send a prepared alert (after its transaction committed), then remember where it was shown."""
-        self.wake_timers()
+        self.timer_due(alert.backup_due)
         if not alert.people:
             log.critical(
                 "crisis alert for case %s reached nobody: no one on duty and no supervisor", alert.case_id

@@ -145,3 +145,40 @@ class GroupCommit(Generic[Item, Result]):
         if self._error is not None:
             raise self._error
         return self._results
+
+
+class Grouped(Generic[Item]):
+    """Work of a long-lived service done a group per transaction: :meth:`do` returns once its item has
+    been recorded with whatever other items came while the previous group's transaction ran (one commit
+    for all of them), or raises that group's error; a failed group fails only its own items."""
+
+    def __init__(self, record: Callable[[Sequence[Item]], Awaitable[None]]) -> None:
+        self._record = record
+        self._pending: list[tuple[Item, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.groups = 0  # transactions so far
+
+    async def do(self, item: Item) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        await asyncio.shield(future)  # a caller that gives up leaves its item to be recorded
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending, []
+                try:
+                    await self._record([item for item, _ in group])
+                except Exception as exc:
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for _, future in group:
+                        if not future.done():
+                            future.set_result(None)
+                self.groups += 1
+        finally:
+            self._task = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hotline.loops import WakeableLoop
 from hotline.ports import Clock
@@ -50,6 +50,7 @@ class TimerService:
         self._reported: set[int] = set()
         self.owner = uuid.uuid4().hex[:16]
         self.fired = 0
+        self._planned: datetime | None = None  # when the loop will look next (None: looking now)
         self._loop = WakeableLoop("hotline-timers", self._step, error_wait=1.0)
 
     def register(self, kind: TimerKind, handler: Handler) -> None:
@@ -74,9 +75,18 @@ class TimerService:
     async def stop(self) -> None:
         await self._loop.stop()
 
+    def wake_for(self, due: datetime) -> None:
+        """A timer due at ``due`` was committed: wake the loop only if it would otherwise sleep past it
+        (a crisis burst schedules a backup timer per alert; the loop need not look again each time)."""
+        if self._planned is None or due < self._planned:
+            self._loop.wake()
+
     async def _step(self) -> float:
+        self._planned = None  # while the step runs, any new timer wakes the loop again
         await self.run_due()
-        return await self._seconds_to_next()
+        wait = await self._seconds_to_next()
+        self._planned = self.clock() + timedelta(seconds=wait)
+        return wait
 
     async def run_due(self) -> int:
         """Fire every timer that is due now; return how many fired."""

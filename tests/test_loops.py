@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from hotline.loops import GroupCommit
+from hotline.loops import GroupCommit, Grouped
 
 
 class Recorder:
@@ -65,3 +65,22 @@ async def test_a_record_that_fails_once_is_tried_again() -> None:
 async def test_settle_with_nothing_added_returns_nothing() -> None:
     marks: GroupCommit[int, str] = GroupCommit(Recorder().record)
     assert await marks.settle() == []
+
+
+async def test_grouped_work_waits_for_its_own_group_and_a_failure_stays_in_its_group() -> None:
+    recorder = Recorder(fail_on=2, failures=1)
+
+    async def record(items: Sequence[int]) -> None:
+        await recorder.record(items)
+
+    grouped: Grouped[int] = Grouped(record)
+    first = asyncio.create_task(grouped.do(1))
+    await asyncio.sleep(0)  # the first group's transaction starts with item 1 alone
+    rest = [asyncio.create_task(grouped.do(i)) for i in (2, 3)]
+    recorder.release.set()
+    await first
+    results = await asyncio.gather(*rest, return_exceptions=True)
+    assert recorder.groups == [[1], [2, 3]]
+    assert [type(r).__name__ for r in results] == ["RuntimeError", "RuntimeError"]
+    await grouped.do(4)  # the failure stopped nothing
+    assert recorder.groups[-1] == [4] and grouped.groups == 3

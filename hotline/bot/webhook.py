@@ -9,8 +9,8 @@ is answered 403 and never processed.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +22,7 @@ from hotline.ops import CONTENT_TYPE, Health
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MetricsSource = Any  # an async callable returning the Prometheus text
+MetricsSource = Callable[[], Awaitable[bytes]]  # the Prometheus text of one scrape
 
 
 class Listener:
@@ -77,4 +77,4 @@ class Listener:
             self._runner = None
 
 
-__all__ = ["Listener", "json"]
+__all__ = ["Listener"]
