@@ -24,6 +24,10 @@ worker, takes it first.
 
 A 429 that comes anyway (limits are not published exactly) holds the chat back for ``retry_after``
 (:meth:`Pacer.hold_off`); the message is then sent again by the caller.
+
+python-telegram-bot's own ``AIORateLimiter`` was not enough: its buckets live in one process (N workers
+would send N times 30 a second), it limits groups but not a private chat's one message a second, it
+knows no priority, and a 429 halts every request of the process.
 """
 
 from __future__ import annotations
