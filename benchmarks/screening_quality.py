@@ -4,7 +4,9 @@ lexicon alone, the learned layer alone and both together (what the service runs)
 The sets (``benchmarks/data/``) were written apart from the lexicon and the exemplars and frozen before
 training; see their README. A crisis line counts as caught when the risk is elevated or imminent; a
 ``none`` line flagged so is a false alarm; ``distress`` lines are reported apart (flagged as a crisis
-they cost a counselor a minute; as distress they go first in the queue, which is what they should).
+they cost a counselor a minute; as distress they go first in the queue, which is what they should): a
+distress line flagged as a crisis is neither a catch nor a false alarm, and a ``none`` line marked
+``distress`` is not a false alarm either (no crisis reply, no alert); both have their own rows.
 
 Run: ``python -m benchmarks screening [--set 1|2|3|4] [--misses]`` (``--misses`` prints the crisis lines
 every layer missed: reading them is fitting to the set, so a set that has been read that way stops being

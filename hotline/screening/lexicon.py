@@ -31,6 +31,8 @@ class Role(StrEnum):
     PLACE = "place"  # concrete, never alerts alone (頂樓, 橋上, 月台)
     TIME = "time"  # concrete, never alerts alone (今晚, 明天, 等一下)
     CONTEXT = "context"  # news, film, training, professional work: silences method, mention and hint
+    FRAME = "frame"  # a notice, a story, a case at work: also silences intent, unless an ``own`` fires
+    OWN = "own"  # the writer's own wish to die (我也想死): a frame cannot silence the message; never alerts
     FLAG = "flag"  # adds a cue for the counselor (third party, quoted speech); never changes the risk
     DISTRESS = "distress"  # heavy distress, no sign of danger (撐不下去): risk distress, never an alert
     IDIOM = "idiom"  # harmless phrase; silences every match lying entirely inside it
@@ -39,6 +41,7 @@ class Role(StrEnum):
 
 ALERTING = frozenset({Role.INTENT, Role.PLAN, Role.METHOD, Role.MENTION, Role.HINT})
 CONTEXTUAL = frozenset({Role.METHOD, Role.MENTION, Role.HINT})
+FRAMED = frozenset({Role.INTENT, Role.METHOD, Role.MENTION, Role.HINT})  # what a frame silences
 CONCRETE = frozenset({Role.PLAN, Role.METHOD, Role.MEANS, Role.PLACE, Role.TIME})
 QUIET = frozenset({Role.IDIOM, Role.NEGATION})
 SUBSUMING = frozenset({Role.INTENT, Role.PLAN})

@@ -7,6 +7,9 @@ How one message is screened:
    here);
 2. drop every match lying entirely inside an idiom or negation match, or inside a longer intent or plan
    match (it is a word of that phrase);
+   when a frame entry fired (a notice, a story, a case at work), drop the intent, method, mention and
+   hint entries that fire only in sentences holding a frame and no ``own`` entry (``_unframed``: the
+   message is scanned again sentence by sentence, which only messages with a frame pay for);
 3. decide the risk from the roles of the entries that fired (rules in ``config/crisis_lexicon.toml``).
    The decision depends only on the set of fired entries, so it is cached.
 
@@ -26,6 +29,7 @@ from hotline.screening.lexicon import (
     ALERTING,
     CONCRETE,
     CONTEXTUAL,
+    FRAMED,
     QUIET,
     SUBSUMING,
     Entry,
@@ -41,6 +45,8 @@ _LATIN = re.compile(r"[a-z0-9 ]+")
 # Latin patterns this long (spaces dropped) are also looked for in the compact view, which catches
 # "k i l l m y s e l f"; shorter ones ("kms") only as whole words.
 _COMPACT_LATIN_MIN = 8
+# Where a frame's reach ends (``Screener._unframed``): sentence punctuation, a line break, ". ".
+_SENTENCE = re.compile(r"[。！？!?；;\n]+|[.](?=\s)")
 
 
 class Layer(Protocol):
@@ -68,6 +74,7 @@ class Screener:
         "_layers",
         "_normaliser",
         "_quiet",
+        "_roles",
         "_subsumes",
         "_words",
     )
@@ -92,6 +99,7 @@ class Screener:
         self._compact = ViewMatcher(compact, word_bounded=False)
         self._words = ViewMatcher(words, word_bounded=True)
         self._quiet = tuple(entry.role in QUIET for entry in self._entries)
+        self._roles = tuple(entry.role for entry in self._entries)
         self._subsumes = tuple(entry.role in SUBSUMING for entry in self._entries)
         self._decide = lru_cache(maxsize=4096)(self._decide_uncached)
 
@@ -125,16 +133,40 @@ class Screener:
         return result
 
     def _screen_lexicon(self, text: str) -> Screening:
+        fired = self._fired_in(text)
+        if not fired:
+            return NO_RISK
+        if any(self._roles[i] is Role.FRAME for i in fired):
+            fired = self._unframed(text, fired)
+        return self._decide(frozenset(fired))
+
+    def _fired_in(self, text: str) -> set[int]:
         spaced = text.translate(self._normaliser.table)
         fired = _fired(self._compact.hits(spaced.replace(" ", "")), self._quiet, self._subsumes)
         fired |= _fired(self._words.hits(spaced), self._quiet, self._subsumes)
-        if not fired:
-            return NO_RISK
-        return self._decide(frozenset(fired))
+        return fired
+
+    def _unframed(self, text: str, fired: set[int]) -> set[int]:
+        """``fired`` less the intent, method, mention and hint entries that fire only in sentences
+        framed as a notice, a story or a case at work (a frame entry and no ``own`` entry in the same
+        sentence). Entries of level imminent are never silenced; neither is what fires across
+        sentences."""
+        framed: set[int] = set()
+        free: set[int] = set()
+        for sentence in _SENTENCE.split(text):
+            here = self._fired_in(sentence) if sentence.strip() else set()
+            roles = {self._roles[i] for i in here}
+            silenced = Role.FRAME in roles and Role.OWN not in roles
+            for i in here:
+                if silenced and self._roles[i] in FRAMED and self._entries[i].level is not Risk.IMMINENT:
+                    framed.add(i)
+                else:
+                    free.add(i)
+        return fired - (framed - free)
 
     def _decide_uncached(self, fired: frozenset[int]) -> Screening:
         entries = [self._entries[i] for i in fired]
-        context = any(e.role is Role.CONTEXT for e in entries)
+        context = any(e.role is Role.CONTEXT or e.role is Role.FRAME for e in entries)
         live = [e for e in entries if not (context and e.role in CONTEXTUAL)]
         alarms = [e for e in live if e.role in ALERTING and e.role is not Role.HINT]
         hints = [e for e in live if e.role is Role.HINT]

@@ -197,3 +197,27 @@ def test_loader_errors_name_the_file(tmp_path: Path) -> None:
         load_screener(bad)
     bad.write_text('[[entry]]\nid = "a.b"\nrole = "intent"\npatterns = ["想死"]\n', encoding="utf-8")
     assert load_screener(bad).screen("想死").cues == ("a.b",)
+
+
+FRAMED = (
+    {"id": "suicide.intent", "role": "intent", "patterns": ["想死"]},
+    {"id": "suicide.plan.done", "role": "plan", "patterns": ["藥準備好了"]},
+    {"id": "suicide.plan.taken", "role": "intent", "level": "imminent", "patterns": ["吞了一整罐"]},
+    {"id": "frame.casework", "role": "frame", "patterns": ["個案"]},
+    {"id": "own.wish", "role": "own", "patterns": ["換我"]},
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "risk"),
+    [
+        ("個案說她想死，我已經轉介了", Risk.NONE),  # a frame silences intent in its own sentence
+        ("個案說她想死。現在換我想死了", Risk.ELEVATED),  # the writer's own wish, in another sentence
+        ("個案很多，換我想死了", Risk.ELEVATED),  # `own` in the frame's sentence: nothing is silenced
+        ("今天看了很多個案。我想死", Risk.ELEVATED),  # a frame reaches only its own sentence
+        ("個案說藥準備好了", Risk.ELEVATED),  # a frame never silences a plan
+        ("個案說他吞了一整罐", Risk.IMMINENT),  # nor an entry of level imminent
+    ],
+)
+def test_frames_silence_only_their_sentence(text: str, risk: Risk) -> None:
+    assert small(*FRAMED).screen(text).risk is risk
