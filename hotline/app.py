@@ -37,8 +37,8 @@ from hotline.pacing import Limits, MemoryBudget, NoPacing, Pacer, Rate
 from hotline.ports import ButtonRow, Clock
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
-from hotline.screening import Screener
 from hotline.screening.learned import LearnedLayer
+from hotline.screening_loader import load_lexicon as load_lexicon
 from hotline.screening_service import ConversationWindow, ScreeningService
 from hotline.settings import DEFAULT_CONFIG_DIR, Settings
 from hotline.station import reminders
@@ -65,19 +65,6 @@ def _next_night(now: datetime, zone: ZoneInfo) -> datetime:
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-def load_lexicon(settings: Settings) -> Screener:
-    """The crisis screener of ``config/``; a broken lexicon is a :class:`ConfigError` (one sentence)."""
-    from hotline.screening import LexiconError
-    from hotline.screening_loader import LEXICON_FILE, load_screener
-
-    # The default lexicon is built once per process (it takes a few hundred milliseconds).
-    path = settings.config_file(LEXICON_FILE)
-    try:
-        return load_screener(None if path == DEFAULT_CONFIG_DIR / LEXICON_FILE else path)
-    except LexiconError as exc:
-        raise ConfigError(f"The crisis lexicon cannot be used: {exc}.") from exc
 
 
 def default_screen(settings: Settings) -> Callable[[str], Screening]:

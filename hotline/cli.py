@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -84,8 +85,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
 def cmd_screen(args: argparse.Namespace) -> int:
     import io
 
-    from hotline.app import load_lexicon
     from hotline.screen_command import run_screen
+    from hotline.screening_loader import load_lexicon
 
     settings = load_settings()
     lexicon = load_lexicon(settings)
@@ -100,7 +101,11 @@ def cmd_screen(args: argparse.Namespace) -> int:
     # UTF-8 both ways, whatever the locale says.
     stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="surrogateescape", newline="\n")
     stdin = cast(io.BufferedReader, sys.stdin.buffer)  # has read1 (a pipe, a file or a terminal)
-    return run_screen(stdin, stdout, lexicon, learned)
+    try:
+        return run_screen(stdin, stdout, lexicon, learned)
+    finally:
+        stdout.flush()  # before the command's quick exit (`entry`); sys.stdout stays open
+        stdout.detach()
 
 
 async def _cases(settings: Settings) -> list[dict[str, object]]:
@@ -205,5 +210,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> None:  # pragma: no cover - the installed command; tests run it as a process
+    """The ``hotline`` command: :func:`main`, then an exit without the interpreter's teardown.
+
+    Freeing every object of a process that has loaded the service (SQLAlchemy, pydantic, the lexicon,
+    the encoder) costs about half a second, on every command (issue 12 §3). Everything the command
+    does is finished when ``main`` returns (its event loop closed, the database disposed), so the
+    logs, stdout and stderr are flushed and the process ends at once. Under coverage (the test
+    suite's subprocesses) the ordinary exit stays, so that the coverage data is written."""
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, or a usage error (its message already printed)
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    if "coverage" in sys.modules:
+        sys.exit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what could not be written is lost either way
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -6,10 +6,23 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
+from hotline.errors import ConfigError
 from hotline.screening import LexiconError, Screener
 from hotline.settings import DEFAULT_CONFIG_DIR as DEFAULT_CONFIG_DIR  # built in; installed or not
+from hotline.settings import Settings
 
 LEXICON_FILE = "crisis_lexicon.toml"
+
+
+def load_lexicon(settings: Settings) -> Screener:
+    """The crisis screener of the settings' config; a broken lexicon is a :class:`ConfigError` (one
+    sentence). (Here, not in ``hotline.app``: `hotline screen` must not import the whole service.)"""
+    # The default lexicon is built once per process (it takes a few hundred milliseconds).
+    path = settings.config_file(LEXICON_FILE)
+    try:
+        return load_screener(None if path == DEFAULT_CONFIG_DIR / LEXICON_FILE else path)
+    except LexiconError as exc:
+        raise ConfigError(f"The crisis lexicon cannot be used: {exc}.") from exc
 
 
 def load_screener(path: Path | None = None) -> Screener:

@@ -20,10 +20,13 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from hotline.domain import NO_RISK, Screening
 from hotline.screening import merge
-from hotline.screening.learned import LearnedLayer
+
+if TYPE_CHECKING:  # numpy only when the learned layer is loaded
+    from hotline.screening.learned import LearnedLayer
 
 log = logging.getLogger(__name__)
 

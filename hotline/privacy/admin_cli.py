@@ -21,17 +21,17 @@ import pwd
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotline.crypto import Vault
 from hotline.errors import HotlineError
-from hotline.privacy.audit import Actor, trail
-from hotline.privacy.export import export_case
-from hotline.privacy.purge import purge
-from hotline.privacy.rotate import RotationProgress, rotate_keys, stale_counts
 from hotline.settings import Settings, load_settings
-from hotline.storage import db, repo
-from hotline.storage.repo import Store
+
+# What the commands need is imported when one runs: building the ``hotline`` command's parser (every
+# command, `--help` included) must not load storage and the privacy machinery (issue 12 §3).
+if TYPE_CHECKING:
+    from hotline.privacy.audit import Actor
+    from hotline.privacy.rotate import RotationProgress
+    from hotline.storage.repo import Store
 
 
 def operator(name: str | None = None) -> Actor:
@@ -42,6 +42,8 @@ def operator(name: str | None = None) -> Actor:
         account = pwd.getpwuid(uid).pw_name
     except KeyError:  # a uid without a passwd entry (some containers)
         account = f"uid {uid}"
+    from hotline.privacy.audit import Actor
+
     given = (name or "").strip()
     return Actor.cli(f"{account} as {given}" if given and given != account else account)
 
@@ -53,6 +55,10 @@ def add_operator_option(parser: argparse.ArgumentParser) -> None:
 
 
 async def _store(settings: Settings) -> Store:
+    from hotline.crypto import Vault
+    from hotline.storage import db
+    from hotline.storage.repo import Store
+
     current, older = settings.vault_keys()
     await db.upgrade(settings.database_url)
     return Store(settings.database_url, Vault(current, older))
@@ -62,6 +68,8 @@ async def _store(settings: Settings) -> Store:
 
 
 async def _rotate(settings: Settings, batch_size: int, actor: Actor) -> int:
+    from hotline.privacy.rotate import rotate_keys, stale_counts
+
     store = await _store(settings)
     try:
 
@@ -93,6 +101,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 async def _purge(settings: Settings, batch_size: int, actor: Actor) -> int:
+    from hotline.privacy.purge import purge
+
     store = await _store(settings)
     try:
         report = await purge(
@@ -117,6 +127,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 async def _audit(settings: Settings, code: str) -> list[dict[str, Any]] | None:
+    from hotline.privacy.audit import trail
+    from hotline.storage import repo
+
     store = await _store(settings)
     try:
         async with store.unit() as s:
@@ -149,6 +162,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 async def _export(
     settings: Settings, code: str, reason: str, identity: bool, actor: Actor
 ) -> dict[str, Any] | None:
+    from hotline.privacy.export import export_case
+
     store = await _store(settings)
     try:
         return await export_case(

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from hotline.report.compute import build_report
+from hotline.report.formats import FORMATS
 from hotline.report.model import Labels, Report, ReportInput
 from hotline.report.render_csv import render_csv
-from hotline.report.render_html import render_html
 from hotline.report.render_md import render_md
-
-FORMATS = ("md", "csv", "html")
 
 
 def render(report: Report, fmt: str, labels: Labels) -> dict[str, str]:
@@ -25,6 +23,10 @@ def render(report: Report, fmt: str, labels: Labels) -> dict[str, str]:
     if fmt == "md":
         return {"report.md": render_md(report, labels)}
     if fmt == "html":
+        # Charts need matplotlib: loaded only for an HTML report (the `hotline` command's parser imports
+        # this package; issue 12 §3).
+        from hotline.report.render_html import render_html
+
         return {"report.html": render_html(report, labels)}
     if fmt == "csv":
         return render_csv(report, labels)

@@ -79,7 +79,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``report`` to the ``hotline`` command's subparsers."""
-    from hotline.report import FORMATS
+    from hotline.report.formats import FORMATS  # not the report itself (matplotlib): issue 12 §3
 
     report = subparsers.add_parser("report", help="the EAP office's statistics (small cells suppressed)")
     report.add_argument("--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD")
