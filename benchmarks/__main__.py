@@ -39,8 +39,8 @@ def main(argv: list[str]) -> int:
         print("\n== LINE line: 300 users' first message at once ==")
         asyncio.run(line_bench.main())
     if "mail" in wanted:
-        print("\n== e-mail station: hotline mail poll --once of 1,000 mails ==")
-        asyncio.run(mail_bench.main())
+        print("\n== e-mail station: hotline mail poll --once of 1,000 realistic mails, whole processes ==")
+        mail_bench.main([])
     if "memory" in wanted:
         print("\n== memory per open conversation: 10,000 open cases ==")
         memory_bench.main()

@@ -1,111 +1,184 @@
-"""`hotline mail poll --once` of 1,000 new mails against a raw aioimaplib fetch + parse of the same
-mails, in the same run, on a private Dovecot (DESIGN §5a: target ≤ 2×).
+"""`hotline mail poll --once` of 1,000 realistic mails as a user runs it (issue 12 §3; DESIGN §5a:
+target ≤ 2×), against a raw aioimaplib fetch + parse of the same mails, both timed as whole processes
+from spawn to exit, on a private Dovecot.
 
-The hotline side is the command's own function (`hotline.app.mail_poll_once`), timed from start-up
-(settings, migrations of a new database, the lexicon) to exit. For each mail it parses (charsets,
-quotes), screens, opens a case, stores the mail encrypted with its thread keys and a message, queues and
-SENDS one acknowledgement by SMTP (to aiosmtpd in its own process) and schedules the reply-by timers;
-as the command does, it fetches and parses in a helper process (its start-up is timed too). Both sides
-fetch the same 1,000 mails in batches of 200. The lexicon's cached tables are dropped before
-each round, so every round pays what a fresh process pays.
+The mails are `benchmarks.mail_corpus.realistic` (shaped like production: multipart/alternative with
+base64 and quoted-printable parts, Big5, HTML only, flowed text, RFC 2047, one sender each, a few crises
+and some distress). Each hotline round is the installed ``hotline`` command on a new SQLite database,
+mail only (no Telegram), with an SMTP server (aiosmtpd, its own process) that counts what it receives:
+every round must leave exactly one acknowledgement per sender. The floor is
+``python -m benchmarks.mail_raw_fetch fetch ...`` (interpreter start-up, aioimaplib, UID FETCH in
+batches of 200, ``email`` parse with the text body read). Also printed: the same command with the
+learned screening layer off (where its cost shows), and the start-up of ``hotline --help`` and
+``hotline screen`` (empty stdin).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from benchmarks.mail_raw_fetch import fill_mailbox, raw_fetch
-from hotline.app import mail_poll_once
+from benchmarks.mail_corpus import describe, realistic
+from benchmarks.mail_raw_fetch import fill_mailbox
 from hotline.sandbox.stage import DEMO_SECRET
-from hotline.screening.hanzi import simplified_to_traditional
-from hotline.screening_loader import _default_screener
-from hotline.settings import Settings
 from tests.servers.dovecot import DovecotServer, free_port
 
+ROOT = Path(__file__).resolve().parent.parent
+HOTLINE = [str(Path(sys.executable).with_name("hotline"))]
 
-class SmtpProcess:
-    """aiosmtpd's Sink handler in its own process, as a real SMTP server would be (an in-process
-    server thread would share the GIL with the code being measured)."""
 
-    def __init__(self) -> None:
-        self.host, self.port = "127.0.0.1", free_port()
+def _wait_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the SMTP server stopped at start-up")
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("the SMTP server did not start")
+
+
+class SmtpCounter:
+    """`benchmarks.smtp_count` in its own process, recording each recipient to a file."""
+
+    def __init__(self, record: Path) -> None:
+        self.host, self.port, self.record = "127.0.0.1", free_port(), record
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l", f"{self.host}:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "benchmarks.smtp_count", self.host, str(self.port), str(record)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex((self.host, self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("the SMTP sink did not start")
+        _wait_port(self.host, self.port, self.process)
+
+    def received(self) -> Counter[str]:
+        return Counter(self.record.read_text(encoding="utf-8").split())
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
 
 
-async def hotline_poll(imap: DovecotServer, smtp: SmtpProcess | None, db: Path) -> tuple[int, int, float]:
-    """One `mail poll --once` into a new database; without ``smtp`` the acknowledgements are only
-    queued (no SMTP server configured)."""
-    _default_screener.cache_clear()
-    simplified_to_traditional.cache_clear()
-    values: dict[str, object] = {
-        "database_url": f"sqlite+aiosqlite:///{db}",
-        "secret_key": DEMO_SECRET,
-        "imap_host": imap.host,
-        "imap_port": imap.port,
-        "imap_user": imap.user,
-        "imap_password": imap.password,
-        "imap_security": "none",
-        "mail_from": "station@hotline.example",
-    }
-    if smtp is not None:
-        values.update(smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="none")
-    settings = Settings.model_validate(values)
+def timed(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, stdin: bytes = b""
+) -> tuple[float, bytes]:
+    """Seconds from spawn to exit, and stdout; a non-zero exit is an error (with its stderr)."""
     started = time.perf_counter()
-    fetched, sent = await mail_poll_once(settings)
-    return fetched, sent, time.perf_counter() - started
+    done = subprocess.run(argv, input=stdin, capture_output=True, env=env, cwd=ROOT, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+    return seconds, done.stdout
 
 
-async def main(n: int = 1000, rounds: int = 3) -> None:
-    logging.disable(logging.WARNING)
-    imap = DovecotServer.start()
-    smtp = SmtpProcess()
+def _env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(extra)
+    return env
+
+
+def poll(
+    imap: DovecotServer, tmp: Path, *, learned: bool = True, command: Sequence[str] = HOTLINE
+) -> tuple[float, Counter[str]]:
+    """One `hotline mail poll --once` into a new database: (seconds, recipients the SMTP server got)."""
+    db = tmp / f"poll-{time.monotonic_ns()}.db"
+    smtp = SmtpCounter(tmp / f"smtp-{time.monotonic_ns()}.txt")
     try:
-        fill_mailbox(imap.host, imap.port, imap.user, imap.password, n)
-        raws, ours, queued = [], [], []
-        for _ in range(rounds):
-            count, seconds = await raw_fetch(imap.host, imap.port, imap.user, imap.password)
-            assert count == n
-            raws.append(seconds)
-            with tempfile.TemporaryDirectory() as tmp:
-                fetched, sent, seconds = await hotline_poll(imap, smtp, Path(tmp) / "bench.db")
-                assert fetched == n and sent == n, (fetched, sent)
-                ours.append(seconds)
-            with tempfile.TemporaryDirectory() as tmp:
-                fetched, sent, seconds = await hotline_poll(imap, None, Path(tmp) / "bench.db")
-                assert fetched == n and sent == 0, (fetched, sent)
-                queued.append(seconds)
-        r, o, q = statistics.median(raws), statistics.median(ours), statistics.median(queued)
-        print(f"mail ingest of {n} mails, median of {rounds}:")
-        print(f"  raw aioimaplib fetch + email parse  {r:.3f} s")
-        print(f"  hotline mail poll --once            {o:.3f} s  (start-up, cases, {n} acks sent by SMTP)")
-        print(f"  ratio                               {o / r:.2f}x  (target <= 2x)")
-        print(f"  the same without an SMTP server     {q:.3f} s  ({q / r:.2f}x; acks queued, not sent)")
+        env = _env(
+            {
+                "HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+                "HOTLINE_SECRET_KEY": DEMO_SECRET,
+                "HOTLINE_IMAP_HOST": imap.host,
+                "HOTLINE_IMAP_PORT": str(imap.port),
+                "HOTLINE_IMAP_USER": imap.user,
+                "HOTLINE_IMAP_PASSWORD": imap.password,
+                "HOTLINE_IMAP_SECURITY": "none",
+                "HOTLINE_SMTP_HOST": smtp.host,
+                "HOTLINE_SMTP_PORT": str(smtp.port),
+                "HOTLINE_SMTP_SECURITY": "none",
+                "HOTLINE_MAIL_FROM": "station@hotline.example",
+                "HOTLINE_SCREENING__LEARNED": "true" if learned else "false",
+            }
+        )
+        seconds, _ = timed([*command, "mail", "poll", "--once"], env)
+        return seconds, smtp.received()
     finally:
         smtp.stop()
+
+
+def startup(command: Sequence[str] = HOTLINE, rounds: int = 5) -> None:
+    """Start-up and exit of commands that do (almost) nothing."""
+    env = _env({"HOTLINE_DATABASE_URL": "sqlite+aiosqlite:///:memory:"})
+    for label, argv in (
+        ("hotline --help", [*command, "--help"]),
+        ("hotline screen < /dev/null", [*command, "screen"]),
+        ("hotline screen --lexicon-only < /dev/null", [*command, "screen", "--lexicon-only"]),
+        ("python -c pass (the interpreter alone)", [sys.executable, "-c", "pass"]),
+    ):
+        best = statistics.median(timed(argv, env)[0] for _ in range(rounds))
+        print(f"  {label:<44} {best:.3f} s")
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """``[N] [--rounds R] [--learned-rounds L] [--command PATH]``: N mails (1,000); R rounds of the
+    floor and of the command with the learned layer off (3); L rounds with it on (1: it takes minutes);
+    PATH: another ``hotline`` executable (another checkout's, for a before/after)."""
+    args = list(argv)
+    n, rounds, learned_rounds, command = 1000, 3, 1, HOTLINE
+    while args:
+        arg = args.pop(0)
+        if arg == "--rounds":
+            rounds = int(args.pop(0))
+        elif arg == "--learned-rounds":
+            learned_rounds = int(args.pop(0))
+        elif arg == "--command":
+            command = [args.pop(0)]
+        else:
+            n = int(arg)
+    print(f"start-up, median of 5 (spawn to exit), {command[0]}:")
+    startup(command)
+    print(f"corpus: {describe(n)}")
+    imap = DovecotServer.start()
+    try:
+        fill_mailbox(imap.host, imap.port, imap.user, imap.password, n, messages=realistic(n))
+        floor = [sys.executable, "-m", "benchmarks.mail_raw_fetch", "fetch", imap.host, str(imap.port)]
+        floor += [imap.user, imap.password]
+        raws: list[float] = []
+        ours: list[float] = []
+        plain: list[float] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_ in range(max(rounds, learned_rounds)):
+                if round_ < rounds:
+                    seconds, out = timed(floor)
+                    assert int(out) == n, out
+                    raws.append(seconds)
+                for learned, into, wanted in ((False, plain, rounds), (True, ours, learned_rounds)):
+                    if round_ >= wanted:
+                        continue
+                    seconds, received = poll(imap, Path(tmp), learned=learned, command=command)
+                    # Exactly one mail per sender, and a mail to each of the n senders.
+                    assert len(received) == n and set(received.values()) == {1}, received.most_common(2)
+                    into.append(seconds)
+        r, p = statistics.median(raws), statistics.median(plain)
+        print(f"whole processes, spawn to exit (median of {rounds}; learned layer on: of {learned_rounds}):")
+        print(f"  raw aioimaplib fetch + email parse        {r:.3f} s")
+        if ours:
+            o = statistics.median(ours)
+            print(
+                f"  hotline mail poll --once                  {o:.3f} s  ({n} acks received, one per sender)"
+            )
+            print(f"  ratio                                     {o / r:.2f}x  (target <= 2x)")
+        print(f"  the same with the learned layer off       {p:.3f} s  ({p / r:.2f}x)")
+    finally:
         imap.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+    main(sys.argv[1:])

@@ -5,7 +5,9 @@
 every message with its text body read — no storage, no cases. ``fill_mailbox`` puts N generated
 messages (zh-TW text, some Big5, some replies) into a mailbox with IMAP APPEND.
 
-Run on its own against a private Dovecot: ``.venv/bin/python -m benchmarks.mail_raw_fetch [n]``.
+Run on its own against a private Dovecot: ``.venv/bin/python -m benchmarks.mail_raw_fetch [n]``; as the
+whole-process floor of the mail benchmark: ``python -m benchmarks.mail_raw_fetch fetch HOST PORT USER
+PASSWORD`` (prints how many mails it fetched and parsed).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import email
 import imaplib
 import sys
 import time
+from collections.abc import Iterable
 from email import policy
 from email.message import EmailMessage
 
@@ -78,12 +81,16 @@ def generate(n: int) -> list[bytes]:
     return out
 
 
-def fill_mailbox(host: str, port: int, user: str, password: str, n: int, mailbox: str = "INBOX") -> None:
-    """APPEND ``n`` generated messages to ``mailbox`` (stdlib imaplib, one connection)."""
+def fill_mailbox(
+    host: str, port: int, user: str, password: str, n: int, mailbox: str = "INBOX",
+    messages: Iterable[bytes] | None = None,
+) -> None:  # fmt: skip
+    """APPEND ``messages`` (by default ``n`` generated ones) to ``mailbox`` (stdlib imaplib, one
+    connection)."""
     imap = imaplib.IMAP4(host, port, timeout=60)
     try:
         imap.login(user, password)
-        for raw in generate(n):
+        for raw in generate(n) if messages is None else messages:
             status, data = imap.append(mailbox, None, None, raw)
             if status != "OK":
                 raise RuntimeError(f"APPEND failed: {data!r}")
@@ -92,6 +99,10 @@ def fill_mailbox(host: str, port: int, user: str, password: str, n: int, mailbox
 
 
 def main(argv: list[str]) -> None:
+    if argv[1:2] == ["fetch"]:  # the floor as a process of its own
+        host, port, user, password = argv[2:6]
+        print(asyncio.run(raw_fetch(host, int(port), user, password))[0])
+        return
     from tests.servers.dovecot import DovecotServer  # the benchmark brings its own private Dovecot
 
     n = int(argv[1]) if len(argv) > 1 else 1000

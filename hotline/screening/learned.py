@@ -169,8 +169,12 @@ class LearnedLayer:
         flat = [f for group in pieces for f in group]
         if not flat:
             return [Verdict(NO_RISK, 0.0, 0.0, 0.0) for _ in messages]
-        texts = [f.text for f in flat]
-        probabilities = self.head.probabilities(self.head.features(texts, self.encoder.encode(texts)))
+        # A text met twice in one call (a greeting, a signature, a closing line, a subject: mail repeats
+        # itself) is encoded once: the encoder is most of the cost, and its answer depends on the text only.
+        index: dict[str, int] = {}
+        rows = np.array([index.setdefault(f.text, len(index)) for f in flat], dtype=np.intp)
+        texts = list(index)
+        probabilities = self.head.probabilities(self.head.features(texts, self.encoder.encode(texts)))[rows]
         crisis = self.head.crisis_scores(probabilities)
         distress = self.head.distress_scores(probabilities)
         verdicts: list[Verdict] = []

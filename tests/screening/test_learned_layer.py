@@ -90,6 +90,25 @@ def test_many_messages_go_through_the_encoder_in_one_call() -> None:
     assert len(encoder.calls) == 1
 
 
+def test_a_text_met_twice_in_one_call_is_encoded_once_and_judged_alike() -> None:
+    """Mails repeat greetings, closings and subjects: each distinct fragment goes to the encoder once,
+    and every message still gets its own verdict."""
+    encoder = WordEncoder()
+    learned = LearnedLayer(encoder, head())
+    hello, thanks = "您好，我是王小明，想請教一件事。", "謝謝您撥空看這封信，麻煩您了。"
+    mails = [
+        f"{hello}{middle}{thanks}"
+        for middle in ("抽屜裡的藥都買好了。", "這個月真的很忙碌。", "他昨天晚上又打我。")
+    ]
+    mails.append("抽屜裡的藥都買好了。")
+    results = learned.screen_many(mails)
+    assert [r.is_crisis for r in results] == [True, False, True, True]
+    assert results == [LearnedLayer(WordEncoder(), head()).screen(m) for m in mails]
+    (sent,) = encoder.calls
+    assert len(sent) == len(set(sent)) and hello in sent and thanks in sent
+    assert len(sent) < sum(len(fragments(m)) for m in mails)
+
+
 def test_a_head_trained_on_another_encoder_is_refused() -> None:
     with pytest.raises(ValueError, match="trained on"):
         LearnedLayer(WordEncoder(), dataclasses.replace(head(), encoder="another-encoder"))
