@@ -269,29 +269,44 @@ class Desk:
             s, actor=actor, action=AuditAction.READ_CASE, case_id=case_id, detail={"wanted": what}, now=now
         )
 
-    async def alert(
-        self, case_id: int, screening: Screening, text: str, raised_at: datetime | None = None
-    ) -> None:
-        """Crisis alert in its own transaction (the e-mail station's path); see :meth:`prepare_alert`."""
-        async with self.store.unit() as s:
-            case = await s.get(Case, case_id)
-            if case is None:
-                return
-            prepared = await self.prepare_alert(s, case, screening, text, raised_at or self.now())
-        await self.send_alert(prepared)
-
     async def prepare_alert(
         self, s: AsyncSession, case: Case, screening: Screening, text: str, raised_at: datetime
     ) -> PreparedAlert:
         """Decide and record a crisis alert inside the caller's transaction: every on-duty counselor,
         or every supervisor at once when nobody is on duty; the escalation to supervisors is scheduled
         for when nobody acknowledges in time, counted from ``raised_at`` (when the message arrived)."""
+        return (await self.prepare_alerts(s, [(case, screening, text, raised_at)]))[0]
+
+    async def prepare_alerts(
+        self, s: AsyncSession, alerts: Sequence[tuple[Case, Screening, str, datetime]]
+    ) -> list[PreparedAlert]:
+        """:meth:`prepare_alert` for each alert of a batch (a mail poll's), inside the batch's own
+        transaction, with one look at who is on duty for all of them; send each after the commit."""
+        if not alerts:
+            return []
         people = await repo.on_duty(s)
         nobody_on_duty = not people
         if nobody_on_duty:
             people = await repo.supervisors(s)
-        elif case.status == CaseStatus.WAITING.value and not await repo.has_pending_timer(
-            s, case.id, TimerKind.CRISIS_ESCALATE
+        return [
+            await self._prepare_alert(s, case, screening, text, raised_at, people, nobody_on_duty)
+            for case, screening, text, raised_at in alerts
+        ]
+
+    async def _prepare_alert(
+        self,
+        s: AsyncSession,
+        case: Case,
+        screening: Screening,
+        text: str,
+        raised_at: datetime,
+        people: Sequence[Counselor],
+        nobody_on_duty: bool,
+    ) -> PreparedAlert:
+        if (
+            not nobody_on_duty
+            and case.status == CaseStatus.WAITING.value
+            and not await repo.has_pending_timer(s, case.id, TimerKind.CRISIS_ESCALATE)
         ):
             timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
             await repo.schedule(s, TimerKind.CRISIS_ESCALATE, raised_at + timeout, raised_at, case_id=case.id)

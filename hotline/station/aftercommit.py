@@ -16,8 +16,8 @@ async def after_commit(desk: Desk, outbox: Outbox, after: After) -> None:
     if after.stored:
         desk.wake_timers()
         outbox.wake()
-    for case, screening, text, raised_at in after.alerts:
-        await desk.alert(case.id, screening, text, raised_at)
+    for alert in after.prepared:  # recorded in the batch's transaction
+        await desk.send_alert(alert)
     await desk.deliver(
         [
             Outgoing(who, desk.render("counselor.mail.followup", code=code, text=text))

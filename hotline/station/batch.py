@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from hotline.bot.desk import PreparedAlert
 from hotline.domain import Screening
 from hotline.mailbox.parse import ParsedMail
 from hotline.settings import EmailSection
@@ -33,6 +34,7 @@ MAIL_TIMERS = (TimerKind.EMAIL_REMIND, TimerKind.EMAIL_ESCALATE)
 class After:
     offers: list[Case] = field(default_factory=list)
     alerts: list[tuple[Case, Screening, str, datetime]] = field(default_factory=list)
+    prepared: list[PreparedAlert] = field(default_factory=list)  # the alerts, recorded in the batch
     relays: list[tuple[int, str, str]] = field(default_factory=list)
     flagged: list[tuple[Case | None, str]] = field(default_factory=list)  # (case, FlagForHuman reason)
     stored: int = 0

@@ -156,6 +156,9 @@ class MailStation:
                         .execution_options(synchronize_session=False)
                     )  # fmt: skip
             await batch.flush()
+            # The batch's alerts are recorded in its own transaction (one look at who is on duty), and
+            # sent after the commit; should the process stop in between, the RESEND timers send them.
+            after.prepared = await self.desk.prepare_alerts(s, after.alerts)
             await self.erasure.erase(s, batch)
             if messages:
                 await advance_cursor(s, mailbox, uidvalidity, max(m.uid for m in messages))
