@@ -3,8 +3,11 @@ make-up workdays (補班) open, from the ``holidays`` package. Pure: the clock i
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -16,7 +19,44 @@ _MAX_DAYS_AHEAD = 60
 
 @lru_cache(maxsize=8)
 def _calendar(country: str, year: int) -> holidays.HolidayBase:
+    own = _country_class(country)
+    if own is not None:
+        return own(years=[year])
     return holidays.country_holidays(country, years=[year])
+
+
+def _country_class(country: str) -> type[holidays.HolidayBase] | None:
+    """The calendar class of one country, loaded from its own module file. Importing it the usual way
+    runs ``holidays.countries``' ``__init__``, which imports all ~250 countries: more than half a second
+    on every command that starts the service (issue 12 §3). None if the package's layout is not the
+    expected one (then the usual way is taken)."""
+    try:
+        from holidays.registry import COUNTRIES
+
+        found = next(((m, names) for m, names in COUNTRIES.items() if country in names), None)
+        if found is None:
+            return None
+        module, names = found
+        name = f"holidays.countries.{module}"
+        loaded = sys.modules.get(name)
+        if loaded is None:
+            path = Path(holidays.__file__).parent / "countries" / f"{module}.py"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                return None
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[name] = loaded
+            try:
+                spec.loader.exec_module(loaded)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        found_class = getattr(loaded, names[0], None)
+    except (ImportError, OSError, AttributeError, TypeError, ValueError):
+        return None
+    if isinstance(found_class, type) and issubclass(found_class, holidays.HolidayBase):
+        return found_class
+    return None
 
 
 class ServiceHours:

@@ -36,3 +36,23 @@ def test_hours_are_configurable() -> None:
     late = ServiceHours(HoursSection(opens=time(13, 0), closes=time(21, 0), weekdays=(0, 1, 2, 3, 4, 5)))
     assert late.is_open(datetime(2026, 11, 28, 20, 0, tzinfo=TAIPEI))  # Saturday evening
     assert not late.is_open(datetime(2026, 11, 25, 10, 0, tzinfo=TAIPEI))
+
+
+@pytest.mark.parametrize("country", ["TW", "TWN", "JP", "DE"])
+def test_one_country_s_calendar_loaded_alone_is_the_package_s_own(country: str) -> None:
+    """The calendar is loaded from its country's module alone (not all ~250: issue 12 §3); it must be
+    the very calendar the package gives, holidays and make-up workdays alike."""
+    import holidays
+
+    from hotline.hours import _calendar, _country_class
+
+    assert _country_class(country) is not None
+    for year in (2025, 2026, 2027):
+        ours, theirs = _calendar(country, year), holidays.country_holidays(country, years=[year])
+        assert dict(ours) == dict(theirs) and ours.weekend_workdays == theirs.weekend_workdays
+
+
+def test_an_unknown_country_code_takes_the_package_s_own_way() -> None:
+    from hotline.hours import _country_class
+
+    assert _country_class("XX") is None
