@@ -17,7 +17,10 @@ Pure: numpy arithmetic on what the encoder returns; loading the encoder and the 
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -48,6 +51,9 @@ CUES = {
     "third.party": "learned.third_party",
     DISTRESS: "learned.distress",
 }
+# Fragments whose head probabilities are remembered (by digest), the most recently read ones: about a
+# hundred bytes each.
+REMEMBER = 20_000
 # Categories that mean danger now: an alert of these is imminent (110/119 in the reply).
 IMMINENT = frozenset({"suicide.plan", "suicide.place", "suicide.pact"})
 
@@ -152,11 +158,17 @@ class LearnedLayer:
     """Screens messages with an encoder and a head. ``screen_many`` batches every fragment of every
     message through the encoder at once (one call, the encoder's threads working on all of them)."""
 
-    def __init__(self, encoder: Encoder, head: Head) -> None:
+    def __init__(self, encoder: Encoder, head: Head, *, remember: int = REMEMBER) -> None:
         if head.encoder != encoder.name:
             raise ValueError(f"the head was trained on {head.encoder!r}, not on {encoder.name!r}")
         self.encoder = encoder
         self.head = head
+        # The head's probabilities of recently read fragments, by a digest of the text (never the text:
+        # what people wrote does not stay in memory for this): greetings, closings, signatures and
+        # subjects come back mail after mail, batch after batch, and the answer depends on the text only.
+        self._remember = remember
+        self._known: OrderedDict[bytes, Matrix] = OrderedDict()
+        self._lock = threading.Lock()
 
     def screen(self, text: str, earlier: Sequence[str] = ()) -> Screening:
         return self.judge([(text, earlier)])[0].screening
@@ -169,12 +181,7 @@ class LearnedLayer:
         flat = [f for group in pieces for f in group]
         if not flat:
             return [Verdict(NO_RISK, 0.0, 0.0, 0.0) for _ in messages]
-        # A text met twice in one call (a greeting, a signature, a closing line, a subject: mail repeats
-        # itself) is encoded once: the encoder is most of the cost, and its answer depends on the text only.
-        index: dict[str, int] = {}
-        rows = np.array([index.setdefault(f.text, len(index)) for f in flat], dtype=np.intp)
-        texts = list(index)
-        probabilities = self.head.probabilities(self.head.features(texts, self.encoder.encode(texts)))[rows]
+        probabilities = self._probabilities([f.text for f in flat])
         crisis = self.head.crisis_scores(probabilities)
         distress = self.head.distress_scores(probabilities)
         verdicts: list[Verdict] = []
@@ -186,6 +193,34 @@ class LearnedLayer:
             )
             start = end
         return verdicts
+
+    def _probabilities(self, texts: Sequence[str]) -> Matrix:
+        """The head's probabilities for each text; a text met twice in one call, or read recently, is not
+        encoded again (the encoder is most of the cost of screening a mail poll; issue 12 §3)."""
+        digests = [
+            hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts
+        ]
+        with self._lock:
+            known = {d: self._known[d] for d in digests if d in self._known}
+            for digest in known:
+                self._known.move_to_end(digest)
+        todo: dict[bytes, str] = {}
+        for digest, text in zip(digests, texts, strict=True):
+            if digest not in known:
+                todo.setdefault(digest, text)
+        if todo:
+            fresh = list(todo.values())
+            computed = self.head.probabilities(self.head.features(fresh, self.encoder.encode(fresh)))
+            with self._lock:
+                for digest, row in zip(todo, computed, strict=True):
+                    known[digest] = self._known[digest] = row.copy()
+                    if len(self._known) > self._remember:
+                        self._known.popitem(last=False)
+        return (
+            np.stack([known[d] for d in digests])
+            if digests
+            else np.zeros((0, len(self.head.classes)), np.float32)
+        )
 
     def _decide(
         self, group: list[Fragment], probabilities: Matrix, crisis: Matrix, distress: Matrix

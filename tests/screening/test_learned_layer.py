@@ -107,6 +107,22 @@ def test_a_text_met_twice_in_one_call_is_encoded_once_and_judged_alike() -> None
     (sent,) = encoder.calls
     assert len(sent) == len(set(sent)) and hello in sent and thanks in sent
     assert len(sent) < sum(len(fragments(m)) for m in mails)
+    # Read again (the next batch of a poll): nothing is encoded twice, the verdicts are the same.
+    assert learned.screen_many([*mails, "他昨天晚上又打我。"]) == [*results, results[2]]
+    assert len(encoder.calls) == 1
+
+
+def test_only_so_many_fragments_are_remembered() -> None:
+    encoder = WordEncoder()
+    learned = LearnedLayer(encoder, head(), remember=2)
+    for text in ("第一封信的內容", "第二封信的內容", "第三封信的內容", "第一封信的內容"):
+        learned.screen(text)
+    assert [call[0] for call in encoder.calls] == [
+        "第一封信的內容",
+        "第二封信的內容",
+        "第三封信的內容",
+        "第一封信的內容",
+    ]
 
 
 def test_a_head_trained_on_another_encoder_is_refused() -> None:
