@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from hotline.sandbox.stage import Stage
+from sqlalchemy import func, select
+
+from hotline.sandbox.stage import Stage, StageClock
+from hotline.station.outbox import CLAIM_AHEAD
 from hotline.station.sending import Job
 from hotline.storage.models import Outbox as OutboxRow
 from tests.servers.smtpd import SmtpSink
@@ -83,3 +86,44 @@ async def test_a_mail_claimed_again_in_the_same_run_is_sent_once(
     assert await outbox.send_alongside(work()) == ("polled", 1)
     assert len(await smtp_server.wait_for(1)) == 1
     assert len(smtp_server.received) == 1
+
+
+async def test_a_poll_stopped_while_sending_leaves_each_mail_to_be_sent_once(
+    station: Stage,  # noqa: F811
+    smtp_server: SmtpSink,
+    clock: StageClock,
+) -> None:
+    """More acknowledgements than the sender claims at once; the poll stops after a few went out (the
+    rest claimed, leased or not yet claimed): once the leases run out each is sent, and none twice."""
+    outbox = station.running.outbox
+    store = station.running.store
+    assert outbox is not None and store is not None
+    count = CLAIM_AHEAD + 10
+    async with store.unit() as s:
+        for n in range(count):
+            row = outbox.compose(
+                "ack",
+                f"w{n}@agency.example.gov.tw",
+                "你好",
+                "收到",
+                auto=True,
+                in_reply_to=None,
+                references=(),
+            )
+            s.add(OutboxRow(case_id=None, **row))
+    never = asyncio.Event()
+    poll = asyncio.ensure_future(outbox.send_alongside(never.wait()))
+    await smtp_server.wait_for(3)
+    poll.cancel()
+    await asyncio.wait({poll})
+    assert 3 <= len(smtp_server.received) < count
+    await outbox.send_due()  # those the stopped poll had not claimed; the claimed ones wait for their lease
+    assert len(smtp_server.received) < count
+    clock.advance(minutes=6)
+    while await outbox.send_due():
+        pass
+    recipients = [item.rcpt_tos for item in smtp_server.received]
+    assert len(recipients) == count and len(set(recipients)) == count
+    async with store.unit() as s:
+        pending = await s.scalar(select(func.count()).where(OutboxRow.status != "sent"))
+    assert pending == 0
