@@ -79,7 +79,9 @@ def timed(
 
 
 def _env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    # Without PYTHONPATH: the command runs the code of its own install (``--command`` of another checkout
+    # must not import this one's).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_") and k != "PYTHONPATH"}
     env.update(extra)
     return env
 
