@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hotline.bot.desk import PreparedAlert
+from hotline.desk import PreparedAlert
 from hotline.sandbox.stage import Stage, StageClock
 from hotline.storage.models import Alert, Timer
 from hotline.timer_kinds import TimerKind
