@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each printing its figures against a baseline measured in the same run.
 
 python -m benchmarks            all of them
-python -m benchmarks screen     one of: screen, telegram, line, mail, memory, screening
+python -m benchmarks screen     one of: screen, telegram, line, mail, memory, screening, workers
 python -m benchmarks screening [--set 1|2] [--misses]   screening quality on a held-out set
 """
 
@@ -10,9 +10,17 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from benchmarks import line_bench, mail_bench, memory_bench, screen_bench, screening_quality, telegram_bench
+from benchmarks import (
+    line_bench,
+    mail_bench,
+    memory_bench,
+    screen_bench,
+    screening_quality,
+    telegram_bench,
+    workers_bench,
+)
 
-ALL = ("screen", "screening", "telegram", "line", "mail", "memory")
+ALL = ("screen", "screening", "telegram", "line", "mail", "memory", "workers")
 
 
 def main(argv: list[str]) -> int:
@@ -38,6 +46,9 @@ def main(argv: list[str]) -> int:
     if "line" in wanted:
         print("\n== LINE line: 300 users' first message at once ==")
         asyncio.run(line_bench.main())
+    if "workers" in wanted:
+        print("\n== several workers behind nginx on PostgreSQL (issue 14) ==")
+        asyncio.run(workers_bench.main())
     if "mail" in wanted:
         print("\n== e-mail station: hotline mail poll --once of 1,000 realistic mails, whole processes ==")
         mail_bench.main([])

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,7 @@ from telegram.ext import Application
 from hotline.bot import telegram as tg
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
+from hotline.bot.inbox import Inbox, chat_id_in
 from hotline.bot.runner import EmployeeRunner
 from hotline.bot.telegram_employees import TelegramEmployees
 from hotline.bot.webhook import Listener
@@ -44,7 +48,8 @@ from hotline.settings import DEFAULT_CONFIG_DIR, Settings
 from hotline.station import reminders
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
-from hotline.storage import db, repo
+from hotline.storage import db, inbound, repo
+from hotline.storage.leases import MAIL_POLLER, STARTUP, Locks, lead, serialise
 from hotline.storage.pacing_repo import DatabaseBudget
 from hotline.storage.repo import Store
 from hotline.texts import Texts
@@ -195,6 +200,10 @@ class Service:
         self.outbox: Outbox | None = None
         self.poller: ImapPoller | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.inbox: Inbox | None = None
+        self.locks: Locks | None = None
+        # Who this worker is, in leases and in pg_stat_activity.application_name (host, pid, a nonce).
+        self.owner = f"hotline:{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def __aenter__(self) -> Service:
         try:
@@ -216,7 +225,10 @@ class Service:
         await db.upgrade(settings.database_url)
         store = Store(settings.database_url, Vault(secret, older))
         self._stack.push_async_callback(store.close)
+        self.locks = locks = Locks(store.engine, self.owner)
+        self._stack.push_async_callback(locks.close)
         async with store.unit() as s:
+            await serialise(s, STARTUP)  # workers started together take turns
             await repo.sync_roster(s, settings.counselors)
             stale = sum((await stale_mail_keys(s, store.vault)).values())
         if stale:  # kept Message-IDs from before an upgrade, or under a key being rotated
@@ -264,6 +276,7 @@ class Service:
         handlers = {**self._timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
         timers = TimerService(store, self.clock, handlers, on_unhandled=desk.timer_unhandled)
         desk.wake_timers, desk.timer_due = timers.wake, timers.wake_for
+        timers.owner = self.owner
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
 
@@ -291,13 +304,17 @@ class Service:
             self.poller = ImapPoller(mail_settings[0], station, station)
             self._stack.push_async_callback(self.poller.aclose)
             if self.background_mail:
-                self._run_in_background(self.poller.run, "mail poller")
+                poller = self.poller
+                self._run_in_background(
+                    lambda stop: lead(locks, MAIL_POLLER, poller.run, stop), "mail poller"
+                )
         if outbox is not None and self.background_mail:
             outbox.start()
             self._stack.push_async_callback(outbox.stop)
         if self.background_timers:
             # The running service's daily maintenance: the timer books its next run itself; one must exist.
             async with store.unit() as s:
+                await serialise(s, STARTUP)
                 if not await repo.has_pending_kind(s, TimerKind.DAILY):
                     await repo.schedule(
                         s, TimerKind.DAILY, _next_night(self.clock(), hours.zone), self.clock()
@@ -354,7 +371,9 @@ class Service:
         if webhook:
             assert app is not None and settings.telegram_webhook_url and settings.telegram_webhook_secret
             secret = settings.telegram_webhook_secret.get_secret_value()
-            listener.add_webhook(urlsplit(settings.telegram_webhook_url).path, secret, app)
+            listener.add_webhook(
+                urlsplit(settings.telegram_webhook_url).path, secret, self._inbox(app).accept
+            )
         await listener.start()
         self._stack.push_async_callback(listener.stop)
         if webhook:
@@ -365,6 +384,23 @@ class Service:
                 allowed_updates=Update.ALL_TYPES,
                 drop_pending_updates=False,
             )
+
+    def _inbox(self, app: Application[Any, Any, Any, Any, Any, Any]) -> Inbox:
+        """Webhook mode: each update is stored before it is answered, then processed per chat by whichever
+        worker holds the chat (:mod:`hotline.bot.inbox`)."""
+        assert self.store is not None and self.locks is not None and self.desk is not None
+
+        async def process(payload: Mapping[str, Any]) -> None:
+            await app.process_update(Update.de_json(dict(payload), app.bot))
+
+        inbox = Inbox(
+            self.store, self.locks, process, chat_id_in, self.desk.deliver,
+            concurrency=self.settings.telegram.concurrent_updates, clock=self.clock,
+        )  # fmt: skip
+        inbox.start()  # what earlier runs (or a worker that died) left stored is processed first
+        self._stack.push_async_callback(inbox.stop)
+        self.inbox = inbox
+        return inbox
 
     def _loops(self, app: Application[Any, Any, Any, Any, Any, Any] | None) -> dict[str, Callable[[], bool]]:
         """What must be running in this worker, by the name ``/healthz`` gives it when it is not."""
@@ -429,6 +465,7 @@ class Service:
             log.info("daily maintenance: %d survey invitations expired", swept)
             now = desk.now()
             async with desk.store.unit() as s:
+                await inbound.purge(s, now)  # processed updates' bare rows, past redelivery
                 await repo.schedule(s, TimerKind.DAILY, _next_night(now, desk.hours.zone), now)
 
         return {

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[int | None, Mapping[str, object]], Awaitable[None]]
 Unhandled = Callable[[str, int | None], Awaitable[None]]  # (the kind as stored, case id)
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)  # a worker that dies mid-timer: another fires it this much later
 MAX_WAIT_SECONDS = 30.0
+CLAIM = 10  # timers leased at once: a few handlers' worth, well inside the lease
 
 
 class TimerService:
@@ -92,7 +93,9 @@ class TimerService:
         """Fire every timer that is due now; return how many fired."""
         now = self.clock()
         async with self.store.unit() as s:
-            due = await repo.claim_due_timers(s, now, self.owner, now + LEASE, lock=self.store.locking)
+            due = await repo.claim_due_timers(
+                s, now, self.owner, now + LEASE, lock=self.store.locking, limit=CLAIM
+            )
             jobs = [(t.id, t.kind, t.case_id, dict(t.payload or {})) for t in due]
         count = 0
         for timer_id, kind, case_id, payload in jobs:

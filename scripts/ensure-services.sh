@@ -2,6 +2,8 @@
 # Make sure the local servers the tests talk to are available:
 #  - PostgreSQL on 127.0.0.1:5432 (started only when it does not answer; fails loudly otherwise)
 #  - the Dovecot binary (installed with apt-get when missing; tests start their own private instance)
+#  - the nginx binary (the same: installed from Debian's packages; tests start their own instance, as this
+#    user, with its own prefix, config, pid file, logs and port; a system nginx is never touched)
 set -euo pipefail
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
@@ -20,4 +22,12 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
   # The package starts a system instance; the tests run their own private one.
   (service dovecot stop || pkill -x dovecot || true) >/dev/null 2>&1
   [ -x /usr/sbin/dovecot ] || { echo "ERROR: Dovecot could not be installed" >&2; exit 1; }
+fi
+
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "nginx is missing; installing it with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 nginx >/dev/null
+  [ -x /usr/sbin/nginx ] || { echo "ERROR: nginx could not be installed" >&2; exit 1; }
 fi

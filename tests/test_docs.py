@@ -19,7 +19,14 @@ CLIMB = re.compile(r"(?:\.\.[/\\])+[^\s`'\")\]>]*")
 OUTSIDE = re.compile(r"(?<![\w}\].$])/(?:" + "work|home|root|Users" + r")/[\w.\-]+")
 SHARED = ".." + "/shared"
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-DOCS = ("README.md", "docs/architecture.md", "docs/operations.md", "docs/regulations.md", "docs/privacy.md")
+DOCS = (
+    "README.md",
+    "docs/architecture.md",
+    "docs/operations.md",
+    "docs/regulations.md",
+    "docs/privacy.md",
+    "docs/deploy.md",
+)
 
 
 def tracked_text_files() -> list[Path]:

@@ -19,6 +19,7 @@ from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.bot import inbox
 from hotline.desk import Desk, Outgoing
 from hotline.dispatch import Dispatch
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
@@ -188,6 +189,7 @@ class EmployeeRunner:
                 category = new_state.category.value if new_state.category else None
                 case_id = case.id if case is not None and new_state.name != "idle" else None
                 await repo.save_state(s, thread, new_state.name, category, case_id, now)
+            await inbox.settle(s, after.out)  # webhook mode: the update is done with this commit
         self._remember(pseudonym, employee, forgotten)
         if slow_down:  # routine: after any crisis reply, which always goes first
             after.out.routine(Outgoing(to, desk.texts.get("input.rate_limited")))

@@ -35,6 +35,7 @@ from hotline.domain import Channel, email_identity
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
+from hotline.storage.inbound import UPDATE_CONTEXT, InboundUpdate
 from hotline.storage.models import (
     BookingRow,
     Case,
@@ -77,6 +78,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _enc(BookingRow, "private_reason_enc", CONTENT_CONTEXT),  # issue 7
     _enc(SurveyAnswer, "comment_enc", CONTENT_CONTEXT),  # issue 7
     _enc(SurveyPending, "sealed_enc", CONTENT_CONTEXT),  # issue 17
+    _enc(InboundUpdate, "payload_enc", UPDATE_CONTEXT),  # issue 14: updates received, until processed
+    _enc(InboundUpdate, "replies_enc", UPDATE_CONTEXT),  # ... and their replies, until sent
 )
 
 

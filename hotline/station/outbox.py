@@ -249,6 +249,7 @@ class Outbox:
                 .where(OutboxRow.status == "pending", OutboxRow.next_attempt_at <= now)
                 .order_by(OutboxRow.id)
                 .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: rows another worker is claiming are skipped
                 .scalar_subquery()
             )
             claimed = await s.execute(

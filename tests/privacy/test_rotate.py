@@ -89,6 +89,8 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
             "bookings.private_reason_enc": 0,  # issue 7
             "survey_answers.comment_enc": 0,
             "survey_pending.sealed_enc": 0,  # issue 17
+            "inbound_updates.payload_enc": 0,  # issue 14: webhook mode only (this conversation polls)
+            "inbound_updates.replies_enc": 0,
             "mails.dedup_key": 1,
             "thread_keys.message_id": 1,
         }

@@ -11,18 +11,25 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
-import hotline.privacy.audit  # noqa: F401  (the audit_log table lives there, on the same metadata)
+# The audit_log and inbound_updates tables live in these modules, on the same metadata.
+import hotline.privacy.audit
+import hotline.storage.inbound  # noqa: F401
 from hotline.storage.db import create_engine, sqlite_pragmas
+from hotline.storage.leases import MIGRATIONS
 from hotline.storage.models import Base
 
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Workers started at the same moment migrate one after another: the others wait here, then find
+        # the schema current (held until this transaction ends).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), MIGRATIONS.params())
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

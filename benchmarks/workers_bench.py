@@ -1,0 +1,207 @@
+"""Several workers (issue 14): `hotline run` processes behind nginx (docs/deploy.md's config) on PostgreSQL.
+
+1. Updates/s from update in to reply out, with 1, 2 and 4 workers: 100 employees in an open case send 5
+   messages each, all at once (500 updates, each a transaction: the message stored, the case told),
+   against the bare PTB echo bot answering the same 500 messages on the same emulator (polling).
+2. 200 crises at once -> alert out at the emulator, p50/p99, with 2 workers, against the echo bot's
+   burst latency in the same run.
+
+The emulator delivers webhook updates one at a time, as it always has (Telegram delivers several at once,
+up to ``max_connections``); that bounds what any number of workers can take in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from benchmarks.echo_baseline import build_echo_app
+from benchmarks.telegram_bench import CRISIS, measure_echo_latency
+from hotline.sandbox import ChatUser, TelegramEmulator
+from hotline.sandbox.stage import DEMO_SECRET
+from tests.servers.dovecot import free_port
+from tests.servers.nginx import NginxServer, deploy_config, fill_ports
+from tests.servers.workers import Workers
+
+TOKEN = "5656:WORKERS"
+PG = "postgresql://postgres@127.0.0.1:5432"
+COUNSELOR = 9001
+FIRST = 4_000_000
+CONFIG = f"""
+[[counselors]]
+telegram_id = {COUNSELOR}
+name = "王心理師"
+role = "counselor"
+
+[screening]
+learned = false
+
+[rate_limit]
+burst = 50
+"""
+
+
+async def _admin(statement: str) -> None:
+    conn = await asyncpg.connect(f"{PG}/postgres")
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def cluster(emu: TelegramEmulator, n: int, tmp: Path) -> AsyncIterator[Workers]:
+    """``n`` workers behind nginx on a fresh database."""
+    name = f"hotline_bench_{uuid.uuid4().hex[:8]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    ports = [free_port() for _ in range(n)]
+    nginx = NginxServer.start(lambda listen: fill_ports(deploy_config(), listen, ports), free_port())
+    (tmp / "hotline.toml").write_text(CONFIG)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PTB_TIMEDELTA": "1",
+        "HOTLINE_CONFIG": str(tmp / "hotline.toml"),
+        "HOTLINE_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+        "HOTLINE_SECRET_KEY": DEMO_SECRET,
+        "HOTLINE_TELEGRAM_TOKEN": TOKEN,
+        "HOTLINE_TELEGRAM_API_URL": emu.api_url,
+        "HOTLINE_TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{nginx.port}/telegram/webhook",
+        "HOTLINE_TELEGRAM_WEBHOOK_SECRET": "bench-webhook-secret-0123456789abcdef",
+    }
+    workers = Workers(tmp, env, ports)
+    try:
+        await workers.start()
+        await workers.wait_listening()
+        yield workers
+    finally:
+        await workers.stop()
+        nginx.stop()
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _in_case(emu: TelegramEmulator, users: list[ChatUser]) -> None:
+    """Employees through the notice, consent and area (not timed): then each message is a case's."""
+    ids = {u.id for u in users}
+    by_id = {u.id: u for u in users}
+    mark = emu.mark()
+    for user in users:
+        await emu.send_text(user, "/start")
+    for data in ("consent:accept", "area:career"):
+        shown = await emu.wait_for_all(
+            lambda c: c.ok and c.chat_id in ids, len(users), method="sendMessage", since=mark, timeout=300
+        )
+        mark = emu.mark()
+        for call in shown:
+            await emu.press_button(by_id[call.chat_id or 0], call.message_id or 0, data)
+    await emu.wait_for_all(
+        lambda c: c.ok and c.chat_id in ids, len(users), method="sendMessage", since=mark, timeout=300
+    )
+
+
+async def updates_per_second(n_workers: int, chats: int = 100, each: int = 5) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with TelegramEmulator(token=TOKEN) as emu, cluster(emu, n_workers, Path(tmp)):
+            users = [emu.user(FIRST + i, f"員工{i}") for i in range(chats)]
+            await _in_case(emu, users)
+            ids = {u.id for u in users}
+            mark = emu.mark()
+            started = time.monotonic()
+            for n in range(each):
+                for user in users:
+                    await emu.send_text(user, f"還有一件事 第{n}則")
+            replies = await emu.wait_for_all(
+                lambda c: c.ok and c.chat_id in ids,
+                chats * each,
+                method="sendMessage",
+                since=mark,
+                timeout=600,
+            )
+            return chats * each / (max(c.at for c in replies) - started)
+
+
+async def echo_per_second(chats: int = 100, each: int = 5) -> float:
+    async with TelegramEmulator() as emu:
+        app = build_echo_app(emu, 4)
+        assert app.updater is not None
+        await app.initialize()
+        await app.start()
+        await app.updater.start_polling(poll_interval=0, timeout=10)
+        try:
+            await emu.wait_polling()
+            users = [emu.user(FIRST + i, f"員工{i}") for i in range(chats)]
+            mark = emu.mark()
+            started = time.monotonic()
+            for n in range(each):
+                for user in users:
+                    await emu.send_text(user, f"還有一件事 第{n}則")
+            replies = await emu.wait_for_all(
+                lambda c: c.ok, chats * each, method="sendMessage", since=mark, timeout=600
+            )
+            return chats * each / (max(c.at for c in replies) - started)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+
+
+async def crisis_burst(n_workers: int, n: int = 200) -> list[float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with TelegramEmulator(token=TOKEN) as emu, cluster(emu, n_workers, Path(tmp)):
+            counselor = emu.user(COUNSELOR, "Wang")
+            mark = emu.mark()
+            await emu.send_text(counselor, "/onduty")
+            await emu.wait_for(
+                lambda c: c.ok, method="sendMessage", chat_id=COUNSELOR, since=mark, timeout=60
+            )
+            users = [emu.user(FIRST + i, f"員工{i}") for i in range(n)]
+
+            async def one(i: int) -> float:
+                update = await emu.send_text(users[i], CRISIS.format(n=i))
+                tag = f"#{i}"
+                alert = await emu.wait_for(
+                    lambda c: "危機通報" in (c.text or "") and (c.text or "").rstrip().endswith(tag),
+                    method="sendMessage", chat_id=COUNSELOR, since=update, timeout=300,
+                )  # fmt: skip
+                return alert.at - update.at
+
+            return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main() -> None:
+    logging.disable(logging.WARNING)
+    echo = await echo_per_second()
+    print("500 messages from 100 employees in a case, all at once, update in -> reply out:")
+    print(f"  echo bot (one process, polling)        {echo:7.1f} updates/s")
+    for n in (1, 2, 4):
+        rate = await updates_per_second(n)
+        print(
+            f"  hotline, {n} worker(s), PostgreSQL     {rate:7.1f} updates/s  ({rate / echo:.2f}x the echo bot)"
+        )
+    base = await measure_echo_latency(200, 4, burst=True)
+    lat = await crisis_burst(2)
+    print("200 crises at once, 2 workers on PostgreSQL behind nginx:")
+    print(
+        f"  echo bot: message -> reply   p50 {_pct(base, 0.5) * 1000:6.0f} ms  p99 {_pct(base, 0.99) * 1000:6.0f} ms"
+    )
+    print(
+        f"  hotline: crisis -> alert     p50 {_pct(lat, 0.5) * 1000:6.0f} ms  p99 {_pct(lat, 0.99) * 1000:6.0f} ms"
+        f"  (target p99 <= 500 ms)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,140 @@
+"""The inbound ledger: every Telegram update received by webhook, stored before Telegram is answered.
+
+One row per ``update_id`` (a redelivered update finds its row and adds nothing). ``chat_key`` is a keyed
+hash of the chat (no Telegram id in the clear); the update itself is kept encrypted until it has been
+processed, then erased, and the bare row (id, chat key, times) stays a few days so that a late
+redelivery is still recognised. Updates are processed per chat in ``update_id`` order by whichever
+worker holds the chat's lock (:mod:`hotline.bot.inbox`); ``attempts`` counts the starts, so an update
+begun by a worker that died is known when another worker takes it over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, String, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hotline.storage.models import Base, Stamp
+
+UPDATE_CONTEXT = b"update"  # the encryption context of a stored update
+KEEP_DONE = timedelta(days=2)  # Telegram gives up redelivering after about a day
+
+
+class InboundUpdate(Base):
+    __tablename__ = "inbound_updates"
+    __table_args__ = (Index("ix_inbound_updates_pending", "done_at", "chat_key", "update_id"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_key: Mapped[int] = mapped_column(BigInteger)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    replies_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(Stamp)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    started_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
+
+
+def chat_key(pseudonym: str) -> int:
+    """A chat's key for ordering and locking: 63 bits of its keyed pseudonym (a hex HMAC)."""
+    return int(pseudonym[:16], 16) >> 1
+
+
+async def store(s: AsyncSession, update_id: int, key: int, payload_enc: bytes, now: datetime) -> bool:
+    """Keep one update; False when it was already there (a redelivery: nothing is added)."""
+    values = {
+        "update_id": update_id,
+        "chat_key": key,
+        "payload_enc": payload_enc,
+        "received_at": now,
+        "attempts": 0,
+    }
+    dialect = s.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(InboundUpdate).values(**values).on_conflict_do_nothing(index_elements=["update_id"])
+    result = await s.execute(statement.returning(InboundUpdate.update_id))
+    return result.first() is not None
+
+
+async def waiting_chats(s: AsyncSession, limit: int) -> list[int]:
+    """Chats with updates not yet processed, the longest-waiting first."""
+    rows = await s.execute(
+        select(InboundUpdate.chat_key)
+        .where(InboundUpdate.done_at.is_(None))
+        .group_by(InboundUpdate.chat_key)
+        .order_by(func.min(InboundUpdate.update_id))
+        .limit(limit)
+    )
+    return [key for (key,) in rows]
+
+
+@dataclass(frozen=True)
+class Started:
+    update_id: int
+    payload_enc: bytes | None  # None once settled: what it decided is stored; only its replies remain
+    replies_enc: bytes | None
+    attempts: int  # including this start: 2 or more means a worker began it before and did not finish
+
+
+async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> Started | None:
+    """The chat's oldest unprocessed update, marked as started by ``owner`` (the caller holds the chat)."""
+    oldest = (
+        select(func.min(InboundUpdate.update_id))
+        .where(InboundUpdate.chat_key == key, InboundUpdate.done_at.is_(None))
+        .scalar_subquery()
+    )
+    row = (
+        await s.execute(
+            update(InboundUpdate)
+            .where(InboundUpdate.update_id == oldest)
+            .values(attempts=InboundUpdate.attempts + 1, started_by=owner)
+            .returning(
+                InboundUpdate.update_id,
+                InboundUpdate.payload_enc,
+                InboundUpdate.replies_enc,
+                InboundUpdate.attempts,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    return None if row is None else Started(row[0], row[1], row[2], row[3])
+
+
+async def settle(s: AsyncSession, update_id: int, replies_enc: bytes) -> None:
+    """In the transaction that carries out what the update decided: the update itself is erased (it is
+    never processed again) and the replies it still has to send are kept until they have gone."""
+    await s.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.update_id == update_id)
+        .values(payload_enc=None, replies_enc=replies_enc)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish(s: AsyncSession, update_id: int, now: datetime) -> None:
+    """Processed and answered: its content is erased; the bare row stays to recognise a redelivery."""
+    await s.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.update_id == update_id)
+        .values(done_at=now, payload_enc=None, replies_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def purge(s: AsyncSession, now: datetime) -> int:
+    """Forget processed updates older than :data:`KEEP_DONE`; return how many."""
+    result = await s.execute(
+        delete(InboundUpdate)
+        .where(InboundUpdate.done_at.is_not(None), InboundUpdate.done_at < now - KEEP_DONE)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def backlog(s: AsyncSession) -> int:
+    """Updates received and not yet processed (for metrics)."""
+    count = await s.scalar(select(func.count()).where(InboundUpdate.done_at.is_(None)))
+    return int(count or 0)
