@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from linebot.v3 import WebhookParser
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from telegram import Bot, Update
 from telegram.ext import Application
 
@@ -33,6 +35,10 @@ from hotline.desk import Desk
 from hotline.domain import Channel, Screening
 from hotline.errors import ChatUnavailable, ConfigError
 from hotline.hours import ServiceHours
+from hotline.line.front import LineFront
+from hotline.line.inbox import LineInbox
+from hotline.line.send import LineEmployees
+from hotline.line.webhook import LineWebhook
 from hotline.mailbox.fetcher import HelperPoller
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
@@ -48,7 +54,7 @@ from hotline.settings import DEFAULT_CONFIG_DIR, Settings
 from hotline.station import reminders
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
-from hotline.storage import db, inbound, repo
+from hotline.storage import db, inbound, line_repo, repo
 from hotline.storage.leases import MAIL_POLLER, STARTUP, Locks, lead, serialise
 from hotline.storage.pacing_repo import DatabaseBudget
 from hotline.storage.repo import Store
@@ -58,6 +64,7 @@ from hotline.timers import Handler, TimerService
 
 log = logging.getLogger(__name__)
 
+LINE_EVENT_IDS_KEPT = timedelta(days=7)  # ids of LINE events carried out, kept against redelivery
 DEFAULT_PORTS = {"tls": (993, 465), "starttls": (143, 587), "none": (143, 25)}
 
 
@@ -204,6 +211,9 @@ class Service:
         self.locks: Locks | None = None
         # Who this worker is, in leases and in pg_stat_activity.application_name (host, pid, a nonce).
         self.owner = f"hotline:{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.line_webhook: LineWebhook | None = None  # issue 15: LINE, when its secret and token are set
+        self.line_inbox: LineInbox | None = None
+        self.line_runner: EmployeeRunner | None = None
 
     async def __aenter__(self) -> Service:
         try:
@@ -269,7 +279,7 @@ class Service:
             outbox = Outbox(desk, smtp_config(settings), mail_settings[1])
             station = MailStation(desk, outbox, screening)
         console = Console(desk, runner, outbox)
-        aftercare = Aftercare(desk, runner.pseudonym, outbox)  # issue 7: booking, survey
+        aftercare = Aftercare(desk, outbox)  # issue 7: booking, survey
         runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
         console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
         self.aftercare = aftercare
@@ -300,6 +310,8 @@ class Service:
                         drop_pending_updates=False,  # messages sent while we were down must not be lost
                     )
                     self._stack.push_async_callback(app.updater.stop)
+        if settings.line_enabled:
+            await self._start_line(desk, screening, window, aftercare)
         if station is not None and mail_settings is not None:
             self.poller = ImapPoller(mail_settings[0], station, station)
             self._stack.push_async_callback(self.poller.aclose)
@@ -329,17 +341,64 @@ class Service:
                 "the employee to write in the chat instead; set it in %s or HOTLINE_BOOKING__OFFICE_PHONE",
                 settings.config,
             )
+        if self.line_webhook is not None and app is None and self.poll:
+            log.critical(
+                "LINE runs without Telegram: no counselor can answer or be told of a crisis; "
+                "set HOTLINE_TELEGRAM_TOKEN"
+            )
         if station is not None and app is None and self.poll:
             log.critical(
                 "the e-mail station runs without Telegram: no counselor can be told of new mail or of a "
                 "crisis; set HOTLINE_TELEGRAM_TOKEN"
             )
         log.info(
-            "hotline is running: telegram=%s mail=%s, %d people on the roster",
+            "hotline is running: telegram=%s line=%s mail=%s, %d people on the roster",
             "on" if app is not None else "off",
+            self.line_webhook.url if self.line_webhook is not None and self.poll else "off",
             "on" if station is not None else "off",
             len(settings.counselors),
         )
+
+    async def _start_line(
+        self, desk: Desk, screening: ScreeningService, window: ConversationWindow, aftercare: Aftercare
+    ) -> None:
+        """Issue 15: employees on LINE, on the same flows through their own runner and adapter; the
+        webhook stores each event before answering and the inbox carries them out per user in order."""
+        settings, store = self.settings, desk.store
+        assert settings.line_channel_secret is not None and settings.line_channel_access_token is not None
+        client = AsyncApiClient(
+            Configuration(
+                host=settings.line_api_url,
+                access_token=settings.line_channel_access_token.get_secret_value(),
+            )
+        )
+        self._stack.push_async_callback(client.close)
+
+        def pseudonym(user_id: str) -> str:
+            return store.vault.pseudonym(Channel.LINE.value, user_id)
+
+        employees = LineEmployees(AsyncMessagingApi(client), pseudonym, settings.line.reply_token_seconds)
+        async with store.unit() as s:
+            employees.blocked = await line_repo.blocked(s)
+        desk.channels.register(employees)
+        known = None if store.locking else await repo.pseudonyms(store, Channel.LINE)
+        limiter = RateLimiter.from_settings(settings.rate_limit)
+        runner = EmployeeRunner(desk, screening, known, limiter, window=window, channel=Channel.LINE)
+        runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
+        front = LineFront(desk, runner, employees)
+        front.input.aftercare = aftercare
+        inbox = LineInbox(store, front.process, pseudonym, self.clock, settings.line.concurrent_events)
+        self._stack.push_async_callback(inbox.close)
+        webhook = LineWebhook(
+            WebhookParser(settings.line_channel_secret.get_secret_value()),
+            inbox,
+            settings.line_webhook_listen,
+        )
+        self.line_runner, self.line_inbox, self.line_webhook = runner, inbox, webhook
+        if self.poll:
+            await webhook.start()
+            self._stack.push_async_callback(webhook.stop)
+            await inbox.resume()  # events stored before a restart and not yet carried out
 
     async def _start_listener(
         self,
@@ -466,6 +525,7 @@ class Service:
             now = desk.now()
             async with desk.store.unit() as s:
                 await inbound.purge(s, now)  # processed updates' bare rows, past redelivery
+                await line_repo.prune(s, now - LINE_EVENT_IDS_KEPT)
                 await repo.schedule(s, TimerKind.DAILY, _next_night(now, desk.hours.zone), now)
 
         return {

@@ -21,7 +21,8 @@ log = logging.getLogger("hotline")
 
 NOTHING_CONFIGURED = (
     "hotline has no channel configured: set HOTLINE_TELEGRAM_TOKEN to a bot token from @BotFather "
-    "(https://t.me/BotFather, command /newbot), or HOTLINE_IMAP_HOST and friends for the e-mail station; "
+    "(https://t.me/BotFather, command /newbot), HOTLINE_LINE_CHANNEL_SECRET and "
+    "HOTLINE_LINE_CHANNEL_ACCESS_TOKEN for LINE, or HOTLINE_IMAP_HOST and friends for the e-mail station; "
     "`make demo` shows the service without either."
 )
 
@@ -74,7 +75,7 @@ async def _run(settings: Settings) -> None:
 
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = load_settings()
-    if not settings.telegram_enabled and not settings.mail_enabled:
+    if not settings.telegram_enabled and not settings.mail_enabled and not settings.line_enabled:
         print(NOTHING_CONFIGURED, file=sys.stderr)
         return 2
     settings.require_secret_key()

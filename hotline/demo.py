@@ -2,8 +2,8 @@
 
 SQLite in a temporary directory, the Telegram Bot API emulator and an SMTP server on 127.0.0.1, no
 token, no network, no IMAP server. Both sides are printed as they happen: the employees (小美, 阿傑,
-two anonymous mail writers) and the counselors (王心理師, 陳心理師). Sections 1-6 are the Telegram line,
-7-11 the e-mail station (`demo_mail`).
+two anonymous mail writers, 小華 on LINE) and the counselors (王心理師, 陳心理師). Sections 1-6 are the
+Telegram line, 7-11 the e-mail station (`demo_mail`), 12 LINE (`demo_line`, the LINE emulator).
 """
 
 from __future__ import annotations
@@ -16,9 +16,19 @@ import textwrap
 from pathlib import Path
 
 from hotline.app import Service
+from hotline.demo_line import SECTIONS as LINE_SECTIONS
+from hotline.demo_line import play_line
 from hotline.demo_mail import SECTIONS as MAIL_SECTIONS
 from hotline.demo_mail import STATION, play_mail
-from hotline.sandbox import BotCall, Button, ChatUser, EmulatorEvent, InjectedUpdate, TelegramEmulator
+from hotline.sandbox import (
+    BotCall,
+    Button,
+    ChatUser,
+    EmulatorEvent,
+    InjectedUpdate,
+    LineEmulator,
+    TelegramEmulator,
+)
 from hotline.sandbox.mail import LocalSmtp
 from hotline.sandbox.stage import StageClock, stage_settings
 from hotline.sandbox.telegram_model import inline_buttons
@@ -40,6 +50,7 @@ SECTIONS = (
     "── 5. 匿名滿意度問卷：按一下就完成 ──",
     "── 6. 危機訊息：立即回覆求助專線，並通報值班心理師 ──",
     *MAIL_SECTIONS,
+    *LINE_SECTIONS,
 )
 STEP_TIMEOUT = 10.0
 DEMO_PHONE = "03-000-7858（示範）"
@@ -150,10 +161,11 @@ async def run_demo(*, fast: bool = False) -> int:
     pause = 0.0 if fast else 0.4
     print(
         "hotline demo: 真實的 python-telegram-bot 程式連到本機的 Telegram Bot API 模擬器，"
-        "E-mail 抒壓站以真實的 SMTP 寄到本機的郵件伺服器（不需 token、不連網路、不需安裝郵件伺服器）。\n"
+        "E-mail 抒壓站以真實的 SMTP 寄到本機的郵件伺服器，LINE 以真實的 line-bot-sdk 連到本機的 LINE 模擬器"
+        "（不需 token、不連網路、不需安裝郵件伺服器）。\n"
     )
     with tempfile.TemporaryDirectory(prefix="hotline-demo-") as tmp:
-        async with TelegramEmulator(token=TOKEN) as emu, LocalSmtp() as smtp:
+        async with TelegramEmulator(token=TOKEN) as emu, LocalSmtp() as smtp, LineEmulator() as line:
             settings = stage_settings(
                 emu.api_url, TOKEN, Path(tmp) / "demo.db", config_dir=_config_dir(),
                 booking={"office_phone": DEMO_PHONE},
@@ -161,13 +173,18 @@ async def run_demo(*, fast: bool = False) -> int:
                 # process instead (sandbox.mail.LocalInbox), so nothing ever connects to this address.
                 imap_host="127.0.0.1", imap_user="demo", imap_password="demo", imap_security="none",
                 smtp_host=smtp.host, smtp_port=smtp.port, smtp_security="none", mail_from=STATION,
+                line_channel_secret=line.channel_secret, line_channel_access_token=line.access_token,
+                line_api_url=line.api_url, line_webhook_listen="127.0.0.1:0",
             )  # fmt: skip
             # background_mail=False: no IMAP poller; the demo hands mail in and lets the outbox send
             async with Service(settings, clock=StageClock(), background_mail=False) as service:
+                assert service.line_webhook is not None
+                line.set_webhook(service.line_webhook.url)
                 unsubscribe = emu.subscribe(_show)
                 try:
                     await _play(emu, pause)
                     await play_mail(service, emu, smtp, pause)
+                    await play_line(line, emu, COUNSELOR, pause)
                 except TimeoutError as exc:
                     print(f"\ndemo failed: the service did not answer in time ({exc})", file=sys.stderr)
                     return 1

@@ -112,6 +112,11 @@ class Desk:
         labelled = [(self.texts.get(b.key), b.data) for b in buttons]
         return tuple(tuple(labelled[i : i + per_row]) for i in range(0, len(labelled), per_row))
 
+    def channel_name(self, channel: str) -> str:
+        """How counselors see a case's channel (``[channel]`` in the messages): never the person."""
+        key = f"channel.{channel}"
+        return self.texts.get(key) if self.texts.has(key) else channel
+
     def area_name(self, category: str | None) -> str:
         if category is None:
             return self.texts.get("counselor.card_no_area")
@@ -181,6 +186,7 @@ class Desk:
         return self.render(
             "counselor.card",
             code=case.code,
+            channel=self.channel_name(case.channel),
             area=self.area_name(case.category),
             risk=Risk(case.risk),
             opened=self.texts.format_datetime(case.opened_at),
@@ -414,7 +420,8 @@ class Desk:
         cues = "、".join(dict.fromkeys(self.cue_label(c) for c in screening.cues)) or "—"
         if len(text) > ALERT_TEXT_CHARS:
             text = text[:ALERT_TEXT_CHARS] + self.render("counselor.text_cut", code=case.code)
-        return self.render(key, code=case.code, risk=screening.risk, cues=cues, text=text)
+        channel = self.channel_name(case.channel)
+        return self.render(key, code=case.code, channel=channel, risk=screening.risk, cues=cues, text=text)
 
     def ack_button(self, case: Case) -> tuple[ButtonRow, ...]:
         return (((self.texts.get("button.acknowledge"), f"ack:{case.code}"),),)

@@ -54,6 +54,7 @@ NO_RISK = Screening(Risk.NONE, ())
 class Channel(StrEnum):
     TELEGRAM = "telegram"
     EMAIL = "email"
+    LINE = "line"
 
 
 class CaseStatus(StrEnum):

@@ -180,6 +180,14 @@ class TelegramSection(_Section):
     pacing: PacingSection = PacingSection()
 
 
+class LineSection(_Section):
+    """LINE: how long a reply token is used before pushing instead (LINE keeps it about a minute); how
+    many users' events are carried out at once (each user's in order)."""
+
+    reply_token_seconds: float = Field(default=50.0, gt=0, le=600)
+    concurrent_events: int = Field(default=16, ge=1, le=512)
+
+
 def _check_url(value: str | None, *, schemes: tuple[str, ...]) -> str | None:
     if value is None:
         return None
@@ -212,6 +220,11 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "127.0.0.1:8443"
     # In polling mode, where /healthz and /metrics are served (webhook mode: on the webhook listener).
     ops_listen: str | None = None
+    # LINE (issue 15): a second employee channel, started when both the secret and the token are set.
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_url: str = "https://api.line.me"
+    line_webhook_listen: str = "127.0.0.1:8444"
 
     imap_host: str | None = None
     imap_port: int | None = Field(default=None, gt=0, lt=65536)
@@ -236,8 +249,9 @@ class Settings(BaseSettings):
     session: SessionSection = SessionSection()
     booking: BookingSection = BookingSection()
     telegram: TelegramSection = TelegramSection()
+    line: LineSection = LineSection()
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_api_url", "line_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
         checked = _check_url(value, schemes=("http", "https"))
@@ -261,6 +275,14 @@ class Settings(BaseSettings):
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8443")
         return value
 
+    @field_validator("line_webhook_listen")
+    @classmethod
+    def _line_listen(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")  # port 0: any free port (the sandbox)
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8444")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, value: str) -> str:
@@ -279,6 +301,15 @@ class Settings(BaseSettings):
     def _webhook_needs_secret(self) -> Settings:
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
             raise ValueError("telegram_webhook_secret is required when telegram_webhook_url is set")
+        return self
+
+    @model_validator(mode="after")
+    def _line_pair(self) -> Settings:
+        if (self.line_channel_secret is None) != (self.line_channel_access_token is None):
+            raise ValueError(
+                "LINE needs both HOTLINE_LINE_CHANNEL_SECRET and HOTLINE_LINE_CHANNEL_ACCESS_TOKEN "
+                "(from the LINE Developers console), or neither"
+            )
         return self
 
     @model_validator(mode="after")
@@ -306,6 +337,10 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return self.telegram_token is not None
+
+    @property
+    def line_enabled(self) -> bool:
+        return self.line_channel_secret is not None and self.line_channel_access_token is not None
 
     @property
     def mail_enabled(self) -> bool:

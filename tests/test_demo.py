@@ -39,6 +39,7 @@ SHOWS: dict[int, tuple[str, ...]] = {
         "In-Reply-To）：<c1.demo@mail.demo.example>",
         "1925",
     ),
+    12: ("小華（LINE） 加入官方帳號好友", "LINE 名稱", "[我了解，開始諮詢]", "1925", "🚨 危機通報", "LINE"),
 }
 
 
@@ -86,7 +87,7 @@ def test_the_demo_shows_both_channels_section_by_section_and_exits_0_within_a_mi
     assert done.returncode == 0, done.stderr
     assert took < DEMO_LIMIT_SECONDS
     assert "Traceback" not in done.stderr and "demo failed" not in done.stderr
-    assert len(SECTIONS) == len(SHOWS) == 11
+    assert len(SECTIONS) == len(SHOWS) == 12
     for number, (section, shows) in enumerate(
         zip(split_sections(done.stdout), SHOWS.values(), strict=True), 1
     ):
@@ -95,4 +96,5 @@ def test_the_demo_shows_both_channels_section_by_section_and_exits_0_within_a_mi
     to_counselors = messages_to(done.stdout, ("王心理師", "陳心理師"))
     assert any("HL-" in text for text in to_counselors)
     assert not any("@" in text for text in to_counselors), "counselors never see a mail address"
+    assert not any("小華" in text or "林小華" in text for text in to_counselors), "nor a LINE name"
     assert done.stdout.rstrip().endswith("已刪除。")

@@ -124,3 +124,20 @@ def test_a_file_beside_the_settings_file_replaces_the_built_in_one(config: Path)
     assert not any(text.startswith("本機版本：") for text in shown), "built in again"
     with pytest.raises(ConfigError, match="missing"):
         Texts.load(folder, ZoneInfo("Asia/Taipei"))
+
+
+def test_line_needs_both_its_secret_and_its_token(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_LINE_CHANNEL_SECRET", "line-secret-value")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "HOTLINE_LINE_CHANNEL_ACCESS_TOKEN" in message and "line-secret-value" not in message
+    assert message.count(".") >= 1 and "\n" not in message
+    monkeypatch.setenv("HOTLINE_LINE_CHANNEL_ACCESS_TOKEN", "line-token-value")
+    monkeypatch.setenv("HOTLINE_LINE_WEBHOOK_LISTEN", "0.0.0.0:8444")
+    settings = load_settings()
+    assert settings.line_enabled and settings.line_api_url == "https://api.line.me"
+    assert "line-token-value" not in repr(settings)
+    monkeypatch.setenv("HOTLINE_LINE_WEBHOOK_LISTEN", "8444")
+    with pytest.raises(ConfigError, match="HOTLINE_LINE_WEBHOOK_LISTEN"):
+        load_settings()

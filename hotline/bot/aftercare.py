@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot.booking import PREFIX as BOOKING_PREFIX
-from hotline.bot.booking import Bookings
+from hotline.bot.booking import Asker, Bookings
 from hotline.bot.booking_console import COMMANDS as COUNSELOR_COMMANDS
 from hotline.bot.booking_console import BookingConsole
 from hotline.bot.survey import PREFIX as SURVEY_PREFIX
 from hotline.bot.survey import MailAnswers, Surveys
 from hotline.desk import Desk, Outgoing
-from hotline.domain import Outcome
+from hotline.domain import Channel, Outcome
 from hotline.flows.vocabulary import Event
 from hotline.ports import Recipient
 from hotline.storage.models import Case, Conversation
@@ -29,30 +29,29 @@ from hotline.timer_kinds import TimerKind
 
 
 class Aftercare:
-    def __init__(self, desk: Desk, pseudonym: Callable[[int], str], mail: MailAnswers | None = None) -> None:
+    def __init__(self, desk: Desk, mail: MailAnswers | None = None) -> None:
         self.desk = desk
-        self.pseudonym = pseudonym
         self.surveys = Surveys(desk, mail)
-        self.bookings = Bookings(desk, self.surveys, pseudonym)
+        self.bookings = Bookings(desk, self.surveys)
         self.console = BookingConsole(self.bookings)
 
-    # -- the Telegram front's hooks --------------------------------------------------------------------
-    async def employee_command(self, user_id: int, chat_id: int, name: str, args: str) -> bool:
+    # -- the chat fronts' hooks (Telegram, LINE) ------------------------------------------------------
+    async def employee_command(self, who: Asker, name: str, args: str) -> bool:
         if name == "book":
-            await self.bookings.book(user_id, chat_id, args)
+            await self.bookings.book(who, args)
         elif name == "mybooking":
-            await self.bookings.mine(user_id, chat_id)
+            await self.bookings.mine(who)
         elif name == "survey":
-            await self.surveys.by_code(self.pseudonym(user_id), chat_id, args)
+            await self.surveys.by_code(who.pseudonym, who.chat, args)
         else:
             return False
         return True
 
-    async def employee_button(self, user_id: int, chat_id: int, data: str) -> bool:
+    async def employee_button(self, who: Asker, data: str) -> bool:
         if data.startswith(BOOKING_PREFIX):
-            await self.bookings.employee_button(user_id, chat_id, data)
+            await self.bookings.employee_button(who, data)
         elif data.startswith(SURVEY_PREFIX):
-            await self.surveys.pressed(self.pseudonym(user_id), chat_id, data)
+            await self.surveys.pressed(who.pseudonym, who.chat, data)
         else:
             return False
         return True
@@ -81,7 +80,7 @@ class Aftercare:
             counselor_id = case.counselor_id if case is not None else None
         if channel is None:
             return
-        if outcome is Outcome.FACE_TO_FACE and channel == "telegram":
+        if outcome is Outcome.FACE_TO_FACE and channel != Channel.EMAIL.value:  # a chat channel
             await self.bookings.refer_chat(case_id)
         elif outcome is Outcome.FACE_TO_FACE and self.surveys.mail is not None and counselor_id is not None:
             await self.bookings.refer_mail(case_id, self.surveys.mail, counselor_id)

@@ -33,7 +33,7 @@ from hotline.flows import booking_rules as rules
 from hotline.flows import booking_vocab as vocab
 from hotline.flows.booking_vocab import BookingContext, BookingEvent, BookingState, HoldFailed, SlotChosen
 from hotline.flows.vocabulary import Button
-from hotline.ports import ButtonRow
+from hotline.ports import ButtonRow, Recipient
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.storage import booking_repo, repo
 from hotline.storage.booking_repo import as_slot
@@ -73,11 +73,19 @@ class Party:
 
     pseudonym: str | None = None
     counselor_id: int | None = None
-    chat_id: int | None = None
+    chat_id: int | Recipient | None = None
 
     @property
     def system(self) -> bool:
         return self.pseudonym is None and self.counselor_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """An employee writing or pressing in a chat: their pseudonym and where they are (any chat channel)."""
+
+    pseudonym: str
+    chat: Recipient
 
 
 def _area(value: str | None) -> Category | None:
@@ -85,10 +93,9 @@ def _area(value: str | None) -> Category | None:
 
 
 class Bookings:
-    def __init__(self, desk: Desk, surveys: Surveys, pseudonym: Callable[[int], str]) -> None:
+    def __init__(self, desk: Desk, surveys: Surveys) -> None:
         self.desk = desk
         self.surveys = surveys
-        self.pseudonym = pseudonym  # Telegram user id -> pseudonym (the runner's)
 
     # -- rendering --------------------------------------------------------------------------------
     def params(self, raw: vocab.Params | tuple[tuple[str, object], ...]) -> dict[str, object]:
@@ -108,7 +115,7 @@ class Bookings:
             return self.desk.render("booking.call.office", office_phone=phone)
         return self.desk.texts.get("booking.call.no_phone")
 
-    def say(self, chat_id: int, key: str, **params: object) -> Outgoing:
+    def say(self, chat_id: int | Recipient, key: str, **params: object) -> Outgoing:
         return Outgoing(chat_id, self.desk.render(key, **self.params(tuple(params.items()))))
 
     def buttons(self, buttons: tuple[Button, ...], booking_id: int) -> tuple[ButtonRow, ...]:
@@ -119,7 +126,7 @@ class Bookings:
         return self.desk.render("booking.slot_button", **self.params(flow.slot_params(as_slot(slot))))
 
     async def slot_offer(
-        self, s: AsyncSession, booking_id: int, chat_id: int, exclude: int | None = None
+        self, s: AsyncSession, booking_id: int, chat_id: int | Recipient, exclude: int | None = None
     ) -> Outgoing:
         free = [f for f in await booking_repo.free_slots(s, self.desk.now()) if f.id != exclude]
         if not free:
@@ -167,7 +174,7 @@ class Bookings:
         async with desk.store.unit() as s:
             row = await booking_repo.latest_by_code(s, code)
             employee = await s.get(Employee, row.employee_id) if row and row.employee_id else None
-            chat_id = desk.chat_of(employee) if employee is not None else None
+            chat_id = desk.recipient_of(employee) if employee is not None else None
             if row is None or chat_id is None:
                 return
             free = desk.settings.booking.free_hours_per_year
@@ -178,17 +185,19 @@ class Bookings:
         await desk.deliver(sends)
 
     # -- employee commands ---------------------------------------------------------------------------
-    async def _telegram_employee(self, s: AsyncSession, user_id: int, chat_id: int) -> Employee:
-        pseudonym = self.pseudonym(user_id)
-        employee = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym))
+    async def _chat_employee(self, s: AsyncSession, who: Asker) -> Employee:
+        employee = await s.scalar(select(Employee).where(Employee.pseudonym == who.pseudonym))
         if employee is None:
-            employee = await repo.ensure_employee(s, pseudonym, Channel.TELEGRAM, self.desk.now())
+            employee = await repo.ensure_employee(
+                s, who.pseudonym, Channel(who.chat.channel), self.desk.now()
+            )
         if employee.contact_enc is None:  # booking needs a way to tell them (cancellation, reminder)
-            employee.contact_enc = self.desk.seal_contact(chat_id)
+            employee.contact_enc = self.desk.seal_contact(who.chat.address)
         return employee
 
-    async def book(self, user_id: int, chat_id: int, args: str) -> None:
-        """``/book CODE``: take up a referral (an e-mail referral's code binds to this Telegram user)."""
+    async def book(self, who: Asker, args: str) -> None:
+        """``/book CODE``: take up a referral (an e-mail referral's code binds to this chat user)."""
+        chat_id = who.chat
         match = CODE_RE.fullmatch(args.strip())
         if match is None:
             await self.desk.deliver([self.say(chat_id, "booking.book_usage")])
@@ -197,11 +206,11 @@ class Bookings:
         async with self.desk.store.unit() as s:
             row = await booking_repo.latest_by_code(s, code)
             owner = await s.get(Employee, row.employee_id) if row and row.employee_id else None
-            if row is None or (owner is not None and owner.channel == Channel.TELEGRAM.value and
-                               owner.pseudonym != self.pseudonym(user_id)):  # fmt: skip
+            if row is None or (owner is not None and owner.channel != Channel.EMAIL.value and
+                               owner.pseudonym != who.pseudonym):  # fmt: skip
                 sends = [self.say(chat_id, "booking.code_unknown")]
             else:
-                employee = await self._telegram_employee(s, user_id, chat_id)
+                employee = await self._chat_employee(s, who)
                 if owner is None or owner.id != employee.id:
                     await s.execute(
                         update(BookingRow)
@@ -213,11 +222,11 @@ class Bookings:
                 sends = [await self.status(s, row, chat_id)]
         await self.desk.deliver(sends)
 
-    async def mine(self, user_id: int, chat_id: int) -> None:
+    async def mine(self, who: Asker) -> None:
         """``/mybooking``: the employee's latest booking, with a cancel button while it is open."""
+        chat_id = who.chat
         async with self.desk.store.unit() as s:
-            pseudonym = self.pseudonym(user_id)
-            employee = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym))
+            employee = await s.scalar(select(Employee).where(Employee.pseudonym == who.pseudonym))
             row = await booking_repo.latest_of_employee(s, employee.id) if employee else None
             if row is None or (booking_repo.is_closed(row) and row.state != "declined"):
                 sends = [self.say(chat_id, "booking.mine_none")]
@@ -225,7 +234,7 @@ class Bookings:
                 sends = [await self.status(s, row, chat_id)]
         await self.desk.deliver(sends)
 
-    async def status(self, s: AsyncSession, row: BookingRow, chat_id: int) -> Outgoing:
+    async def status(self, s: AsyncSession, row: BookingRow, chat_id: int | Recipient) -> Outgoing:
         slot = await s.get(SlotRow, row.slot_id) if row.slot_id else None
         if slot is None or row.state not in ("requested", "confirmed"):
             return await self.slot_offer(s, row.id, chat_id)
@@ -235,8 +244,9 @@ class Bookings:
         return Outgoing(chat_id, text, self.buttons(flow.CANCEL_BUTTONS, row.id))
 
     # -- buttons ----------------------------------------------------------------------------------------
-    async def employee_button(self, user_id: int, chat_id: int, data: str) -> None:
-        party = Party(pseudonym=self.pseudonym(user_id), chat_id=chat_id)
+    async def employee_button(self, who: Asker, data: str) -> None:
+        chat_id = who.chat
+        party = Party(pseudonym=who.pseudonym, chat_id=chat_id)
         if data.startswith(SLOT_PREFIX):
             booking_text, _, slot_text = data.removeprefix(SLOT_PREFIX).partition(":")
             booking, slot = small_number(booking_text), small_number(slot_text)
@@ -331,7 +341,7 @@ class Bookings:
     async def _load(self, s: AsyncSession, row: BookingRow) -> Run:
         slot = await s.get(SlotRow, row.slot_id) if row.slot_id else None
         employee = await s.get(Employee, row.employee_id) if row.employee_id else None
-        chat_id = self.desk.chat_of(employee) if employee is not None else None
+        chat_id = self.desk.recipient_of(employee) if employee is not None else None
         return Run(row, slot, employee, chat_id)
 
     def _state(self, run: Run) -> BookingState:

@@ -18,6 +18,7 @@ from hotline.flows import booking_vocab as vocab
 from hotline.flows.booking_vocab import BookingEffect, BookingState
 from hotline.flows.survey import InviteSurvey
 from hotline.flows.vocabulary import Button
+from hotline.ports import Recipient
 from hotline.storage import booking_repo, repo
 from hotline.storage.booking_repo import as_slot
 from hotline.storage.models import BookingRow, Case, Employee, SlotRow
@@ -45,7 +46,7 @@ class Run:
     row: BookingRow
     slot: SlotRow | None
     employee: Employee | None
-    chat_id: int | None
+    chat_id: Recipient | None
     sends: list[Outgoing] = field(default_factory=list)
     last: list[Outgoing] = field(default_factory=list)  # sent after ``sends`` (the revealed identity)
     wake: bool = False
@@ -125,5 +126,6 @@ async def _reveal(bookings: Bookings, s: AsyncSession, run: Run, effect: vocab.R
         run.sends.append(Outgoing(effect.counselor_id, desk.render("booking.counselor.identity_missing")))
         return
     await bookings.audit_reveal(s, run, effect.counselor_id, effect.consented_at)
-    text = desk.render("booking.counselor.identity", contact=run.chat_id)
+    key = f"booking.counselor.identity.{run.chat_id.channel}"
+    text = desk.render(key, contact=run.chat_id.address)
     run.last.append(Outgoing(effect.counselor_id, text))

@@ -73,11 +73,7 @@ class CaseRecords:
         if isinstance(result, Refused):
             await self._say(who, "counselor.reveal.refused", code=code)
             return
-        key = (
-            "counselor.reveal.telegram"
-            if result.channel == Channel.TELEGRAM.value
-            else "counselor.reveal.email"
-        )
+        key = f"counselor.reveal.{result.channel}"
         await self._say(who, key, code=code, contact=result.contact)
 
     async def refused(self, who: int, role: str, command: str) -> None:

@@ -119,6 +119,12 @@ class EmployeeRunner:
     def pseudonym(self, user_id: int | str) -> str:
         return self.desk.store.vault.pseudonym(self.channel.value, str(user_id))
 
+    def text_key(self, key: str) -> str:
+        """The channel's own wording of a message where config has one (``[line.consent] notice``
+        names LINE where the shared notice names Telegram), else the shared one."""
+        own = f"{self.channel.value}.{key}"
+        return own if self.desk.texts.has(own) else key
+
     def recipient(self, chat_id: int | str) -> Recipient:
         """The employee's chat on this runner's channel (a Telegram chat id, a LINE user id)."""
         return Recipient(self.channel.value, str(chat_id))
@@ -158,9 +164,12 @@ class EmployeeRunner:
             decision = self.limiter.check(pseudonym, time.monotonic())
             after.limited = not decision.allowed
             slow_down = decision.first_denial  # told once per streak, not on every message
-        # Content-free events from someone unknown (the notice, help, a sticker) need no transaction.
-        content_free = isinstance(event, Command | Unsupported)
-        if content_free and not await self._is_known(pseudonym) and await self._stateless(event, to, now):
+        # Events from someone unknown that store nothing (the notice, help, a sticker, a first "hello"
+        # that is answered with the notice) need no transaction; _stateless checks the flow's answer.
+        storeless = isinstance(event, Command | Unsupported) or (
+            isinstance(event, Said) and not after.limited and not slow_down
+        )
+        if storeless and not await self._is_known(pseudonym) and await self._stateless(event, to, now):
             return
         async with desk.store.unit() as s:
             thread = await repo.load_thread(s, pseudonym, lock=desk.store.locking)
@@ -269,7 +278,11 @@ class EmployeeRunner:
         replies = [e for e in effects if isinstance(e, Reply)]
         await self.desk.deliver(
             [
-                Outgoing(to, self.desk.texts.render(r.key, dict(r.params)), self.desk.keyboard(r.buttons))
+                Outgoing(
+                    to,
+                    self.desk.texts.render(self.text_key(r.key), dict(r.params)),
+                    self.desk.keyboard(r.buttons),
+                )
                 for r in replies
             ]
         )
@@ -295,7 +308,7 @@ class EmployeeRunner:
                 params = dict(effect.params)
                 if case is not None:
                     params.setdefault("code", case.code)
-                text = desk.texts.render(effect.key, params)
+                text = desk.texts.render(self.text_key(effect.key), params)
                 after.out.add(urgency(effect), Outgoing(to, text, desk.keyboard(effect.buttons)))
             case RecordContact():
                 await repo.record_contact(s, self.channel, effect.kind, now)

@@ -108,7 +108,7 @@ class Surveys:
             )
 
     async def invite_booking(
-        self, s: AsyncSession, row: BookingRow, event: InviteSurvey, chat_id: int | None
+        self, s: AsyncSession, row: BookingRow, event: InviteSurvey, chat_id: int | Recipient | None
     ) -> list[Outgoing]:
         """A face-to-face session was attended: the invitation, inside the booking's transaction."""
         effects = survey.invite(row.survey_invited, event, self.desk.hours.zone)
@@ -119,7 +119,7 @@ class Surveys:
         return [Outgoing(chat_id, self.desk.render(issue.key), self.keyboard(issue.buttons, token))]
 
     # -- answering ----------------------------------------------------------------------------------
-    async def pressed(self, pseudonym: str, chat_id: int, data: str) -> None:
+    async def pressed(self, pseudonym: str, chat_id: int | Recipient, data: str) -> None:
         base, _, token = data.rpartition(":")
         event = survey.event_for_button(base)
         if event is None or not token:
@@ -127,7 +127,7 @@ class Surveys:
             return
         await self._step(pseudonym, chat_id, token, event)
 
-    async def by_code(self, pseudonym: str, chat_id: int, token: str) -> None:
+    async def by_code(self, pseudonym: str, chat_id: int | Recipient, token: str) -> None:
         """``/survey <token>`` (the code from an e-mail): show the current question of that invitation."""
         desk = self.desk
         token = token.strip()
@@ -143,7 +143,7 @@ class Surveys:
         }.get(state.name, ("survey.ask_comment", survey.COMMENT_BUTTONS))
         if state.name == "comment":
             async with desk.store.unit() as s:
-                await self._await_comment(s, pseudonym, hash_token(token))
+                await self._await_comment(s, pseudonym, hash_token(token), chat_id)
         await desk.deliver([Outgoing(chat_id, desk.render(key), self.keyboard(buttons, token))])
 
     @staticmethod
@@ -152,7 +152,9 @@ class Surveys:
             return None
         return SurveyState(row.channel, row.month, row.state, row.rating, row.recommend)
 
-    async def _step(self, pseudonym: str, chat_id: int, token: str, event: survey.SurveyEvent) -> None:
+    async def _step(
+        self, pseudonym: str, chat_id: int | Recipient, token: str, event: survey.SurveyEvent
+    ) -> None:
         desk = self.desk
         digest = hash_token(token)
         async with desk.store.unit() as s:
@@ -162,7 +164,7 @@ class Surveys:
             else:
                 sends, open_in = await self._apply(s, row, event, chat_id, token)
                 if open_in == "comment":
-                    await self._await_comment(s, pseudonym, digest)
+                    await self._await_comment(s, pseudonym, digest, chat_id)
         await desk.deliver(sends)
 
     async def _apply(
@@ -221,11 +223,14 @@ class Surveys:
             log.info("survey: %d answers released, %d kept back by their month's size", stored, dropped)
         return len(rows)
 
-    async def _await_comment(self, s: AsyncSession, pseudonym: str, digest: str) -> None:
+    async def _await_comment(
+        self, s: AsyncSession, pseudonym: str, digest: str, chat: int | Recipient
+    ) -> None:
         """Keep the token's hash on the employee's conversation while the comment is awaited."""
         employee = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym))
         if employee is None:
-            employee = await repo.ensure_employee(s, pseudonym, Channel.TELEGRAM, self.desk.now())
+            channel = Channel(chat.channel) if isinstance(chat, Recipient) else Channel.TELEGRAM
+            employee = await repo.ensure_employee(s, pseudonym, channel, self.desk.now())
         conv = await s.get(Conversation, employee.id)
         if conv is None:
             conv = Conversation(employee_id=employee.id, state="idle", updated_at=self.desk.now())

@@ -17,12 +17,12 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from hotline.bot.booking_console import COMMANDS as STAFF_COMMANDS
 from hotline.bot.console import Console
+from hotline.bot.employee_input import EMPLOYEE_COMMANDS, EmployeeInput
 from hotline.bot.runner import EmployeeRunner
 from hotline.desk import Desk, Outgoing
 from hotline.errors import ChatUnavailable, ConfigError
-from hotline.flows.vocabulary import Command, Pressed, Said, Unsupported
+from hotline.flows.vocabulary import Unsupported
 from hotline.pacing import NoPacing, Pacer
 from hotline.ports import ButtonRow
 from hotline.settings import Settings
@@ -33,12 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONSOLE_COMMANDS = frozenset(
-    {"onduty", "offduty", "queue", "case", "note", "transfer", "end", "reply", "refer", "view", "reveal"}
-)
-CONSOLE_BUTTONS = ("claim:", "ack:", "end:")
-ARGUMENT_COMMANDS = frozenset({"book", "survey", "start"})  # their arguments are codes, not words
-EMPLOYEE_COMMANDS = ("start", "help", "cancel", "mydata", "forget")
 MAX_RETRY_WAIT = 5.0
 MAX_MESSAGE_CHARS = 4000  # Telegram takes 4096 characters a message
 
@@ -192,8 +186,18 @@ class TelegramFront:
         self.desk = desk
         self.runner = runner
         self.console = console
-        self.aftercare: Aftercare | None = None  # issue 7: booking and survey (set by app.py)
+        self.input = EmployeeInput(desk, runner)
+        self._aftercare: Aftercare | None = None
         self.processed = 0  # updates handled by this process (for metrics)
+
+    @property
+    def aftercare(self) -> Aftercare | None:
+        """Issue 7: booking and survey (set by app.py; the employees' input routes to it too)."""
+        return self._aftercare
+
+    @aftercare.setter
+    def aftercare(self, value: Aftercare | None) -> None:
+        self._aftercare = self.input.aftercare = value
 
     async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         self.processed += 1
@@ -219,15 +223,11 @@ class TelegramFront:
         assert query is not None
         data = query.data or ""
         answer = ""
-        taken = await self._aftercare_pressed(user_id, chat_id, data)  # issue 7: "bk:" and "sv:" buttons
-        if taken is not None:
-            answer = taken
-        elif user_id in self.roster:
-            answer = await self.console.button(user_id, data)
-        elif data.startswith(CONSOLE_BUTTONS):
-            answer = self.desk.texts.get("employee.not_for_you")
+        if user_id in self.roster:
+            taken = await self._aftercare_pressed(user_id, data)  # issue 7: "bk:" buttons
+            answer = taken if taken is not None else await self.console.button(user_id, data)
         else:
-            await self.runner.handle(user_id, chat_id, Pressed(data))
+            answer = await self.input.pressed(user_id, chat_id, data)
         try:
             await query.answer(answer[:190] or None)
         except TelegramError as exc:
@@ -237,29 +237,10 @@ class TelegramFront:
         text = message.text or message.caption
         if text is None:
             await self.runner.handle(user_id, chat_id, Unsupported(_media_kind(message)))
-            return
-        if message.text and text.startswith("/"):
-            head, _, args = text[1:].partition(" ")
-            name = head.split("@", 1)[0].lower()
-            refused = name in CONSOLE_COMMANDS or name in STAFF_COMMANDS
-            if refused:
-                await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("counselor.not_roster"))])
-                log.warning("a console command was refused to someone not on the roster")
-                await self.desk.audit_refusal(name)
-            elif self.aftercare and await self.aftercare.employee_command(user_id, chat_id, name, args):
-                pass  # issue 7: /book, /mybooking, /survey (their arguments are screened below)
-            else:
-                refused = name not in EMPLOYEE_COMMANDS  # answered "unknown command"
-                await self.runner.handle(user_id, chat_id, Command(name))
-            if args.strip():
-                screening = await self.runner.screen(user_id, args)
-                if screening.is_crisis:  # in every state, refused or not: the crisis path
-                    await self.runner.handle(user_id, chat_id, Said(args, screening))
-                elif not refused and name not in ARGUMENT_COMMANDS:  # "/help 我還在" in a case: words count
-                    await self.runner.said_in_case(user_id, chat_id, args, screening)
-                # A refused command is answered and dropped whole: its words reach no counselor.
-            return
-        await self.runner.said(user_id, chat_id, text)
+        elif message.text and text.startswith("/"):
+            await self.input.command(user_id, chat_id, text)
+        else:
+            await self.runner.said(user_id, chat_id, text)
 
     async def _from_counselor(self, message: Message, user_id: int) -> None:
         reply_to = message.reply_to_message
@@ -275,13 +256,11 @@ class TelegramFront:
         else:
             await self.console.text(user_id, text, reply_text)
 
-    async def _aftercare_pressed(self, user_id: int, chat_id: int, data: str) -> str | None:
-        """Issue 7: booking and survey buttons; the press's answer, or None when not one of theirs."""
+    async def _aftercare_pressed(self, user_id: int, data: str) -> str | None:
+        """Issue 7: a counselor's booking buttons; the press's answer, or None when not one of theirs."""
         if self.aftercare is None:
             return None
-        if user_id in self.roster:
-            return await self.aftercare.counselor_button(user_id, data)
-        return "" if await self.aftercare.employee_button(user_id, chat_id, data) else None
+        return await self.aftercare.counselor_button(user_id, data)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error

@@ -66,7 +66,7 @@ from hotline.flows import machine
 from hotline.flows.vocabulary import Button, Reply
 
 TAIPEI = ZoneInfo("Asia/Taipei")
-CHANNELS = ("telegram", "email", "face_to_face")
+CHANNELS = ("telegram", "line", "email", "face_to_face")
 STATES = ("rating", "recommend", "comment", "done")
 MAX_COMMENT = 1000
 

@@ -36,11 +36,13 @@ from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.storage.inbound import UPDATE_CONTEXT, InboundUpdate
+from hotline.storage.line_repo import EVENT_CONTEXT
 from hotline.storage.models import (
     BookingRow,
     Case,
     Conversation,
     Employee,
+    LineEvent,
     Mail,
     Message,
     Outbox,
@@ -80,6 +82,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _enc(SurveyPending, "sealed_enc", CONTENT_CONTEXT),  # issue 17
     _enc(InboundUpdate, "payload_enc", UPDATE_CONTEXT),  # issue 14: updates received, until processed
     _enc(InboundUpdate, "replies_enc", UPDATE_CONTEXT),  # ... and their replies, until sent
+    _enc(LineEvent, "payload_enc", EVENT_CONTEXT),  # issue 15: LINE events not yet carried out
 )
 
 
@@ -87,10 +90,13 @@ def identity_of(channel: str, contact: str) -> str:
     """The identity a pseudonym is made of, from the stored contact data.
 
     Telegram: the stored contact is the private chat id, which Telegram makes equal to the user id the
-    runner hashes. E-mail: the address normalised as the mail station hashes it (``email_identity``).
+    runner hashes. LINE: the user id itself. E-mail: the address normalised as the mail station hashes
+    it (``email_identity``).
     """
     if channel == Channel.TELEGRAM.value:
         return str(int(contact))
+    if channel == Channel.LINE.value:
+        return contact
     return email_identity(contact)
 
 

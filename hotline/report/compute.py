@@ -50,7 +50,8 @@ from hotline.report.model import (
 )
 from hotline.report.suppress import suppress
 
-KNOWN_CHANNELS = ("telegram", "email", "face_to_face")
+KNOWN_CHANNELS = ("telegram", "email", "face_to_face")  # always shown; others (LINE) when present
+LABELLED_CHANNELS = (*KNOWN_CHANNELS, "line")  # with a name in [report.channel]
 TOTAL = "report.total"
 R = TypeVar("R")
 
@@ -87,7 +88,7 @@ def channels_in(found: Iterable[str]) -> list[str]:
 
 
 def channel_label(channel: str) -> str:
-    return f"report.channel.{channel}" if channel in (*KNOWN_CHANNELS, MERGED) else channel
+    return f"report.channel.{channel}" if channel in (*LABELLED_CHANNELS, MERGED) else channel
 
 
 def _count(records: Sequence[R], person: Callable[[R], str]) -> Cell:

@@ -33,9 +33,9 @@ Labels = Callable[[str], str]  # message key -> text (e.g. ``Texts.get``)
 
 @dataclass(frozen=True, slots=True)
 class ContactRecord:
-    """One contact: a Telegram or e-mail case, a face-to-face session, a declined notice..."""
+    """One contact: a Telegram, LINE or e-mail case, a face-to-face session, a declined notice..."""
 
-    channel: str  # "telegram" | "email" | "face_to_face"
+    channel: str  # "telegram" | "line" | "email" | "face_to_face"
     area: str | None  # a Category value, or None when not chosen
     month: str  # "YYYY-MM"
     person: str

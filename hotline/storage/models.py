@@ -19,6 +19,8 @@ Tables:
                     month is over; survey_invitations  counts per month and channel; survey_answers
                     anonymous answers (flows/survey_release)
     forget_tokens   one-time codes that confirm an erasure asked for by e-mail (hash, person, expiry)
+    line_events     LINE webhook events stored before they are answered (deduplicated by webhookEventId),
+                    sealed until processed; line_blocked  LINE users who blocked the account (pseudonym)
 """
 
 from __future__ import annotations
@@ -379,6 +381,30 @@ class ForgetToken(Base):
     expires_at: Mapped[datetime] = mapped_column(Stamp)
 
 
+class LineEvent(Base):
+    """One LINE webhook event, stored before the webhook answers 200: ``event_id`` (LINE's
+    ``webhookEventId``) deduplicates redeliveries; ``seq`` orders a user's events; the event itself
+    (which names the LINE user) is sealed until processed, then dropped with its user key."""
+
+    __tablename__ = "line_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(Stamp)
+    done_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+class LineBlocked(Base):
+    """A LINE user (by pseudonym) who blocked the account: nothing is sent to them until they follow again."""
+
+    __tablename__ = "line_blocked"
+
+    pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime] = mapped_column(Stamp)
+
+
 __all__ = [
     "Alert",
     "Base",
@@ -389,6 +415,8 @@ __all__ = [
     "Counselor",
     "Employee",
     "ForgetToken",
+    "LineBlocked",
+    "LineEvent",
     "Mail",
     "MailCursor",
     "Message",

@@ -1,0 +1,198 @@
+"""Employees on LINE: the :class:`~hotline.ports.EmployeeChannel` adapter over the Messaging API (v3 SDK).
+
+A LINE recipient's address is the user id (``U…``), stored sealed like a Telegram chat id. The first
+send after an event uses that event's reply token while it is fresh (``[line] reply_token_seconds``);
+everything else, and a reply whose token LINE refuses (expired or used), goes by push with a retry key.
+Buttons become quick replies (``PostbackAction``: labels within 20 characters, data within 300, at most
+13), on the last message; a text longer than LINE takes is split, at most 5 messages a request.
+A 429 (rate limit) is waited out a few times; the monthly limit, a blocked user and anything else is
+:class:`~hotline.errors.ChatUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncMessagingApi,
+    Message,
+    PostbackAction,
+    PushMessageRequest,
+    QuickReply,
+    QuickReplyItem,
+    ReplyMessageRequest,
+    TextMessage,
+)
+
+from hotline.domain import Channel
+from hotline.errors import ChatUnavailable
+from hotline.ports import ButtonRow, Recipient
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 5000  # characters in one text message
+MAX_MESSAGES = 5  # messages in one reply or push
+MAX_QUICK_REPLIES = 13
+MAX_LABEL = 20
+MAX_DATA = 300
+RATE_LIMIT_TRIES = 3
+MAX_WAIT = 5.0
+MONTHLY_LIMIT = "monthly limit"
+
+
+def line_recipient(user_id: str) -> Recipient:
+    return Recipient(Channel.LINE.value, user_id)
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """``text`` in pieces LINE accepts, cut at line ends where possible (nothing is cut off)."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        parts.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+def quick_reply(choices: Sequence[ButtonRow]) -> QuickReply | None:
+    items = [
+        QuickReplyItem(action=PostbackAction(label=label[:MAX_LABEL], data=data, display_text=label))
+        for row in choices
+        for label, data in row
+    ]
+    if not items:
+        return None
+    if len(items) > MAX_QUICK_REPLIES or any(len(i.action.data) > MAX_DATA for i in items):
+        raise ValueError("more than 13 choices, or a choice's data over 300 characters, for LINE")
+    return QuickReply(items=items)
+
+
+def messages_for(text: str, choices: Sequence[ButtonRow] = ()) -> list[Message]:
+    parts = split_text(text)
+    last = len(parts) - 1
+    return [
+        TextMessage(text=part, quick_reply=quick_reply(choices) if i == last else None)
+        for i, part in enumerate(parts)
+    ]
+
+
+@dataclass
+class _Token:
+    token: str
+    issued: float  # seconds since the epoch (the event's timestamp)
+
+
+class LineEmployees:
+    """:class:`~hotline.ports.EmployeeChannel` for LINE. ``blocked`` holds the pseudonyms of users who
+    blocked the account (kept by the front from follow/unfollow events and the database)."""
+
+    channel = Channel.LINE.value
+
+    def __init__(
+        self,
+        api: AsyncMessagingApi,
+        pseudonym: Callable[[str], str],
+        reply_token_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api = api
+        self.pseudonym = pseudonym
+        self.lifetime = reply_token_seconds
+        self.clock = clock
+        self.blocked: set[str] = set()
+        self._tokens: dict[str, _Token] = {}
+
+    # -- the reply token of the event being processed ---------------------------------------------
+    def offer_reply_token(self, user_id: str, token: str | None, issued: float) -> None:
+        """The event being processed for ``user_id`` came with ``token`` (LINE's ``timestamp``, s)."""
+        if token:
+            self._tokens[user_id] = _Token(token, issued)
+
+    def drop_reply_token(self, user_id: str) -> None:
+        self._tokens.pop(user_id, None)
+
+    def _fresh_token(self, user_id: str) -> str | None:
+        found = self._tokens.pop(user_id, None)  # single use
+        if found is None or self.clock() - found.issued >= self.lifetime:
+            return None
+        return found.token
+
+    # -- EmployeeChannel ------------------------------------------------------------------------------
+    async def send_text(self, to: Recipient, text: str) -> str:
+        return await self.send_messages(to, messages_for(text))
+
+    async def send_choices(self, to: Recipient, text: str, choices: Sequence[ButtonRow]) -> str:
+        return await self.send_messages(to, messages_for(text, choices))
+
+    async def edit(self, to: Recipient, ref: str, text: str, choices: Sequence[ButtonRow] = ()) -> None:
+        """LINE cannot change a sent message: the new text (and choices) is sent as a new one."""
+        await self.send_messages(to, messages_for(text, choices))
+
+    # -- sending --------------------------------------------------------------------------------------
+    async def send_messages(self, to: Recipient, messages: Sequence[Message]) -> str:
+        """Send in order (reply first when a fresh token is there); return the last message's id."""
+        user_id = to.address
+        if self.pseudonym(user_id) in self.blocked:
+            raise ChatUnavailable("the LINE user blocked the account")
+        ref = ""
+        for start in range(0, len(messages), MAX_MESSAGES):
+            batch = list(messages[start : start + MAX_MESSAGES])
+            token = self._fresh_token(user_id)
+            sent = await self._reply(token, batch) if token is not None else None
+            ref = sent if sent is not None else await self._push(user_id, batch)
+        return ref
+
+    async def reply_only(self, token: str, text: str) -> None:
+        """Answer an event outside a one-to-one chat (a group or room): by its reply token, or not at all."""
+        await self._reply(token, messages_for(text))
+
+    async def _reply(self, token: str, batch: list[Message]) -> str | None:
+        """The reply, or None when LINE refused the token (then the caller pushes)."""
+        request = ReplyMessageRequest(reply_token=token, messages=batch)
+        for attempt in range(RATE_LIMIT_TRIES):
+            try:
+                answer = await self.api.reply_message(request)
+                return str(answer.sent_messages[-1].id)
+            except ApiException as exc:
+                if exc.status == 429 and await self._waited(exc, attempt):
+                    continue
+                log.info("LINE refused a reply (%s); pushing instead", exc.status)
+                return None
+        return None  # pragma: no cover
+
+    async def _push(self, user_id: str, batch: list[Message]) -> str:
+        request = PushMessageRequest(to=user_id, messages=batch)
+        retry_key = str(uuid.uuid4())  # the same key on every try: LINE sends it at most once
+        for attempt in range(RATE_LIMIT_TRIES):
+            try:
+                answer = await self.api.push_message(request, x_line_retry_key=retry_key)
+                return str(answer.sent_messages[-1].id)
+            except ApiException as exc:
+                if exc.status == 409:  # accepted on an earlier try
+                    return ""
+                retry = exc.status == 429 or (exc.status or 0) >= 500
+                if retry and await self._waited(exc, attempt):
+                    continue
+                raise ChatUnavailable(f"LINE could not push a message (HTTP {exc.status})") from exc
+        raise ChatUnavailable("LINE could not push a message")  # pragma: no cover
+
+    async def _waited(self, exc: ApiException, attempt: int) -> bool:
+        """Wait before the next try; False when there is none left (or the month's quota is spent)."""
+        if attempt == RATE_LIMIT_TRIES - 1 or MONTHLY_LIMIT in str(exc.body or ""):
+            return False
+        headers = exc.headers or {}
+        try:
+            wait = float(headers.get("Retry-After", 0.5 * (attempt + 1)))
+        except ValueError:
+            wait = 0.5 * (attempt + 1)
+        await asyncio.sleep(min(wait, MAX_WAIT))
+        return True

@@ -1,0 +1,81 @@
+"""LINE's webhook events and blocked users (issue 15): stored before the webhook answers, processed per
+user in arrival order, deduplicated by LINE's ``webhookEventId``.
+
+An event is kept sealed (it names the LINE user) only until it has been processed; then its payload
+and user key are dropped and the bare event id stays, so that a late redelivery is still recognised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.storage.models import LineBlocked, LineEvent
+
+EVENT_CONTEXT = b"line-event"  # what a stored event is sealed with
+
+
+async def add_events(
+    s: AsyncSession, events: Sequence[tuple[str, str | None, bytes]], now: datetime
+) -> list[tuple[int, str, str | None]]:
+    """Store ``(event_id, user_key, sealed payload)`` rows in order; return ``(seq, event_id, user_key)``
+    of the ones not seen before (a redelivered event is stored once)."""
+    dialect = s.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    new: list[tuple[int, str, str | None]] = []
+    for event_id, user_key, payload in events:
+        statement = (
+            insert(LineEvent)
+            .values(event_id=event_id, user_key=user_key, payload_enc=payload, received_at=now)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(LineEvent.seq)
+        )
+        seq = (await s.execute(statement)).scalar_one_or_none()
+        if seq is not None:
+            new.append((seq, event_id, user_key))
+    return new
+
+
+async def pending(s: AsyncSession) -> list[tuple[int, str | None, bytes]]:
+    """``(seq, user_key, sealed event)`` of every event stored and not yet done, oldest first."""
+    rows = await s.execute(
+        select(LineEvent.seq, LineEvent.user_key, LineEvent.payload_enc)
+        .where(LineEvent.done_at.is_(None), LineEvent.payload_enc.is_not(None))
+        .order_by(LineEvent.seq)
+    )
+    return [(seq, key, payload) for seq, key, payload in rows.all() if payload is not None]
+
+
+async def finish(s: AsyncSession, seqs: Sequence[int], now: datetime) -> None:
+    """These events are done: their payload and user key go; the bare id stays (deduplication)."""
+    await s.execute(
+        update(LineEvent)
+        .where(LineEvent.seq.in_(list(seqs)))
+        .values(done_at=now, payload_enc=None, user_key=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def prune(s: AsyncSession, before: datetime) -> int:
+    """Forget the ids of events carried out before ``before`` (LINE redelivers for a short while only)."""
+    result = await s.execute(
+        delete(LineEvent)
+        .where(LineEvent.done_at.is_not(None), LineEvent.done_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def blocked(s: AsyncSession) -> set[str]:
+    return set((await s.scalars(select(LineBlocked.pseudonym))).all())
+
+
+async def set_blocked(s: AsyncSession, pseudonym: str, on: bool, now: datetime) -> None:
+    await s.execute(delete(LineBlocked).where(LineBlocked.pseudonym == pseudonym))
+    if on:
+        s.add(LineBlocked(pseudonym=pseudonym, since=now))

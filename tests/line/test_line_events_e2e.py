@@ -1,0 +1,89 @@
+"""LINE's other events end to end (issue 15): follow, unfollow, stickers and images, groups and rooms,
+the employee's rights typed as commands, a console command refused, LINE's 429 waited out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from hotline.errors import ChatUnavailable
+from hotline.line.send import LineEmployees, line_recipient
+from hotline.privacy.audit import audit_log
+from hotline.sandbox import TelegramEmulator
+from hotline.sandbox.stage import StageClock
+from hotline.storage.models import Case, Employee, LineBlocked
+from tests.line.line_support import LineStage, line_stage
+from tests.tests_support import COUNSELOR
+
+
+@pytest.fixture
+async def ls(emu: TelegramEmulator, sqlite_url: str, clock: StageClock) -> AsyncIterator[LineStage]:
+    async with line_stage(emu, sqlite_url, clock) as running:
+        yield running
+
+
+async def test_follow_sticker_group_room_and_unfollow(ls: LineStage) -> None:
+    line = ls.line
+    mei = line.user("小美", friend=False)
+    notice = await ls.answer(mei, line.follow(mei), containing="LINE 名稱")
+    assert notice.endpoint == "reply" and notice.messages[0]["quickReply"]["items"]
+    sticker = await ls.answer(mei, line.send_sticker(mei), containing="文字")
+    image = await ls.answer(mei, line.send_image(mei), containing="文字")
+    assert sticker.texts == image.texts
+
+    group, room = line.group(mei, line.user("阿傑")), line.room(mei)
+    joined = await ls.answer(group, line.join(group), containing="一對一")  # type: ignore[arg-type]
+    await ls.answer(room, line.send_text(mei, "大家好", chat=room), containing="一對一")  # type: ignore[arg-type]
+    # told once already: no second line in the group
+    await ls.settle(line.send_text(mei, "有人在嗎", chat=group))
+    assert line.texts(group) == joined.texts and len(line.texts(room)) == 1
+
+    await ls.settle(line.unfollow(mei))
+    async with ls.stage.running.store.unit() as s:  # type: ignore[union-attr]
+        assert len((await s.scalars(select(LineBlocked))).all()) == 1
+    await ls.restart()  # blocked is kept in the database
+    employees = ls.stage.running.desk.channels.adapter("line")  # type: ignore[union-attr]
+    assert isinstance(employees, LineEmployees) and len(employees.blocked) == 1
+    calls = len(line.calls)
+    with pytest.raises(ChatUnavailable, match="blocked"):
+        await employees.send_text(line_recipient(mei.user_id), "有新的訊息")
+    assert len(line.calls) == calls, "nothing is sent to someone who blocked the account"
+    await ls.answer(mei, line.follow(mei, unblocked=True), containing="LINE 名稱")
+    async with ls.stage.running.store.unit() as s:  # type: ignore[union-attr]
+        assert (await s.scalars(select(LineBlocked))).all() == []
+
+
+async def test_rights_as_commands_and_a_console_command_refused(ls: LineStage) -> None:
+    stage, line = ls.stage, ls.line
+    wang = stage.emu.user(COUNSELOR, "Wang")
+    await stage.say(wang, "/onduty", containing="已開始值班")
+    mei = line.user("小美")
+    help_text = await ls.say(mei, "/help", containing="/mydata")
+    assert "LINE" in help_text.texts[0]
+    await ls.say(mei, "/mydata", containing="沒有保存")
+    await ls.say(mei, "/start", containing="LINE 名稱")
+    await ls.tap(mei, "我了解，開始諮詢", containing="領域")
+    await ls.tap(mei, "心理健康")
+    await ls.say(mei, "最近常常失眠，心情很低落。", containing="HL-")
+    summary = await ls.say(mei, "/mydata", containing="案件 1 件")
+    assert "等候中" in summary.texts[0]
+    await ls.say(mei, "/reveal HL-AAAAAA 想看", containing="僅限諮詢團隊")
+    await ls.idle()
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        denied = (
+            await s.execute(select(audit_log.c.detail).where(audit_log.c.action == "access_denied"))
+        ).all()
+        assert [row.detail["wanted"] for row in denied] == ["reveal"]
+
+    line.fail_next("reply", status=429, to=mei)  # LINE asks to slow down once: waited out, not lost
+    explain = await ls.say(mei, "/forget", containing="LINE 帳號連結")
+    assert explain.endpoint == "reply"
+    assert [c.status for c in line.calls if c.injected] == [429]
+    done = await ls.tap(mei, "確定刪除", containing="已刪除")
+    assert done.endpoint == "reply"
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        assert (await s.scalars(select(Employee))).all() == []
+        [case] = (await s.scalars(select(Case))).all()
+        assert case.employee_id is None and case.channel == "line"

@@ -1,0 +1,34 @@
+"""LINE's limits in what the adapter builds, and the identity a LINE pseudonym is made of (key rotation)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotline.line.send import MAX_TEXT, messages_for, split_text
+from hotline.privacy.rotate import identity_of
+
+
+def test_long_text_is_split_within_5000_characters_and_nothing_is_lost() -> None:
+    text = "\n".join(f"第 {i} 行：" + "字" * 90 for i in range(200))
+    parts = split_text(text)
+    assert len(parts) > 1 and all(len(p) <= MAX_TEXT for p in parts)
+    assert "\n".join(parts) == text
+    assert split_text("短") == ["短"]
+
+
+def test_choices_become_postback_quick_replies_on_the_last_message_within_limits() -> None:
+    rows = [[("一" * 25, "area:legal"), ("職涯規劃", "area:career")]]
+    messages = messages_for("請選擇" + "。" * 6000, rows)
+    assert len(messages) == 2 and messages[0].quick_reply is None
+    items = messages[-1].quick_reply.items
+    assert [i.action.label for i in items] == ["一" * 20, "職涯規劃"]
+    assert [i.action.data for i in items] == ["area:legal", "area:career"]
+    with pytest.raises(ValueError, match="13"):
+        messages_for("太多", [[(f"選項{i}", f"x:{i}") for i in range(14)]])
+    with pytest.raises(ValueError, match="300"):
+        messages_for("太長", [[("選項", "x" * 301)]])
+
+
+def test_a_line_pseudonym_is_made_of_the_user_id_itself() -> None:
+    assert identity_of("line", "U0123456789abcdef0123456789abcdef") == "U0123456789abcdef0123456789abcdef"
+    assert identity_of("telegram", "42") == "42"
