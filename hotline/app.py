@@ -396,9 +396,11 @@ class Service:
         )
         self.line_runner, self.line_inbox, self.line_webhook = runner, inbox, webhook
         if self.poll:
+            # Events stored before a restart and not yet carried out go first, before anything new can
+            # arrive (the inbox also never queues one event twice).
+            await inbox.resume()
             await webhook.start()
             self._stack.push_async_callback(webhook.stop)
-            await inbox.resume()  # events stored before a restart and not yet carried out
 
     async def _start_listener(
         self,

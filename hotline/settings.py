@@ -305,6 +305,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _line_pair(self) -> Settings:
+        for name in ("line_channel_secret", "line_channel_access_token", "telegram_webhook_secret"):
+            value = getattr(self, name)
+            if value is not None and not value.get_secret_value().strip():
+                # an empty key would let anyone sign (or skip) the webhook's check
+                raise ValueError(
+                    f"HOTLINE_{name.upper()} is set but empty; give the value or remove the line"
+                )
         if (self.line_channel_secret is None) != (self.line_channel_access_token is None):
             raise ValueError(
                 "LINE needs both HOTLINE_LINE_CHANNEL_SECRET and HOTLINE_LINE_CHANNEL_ACCESS_TOKEN "

@@ -141,3 +141,15 @@ def test_line_needs_both_its_secret_and_its_token(config: Path, monkeypatch: pyt
     monkeypatch.setenv("HOTLINE_LINE_WEBHOOK_LISTEN", "8444")
     with pytest.raises(ConfigError, match="HOTLINE_LINE_WEBHOOK_LISTEN"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "name", ["HOTLINE_LINE_CHANNEL_SECRET", "HOTLINE_TELEGRAM_WEBHOOK_SECRET"], ids=["line", "telegram"]
+)
+def test_an_empty_webhook_secret_is_refused(config: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """An empty key would let anyone sign a LINE event (or pass Telegram's header check) as any user."""
+    monkeypatch.setenv("HOTLINE_LINE_CHANNEL_ACCESS_TOKEN", "line-token-value")
+    monkeypatch.setenv("HOTLINE_LINE_CHANNEL_SECRET", "line-secret-value")
+    monkeypatch.setenv(name, "  ")
+    with pytest.raises(ConfigError, match=f"{name} is set but empty"):
+        load_settings()

@@ -27,6 +27,8 @@ from hotline.storage import line_repo
 from hotline.storage.repo import Store
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 3  # a failed event is tried this often in a row, then kept stored for the next start
+RETRY_SECONDS = 0.5  # times the attempt number
 
 Row = tuple[str, str | None, bytes]  # event id, user key, sealed event (as stored)
 
@@ -57,6 +59,7 @@ class LineInbox:
         self._incoming: list[tuple[list[Row], dict[str, dict[str, Any]], asyncio.Future[int]]] = []
         self._storing: asyncio.Task[None] | None = None
         self._done: list[int] = []
+        self._queued: set[int] = set()  # queued or being carried out: resume() never queues one twice
         self._marking: asyncio.Task[None] | None = None
         self.accepting = True  # False: stored but not carried out (a test's stand-in for a crash)
 
@@ -113,8 +116,9 @@ class LineInbox:
 
     # -- carrying out ---------------------------------------------------------------------------------
     def _queue(self, key: str | None, seq: int, raw: dict[str, Any]) -> None:
-        if not self.accepting:
+        if not self.accepting or seq in self._queued:
             return
+        self._queued.add(seq)
         self._queues.setdefault(key, deque()).append((seq, raw))
         if key not in self._workers:
             self._workers[key] = asyncio.get_running_loop().create_task(self._work(key))
@@ -124,18 +128,47 @@ class LineInbox:
         try:
             while queue:
                 seq, raw = queue.popleft()
-                try:
-                    async with self._slots:
-                        await self.process(Event.from_dict(raw))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # logged without content; marked done like the rest
-                    log.exception("a LINE event could not be processed")
-                self._mark_done(seq)
+                if await self._carry_out(raw):
+                    self._mark_done(seq)  # leaves self._queued once the mark is committed
+                else:  # kept stored (sealed): tried again at the next start, never silently dropped
+                    log.critical(
+                        "a LINE event (seq %d) could not be processed after %d attempts; it stays stored "
+                        "and is tried again at the next start",
+                        seq,
+                        ATTEMPTS,
+                    )
+                    self._queued.discard(seq)
         finally:
             del self._workers[key]
             if not queue:
                 self._queues.pop(key, None)
+
+    async def _carry_out(self, raw: dict[str, Any]) -> bool:
+        """Process one event, retrying a failure (a rolled-back transaction, a server away); False when
+        every attempt failed. Logs name the error's type only: an exception's text may quote the event
+        (the SDK's parse errors quote the whole JSON, user id and text included)."""
+        try:
+            event = Event.from_dict(raw)
+        except ValueError:  # a type this SDK does not know: nothing to carry out
+            log.warning("a LINE event of a type this version does not know was skipped")
+            return True
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._slots:
+                    await self.process(event)
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "a LINE event could not be processed (attempt %d of %d): %s",
+                    attempt,
+                    ATTEMPTS,
+                    type(exc).__name__,
+                )
+                if attempt < ATTEMPTS:
+                    await asyncio.sleep(RETRY_SECONDS * attempt)
+        return False
 
     def _mark_done(self, seq: int) -> None:
         self._done.append(seq)
@@ -149,6 +182,7 @@ class LineInbox:
                 try:
                     async with self.store.unit() as s:
                         await line_repo.finish(s, seqs, self.clock())
+                    self._queued.difference_update(seqs)
                 except Exception:  # carried out again after a restart: logged, never lost
                     log.exception("could not mark %d LINE events done", len(seqs))
         finally:

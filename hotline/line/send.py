@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import aiohttp
 from linebot.v3.messaging import (
     ApiException,
     AsyncMessagingApi,
@@ -44,6 +45,7 @@ MAX_DATA = 300
 RATE_LIMIT_TRIES = 3
 MAX_WAIT = 5.0
 MONTHLY_LIMIT = "monthly limit"
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError)  # raised by the SDK's aiohttp client unwrapped
 
 
 def line_recipient(user_id: str) -> Recipient:
@@ -167,6 +169,9 @@ class LineEmployees:
                     continue
                 log.info("LINE refused a reply (%s); pushing instead", exc.status)
                 return None
+            except NETWORK_ERRORS as exc:  # the reply may or may not have gone: a push is safer than nothing
+                log.warning("LINE did not answer a reply (%s); pushing instead", type(exc).__name__)
+                return None
         return None  # pragma: no cover
 
     async def _push(self, user_id: str, batch: list[Message]) -> str:
@@ -183,6 +188,11 @@ class LineEmployees:
                 if retry and await self._waited(exc, attempt):
                     continue
                 raise ChatUnavailable(f"LINE could not push a message (HTTP {exc.status})") from exc
+            except NETWORK_ERRORS as exc:  # tried again with the same retry key: LINE sends it at most once
+                if attempt < RATE_LIMIT_TRIES - 1:
+                    await asyncio.sleep(0.5 * (attempt + 1))
+                    continue
+                raise ChatUnavailable(f"LINE did not answer a push ({type(exc).__name__})") from exc
         raise ChatUnavailable("LINE could not push a message")  # pragma: no cover
 
     async def _waited(self, exc: ApiException, attempt: int) -> bool:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import socket
 
-from hotline.line.send import MAX_TEXT, messages_for, split_text
+import pytest
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+
+from hotline.errors import ChatUnavailable
+from hotline.line.send import MAX_TEXT, LineEmployees, messages_for, split_text
+from hotline.ports import Recipient
 from hotline.privacy.rotate import identity_of
 
 
@@ -32,3 +37,19 @@ def test_choices_become_postback_quick_replies_on_the_last_message_within_limits
 def test_a_line_pseudonym_is_made_of_the_user_id_itself() -> None:
     assert identity_of("line", "U0123456789abcdef0123456789abcdef") == "U0123456789abcdef0123456789abcdef"
     assert identity_of("telegram", "42") == "42"
+
+
+async def test_a_line_api_that_does_not_answer_is_one_clear_error_not_a_crash() -> None:
+    """Reply then push to a LINE API that is not there: the adapter raises ChatUnavailable (which the desk
+    handles, so the alerts after a crisis reply still go out), never the SDK's raw aiohttp error."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = AsyncApiClient(Configuration(host=f"http://127.0.0.1:{port}", access_token="token"))
+    try:
+        employees = LineEmployees(AsyncMessagingApi(client), lambda u: f"p-{u}", 50.0, clock=lambda: 0.0)
+        employees.offer_reply_token("U1", "reply-token", issued=0.0)
+        with pytest.raises(ChatUnavailable, match="did not answer"):
+            await employees.send_text(Recipient("line", "U1"), "我們在這裡，請撥 1925")
+    finally:
+        await client.close()
