@@ -41,13 +41,19 @@ ChatOf = Callable[[Mapping[str, Any]], int | None]
 Deliver = Callable[[Sequence[Outgoing]], Awaitable[object]]
 
 
+class HandlerFailed(Exception):
+    """A handler failed on a stored update: it stays stored and is tried again."""
+
+
 class Ticket:
     """The update being processed, for the handler that carries out its decisions (:func:`settle`)."""
 
-    def __init__(self, update_id: int, vault: Vault) -> None:
+    def __init__(self, update_id: int, vault: Vault, attempt: int = 1) -> None:
         self.update_id = update_id
         self.vault = vault
+        self.attempt = attempt
         self.replies: list[Outgoing] = []
+        self.failed: str | None = None  # a handler's error (its type), noted by the error handler
 
     async def settle(self, s: AsyncSession, out: Dispatch) -> None:
         # Messages only: a crisis alert has its own backup (the crisis.resend timer, set in this commit).
@@ -56,6 +62,17 @@ class Ticket:
 
 
 _CURRENT: ContextVar[Ticket | None] = ContextVar("hotline_inbound_update", default=None)
+RETRY_PAUSE = 0.5  # seconds, after a handler failed on a stored update
+
+
+def note_failure(error: BaseException | None) -> Ticket | None:
+    """Called by the bot's error handler: with a stored update under way, mark it failed, so that it stays
+    stored and is tried again (PTB swallows a handler's exception; without this the update would be
+    finished and its copy erased, and a crisis in it lost with a rolled-back transaction)."""
+    ticket = _CURRENT.get()
+    if ticket is not None:
+        ticket.failed = type(error).__name__
+    return ticket
 
 
 async def settle(s: AsyncSession, out: Dispatch) -> None:
@@ -189,16 +206,22 @@ class Inbox:
                     done = None
                 if started is None:
                     break
-                token = _CURRENT.set(Ticket(started.update_id, self.store.vault))
+                ticket = Ticket(started.update_id, self.store.vault, started.attempts)
+                token = _CURRENT.set(ticket)
                 try:
                     await self._one(started)
                 finally:
                     _CURRENT.reset(token)
+                if ticket.failed is not None:  # kept stored; begun again on the next pass
+                    raise HandlerFailed(f"update {started.update_id} failed ({ticket.failed})")
                 done = started.update_id
             if done is not None:  # stopping, or the lock connection was lost
                 async with self.store.unit() as s:
                     await inbound.finish(s, done, self.clock())
                 self.processed += 1
+        except HandlerFailed as failed:
+            log.error("%s; it stays stored and is tried again", failed)
+            await asyncio.sleep(RETRY_PAUSE)  # a database that went away gets a moment before the next try
         except Exception:
             log.exception("processing a chat's updates failed; they stay stored and are tried again")
         finally:

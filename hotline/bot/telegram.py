@@ -17,6 +17,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
+from hotline.bot import inbox
 from hotline.bot.console import Console
 from hotline.bot.employee_input import EMPLOYEE_COMMANDS, EmployeeInput
 from hotline.bot.runner import EmployeeRunner
@@ -265,6 +266,9 @@ class TelegramFront:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
         log.error("update failed: %s", error.__class__.__name__, exc_info=error)
+        ticket = inbox.note_failure(error)  # webhook mode: the stored update is kept and tried again
+        if ticket is not None and ticket.attempt > 1:
+            return  # the employee was told on the first failure
         if isinstance(update, Update) and update.effective_chat is not None:
             chat_id = update.effective_chat.id
             await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("error.generic"))])
