@@ -2,7 +2,7 @@
 
 python -m benchmarks            all of them
 python -m benchmarks screen     one of: screen, telegram, line, mail, memory, screening, workers
-python -m benchmarks screening [--set 1|2] [--misses]   screening quality on a held-out set
+python -m benchmarks screening [--set 1|2|3|4|5] [--misses]   screening quality on a held-out set
 """
 
 from __future__ import annotations
