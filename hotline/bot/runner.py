@@ -4,8 +4,8 @@ One transaction per update: load the conversation, step the pure flow, write wha
 then send: crisis reply first, then alerts, then the rest (``hotline/dispatch.py``). Every text is
 screened before the flow sees it, in every state. Channel-neutral: the runner serves the employees of one chat channel
 (``channel``); they are reached by :class:`~hotline.ports.Recipient` through the desk's channel adapters.
-Each effect of the intake flow is executed in :meth:`EmployeeRunner._apply` (``match`` ending in
-``assert_never``: an effect nobody executes fails ``mypy --strict``).
+The intake flow's effects are executed by the one executor (``hotline.executor``) in this update's
+:class:`~hotline.intake_effects.IntakeEffects`.
 """
 
 from __future__ import annotations
@@ -13,20 +13,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot import inbox
 from hotline.desk import Desk, Outgoing
-from hotline.dispatch import Dispatch
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
+from hotline.executor import execute
 from hotline.flows import intake
-from hotline.flows.effects import Urgency, urgency
 from hotline.flows.vocabulary import (
-    AlertOnDuty,
     CaseClaimed,
     CaseEnded,
     CaseReleased,
@@ -34,58 +30,23 @@ from hotline.flows.vocabulary import (
     Context,
     Effect,
     Event,
-    ForgetMe,
-    MarkRisk,
-    NotifyCounselor,
-    OfferCase,
     OpenCase,
-    QueueCase,
-    RecordContact,
     RelayToCounselor,
     Reply,
     Said,
-    ShowMyData,
-    StoreInbound,
     Unsupported,
-    WithdrawCase,
 )
+from hotline.intake_effects import AfterUpdate, IntakeEffects
 from hotline.ports import Recipient
-from hotline.privacy.forget import forget, my_data
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.screening_service import ConversationWindow, ScreeningService
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
-from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
 # Issue 7: takes a text meant for an open survey question; the messages to send, or None if not its.
 Aside = Callable[[AsyncSession, Conversation, "Event", Recipient], Awaitable[list[Outgoing] | None]]
-# The intake effects that act on the employee's case (logged and skipped when there is none).
-CaseEffect = (
-    StoreInbound
-    | OfferCase
-    | QueueCase
-    | RelayToCounselor
-    | MarkRisk
-    | AlertOnDuty
-    | WithdrawCase
-    | NotifyCounselor
-)
-
-
-@dataclass
-class _After:
-    """What to do once the transaction has committed."""
-
-    out: Dispatch = field(default_factory=Dispatch)  # messages and alerts, sent by the ordering rule
-    offer_case: int | None = None
-    limited: bool = False  # over the rate limit: store and screen everything, hold routine replies
-    counselor_told: bool = False  # the counselor has been told the employee left
-    ended: int | None = None  # issue 7: a served case the employee left (survey invitation)
-    pseudonym: str = ""  # the employee's (their recent words are forgotten with them)
-
-
 # What a counselor-side event means for the case; a case found otherwise has moved on since.
 _STATUS_AFTER = {
     CaseClaimed: CaseStatus.ACTIVE.value,
@@ -156,7 +117,7 @@ class EmployeeRunner:
         """Run one employee event through the intake flow (screened text already inside ``Said``)."""
         desk = self.desk
         now = desk.now()
-        after = _After()
+        after = AfterUpdate()
         to = self.recipient(chat_id)
         pseudonym = after.pseudonym = self.pseudonym(user_id)
         slow_down = False
@@ -185,8 +146,9 @@ class EmployeeRunner:
                 new_state.name not in intake.UNSTORED or any(isinstance(e, OpenCase) for e in effects)
             ):
                 thread.employee = await repo.ensure_employee(s, pseudonym, self.channel, now)
-            for effect in effects:
-                case = await self._apply(s, effect, thread, case, to, after)
+            run = self._effects(s, thread, case, to, after)
+            await execute(effects, run)
+            case = run.case
             self._relay_if_taken(event, effects, case, after)
             employee = thread.employee
             forgotten = new_state.name in intake.UNSTORED and (
@@ -216,7 +178,9 @@ class EmployeeRunner:
             else:
                 self._known.add(pseudonym)
 
-    def _relay_if_taken(self, event: Event, effects: list[Effect], case: Case | None, after: _After) -> None:
+    def _relay_if_taken(
+        self, event: Event, effects: list[Effect], case: Case | None, after: AfterUpdate
+    ) -> None:
         """Words written in the moment between a counselor taking the case and the conversation being
         told so (still "queued") reach the counselor too: the case's own status decides."""
         if not isinstance(event, Said) or case is None or after.limited or case.counselor_id is None:
@@ -227,43 +191,11 @@ class EmployeeRunner:
             text = self.desk.render("counselor.relay", code=case.code, text=event.text)
             after.out.routine(Outgoing(case.counselor_id, text))
 
-    async def _forget(self, s: AsyncSession, thread: repo.Thread, to: Recipient, after: _After) -> None:
-        desk = self.desk
-        if thread.employee is not None:
-            gone = await forget(s, thread.employee, desk.now())
-            for _case_id, code, counselor_id in gone.ended:
-                if counselor_id is not None:
-                    after.out.routine(
-                        Outgoing(counselor_id, desk.render("counselor.employee_left", code=code))
-                    )
-            for counselor_id, start in gone.bookings_ended:  # their sessions end; the slots are free again
-                text = desk.render("booking.counselor.forgotten", start=start)
-                after.out.routine(Outgoing(counselor_id, text))
-            thread.employee = thread.conversation = thread.case = None
-        after.out.routine(Outgoing(to, desk.render("forget.done")))
-        if self.window is not None:
-            self.window.forget(after.pseudonym)
-
-    async def _my_data(
-        self, s: AsyncSession, employee: Employee | None, to: Recipient, after: _After
-    ) -> None:
-        desk = self.desk
-        data = await my_data(s, employee, desk.now())
-        if not data.cases and not data.has_contact:
-            after.out.routine(Outgoing(to, desk.render("mydata.none")))
-            return
-        cases = "、".join(
-            f"{code}（{desk.texts.get(f'status.{status}')}）" for code, _channel, status in data.cases
-        )
-        contact = desk.texts.get("mydata.contact_yes" if data.has_contact else "mydata.contact_no")
-        text = desk.render(
-            "mydata.summary",
-            count=len(data.cases),
-            cases=cases or "—",
-            messages=data.messages,
-            contact=contact,
-        )
-        after.out.routine(Outgoing(to, text))
+    def _effects(
+        self, s: AsyncSession, thread: repo.Thread, case: Case | None, to: Recipient, after: AfterUpdate
+    ) -> IntakeEffects:
+        """Where the intake flow's effects of this update run (``hotline.executor`` matches them)."""
+        return IntakeEffects(self.desk, self.channel, s, thread, case, to, after, self.text_key, self.window)
 
     def _context(self, now: datetime, case: Case | None) -> Context:
         hours = self.desk.hours
@@ -288,109 +220,7 @@ class EmployeeRunner:
         )
         return True
 
-    async def _apply(
-        self,
-        s: AsyncSession,
-        effect: Effect,
-        thread: repo.Thread,
-        case: Case | None,
-        to: Recipient,
-        after: _After,
-    ) -> Case | None:
-        """Execute one effect of the intake flow in the update's transaction; return the case as it is
-        now. What it sends goes to ``after.out`` with the effect's urgency (sent after the commit)."""
-        desk = self.desk
-        now = desk.now()
-        match effect:
-            case Reply():
-                if after.limited and urgency(effect) is not Urgency.CRISIS_REPLY:
-                    return case  # flooding: the words are kept, the routine reply is held back
-                params = dict(effect.params)
-                if case is not None:
-                    params.setdefault("code", case.code)
-                text = desk.texts.render(self.text_key(effect.key), params)
-                after.out.add(urgency(effect), Outgoing(to, text, desk.keyboard(effect.buttons)))
-            case RecordContact():
-                await repo.record_contact(s, self.channel, effect.kind, now)
-            case OpenCase():
-                assert thread.employee is not None
-                thread.employee.contact_enc = desk.seal_contact(to.address)
-                case = await repo.open_case(
-                    s, channel=self.channel, employee_id=thread.employee.id, category=effect.category, now=now
-                )
-            case ForgetMe():
-                await self._forget(s, thread, to, after)
-                return None
-            case ShowMyData():
-                await self._my_data(s, thread.employee, to, after)
-            case (
-                StoreInbound() | OfferCase() | QueueCase() | RelayToCounselor() | MarkRisk() | AlertOnDuty()
-                | WithdrawCase() | NotifyCounselor()
-            ):  # fmt: skip
-                if case is None:
-                    log.error("flow effect %s without a case; ignored", type(effect).__name__)
-                else:
-                    await self._apply_to_case(s, effect, case, after, now)
-            case _:
-                assert_never(effect)
-        return case
-
-    async def _apply_to_case(
-        self, s: AsyncSession, effect: CaseEffect, case: Case, after: _After, now: datetime
-    ) -> None:
-        desk = self.desk
-        match effect:
-            case StoreInbound():
-                await repo.add_message(
-                    s,
-                    desk.store,
-                    case,
-                    direction="inbound",
-                    text=effect.text,
-                    now=now,
-                    screening=effect.screening,
-                )
-            case OfferCase():
-                after.offer_case = case.id
-            case QueueCase():
-                await repo.schedule(s, TimerKind.CASE_OFFER, effect.opens_at, now, case_id=case.id)
-                desk.wake_timers()
-            case RelayToCounselor():
-                if case.counselor_id is not None and not after.limited:
-                    text = desk.render("counselor.relay", code=case.code, text=effect.text)
-                    after.out.add(urgency(effect), Outgoing(case.counselor_id, text))
-            case MarkRisk():
-                repo.raise_risk(case, effect.screening.risk)
-            case AlertOnDuty():
-                # Decided and recorded in this same transaction: the alert leaves right after the commit.
-                after.out.alert(await desk.prepare_alert(s, case, effect.screening, effect.text, now))
-            case WithdrawCase():
-                if case.status == CaseStatus.ACTIVE.value:  # issue 7: a served case ends (survey)
-                    after.ended = case.id
-                    if case.counselor_id is not None:  # also when the claim came a moment before /cancel
-                        text = desk.render("counselor.employee_left", code=case.code)
-                        after.out.add(urgency(effect), Outgoing(case.counselor_id, text))
-                        after.counselor_told = True
-                await repo.close_case(s, case, "withdrawn", now)
-                await repo.cancel_timers(
-                    s,
-                    case.id,
-                    [
-                        TimerKind.CASE_OFFER,
-                        TimerKind.SESSION_REMIND,
-                        TimerKind.CRISIS_ESCALATE,
-                        TimerKind.CRISIS_RESEND,
-                    ],
-                    now,
-                )
-            case NotifyCounselor():
-                if case.counselor_id is not None and not after.counselor_told:
-                    text = desk.render(effect.key, code=case.code)
-                    after.out.add(urgency(effect), Outgoing(case.counselor_id, text))
-            case _:
-                assert_never(effect)
-
-    async def _after(self, after: _After) -> None:
+    async def _after(self, after: AfterUpdate) -> None:
         await after.out.send(self.desk)  # crisis reply first, then alerts, then the rest (the rule)
         if after.offer_case is not None:
             await self.desk.offer(after.offer_case)
@@ -398,7 +228,7 @@ class EmployeeRunner:
             await self.after_end(after.ended, None)
 
     async def _aside(
-        self, s: AsyncSession, conv: Conversation | None, event: Event, to: Recipient, after: _After
+        self, s: AsyncSession, conv: Conversation | None, event: Event, to: Recipient, after: AfterUpdate
     ) -> bool:
         """Issue 7: the text answers an open survey question (the hook decides); screened already."""
         if self.aside is None or conv is None or conv.survey_token_hash is None:
@@ -415,7 +245,7 @@ class EmployeeRunner:
         """Tell the employee's flow that the counselor claimed, released or ended their case."""
         desk = self.desk
         now = desk.now()
-        after = _After()
+        after = AfterUpdate()
         async with desk.store.unit() as s:
             case = await s.get(Case, case_id)
             if case is None:
@@ -433,8 +263,7 @@ class EmployeeRunner:
             thread = repo.Thread(employee, conv, case)
             state = intake.IntakeState(conv.state, Category(conv.category) if conv.category else None)
             new_state, effects = intake.step(state, event, self._context(now, case))
-            for effect in effects:
-                await self._apply(s, effect, thread, case, to, after)
+            await execute(effects, self._effects(s, thread, case, to, after))
             category = new_state.category.value if new_state.category else None
             keep_case = case.id if new_state.name != "idle" else None
             await repo.save_state(s, thread, new_state.name, category, keep_case, now)
