@@ -14,6 +14,8 @@ NEUTRAL = [
     ROOT / "desk.py",
     ROOT / "dispatch.py",
     ROOT / "channels.py",
+    ROOT / "executor.py",
+    ROOT / "intake_effects.py",
 ]
 
 

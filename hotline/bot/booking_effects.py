@@ -1,6 +1,6 @@
 """What each effect of flows/booking does (rows, timers, the audit trail, messages), inside the booking's
-transaction. Messages are collected on the run and sent after the commit. Every effect of the booking flow
-is matched below, ending in ``assert_never``: one that nobody executes fails ``mypy --strict``.
+transaction (:class:`BookingEffects`, run by the one executor, ``hotline.executor``). Messages are
+collected on the run and sent after the commit.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, assert_never
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.desk import Outgoing
+from hotline.executor import EffectContext, execute
 from hotline.flows import booking_vocab as vocab
 from hotline.flows.booking_vocab import BookingEffect, BookingState
 from hotline.flows.survey import InviteSurvey
@@ -61,46 +62,67 @@ async def apply(
     now: datetime,
 ) -> bool:
     """Carry out ``effects`` in order; False (and nothing after it) when a :class:`HoldSlot` failed."""
-    desk = bookings.desk
-    row = run.row
-    for effect in effects:
-        match effect:
-            case vocab.HoldSlot():
-                if not await booking_repo.hold_slot(s, effect.slot_id, row.id):
-                    return False
-            case vocab.TellEmployee():
-                if run.chat_id is not None:
-                    params = bookings.params(effect.params)
-                    text = "\n".join(desk.render(key, **params) for key in (effect.key, *effect.lines))
-                    run.sends.append(Outgoing(run.chat_id, text, bookings.buttons(effect.buttons, row.id)))
-            case vocab.TellCounselor():
-                await _tell_counselor(bookings, s, run, state, effect)
-            case vocab.OfferFreeSlots():
-                if run.chat_id is not None:
-                    exclude = state.slot.id if state.slot else (run.slot.id if run.slot else None)
-                    run.sends.append(await bookings.slot_offer(s, row.id, run.chat_id, exclude))
-            case vocab.ReleaseSlot():
-                await booking_repo.release_slot(s, effect.slot_id, row.id)
-            case vocab.RevealIdentity():
-                await _reveal(bookings, s, run, effect)
-            case vocab.ScheduleReminder():
-                payload: dict[str, object] = {"booking_id": row.id}
-                await repo.schedule(
-                    s, TimerKind.BOOKING_REMINDER, effect.at, now, case_id=row.case_id, payload=payload
-                )
-                run.wake = True
-            case vocab.CancelReminder():
-                await booking_repo.cancel_reminders(s, row.id, now)
-            case vocab.KeepPrivateReason():
-                if effect.reason.strip():
-                    row.private_reason_enc = desk.store.seal(f"{effect.kind}: {effect.reason.strip()}")
-            case vocab.RecordNoShow():
-                log.info("booking %s: no-show recorded", row.id)  # the state no_show is the record
-            case InviteSurvey():
-                run.sends += await bookings.surveys.invite_booking(s, row, effect, run.chat_id)
-            case _:
-                assert_never(effect)
-    return True
+    return await execute(effects, BookingEffects(bookings, s, run, state, now))
+
+
+@dataclass
+class BookingEffects(EffectContext):
+    """The effects of one booking step, inside the booking's transaction (``hotline.executor``)."""
+
+    bookings: Bookings
+    s: AsyncSession
+    run: Run
+    state: BookingState
+    now: datetime
+
+    async def hold_slot(self, effect: vocab.HoldSlot) -> None:
+        if not await booking_repo.hold_slot(self.s, effect.slot_id, self.run.row.id):
+            self.stopped = True
+
+    async def tell_employee(self, effect: vocab.TellEmployee) -> None:
+        run, bookings = self.run, self.bookings
+        if run.chat_id is not None:
+            params = bookings.params(effect.params)
+            text = "\n".join(bookings.desk.render(key, **params) for key in (effect.key, *effect.lines))
+            run.sends.append(Outgoing(run.chat_id, text, bookings.buttons(effect.buttons, run.row.id)))
+
+    async def tell_counselor(self, effect: vocab.TellCounselor) -> None:
+        await _tell_counselor(self.bookings, self.s, self.run, self.state, effect)
+
+    async def offer_free_slots(self, effect: vocab.OfferFreeSlots) -> None:
+        run, state = self.run, self.state
+        if run.chat_id is not None:
+            exclude = state.slot.id if state.slot else (run.slot.id if run.slot else None)
+            run.sends.append(await self.bookings.slot_offer(self.s, run.row.id, run.chat_id, exclude))
+
+    async def release_slot(self, effect: vocab.ReleaseSlot) -> None:
+        await booking_repo.release_slot(self.s, effect.slot_id, self.run.row.id)
+
+    async def reveal_identity(self, effect: vocab.RevealIdentity) -> None:
+        await _reveal(self.bookings, self.s, self.run, effect)
+
+    async def schedule_reminder(self, effect: vocab.ScheduleReminder) -> None:
+        row = self.run.row
+        payload: dict[str, object] = {"booking_id": row.id}
+        await repo.schedule(
+            self.s, TimerKind.BOOKING_REMINDER, effect.at, self.now, case_id=row.case_id, payload=payload
+        )
+        self.run.wake = True
+
+    async def cancel_reminder(self, effect: vocab.CancelReminder) -> None:
+        await booking_repo.cancel_reminders(self.s, self.run.row.id, self.now)
+
+    async def keep_private_reason(self, effect: vocab.KeepPrivateReason) -> None:
+        if effect.reason.strip():
+            reason = f"{effect.kind}: {effect.reason.strip()}"
+            self.run.row.private_reason_enc = self.bookings.desk.store.seal(reason)
+
+    async def record_no_show(self, effect: vocab.RecordNoShow) -> None:
+        log.info("booking %s: no-show recorded", self.run.row.id)  # the state no_show is the record
+
+    async def invite_survey(self, effect: InviteSurvey) -> None:
+        run = self.run
+        run.sends += await self.bookings.surveys.invite_booking(self.s, run.row, effect, run.chat_id)
 
 
 async def _tell_counselor(

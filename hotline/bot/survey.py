@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol, assert_never
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.desk import Desk, Outgoing
 from hotline.domain import Channel
+from hotline.executor import EffectContext, execute
 from hotline.flows import survey
 from hotline.flows.survey import (
     DiscardToken,
@@ -65,22 +67,10 @@ class Surveys:
     async def _issue(self, s: AsyncSession, effects: list[InviteEffect], mark: object) -> (
         tuple[str, IssueToken] | None
     ):  # fmt: skip
-        token: tuple[str, IssueToken] | None = None
-        for effect in effects:
-            match effect:
-                case MarkCaseInvited():
-                    if isinstance(mark, BookingRow):
-                        won = await booking_repo.mark_booking_invited(s, mark.id)
-                    else:
-                        assert isinstance(mark, Case)
-                        won = await booking_repo.mark_case_invited(s, mark.id)
-                    if not won:
-                        return None  # invited already (a concurrent ending won)
-                case IssueToken():
-                    token = (await booking_repo.issue_token(s, effect.state), effect)
-                case _:
-                    assert_never(effect)
-        return token
+        run = _Invite(s, mark)
+        if not await execute(effects, run):
+            return None  # invited already (a concurrent ending won)
+        return run.token
 
     async def invite_case(self, case_id: int) -> None:
         """A chat or e-mail case ended: invite its employee once (a chat message, or an e-mail)."""
@@ -179,21 +169,9 @@ class Surveys:
         state = self._state(row)
         assert state is not None
         new, effects = survey.step(state, event)
-        sends: list[Outgoing] = []
-        discarded = False
-        for effect in effects:
-            match effect:
-                case Reply():
-                    text = self.desk.render(effect.key)
-                    sends.append(Outgoing(chat_id, text, self.keyboard(effect.buttons, token)))
-                case StoreSurveyAnswer():
-                    await booking_repo.store_answer(s, self.desk.store, effect)
-                case DiscardToken():
-                    await booking_repo.discard_token(s, row.token_hash)
-                    s.expunge(row)  # deleted: the row must not be flushed again
-                    discarded = True
-                case _:
-                    assert_never(effect)
+        run = _Answer(self, s, row, chat_id, token)
+        await execute(effects, run)
+        sends, discarded = run.sends, run.discarded
         if discarded:
             return sends, None
         row.state, row.rating, row.recommend = new.name, new.rating, new.recommend
@@ -259,3 +237,48 @@ class Surveys:
             return None
         sends, _ = await self._apply(s, row, survey.Commented(event.text), chat_id, "")
         return sends
+
+
+@dataclass
+class _Invite(EffectContext):
+    """An invitation's effects (``survey.invite``): the flag set once, the token issued."""
+
+    s: AsyncSession
+    mark: object  # the BookingRow or Case invited
+    token: tuple[str, IssueToken] | None = None
+
+    async def mark_case_invited(self, effect: MarkCaseInvited) -> None:
+        if isinstance(self.mark, BookingRow):
+            won = await booking_repo.mark_booking_invited(self.s, self.mark.id)
+        else:
+            assert isinstance(self.mark, Case)
+            won = await booking_repo.mark_case_invited(self.s, self.mark.id)
+        self.stopped = not won  # invited already (a concurrent ending won)
+
+    async def issue_token(self, effect: IssueToken) -> None:
+        self.token = (await booking_repo.issue_token(self.s, effect.state), effect)
+
+
+@dataclass
+class _Answer(EffectContext):
+    """An answer's effects (``survey.step``): the reply, the answer stored, the token discarded."""
+
+    surveys: Surveys
+    s: AsyncSession
+    row: SurveyToken
+    chat_id: int | Recipient
+    token: str
+    sends: list[Outgoing] = field(default_factory=list)
+    discarded: bool = False
+
+    async def reply(self, effect: Reply) -> None:
+        text = self.surveys.desk.render(effect.key)
+        self.sends.append(Outgoing(self.chat_id, text, self.surveys.keyboard(effect.buttons, self.token)))
+
+    async def store_survey_answer(self, effect: StoreSurveyAnswer) -> None:
+        await booking_repo.store_answer(self.s, self.surveys.desk.store, effect)
+
+    async def discard_token(self, effect: DiscardToken) -> None:
+        await booking_repo.discard_token(self.s, self.row.token_hash)
+        self.s.expunge(self.row)  # deleted: the row must not be flushed again
+        self.discarded = True

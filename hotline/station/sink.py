@@ -3,7 +3,9 @@
 Each batch is one transaction: the mails (raw bytes encrypted), their cases, messages, thread keys,
 acknowledgements queued in the outbox, timers, and the mailbox cursor. A crash anywhere before the commit
 stores nothing and moves no cursor; the dedup keys make a re-fetched mail a no-op. Telegram messages to
-counselors (cards, alerts, follow-ups) go out after the commit.
+counselors (cards, alerts, follow-ups) go out after the commit (``station.aftercommit``). The mail flow's
+effects are executed by the one executor (``hotline.executor``) in each mail's
+:class:`~hotline.station.mail_effects.MailEffects`.
 
 A batch costs a fixed handful of queries, not a handful per mail: everything the rules need to know
 (known dedup keys, correspondents, thread keys, cases, open reply windows) is read up front
@@ -19,24 +21,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, assert_never
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
-from hotline.desk import RESEND, RESEND_AFTER, Desk
-from hotline.domain import CaseStatus, Channel, Risk, Screening, email_identity
+from hotline.desk import Desk
+from hotline.domain import CaseStatus, Channel, Screening, email_identity
+from hotline.executor import execute
 from hotline.flows import mailcase
-from hotline.flows.vocabulary import (
-    AlertOnDuty,
-    MarkRisk,
-    OfferCase,
-    OpenCase,
-    QueueCase,
-    RelayToCounselor,
-    StoreInbound,
-)
 from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
@@ -52,22 +45,14 @@ from hotline.station.batch import (
     same_person,
 )
 from hotline.station.erasure import MailErasure
+from hotline.station.mail_effects import MailEffects
 from hotline.station.outbox import Outbox
 from hotline.station.prepare import prepare
 from hotline.station.setaside import SetAside, advance_cursor, store_each
-from hotline.storage import repo
 from hotline.storage.mail_keys import sender_key, stored_key
-from hotline.storage.models import Case, Employee, Mail, MailCursor, Message, Timer
-from hotline.storage.models import Outbox as OutboxRow
-from hotline.timer_kinds import TimerKind
+from hotline.storage.models import Case, Employee, Mail, MailCursor, Timer
 
 log = logging.getLogger(__name__)
-
-# The mail flow's effects that act on the mail's case (a mail without a case is only kept).
-CaseEffect = (
-    mailcase.StartReplyWindow | mailcase.Acknowledge | mailcase.Reopen | StoreInbound | OfferCase | QueueCase
-    | RelayToCounselor | MarkRisk | AlertOnDuty
-)  # fmt: skip
 
 
 def screened_text(mail: ParsedMail) -> str:
@@ -144,7 +129,9 @@ class MailStation:
             batch = await self._prepare(s, [mail for _, mail in fresh])
             with s.no_autoflush:
                 for fetched, mail in fresh:
-                    self._one_or_keep(batch, mailbox, uidvalidity, fetched, mail, screenings[id(mail)], after)
+                    await self._one_or_keep(
+                        batch, mailbox, uidvalidity, fetched, mail, screenings[id(mail)], after
+                    )
                 if batch.closed_windows:  # before the new timers are flushed, so only old ones close
                     await s.execute(
                         update(Timer)
@@ -179,7 +166,7 @@ class MailStation:
         return batch
 
     # -- one mail -------------------------------------------------------------------------------------
-    def _one_or_keep(
+    async def _one_or_keep(
         self,
         batch: Batch,
         mailbox: str,
@@ -197,7 +184,7 @@ class MailStation:
         try:
             if screening is None:
                 raise ValueError("the mail could not be screened")
-            self._one(batch, mailbox, uidvalidity, fetched, mail, screening, after)
+            await self._one(batch, mailbox, uidvalidity, fetched, mail, screening, after)
         except Exception as exc:
             log.error(
                 "mail uid %s could not be handled (%s); kept for a human", fetched.uid, type(exc).__name__
@@ -246,7 +233,7 @@ class MailStation:
             return case
         return None
 
-    def _one(
+    async def _one(
         self,
         batch: Batch,
         mailbox: str,
@@ -309,8 +296,9 @@ class MailStation:
         effects = mailcase.on_mail(facts, case_facts, ctx)
         if proof is not None and mailcase.ForgetSender() in effects:
             batch.codes_spent.add(proof)
-        for effect in effects:
-            case = self._apply(batch, effect, case, employee, mail, row, after)
+        run = MailEffects(self.desk, self.outbox, self.erasure, batch, case, employee, mail, row, after)
+        await execute(effects, run)
+        case = run.case
         batch.insert(Mail, row, case)
         if case is not None:
             # The mail's own id and the ids it refers to: that sender's later mails referring to any of
@@ -320,123 +308,6 @@ class MailStation:
 
     def _same_sender(self, batch: Batch, case: Case, sender: str) -> bool:
         return bool(sender) and same_person(case, batch.employees.get(self._pseudonym(sender)))
-
-    def _marked(self, text: str, row: dict[str, Any]) -> str:
-        return f"{self.desk.render('counselor.mail.other_sender')}\n{text}" if row["other_sender"] else text
-
-    def _apply(
-        self,
-        batch: Batch,
-        effect: mailcase.MailEffect,
-        case: Case | None,
-        employee: Employee | None,
-        mail: ParsedMail,
-        row: dict[str, Any],
-        after: After,
-    ) -> Case | None:
-        match effect:
-            case OpenCase():
-                new = Case(
-                    code=batch.new_codes.pop(),
-                    channel=Channel.EMAIL.value,
-                    status=CaseStatus.WAITING.value,
-                    category=None,
-                    risk=Risk.NONE.value,
-                    employee=employee,
-                    opened_at=row["received_at"],
-                    message_count=0,
-                )
-                batch.make(new)
-                batch.codes[new.code] = new
-                return new
-            case mailcase.ExplainForget():
-                if employee is not None:  # always: only a known sender's request is explained
-                    self.erasure.explain(batch, effect, case, employee, mail)
-                    after.stored += 1
-            case mailcase.ForgetSender():
-                if employee is not None:
-                    batch.forgets.append((employee, mail.from_address, mail))
-                    row["raw_enc"] = None  # nothing of theirs stays, whatever case the mail lands in
-            case mailcase.CrisisReply():
-                key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
-                text = self.desk.render(key, code=case.code if case else "—")
-                crisis_mail = batch.insert(
-                    OutboxRow, self.outbox.automatic_reply("crisis", mail, text, case), case
-                )
-                if case is not None:
-                    batch.link_ours(case, (crisis_mail["message_id"],))
-            case mailcase.FlagForHuman():
-                row["needs_human"] = True
-                after.flagged.append((case, effect.reason))
-            case mailcase.KeepOnly():
-                pass
-            case (
-                mailcase.StartReplyWindow() | mailcase.Acknowledge() | mailcase.Reopen() | StoreInbound()
-                | OfferCase() | QueueCase() | RelayToCounselor() | MarkRisk() | AlertOnDuty()
-            ):  # fmt: skip
-                if case is not None:  # the flow opens one first; without a case the mail is only kept
-                    self._apply_to_case(batch, effect, case, mail, row, after)
-            case _:
-                assert_never(effect)
-        return case
-
-    def _apply_to_case(
-        self,
-        batch: Batch,
-        effect: CaseEffect,
-        case: Case,
-        mail: ParsedMail,
-        row: dict[str, Any],
-        after: After,
-    ) -> None:
-        desk = self.desk
-        now = batch.now
-        match effect:
-            case mailcase.StartReplyWindow():
-                case.reply_due_at = effect.due_at
-                if case.id is not None:
-                    batch.closed_windows.add(case.id)
-                batch.schedule(case, TimerKind.EMAIL_REMIND, max(effect.remind_at, now))
-                batch.schedule(case, TimerKind.EMAIL_ESCALATE, effect.due_at)
-                if case.id is not None:
-                    batch.awaiting.add(case.id)
-            case mailcase.Acknowledge():
-                ack = batch.insert(
-                    OutboxRow, self.outbox.acknowledgement(case, mail, effect.due_at, effect.crisis), case
-                )
-                batch.link_ours(case, (ack["message_id"],))
-            case mailcase.Reopen():
-                case.status, case.counselor_id, case.outcome, case.closed_at = (
-                    CaseStatus.WAITING.value,
-                    None,
-                    None,
-                    None,
-                )
-            case StoreInbound():
-                message = {
-                    "direction": "inbound", "counselor_id": None, "content_enc": desk.store.seal(effect.text),
-                    "risk": effect.screening.risk.value, "cues": list(effect.screening.cues), "created_at": now,
-                    "other_sender": row["other_sender"],
-                }  # fmt: skip
-                batch.insert(Message, message, case)
-                case.message_count = (case.message_count or 0) + 1
-                repo.raise_risk(case, effect.screening.risk)
-            case OfferCase():
-                after.offers.append(case)
-            case QueueCase():
-                batch.schedule(case, TimerKind.CASE_OFFER, effect.opens_at)
-            case RelayToCounselor():
-                if case.counselor_id is not None:
-                    after.relays.append((case.counselor_id, case.code, self._marked(effect.text, row)))
-            case MarkRisk():
-                repo.raise_risk(case, effect.screening.risk)
-            case AlertOnDuty():
-                after.alerts.append((case, effect.screening, self._marked(effect.text, row), now))
-                # In the batch's own transaction: should the process stop before the alert is out, the
-                # timer loop sends it (the alert after the commit takes this timer over).
-                batch.schedule(case, RESEND, now + RESEND_AFTER)
-            case _:
-                assert_never(effect)
 
 
 __all__ = ["MailStation"]
