@@ -1,0 +1,67 @@
+"""Crisis alerts: recorded per counselor, acknowledged, escalated.
+
+Each function works inside the caller's session (``Store.unit()``); nothing here commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.domain import Screening
+from hotline.storage.models import (
+    Alert,
+    Case,
+)
+
+
+async def record_alert(
+    s: AsyncSession,
+    case: Case,
+    screening: Screening,
+    now: datetime,
+    *,
+    notified: int,
+    supervisors_at_once: bool,
+) -> Alert:
+    alert = Alert(
+        case_id=case.id,
+        channel=case.channel,
+        risk=screening.risk.value,
+        cues=list(screening.cues),
+        raised_at=now,
+        notified=notified,
+        notified_supervisors_at_once=supervisors_at_once,
+    )
+    s.add(alert)
+    return alert
+
+
+async def acknowledge_alerts(s: AsyncSession, case_id: int, counselor_id: int, now: datetime) -> int:
+    """The first acknowledgement of a case's open alerts; later ones change nothing."""
+    result = await s.execute(
+        update(Alert)
+        .where(Alert.case_id == case_id, Alert.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=counselor_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def escalate_alerts(s: AsyncSession, case_id: int, now: datetime) -> int:
+    result = await s.execute(
+        update(Alert)
+        .where(Alert.case_id == case_id, Alert.acknowledged_at.is_(None), Alert.escalated_at.is_(None))
+        .values(escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def alerts_of(s: AsyncSession, case_id: int) -> list[Alert]:
+    return list((await s.scalars(select(Alert).where(Alert.case_id == case_id).order_by(Alert.id))).all())
+
+
+__all__ = ["acknowledge_alerts", "alerts_of", "escalate_alerts", "record_alert"]
