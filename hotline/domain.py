@@ -25,9 +25,6 @@ class Risk(StrEnum):
     def rank(self) -> int:
         return _RISK_RANK[self]
 
-    def at_least(self, other: Risk) -> bool:
-        return self.rank >= other.rank
-
     @staticmethod
     def highest(*risks: Risk) -> Risk:
         return max(risks, key=lambda r: r.rank, default=Risk.NONE)

@@ -44,14 +44,14 @@ log = logging.getLogger(__name__)
 PREFIX = "bk:"
 SLOT_PREFIX = "bk:slot:"
 EMPLOYEE_EVENTS: dict[str, Callable[[], BookingEvent]] = {
-    flow.ACCEPT_PAY: vocab.AcceptSelfPay,
-    flow.REFUSE_PAY: vocab.RefuseSelfPay,
-    flow.GIVE_CONSENT: vocab.GiveConsent,
-    flow.REFUSE_CONSENT: vocab.RefuseConsent,
-    flow.CANCEL: vocab.EmployeeCancel,
+    vocab.ACCEPT_PAY: vocab.AcceptSelfPay,
+    vocab.REFUSE_PAY: vocab.RefuseSelfPay,
+    vocab.GIVE_CONSENT: vocab.GiveConsent,
+    vocab.REFUSE_CONSENT: vocab.RefuseConsent,
+    vocab.CANCEL: vocab.EmployeeCancel,
 }
 COUNSELOR_EVENTS: dict[str, Callable[[], BookingEvent]] = {
-    flow.CONFIRM: vocab.Confirm,
+    vocab.CONFIRM: vocab.Confirm,
     ATTENDED: vocab.MarkAttended,
     NO_SHOW: vocab.MarkNoShow,
 }
@@ -100,7 +100,7 @@ class Bookings:
     # -- rendering --------------------------------------------------------------------------------
     def params(self, raw: vocab.Params | tuple[tuple[str, object], ...]) -> dict[str, object]:
         params = dict(raw)
-        if params.get("location") == flow.ONLINE:
+        if params.get("location") == vocab.ONLINE:
             params["location"] = self.desk.texts.get("booking.online")
         params["call_office"] = self.call_office()
         if params.get("area") is None and "area" in params:
@@ -123,7 +123,7 @@ class Bookings:
         return tuple(tuple(labelled[i : i + 2]) for i in range(0, len(labelled), 2))
 
     def slot_label(self, slot: SlotRow) -> str:
-        return self.desk.render("booking.slot_button", **self.params(flow.slot_params(as_slot(slot))))
+        return self.desk.render("booking.slot_button", **self.params(vocab.slot_params(as_slot(slot))))
 
     async def slot_offer(
         self, s: AsyncSession, booking_id: int, chat_id: int | Recipient, exclude: int | None = None
@@ -238,10 +238,10 @@ class Bookings:
         slot = await s.get(SlotRow, row.slot_id) if row.slot_id else None
         if slot is None or row.state not in ("requested", "confirmed"):
             return await self.slot_offer(s, row.id, chat_id)
-        params = self.params(flow.slot_params(as_slot(slot)))
+        params = self.params(vocab.slot_params(as_slot(slot)))
         params["status"] = self.desk.texts.get(f"booking.status.{row.state}")
         text = self.desk.render("booking.mine", **params)
-        return Outgoing(chat_id, text, self.buttons(flow.CANCEL_BUTTONS, row.id))
+        return Outgoing(chat_id, text, self.buttons(vocab.CANCEL_BUTTONS, row.id))
 
     # -- buttons ----------------------------------------------------------------------------------------
     async def employee_button(self, who: Asker, data: str) -> None:
@@ -265,8 +265,8 @@ class Bookings:
         base, _, booking_id = data.rpartition(":")
         if small_number(booking_id) is None:
             return ""
-        if base in (flow.DECLINE, COUNSELOR_CANCEL):
-            key = "booking.counselor.decline_how" if base == flow.DECLINE else "booking.counselor.cancel_how"
+        if base in (vocab.DECLINE, COUNSELOR_CANCEL):
+            key = "booking.counselor.decline_how" if base == vocab.DECLINE else "booking.counselor.cancel_how"
             text = self.desk.render(key, id=booking_id)
             await self.desk.deliver([Outgoing(who, text)])
             return text

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from hotline.bot.booking import Bookings, Party, small_number
 from hotline.desk import Outgoing
-from hotline.flows import booking as flow
 from hotline.flows import booking_rules as rules
 from hotline.flows import booking_vocab as vocab
 from hotline.storage import booking_repo
@@ -57,7 +56,7 @@ class BookingConsole:
             return
         start = naive.replace(tzinfo=self.desk.hours.zone)
         place = " ".join(words[3:]).strip()
-        location = flow.ONLINE if place.lower() == flow.ONLINE else place
+        location = vocab.ONLINE if place.lower() == vocab.ONLINE else place
         now = self.desk.now()
         new = vocab.Slot(0, who, start, small_number(words[2]) or 0, location)
         async with self.desk.store.unit() as s:
@@ -65,7 +64,7 @@ class BookingConsole:
             problem = rules.validate_slot(new, existing, now)
             if problem is None:
                 row = await booking_repo.add_slot(s, who, start, new.minutes, location, now)
-                params = {"id": row.id, **self.bookings.params(flow.slot_params(as_slot(row)))}
+                params = {"id": row.id, **self.bookings.params(vocab.slot_params(as_slot(row)))}
         if problem is not None:
             await self._say(who, f"booking.slot_problem.{problem.value}")
         else:
@@ -103,7 +102,7 @@ class BookingConsole:
                     if held is not None
                     else texts.get("booking.counselor.slot_free")
                 )
-                params = self.bookings.params(flow.slot_params(as_slot(row)))
+                params = self.bookings.params(vocab.slot_params(as_slot(row)))
                 lines.append(desk.render("booking.counselor.slot_line", id=row.id, status=status, **params))
         if not lines:
             await self._say(who, "booking.counselor.slots_none")

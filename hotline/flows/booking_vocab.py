@@ -212,3 +212,45 @@ BookingEffect = (
     | RecordNoShow
     | InviteSurvey
 )
+
+
+# ---- states, button data and helpers the machine and the runner share ----------------------------
+
+ONLINE = "online"  # the location of a session held online
+
+OPEN_STATES = ("choosing", "self_pay", "consent", "requested", "confirmed")
+CLOSED_STATES = ("declined", "cancelled_by_employee", "cancelled_by_counselor", "attended", "no_show")
+STATES = (*OPEN_STATES, *CLOSED_STATES)
+PRE_REQUEST = ("choosing", "self_pay", "consent")
+
+# Button data (the runner appends ":<booking id>").
+ACCEPT_PAY = "bk:pay:yes"
+REFUSE_PAY = "bk:pay:no"
+GIVE_CONSENT = "bk:consent:yes"
+REFUSE_CONSENT = "bk:consent:no"
+CANCEL = "bk:cancel"
+CONFIRM = "bk:confirm"
+DECLINE = "bk:decline"
+PAY_BUTTONS = (
+    Button("booking.button.accept_pay", ACCEPT_PAY),
+    Button("booking.button.refuse_pay", REFUSE_PAY),
+)
+CONSENT_BUTTONS = (
+    Button("booking.button.give_consent", GIVE_CONSENT),
+    Button("booking.button.refuse_consent", REFUSE_CONSENT),
+)
+CANCEL_BUTTONS = (Button("booking.button.cancel", CANCEL),)
+COUNSELOR_BUTTONS = (Button("booking.button.confirm", CONFIRM), Button("booking.button.decline", DECLINE))
+
+
+def is_open(state: BookingState) -> bool:
+    return state.name in OPEN_STATES
+
+
+def hours_text(minutes: int) -> str:
+    return f"{minutes / 60:g}"
+
+
+def slot_params(slot: Slot) -> Params:
+    """Message parameters describing a slot: ``{start}`` (datetime), ``{hours}``, ``{location}``."""
+    return (("start", slot.start), ("hours", hours_text(slot.minutes)), ("location", slot.location))

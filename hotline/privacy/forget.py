@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import CaseStatus
-from hotline.flows.booking import OPEN_STATES as OPEN_BOOKING_STATES
+from hotline.flows.booking_vocab import OPEN_STATES as OPEN_BOOKING_STATES
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.storage import booking_repo
 from hotline.storage.models import (

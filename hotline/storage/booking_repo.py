@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import CASE_CODE_ALPHABET
 from hotline.errors import StorageError
-from hotline.flows.booking import CLOSED_STATES
-from hotline.flows.booking_vocab import Slot
+from hotline.flows.booking_vocab import CLOSED_STATES, Slot
 from hotline.flows.survey import StoreSurveyAnswer, SurveyState, hash_token
 from hotline.storage import survey_repo
 from hotline.storage.models import BookingRow, Case, Conversation, SlotRow, SurveyToken, Timer

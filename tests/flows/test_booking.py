@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline.domain import Category
-from hotline.flows import booking
+from hotline.flows import booking, booking_vocab
 from hotline.flows import booking_rules as rules
 from hotline.flows.booking import step
 from hotline.flows.booking_rules import SlotProblem
@@ -95,7 +95,7 @@ def test_choose_consent_request_confirm_remind_attend() -> None:
     assert HoldSlot(SLOT.id) in effects
     assert counselor_keys(effects) == ["booking.counselor.request"]
     request = next(e for e in effects if isinstance(e, TellCounselor))
-    assert [b.data for b in request.buttons] == [booking.CONFIRM, booking.DECLINE]
+    assert [b.data for b in request.buttons] == [booking_vocab.CONFIRM, booking_vocab.DECLINE]
     assert not any(isinstance(e, RevealIdentity) for e in effects), "no identity before confirmation"
 
     state, effects = step(state, Confirm(), CTX)
@@ -323,7 +323,7 @@ def test_hold_failure_sends_the_employee_back_to_choose() -> None:
     assert state.name == "choosing" and state.slot is None and OfferFreeSlots() in effects
 
 
-@pytest.mark.parametrize("name", booking.PRE_REQUEST)
+@pytest.mark.parametrize("name", booking_vocab.PRE_REQUEST)
 def test_cancel_before_the_request_books_nothing(name: str) -> None:
     state, effects = run(BookingState(name, SLOT if name != "choosing" else None), EmployeeCancel())
     assert state.name == "choosing" and employee_keys(effects) == ["booking.nothing_booked"]
@@ -373,7 +373,7 @@ EXPECTED: dict[tuple[str, type], str] = {
 _PEOPLE_EVENTS = (*booking._EMPLOYEE_EVENTS, *booking._COUNSELOR_EVENTS)
 
 
-@pytest.mark.parametrize("name", booking.STATES)
+@pytest.mark.parametrize("name", booking_vocab.STATES)
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_every_state_and_event(name: str, event: BookingEvent) -> None:
     state = BookingState(name, SLOT, Category.LEGAL, 0, NOW)
@@ -384,7 +384,7 @@ def test_every_state_and_event(name: str, event: BookingEvent) -> None:
         assert effects, f"silence in {name} for {event}"
     if (name, type(event)) not in EXPECTED:
         if isinstance(event, booking._EMPLOYEE_EVENTS):
-            stale = "booking.stale" if booking.is_open(state) else "booking.closed"
+            stale = "booking.stale" if booking_vocab.is_open(state) else "booking.closed"
             assert employee_keys(effects) == [stale]
         elif isinstance(event, booking._COUNSELOR_EVENTS):
             assert counselor_keys(effects) == ["booking.counselor.stale"]
