@@ -284,7 +284,7 @@ class Service:
         console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
         self.aftercare = aftercare
         handlers = {**self._timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
-        timers = TimerService(store, self.clock, handlers, on_unhandled=desk.timer_unhandled)
+        timers = TimerService(store, self.clock, handlers, on_unhandled=desk.alerts.timer_unhandled)
         desk.wake_timers, desk.timer_due = timers.wake, timers.wake_for
         timers.owner = self.owner
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
@@ -506,11 +506,11 @@ class Service:
 
         async def escalate(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None:
-                await desk.escalate(case_id)
+                await desk.alerts.escalate(case_id)
 
         async def resend(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None:
-                await desk.resend_alert(case_id)
+                await desk.alerts.resend_alert(case_id)
 
         async def mail_remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
             if case_id is not None and station is not None:

@@ -2,7 +2,7 @@
 share; it belongs to no channel (``station/`` and ``bot/`` both use it).
 
 It renders texts, reaches employees and counselors, offers case cards to whoever is on duty, raises crisis
-alerts, and updates cards when a case is taken. Counselors are reached through the
+alerts (``Desk.alerts``, :mod:`hotline.alerts`), and updates cards when a case is taken. Counselors are reached through the
 :class:`~hotline.ports.ChatGateway` (by Telegram id); employees of any chat channel through
 :attr:`Desk.channels` (one :class:`~hotline.ports.EmployeeChannel` adapter per channel, addressed by
 :class:`~hotline.ports.Recipient`; their address is stored encrypted).
@@ -13,47 +13,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.alerts import CrisisAlerts
 from hotline.channels import EmployeeChannels
 from hotline.crypto import CONTACT_CONTEXT
-from hotline.domain import CaseStatus, Category, Risk, Role, Screening
-from hotline.errors import ChannelError, ChatUnavailable
+from hotline.domain import Category, Risk, Role
+from hotline.errors import ChannelError
 from hotline.flows.vocabulary import Button
 from hotline.hours import ServiceHours
 from hotline.loops import Grouped
-from hotline.pacing import urgent
+from hotline.outgoing import Outgoing as Outgoing
 from hotline.ports import ButtonRow, ChatGateway, Clock, Recipient
 from hotline.privacy import audit
 from hotline.privacy.audit import Actor, AuditAction
 from hotline.settings import Settings
 from hotline.storage import repo
-from hotline.storage.models import Case, Counselor, Employee, Timer
+from hotline.storage.models import Case, Counselor, Employee
 from hotline.storage.repo import Store
 from hotline.texts import Texts
-from hotline.timer_kinds import TimerKind
 
 log = logging.getLogger(__name__)
 
-ALERT_TEXT_CHARS = 3000
-RESEND = TimerKind.CRISIS_RESEND  # the backup timer of a crisis alert
-RESEND_AFTER = timedelta(seconds=15)
 PREVIEW_CHARS = 300
 CARDS_AT_ONCE = 5  # case cards one mail batch sends each counselor; the rest are counted in one line
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedAlert:
-    """A crisis alert decided and recorded in a transaction, to be sent once it has committed."""
-
-    case_id: int
-    people: tuple[int, ...]
-    body: str
-    buttons: tuple[ButtonRow, ...]
-    backup_timer_id: int
-    backup_due: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +50,6 @@ class _Shown:
     shown: tuple[tuple[int, str | None], ...]
     done_timer: int | None
     at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A message to send once the transaction that decided it has committed: to a Telegram chat by id (a
-    counselor, or an employee on Telegram), or to an employee of any channel by :class:`Recipient`."""
-
-    chat_id: int | Recipient
-    text: str
-    buttons: tuple[ButtonRow, ...] = ()
 
 
 class Desk:
@@ -100,6 +75,7 @@ class Desk:
         self.channels = channels  # employees' chat channels, one adapter each
         self.timer_due: Callable[[datetime], None] = lambda _due: wake_timers()  # a timer due then
         self._shown: Grouped[_Shown] = Grouped(self._record_shown)
+        self.alerts = CrisisAlerts(self)  # crisis alerts: prepared in a transaction, sent after it
 
     def now(self) -> datetime:
         return self.clock()
@@ -206,7 +182,7 @@ class Desk:
             text = self.card_text(case, await self.first_words(s, case))
             buttons = self.claim_button(case)
         refs = await self.deliver([Outgoing(c.telegram_id, text, buttons) for c in people])
-        await self._record(
+        await self.record_shown(
             case_id, "case", [(c.telegram_id, ref) for c, ref in zip(people, refs, strict=True)]
         )
         return sum(ref is not None for ref in refs)
@@ -228,7 +204,7 @@ class Desk:
                 [Outgoing(p, self.render("counselor.mail.more_waiting", count=rest)) for p in people]
             )
 
-    async def _record(
+    async def record_shown(
         self, case_id: int, kind: str, shown: Sequence[tuple[int, str | None]], done_timer: int | None = None
     ) -> None:
         """Remember where a card or an alert was shown (and finish its backup timer): one transaction
@@ -274,157 +250,6 @@ class Desk:
         await audit.record(
             s, actor=actor, action=AuditAction.READ_CASE, case_id=case_id, detail={"wanted": what}, now=now
         )
-
-    async def prepare_alert(
-        self, s: AsyncSession, case: Case, screening: Screening, text: str, raised_at: datetime
-    ) -> PreparedAlert:
-        """Decide and record a crisis alert inside the caller's transaction: every on-duty counselor,
-        or every supervisor at once when nobody is on duty; the escalation to supervisors is scheduled
-        for when nobody acknowledges in time, counted from ``raised_at`` (when the message arrived)."""
-        return (await self.prepare_alerts(s, [(case, screening, text, raised_at)]))[0]
-
-    async def prepare_alerts(
-        self, s: AsyncSession, alerts: Sequence[tuple[Case, Screening, str, datetime]]
-    ) -> list[PreparedAlert]:
-        """:meth:`prepare_alert` for each alert of a batch (a mail poll's), inside the batch's own
-        transaction, with one look at who is on duty for all of them; send each after the commit."""
-        if not alerts:
-            return []
-        people = await repo.on_duty(s)
-        nobody_on_duty = not people
-        if nobody_on_duty:
-            people = await repo.supervisors(s)
-        return [
-            await self._prepare_alert(s, case, screening, text, raised_at, people, nobody_on_duty)
-            for case, screening, text, raised_at in alerts
-        ]
-
-    async def _prepare_alert(
-        self,
-        s: AsyncSession,
-        case: Case,
-        screening: Screening,
-        text: str,
-        raised_at: datetime,
-        people: Sequence[Counselor],
-        nobody_on_duty: bool,
-    ) -> PreparedAlert:
-        if (
-            not nobody_on_duty
-            and case.status == CaseStatus.WAITING.value
-            and not await repo.has_pending_timer(s, case.id, TimerKind.CRISIS_ESCALATE)
-        ):
-            timeout = timedelta(seconds=self.settings.crisis.ack_timeout_seconds)
-            await repo.schedule(s, TimerKind.CRISIS_ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
-        await repo.record_alert(
-            s, case, screening, raised_at, notified=len(people), supervisors_at_once=nobody_on_duty
-        )
-        # Committed with the message: if the process dies before the alert is out, or nobody could be
-        # reached, the timer loop sends it again shortly (DESIGN §2: a restart loses nothing).
-        backup = await repo.pending_timer(s, case.id, RESEND)
-        if backup is None:
-            backup = await repo.schedule(s, RESEND, raised_at + RESEND_AFTER, raised_at, case_id=case.id)
-            await s.flush()
-        key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
-        body = self.alert_text(key, case, screening, text)
-        buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
-        people_ids = tuple(c.telegram_id for c in people)
-        return PreparedAlert(case.id, people_ids, body, buttons, backup.id, backup.due_at)
-
-    async def send_alert(self, alert: PreparedAlert) -> None:
-        """Send a prepared alert (after its transaction committed), then remember where it was shown."""
-        self.timer_due(alert.backup_due)
-        if not alert.people:
-            log.critical(
-                "crisis alert for case %s reached nobody: no one on duty and no supervisor", alert.case_id
-            )
-        with urgent():  # before any ordinary message waiting for the same counselor
-            refs = await self.deliver([Outgoing(who, alert.body, alert.buttons) for who in alert.people])
-        if alert.people and not any(refs):
-            log.critical("crisis alert for case %s could not be delivered; retrying", alert.case_id)
-        await self._record(
-            alert.case_id,
-            "alert",
-            list(zip(alert.people, refs, strict=True)),
-            done_timer=alert.backup_timer_id if any(refs) else None,
-        )
-
-    async def resend_alert(self, case_id: int) -> None:
-        """Timer ``crisis.resend``: an alert that may not have gone out (the process stopped, or nobody
-        could be reached) goes out now, unless someone has taken the case meanwhile. Raises when it still
-        reaches nobody, so the timer is tried again."""
-        now = self.now()
-        async with self.store.unit() as s:
-            case = await s.get(Case, case_id)
-            if case is None or case.status != CaseStatus.WAITING.value:
-                return
-            alerts = await repo.alerts_of(s, case.id)
-            cues = tuple(sorted({cue for a in alerts for cue in a.cues}))
-            inbound = [t for d, t in await repo.messages_of(s, self.store, case.id) if d == "inbound"]
-            prepared = await self.prepare_alert(
-                s, case, Screening(Risk(case.risk), cues), inbound[-1] if inbound else "", now
-            )
-        await self.send_alert(prepared)
-        if prepared.people and not await self._was_done(prepared.backup_timer_id):
-            raise ChatUnavailable(f"the crisis alert for case {case_id} still reached nobody")
-
-    async def _was_done(self, timer_id: int) -> bool:
-        async with self.store.unit() as s:
-            timer = await s.get(Timer, timer_id)
-            return timer is not None and timer.fired_at is not None
-
-    async def escalate(self, case_id: int) -> None:
-        """Nobody acknowledged a crisis alert in time (timer ``crisis.escalate``): every supervisor."""
-        now = self.now()
-        async with self.store.unit() as s:
-            case = await s.get(Case, case_id)
-            if case is None or case.status != CaseStatus.WAITING.value:
-                return
-            await repo.escalate_alerts(s, case.id, now)
-            people = await repo.supervisors(s)
-            alerts = await repo.alerts_of(s, case.id)
-            inbound = [t for d, t in await repo.messages_of(s, self.store, case.id) if d == "inbound"]
-            cues = tuple(sorted({cue for a in alerts for cue in a.cues}))
-            screening = Screening(Risk(case.risk), cues)
-            body = self.alert_text(
-                "counselor.alert_supervisor", case, screening, inbound[-1] if inbound else ""
-            )
-            buttons = self.ack_button(case)
-        with urgent():
-            refs = await self.deliver([Outgoing(p.telegram_id, body, buttons) for p in people])
-        await self._record(
-            case_id, "alert", [(p.telegram_id, ref) for p, ref in zip(people, refs, strict=True)]
-        )
-
-    async def timer_unhandled(self, kind: str, case_id: int | None) -> None:
-        """A due timer whose kind has no handler (``timers.py``): every supervisor, at once; it may
-        be a crisis escalation that nobody will otherwise send."""
-        async with self.store.unit() as s:
-            case = await s.get(Case, case_id) if case_id is not None else None
-            people = await repo.supervisors(s)
-        code = case.code if case is not None else "—"
-        text = self.render("counselor.timer_unhandled", kind=kind, code=code)
-        await self.deliver([Outgoing(p.telegram_id, text) for p in people])
-
-    def cue_label(self, cue: str) -> str:
-        """A cue id as counselors read it (``config/`` [cue]), the id itself when there is no label."""
-        parts = cue.split(".")
-        for key in (".".join(parts[:2]), parts[0]):
-            if self.texts.has(f"cue.{key}"):
-                return self.texts.get(f"cue.{key}")
-        return cue
-
-    def alert_text(self, key: str, case: Case, screening: Screening, text: str) -> str:
-        """One alert message: the header, the cues, and the words (cut, pointing to the whole record,
-        so the alert and its button always arrive as one message)."""
-        cues = "、".join(dict.fromkeys(self.cue_label(c) for c in screening.cues)) or "—"
-        if len(text) > ALERT_TEXT_CHARS:
-            text = text[:ALERT_TEXT_CHARS] + self.render("counselor.text_cut", code=case.code)
-        channel = self.channel_name(case.channel)
-        return self.render(key, code=case.code, channel=channel, risk=screening.risk, cues=cues, text=text)
-
-    def ack_button(self, case: Case) -> tuple[ButtonRow, ...]:
-        return (((self.texts.get("button.acknowledge"), f"ack:{case.code}"),),)
 
     async def mark_taken(self, case_id: int, taker: Counselor, code: str) -> None:
         """Update the cards and alerts shown to everyone else: the case has been taken."""

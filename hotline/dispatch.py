@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotline.desk import Desk, Outgoing, PreparedAlert
+from hotline.alerts import PreparedAlert
+from hotline.desk import Desk, Outgoing
 from hotline.flows.effects import Urgency, in_delivery_order
 from hotline.pacing import urgent
 
@@ -32,7 +33,7 @@ class Dispatch:
         """Deliver in rule order; a failed send is logged by the desk and does not stop the rest."""
         for rank, item in in_delivery_order([(u, (u, i)) for u, i in self.items]):
             if isinstance(item, PreparedAlert):
-                await desk.send_alert(item)  # sent as crisis messages (hotline/pacing.py)
+                await desk.alerts.send_alert(item)  # sent as crisis messages (hotline/pacing.py)
             elif rank is Urgency.CRISIS_REPLY:
                 with urgent():  # before any ordinary message waiting for the same chat
                     await desk.deliver([item])

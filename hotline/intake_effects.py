@@ -177,7 +177,9 @@ class IntakeEffects(EffectContext):
     async def alert_on_duty(self, effect: AlertOnDuty) -> None:
         if (case := self._with_case(effect)) is not None:
             # Decided and recorded in this same transaction: the alert leaves right after the commit.
-            alert = await self.desk.prepare_alert(self.s, case, effect.screening, effect.text, self._now())
+            alert = await self.desk.alerts.prepare_alert(
+                self.s, case, effect.screening, effect.text, self._now()
+            )
             self.after.out.alert(alert)
 
     async def withdraw_case(self, effect: WithdrawCase) -> None:

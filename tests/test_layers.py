@@ -16,6 +16,8 @@ NEUTRAL = [
     ROOT / "channels.py",
     ROOT / "executor.py",
     ROOT / "intake_effects.py",
+    ROOT / "alerts.py",
+    ROOT / "outgoing.py",
 ]
 
 

@@ -17,7 +17,7 @@ async def after_commit(desk: Desk, outbox: Outbox, after: After) -> None:
         desk.wake_timers()
         outbox.wake()
     for alert in after.prepared:  # recorded in the batch's transaction
-        await desk.send_alert(alert)
+        await desk.alerts.send_alert(alert)
     await desk.deliver(
         [
             Outgoing(who, desk.render("counselor.mail.followup", code=code, text=text))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from hotline.desk import PreparedAlert
+from hotline.alerts import PreparedAlert
 from hotline.domain import Screening
 from hotline.mailbox.parse import ParsedMail
 from hotline.settings import EmailSection

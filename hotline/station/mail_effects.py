@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hotline.desk import RESEND, RESEND_AFTER, Desk
+from hotline.alerts import RESEND, RESEND_AFTER
+from hotline.desk import Desk
 from hotline.domain import CaseStatus, Channel, Risk
 from hotline.executor import EffectContext
 from hotline.flows import mailcase

@@ -145,7 +145,7 @@ class MailStation:
             await batch.flush()
             # The batch's alerts are recorded in its own transaction (one look at who is on duty), and
             # sent after the commit; should the process stop in between, the RESEND timers send them.
-            after.prepared = await self.desk.prepare_alerts(s, after.alerts)
+            after.prepared = await self.desk.alerts.prepare_alerts(s, after.alerts)
             await self.erasure.erase(s, batch)
             if messages:
                 await advance_cursor(s, mailbox, uidvalidity, max(m.uid for m in messages))

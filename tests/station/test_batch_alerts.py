@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hotline.desk import PreparedAlert
+from hotline.alerts import PreparedAlert
 from hotline.sandbox.stage import Stage, StageClock
 from hotline.storage.models import Alert, Timer
 from hotline.timer_kinds import TimerKind
@@ -43,7 +43,7 @@ async def test_a_batch_s_alerts_are_committed_with_it_and_sent_after_a_crash(
         sent.append(alert)
         raise Stopped
 
-    monkeypatch.setattr(desk, "send_alert", stop_before_sending)
+    monkeypatch.setattr(desk.alerts, "send_alert", stop_before_sending)
     mark = emu.mark()
     with pytest.raises(Stopped):
         await poll(station)
