@@ -1,4 +1,8 @@
-"""Wiring: the one place that knows every part. Resources are entered in order and closed in reverse."""
+"""Wiring: the one place that knows every part. Resources are entered in order and closed in reverse.
+
+Split by job: the core here (storage, the desk, the runner, the console, the e-mail station, timers);
+Telegram in ``app_telegram``, LINE in ``app_line`` (each imported only when configured), the ops
+listener and the timer kinds' handlers in ``app_ops``."""
 
 from __future__ import annotations
 
@@ -9,70 +13,53 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from linebot.v3 import WebhookParser
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
-from telegram import Bot, Update
-from telegram.ext import Application
-
-from hotline.bot import telegram as tg
+from hotline.app_ops import next_night, start_listener, timer_handlers
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
-from hotline.bot.inbox import Inbox, chat_id_in
+from hotline.bot.inbox import Inbox
 from hotline.bot.runner import EmployeeRunner
 from hotline.bot.telegram_employees import TelegramEmployees
-from hotline.bot.webhook import Listener
 from hotline.channels import EmployeeChannels
 from hotline.crypto import Vault
 from hotline.desk import Desk
 from hotline.domain import Channel, Screening
 from hotline.errors import ChatUnavailable, ConfigError
 from hotline.hours import ServiceHours
-from hotline.line.front import LineFront
-from hotline.line.inbox import LineInbox
-from hotline.line.send import LineEmployees
-from hotline.line.webhook import LineWebhook
 from hotline.mailbox.fetcher import HelperPoller
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
-from hotline.ops import Health, WorkerCounters, render_metrics
-from hotline.pacing import Limits, MemoryBudget, NoPacing, Pacer, Rate
-from hotline.ports import ButtonRow, Clock
+from hotline.ports import ButtonRow, ChatGateway, Clock
 from hotline.privacy.ratelimit import RateLimiter
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.screening.learned import LearnedLayer
 from hotline.screening_loader import load_lexicon as load_lexicon
 from hotline.screening_service import ConversationWindow, ScreeningService
 from hotline.settings import DEFAULT_CONFIG_DIR, Settings
-from hotline.station import reminders
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
-from hotline.storage import db, inbound, line_repo, repo
+from hotline.storage import db, repo
 from hotline.storage.leases import MAIL_POLLER, STARTUP, Locks, lead, serialise
-from hotline.storage.pacing_repo import DatabaseBudget
 from hotline.storage.repo import Store
 from hotline.texts import Texts
 from hotline.timer_kinds import TimerKind
-from hotline.timers import Handler, TimerService
+from hotline.timers import TimerService
+
+if TYPE_CHECKING:  # imported when configured (python-telegram-bot and the LINE SDK are heavy imports)
+    from telegram.ext import Application
+
+    from hotline.app_telegram import TelegramWiring
+    from hotline.line.inbox import LineInbox
+    from hotline.line.webhook import LineWebhook
 
 log = logging.getLogger(__name__)
 
-LINE_EVENT_IDS_KEPT = timedelta(days=7)  # ids of LINE events carried out, kept against redelivery
 DEFAULT_PORTS = {"tls": (993, 465), "starttls": (143, 587), "none": (143, 25)}
-
-
-def _next_night(now: datetime, zone: ZoneInfo) -> datetime:
-    """The next 03:00 local time, when the line is quiet."""
-    local = now.astimezone(zone)
-    night = local.replace(hour=3, minute=0, second=0, microsecond=0)
-    return night if night > local else night + timedelta(days=1)
 
 
 def system_clock() -> datetime:
@@ -106,22 +93,6 @@ def screening_service(
     settings: Settings, lexicon: Callable[[str], Screening] | None = None
 ) -> ScreeningService:
     return ScreeningService(lexicon or default_screen(settings), load_learned_layer(settings))
-
-
-def pacer_for(settings: Settings, store: Store) -> Pacer:
-    """Telegram's flood limits: kept in PostgreSQL when several workers may share the bot, in memory
-    for the one process on SQLite (``hotline/pacing.py``)."""
-    pacing = settings.telegram.pacing
-    if not pacing.enabled:
-        return Pacer(NoPacing())
-    limits = Limits(
-        Rate.of(pacing.per_bot_per_second, pacing.per_bot_burst),
-        Rate.of(pacing.per_chat_per_second, pacing.per_chat_burst),
-    )
-    if not store.locking:
-        return Pacer(MemoryBudget(limits))
-    vault = store.vault
-    return Pacer(DatabaseBudget(store, limits), key_of=lambda chat: vault.pseudonym("pacing", str(chat)))
 
 
 class NoChat:
@@ -198,6 +169,7 @@ class Service:
         self._stack = AsyncExitStack()
         self.store: Store | None = None
         self.telegram: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self.telegram_wiring: TelegramWiring | None = None
         self.timers: TimerService | None = None
         self.desk: Desk | None = None
         self.console: Console | None = None
@@ -252,13 +224,16 @@ class Service:
         self._stack.push_async_callback(screening.close)
         window = ConversationWindow(settings.screening.window_messages, settings.screening.window_minutes)
 
-        app: Application[Any, Any, Any, Any, Any, Any] | None = None
-        bot: Bot | None = None
+        # Built in dependency order. Telegram (when configured) first: counselors are reached through its
+        # gateway. Its wiring, and python-telegram-bot with it, is imported only then.
+        telegram: TelegramWiring | None = None
         if settings.telegram_enabled:
-            app = tg.build_application(settings)
-            bot = app.bot
-        self.telegram = app
-        gateway = tg.TelegramGateway(bot, pacer_for(settings, store)) if bot is not None else NoChat()
+            from hotline.app_telegram import TelegramWiring
+
+            telegram = TelegramWiring(settings, store)
+        self.telegram_wiring = telegram
+        self.telegram = telegram.app if telegram is not None else None
+        gateway: ChatGateway = telegram.gateway if telegram is not None else NoChat()
         # Employees' channels, one adapter each (LINE registers its own here); counselors stay on Telegram.
         channels = EmployeeChannels(TelegramEmployees(gateway))
         desk = Desk(
@@ -283,35 +258,26 @@ class Service:
         runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
         console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
         self.aftercare = aftercare
-        handlers = {**self._timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
+        handlers = {**timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
         timers = TimerService(store, self.clock, handlers, on_unhandled=desk.alerts.timer_unhandled)
         desk.wake_timers, desk.timer_due = timers.wake, timers.wake_for
         timers.owner = self.owner
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
 
-        front: tg.TelegramFront | None = None
-        if app is not None:
-            front = tg.TelegramFront(settings, desk, runner, console)
-            front.aftercare = aftercare
-            tg.attach(app, front)
-            await tg.initialize(app, settings.telegram_api_url)
-            self._stack.push_async_callback(app.shutdown)
-            if self.poll:
-                await tg.announce_commands(app.bot, texts)
-                await app.start()
-                self._stack.push_async_callback(app.stop)
-                if not settings.telegram_webhook_url:  # a webhook is served by the listener below
-                    assert app.updater is not None
-                    await app.updater.start_polling(
-                        poll_interval=0.0,
-                        timeout=settings.telegram.poll_timeout_seconds,
-                        allowed_updates=Update.ALL_TYPES,
-                        drop_pending_updates=False,  # messages sent while we were down must not be lost
-                    )
-                    self._stack.push_async_callback(app.updater.stop)
+        if telegram is not None:
+            await telegram.start(
+                self._stack, desk=desk, runner=runner, console=console, aftercare=aftercare, texts=texts,
+                poll=self.poll,
+            )  # fmt: skip
         if settings.line_enabled:
-            await self._start_line(desk, screening, window, aftercare)
+            from hotline.app_line import start_line
+
+            line = await start_line(
+                self._stack, desk=desk, screening=screening, window=window, aftercare=aftercare,
+                clock=self.clock, poll=self.poll,
+            )  # fmt: skip
+            self.line_runner, self.line_inbox, self.line_webhook = line.runner, line.inbox, line.webhook
         if station is not None and mail_settings is not None:
             self.poller = ImapPoller(mail_settings[0], station, station)
             self._stack.push_async_callback(self.poller.aclose)
@@ -329,146 +295,44 @@ class Service:
                 await serialise(s, STARTUP)
                 if not await repo.has_pending_kind(s, TimerKind.DAILY):
                     await repo.schedule(
-                        s, TimerKind.DAILY, _next_night(self.clock(), hours.zone), self.clock()
+                        s, TimerKind.DAILY, next_night(self.clock(), hours.zone), self.clock()
                     )
             timers.start()
             self._stack.push_async_callback(timers.stop)
         if self.poll:
-            await self._start_listener(app, front, gateway)
+            await start_listener(
+                self._stack, settings=settings, store=store, locks=locks, desk=desk, clock=self.clock,
+                timers=timers, loops=self._loops(), telegram=telegram,
+            )  # fmt: skip
+            self.inbox = telegram.inbox if telegram is not None else None
         if self.poll and not settings.booking.office_phone:
             log.warning(
                 "[booking] office_phone is not set: messages that would give the EAP office's number ask "
                 "the employee to write in the chat instead; set it in %s or HOTLINE_BOOKING__OFFICE_PHONE",
                 settings.config,
             )
-        if self.line_webhook is not None and app is None and self.poll:
+        if self.line_webhook is not None and telegram is None and self.poll:
             log.critical(
                 "LINE runs without Telegram: no counselor can answer or be told of a crisis; "
                 "set HOTLINE_TELEGRAM_TOKEN"
             )
-        if station is not None and app is None and self.poll:
+        if station is not None and telegram is None and self.poll:
             log.critical(
                 "the e-mail station runs without Telegram: no counselor can be told of new mail or of a "
                 "crisis; set HOTLINE_TELEGRAM_TOKEN"
             )
         log.info(
             "hotline is running: telegram=%s line=%s mail=%s, %d people on the roster",
-            "on" if app is not None else "off",
+            "on" if telegram is not None else "off",
             self.line_webhook.url if self.line_webhook is not None and self.poll else "off",
             "on" if station is not None else "off",
             len(settings.counselors),
         )
 
-    async def _start_line(
-        self, desk: Desk, screening: ScreeningService, window: ConversationWindow, aftercare: Aftercare
-    ) -> None:
-        """Issue 15: employees on LINE, on the same flows through their own runner and adapter; the
-        webhook stores each event before answering and the inbox carries them out per user in order."""
-        settings, store = self.settings, desk.store
-        assert settings.line_channel_secret is not None and settings.line_channel_access_token is not None
-        client = AsyncApiClient(
-            Configuration(
-                host=settings.line_api_url,
-                access_token=settings.line_channel_access_token.get_secret_value(),
-            )
-        )
-        self._stack.push_async_callback(client.close)
-
-        def pseudonym(user_id: str) -> str:
-            return store.vault.pseudonym(Channel.LINE.value, user_id)
-
-        employees = LineEmployees(AsyncMessagingApi(client), pseudonym, settings.line.reply_token_seconds)
-        async with store.unit() as s:
-            employees.blocked = await line_repo.blocked(s)
-        desk.channels.register(employees)
-        known = None if store.locking else await repo.pseudonyms(store, Channel.LINE)
-        limiter = RateLimiter.from_settings(settings.rate_limit)
-        runner = EmployeeRunner(desk, screening, known, limiter, window=window, channel=Channel.LINE)
-        runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
-        front = LineFront(desk, runner, employees)
-        front.input.aftercare = aftercare
-        inbox = LineInbox(store, front.process, pseudonym, self.clock, settings.line.concurrent_events)
-        self._stack.push_async_callback(inbox.close)
-        webhook = LineWebhook(
-            WebhookParser(settings.line_channel_secret.get_secret_value()),
-            inbox,
-            settings.line_webhook_listen,
-        )
-        self.line_runner, self.line_inbox, self.line_webhook = runner, inbox, webhook
-        if self.poll:
-            # Events stored before a restart and not yet carried out go first, before anything new can
-            # arrive (the inbox also never queues one event twice).
-            await inbox.resume()
-            await webhook.start()
-            self._stack.push_async_callback(webhook.stop)
-
-    async def _start_listener(
-        self,
-        app: Application[Any, Any, Any, Any, Any, Any] | None,
-        front: tg.TelegramFront | None,
-        gateway: object,
-    ) -> None:
-        """``/healthz`` and ``/metrics`` (``hotline/ops.py``) and, in webhook mode, Telegram's webhook, on
-        one listener: the webhook's ``_LISTEN`` address, or ``HOTLINE_OPS_LISTEN`` when polling. The
-        webhook answers 403 to any request without our secret token in the
-        ``X-Telegram-Bot-Api-Secret-Token`` header (set with the webhook)."""
-        settings = self.settings
-        webhook = app is not None and settings.telegram_webhook_url is not None
-        listen = settings.telegram_webhook_listen if webhook else settings.ops_listen
-        if listen is None:
-            return
-        assert self.store is not None and self.timers is not None
-        timers = self.timers
-        counters = WorkerCounters(
-            updates=lambda: front.processed if front is not None else 0,
-            paced=lambda: gateway.pacer.waited if isinstance(gateway, tg.TelegramGateway) else 0,
-            retried=lambda: gateway.retried if isinstance(gateway, tg.TelegramGateway) else 0,
-            timers_fired=lambda: timers.fired,
-        )
-        health = Health(self.store, self._loops(app))
-        listener = Listener(
-            listen, health, functools.partial(render_metrics, self.store, self.clock, counters)
-        )
-        if webhook:
-            assert app is not None and settings.telegram_webhook_url and settings.telegram_webhook_secret
-            secret = settings.telegram_webhook_secret.get_secret_value()
-            listener.add_webhook(
-                urlsplit(settings.telegram_webhook_url).path, secret, self._inbox(app).accept
-            )
-        await listener.start()
-        self._stack.push_async_callback(listener.stop)
-        if webhook:
-            assert app is not None and settings.telegram_webhook_url
-            await app.bot.set_webhook(
-                settings.telegram_webhook_url,
-                secret_token=secret,
-                allowed_updates=Update.ALL_TYPES,
-                drop_pending_updates=False,
-            )
-
-    def _inbox(self, app: Application[Any, Any, Any, Any, Any, Any]) -> Inbox:
-        """Webhook mode: each update is stored before it is answered, then processed per chat by whichever
-        worker holds the chat (:mod:`hotline.bot.inbox`)."""
-        assert self.store is not None and self.locks is not None and self.desk is not None
-
-        async def process(payload: Mapping[str, Any]) -> None:
-            await app.process_update(Update.de_json(dict(payload), app.bot))
-
-        inbox = Inbox(
-            self.store, self.locks, process, chat_id_in, self.desk.deliver,
-            concurrency=self.settings.telegram.concurrent_updates, clock=self.clock,
-        )  # fmt: skip
-        inbox.start()  # what earlier runs (or a worker that died) left stored is processed first
-        self._stack.push_async_callback(inbox.stop)
-        self.inbox = inbox
-        return inbox
-
-    def _loops(self, app: Application[Any, Any, Any, Any, Any, Any] | None) -> dict[str, Callable[[], bool]]:
-        """What must be running in this worker, by the name ``/healthz`` gives it when it is not."""
+    def _loops(self) -> dict[str, Callable[[], bool]]:
+        """What must be running in this worker (besides Telegram), by the name ``/healthz`` gives it when
+        it is not."""
         loops: dict[str, Callable[[], bool]] = {}
-        if app is not None:
-            updater = app.updater if not self.settings.telegram_webhook_url else None
-            loops["Telegram"] = lambda: app.running and (updater is None or updater.running)
         if self.background_timers and self.timers is not None:
             loops["timer"] = lambda: self.timers is not None and self.timers.alive
         if self.background_mail and self.outbox is not None and self.outbox.smtp is not None:
@@ -491,54 +355,6 @@ class Service:
                 await task
 
         self._stack.push_async_callback(_stop)
-
-    @staticmethod
-    def _timer_handlers(
-        desk: Desk, console: Console, station: MailStation | None, aftercare: Aftercare
-    ) -> Mapping[TimerKind, Handler]:
-        async def remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
-            if case_id is not None:
-                await console.remind(case_id)
-
-        async def offer(case_id: int | None, _payload: Mapping[str, object]) -> None:
-            if case_id is not None:
-                await desk.offer(case_id)
-
-        async def escalate(case_id: int | None, _payload: Mapping[str, object]) -> None:
-            if case_id is not None:
-                await desk.alerts.escalate(case_id)
-
-        async def resend(case_id: int | None, _payload: Mapping[str, object]) -> None:
-            if case_id is not None:
-                await desk.alerts.resend_alert(case_id)
-
-        async def mail_remind(case_id: int | None, _payload: Mapping[str, object]) -> None:
-            if case_id is not None and station is not None:
-                await reminders.remind(desk, case_id, overdue=False)
-
-        async def mail_overdue(case_id: int | None, _payload: Mapping[str, object]) -> None:
-            if case_id is not None and station is not None:
-                await reminders.remind(desk, case_id, overdue=True)
-
-        async def daily(_case_id: int | None, _payload: Mapping[str, object]) -> None:
-            """Once a day: expire survey invitations left open; then book tomorrow's run."""
-            swept = await aftercare.surveys.sweep()
-            log.info("daily maintenance: %d survey invitations expired", swept)
-            now = desk.now()
-            async with desk.store.unit() as s:
-                await inbound.purge(s, now)  # processed updates' bare rows, past redelivery
-                await line_repo.prune(s, now - LINE_EVENT_IDS_KEPT)
-                await repo.schedule(s, TimerKind.DAILY, _next_night(now, desk.hours.zone), now)
-
-        return {
-            TimerKind.DAILY: daily,
-            TimerKind.SESSION_REMIND: remind,
-            TimerKind.CASE_OFFER: offer,
-            TimerKind.CRISIS_ESCALATE: escalate,
-            TimerKind.CRISIS_RESEND: resend,
-            TimerKind.EMAIL_REMIND: mail_remind,
-            TimerKind.EMAIL_ESCALATE: mail_overdue,
-        }
 
 
 async def mail_poll_once(settings: Settings) -> tuple[int, int]:

@@ -175,3 +175,19 @@ async def test_two_senders_at_once_send_each_mail_once(
     assert sum(sent) == 12
     received = await smtp_server.wait_for(12)
     assert len({r.rcpt_tos for r in received}) == 12 and len(smtp_server.received) == 12
+
+
+async def test_poll_once_with_only_mail_configured_imports_no_chat_library(
+    imap_server: DovecotServer, smtp_server: SmtpSink, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Issue 12 §3: python-telegram-bot (and the LINE SDK) are imported only when configured."""
+    imap_server.append(mail("想請教", "工作壓力很大", message_id="<imports@x.tw>"), RECEIVED)
+    env = mail_env(imap_server, smtp_server, sqlite_url, PYTHONPROFILEIMPORTTIME="1")
+    code, _out, err = await run_cli("mail", "poll", "--once", env=env, cwd=tmp_path)
+    assert code == 0, err[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in err.splitlines() if line.startswith("import time:")
+    }
+    assert "hotline.station.sink" in imported, "the profile lists what the command imported"
+    assert sorted(m for m in imported if m.split(".")[0] in {"telegram", "linebot"}) == []
+    assert len(await smtp_server.wait_for(1)) == 1

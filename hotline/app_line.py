@@ -1,0 +1,84 @@
+"""The LINE part of the wiring (``app.py``, issue 15): employees on LINE, on the same flows through their
+own runner and adapter; the webhook stores each event before answering and the inbox carries them out
+per user in order. Imported only when LINE is configured (the LINE SDK is not needed otherwise).
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from linebot.v3 import WebhookParser
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+
+from hotline.bot.aftercare import Aftercare
+from hotline.bot.runner import EmployeeRunner
+from hotline.desk import Desk
+from hotline.domain import Channel
+from hotline.line.front import LineFront
+from hotline.line.inbox import LineInbox
+from hotline.line.send import LineEmployees
+from hotline.line.webhook import LineWebhook
+from hotline.ports import Clock
+from hotline.privacy.ratelimit import RateLimiter
+from hotline.screening_service import ConversationWindow, ScreeningService
+from hotline.storage import line_repo, repo
+
+
+@dataclass(frozen=True)
+class LineParts:
+    runner: EmployeeRunner
+    inbox: LineInbox
+    webhook: LineWebhook
+
+
+async def start_line(
+    stack: AsyncExitStack,
+    *,
+    desk: Desk,
+    screening: ScreeningService,
+    window: ConversationWindow,
+    aftercare: Aftercare,
+    clock: Clock,
+    poll: bool,
+) -> LineParts:
+    settings, store = desk.settings, desk.store
+    assert settings.line_channel_secret is not None and settings.line_channel_access_token is not None
+    client = AsyncApiClient(
+        Configuration(
+            host=settings.line_api_url,
+            access_token=settings.line_channel_access_token.get_secret_value(),
+        )
+    )
+    stack.push_async_callback(client.close)
+
+    def pseudonym(user_id: str) -> str:
+        return store.vault.pseudonym(Channel.LINE.value, user_id)
+
+    employees = LineEmployees(AsyncMessagingApi(client), pseudonym, settings.line.reply_token_seconds)
+    async with store.unit() as s:
+        employees.blocked = await line_repo.blocked(s)
+    desk.channels.register(employees)
+    known = None if store.locking else await repo.pseudonyms(store, Channel.LINE)
+    limiter = RateLimiter.from_settings(settings.rate_limit)
+    runner = EmployeeRunner(desk, screening, known, limiter, window=window, channel=Channel.LINE)
+    runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
+    front = LineFront(desk, runner, employees)
+    front.input.aftercare = aftercare
+    inbox = LineInbox(store, front.process, pseudonym, clock, settings.line.concurrent_events)
+    stack.push_async_callback(inbox.close)
+    webhook = LineWebhook(
+        WebhookParser(settings.line_channel_secret.get_secret_value()),
+        inbox,
+        settings.line_webhook_listen,
+    )
+    if poll:
+        # Events stored before a restart and not yet carried out go first, before anything new can
+        # arrive (the inbox also never queues one event twice).
+        await inbox.resume()
+        await webhook.start()
+        stack.push_async_callback(webhook.stop)
+    return LineParts(runner, inbox, webhook)
+
+
+__all__ = ["LineParts", "start_line"]
