@@ -246,22 +246,26 @@ class Service:
             clock=self.clock,
         )
         known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
-        runner = EmployeeRunner(
-            desk, screening, known, RateLimiter.from_settings(settings.rate_limit), window=window
-        )
         outbox = station = None
         if mail_settings is not None:
             outbox = Outbox(desk, smtp_config(settings), mail_settings[1])
             station = MailStation(desk, outbox, screening)
-        console = Console(desk, runner, outbox)
         aftercare = Aftercare(desk, outbox)  # issue 7: booking, survey
-        runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
-        console.booking_code, console.after_end = aftercare.booking_code, aftercare.case_ended
+        runner = EmployeeRunner(
+            desk, screening, known, RateLimiter.from_settings(settings.rate_limit), window=window,
+            aside=aftercare.aside, after_end=aftercare.case_ended,
+        )  # fmt: skip
+        console = Console(
+            desk, runner, outbox, booking_code=aftercare.booking_code, after_end=aftercare.case_ended
+        )
         self.aftercare = aftercare
         handlers = {**timer_handlers(desk, console, station, aftercare), **aftercare.timer_handlers()}
-        timers = TimerService(store, self.clock, handlers, on_unhandled=desk.alerts.timer_unhandled)
+        timers = TimerService(
+            store, self.clock, handlers, on_unhandled=desk.alerts.timer_unhandled, owner=self.owner
+        )
+        # The one link made after construction: the desk wakes the timer loop that needs the desk's
+        # handlers (a cycle; the desk wakes nothing until the service runs).
         desk.wake_timers, desk.timer_due = timers.wake, timers.wake_for
-        timers.owner = self.owner
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
         self.station, self.outbox = station, outbox
 

@@ -61,10 +61,11 @@ async def start_line(
     desk.channels.register(employees)
     known = None if store.locking else await repo.pseudonyms(store, Channel.LINE)
     limiter = RateLimiter.from_settings(settings.rate_limit)
-    runner = EmployeeRunner(desk, screening, known, limiter, window=window, channel=Channel.LINE)
-    runner.aside, runner.after_end = aftercare.aside, aftercare.case_ended
-    front = LineFront(desk, runner, employees)
-    front.input.aftercare = aftercare
+    runner = EmployeeRunner(
+        desk, screening, known, limiter, window=window, channel=Channel.LINE,
+        aside=aftercare.aside, after_end=aftercare.case_ended,
+    )  # fmt: skip
+    front = LineFront(desk, runner, employees, aftercare)
     inbox = LineInbox(store, front.process, pseudonym, clock, settings.line.concurrent_events)
     stack.push_async_callback(inbox.close)
     webhook = LineWebhook(

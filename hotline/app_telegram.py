@@ -68,8 +68,7 @@ class TelegramWiring:
         poll: bool,
     ) -> None:
         settings, app = self.settings, self.app
-        front = self.front = tg.TelegramFront(settings, desk, runner, console)
-        front.aftercare = aftercare
+        front = self.front = tg.TelegramFront(settings, desk, runner, console, aftercare)
         tg.attach(app, front)
         await tg.initialize(app, settings.telegram_api_url)
         stack.push_async_callback(app.shutdown)

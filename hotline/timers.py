@@ -41,6 +41,7 @@ class TimerService:
         clock: Clock,
         handlers: Mapping[TimerKind, Handler],
         on_unhandled: Unhandled | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -49,7 +50,7 @@ class TimerService:
             self.register(kind, handler)
         self.on_unhandled = on_unhandled
         self._reported: set[int] = set()
-        self.owner = uuid.uuid4().hex[:16]
+        self.owner = owner or uuid.uuid4().hex[:16]  # who holds a claimed timer's lease
         self.fired = 0
         self._planned: datetime | None = None  # when the loop will look next (None: looking now)
         self._loop = WakeableLoop("hotline-timers", self._step, error_wait=1.0)

@@ -33,14 +33,22 @@ SESSION_TIMERS = [TimerKind.SESSION_REMIND]
 
 
 class Console:
-    def __init__(self, desk: Desk, runner: EmployeeRunner, mail: MailAnswers | None = None) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        runner: EmployeeRunner,
+        mail: MailAnswers | None = None,
+        *,
+        booking_code: Callable[[int], Awaitable[str]] | None = None,
+        after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None,
+    ) -> None:
         self.desk = desk
         self.runner = runner
         self.mail = mail
         self.records = CaseRecords(desk)
-        # Issue 7 hooks (set by app.py): a referred case's booking code; what follows the end of a case.
-        self.booking_code: Callable[[int], Awaitable[str]] | None = None
-        self.after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None
+        # Issue 7: a referred case's booking code; what follows the end of a case.
+        self.booking_code = booking_code
+        self.after_end = after_end
 
     async def _say(self, who: int, key: str, **params: object) -> None:
         await self.desk.deliver([Outgoing(who, self.desk.render(key, **params))])

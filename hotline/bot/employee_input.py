@@ -33,10 +33,10 @@ EMPLOYEE_COMMANDS = ("start", "help", "cancel", "mydata", "forget")
 class EmployeeInput:
     """Routes one employee's text or button press on the channel of ``runner``."""
 
-    def __init__(self, desk: Desk, runner: EmployeeRunner) -> None:
+    def __init__(self, desk: Desk, runner: EmployeeRunner, aftercare: Aftercare | None = None) -> None:
         self.desk = desk
         self.runner = runner
-        self.aftercare: Aftercare | None = None  # issue 7: booking and survey (set by app.py)
+        self.aftercare = aftercare  # issue 7: booking and survey
 
     def asker(self, user_id: int | str, chat_id: int | str) -> Asker:
         return Asker(self.runner.pseudonym(user_id), self.runner.recipient(chat_id))

@@ -64,6 +64,8 @@ class EmployeeRunner:
         limiter: RateLimiter | None = None,
         window: ConversationWindow | None = None,
         channel: Channel = Channel.TELEGRAM,
+        aside: Aside | None = None,
+        after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None,
     ) -> None:
         self.desk = desk
         self.channel = channel
@@ -73,9 +75,9 @@ class EmployeeRunner:
         # Pseudonyms with a row, kept in memory only where this process is the database's one writer
         # (SQLite); elsewhere (several instances on PostgreSQL) the database is asked every time.
         self._known = known
-        # Issue 7 hooks (set by app.py): an awaited survey comment; what follows a case the employee left.
-        self.aside: Aside | None = None
-        self.after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None
+        # Issue 7: an awaited survey comment; what follows a case the employee left.
+        self.aside = aside
+        self.after_end = after_end
 
     def pseudonym(self, user_id: int | str) -> str:
         return self.desk.store.vault.pseudonym(self.channel.value, str(user_id))

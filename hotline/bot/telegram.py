@@ -182,23 +182,21 @@ def _media_kind(message: Message) -> str:
 class TelegramFront:
     """Routes each Update: roster members to the console, everyone else to the employee runner."""
 
-    def __init__(self, settings: Settings, desk: Desk, runner: EmployeeRunner, console: Console) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        desk: Desk,
+        runner: EmployeeRunner,
+        console: Console,
+        aftercare: Aftercare | None = None,
+    ) -> None:
         self.roster = {entry.telegram_id for entry in settings.counselors}
         self.desk = desk
         self.runner = runner
         self.console = console
-        self.input = EmployeeInput(desk, runner)
-        self._aftercare: Aftercare | None = None
+        self.aftercare = aftercare  # issue 7: booking and survey (the employees' input routes to it too)
+        self.input = EmployeeInput(desk, runner, aftercare)
         self.processed = 0  # updates handled by this process (for metrics)
-
-    @property
-    def aftercare(self) -> Aftercare | None:
-        """Issue 7: booking and survey (set by app.py; the employees' input routes to it too)."""
-        return self._aftercare
-
-    @aftercare.setter
-    def aftercare(self, value: Aftercare | None) -> None:
-        self._aftercare = self.input.aftercare = value
 
     async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         self.processed += 1

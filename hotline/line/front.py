@@ -10,6 +10,7 @@ gets one polite line that the service is one-to-one (on joining, and once per gr
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from linebot.v3.webhooks import (
     Event,
@@ -32,17 +33,22 @@ from hotline.flows.vocabulary import Command, Unsupported
 from hotline.line.send import LineEmployees
 from hotline.storage import line_repo, repo
 
+if TYPE_CHECKING:
+    from hotline.bot.aftercare import Aftercare
+
 log = logging.getLogger(__name__)
 
 ONE_TO_ONE = "line.one_to_one"
 
 
 class LineFront:
-    def __init__(self, desk: Desk, runner: EmployeeRunner, employees: LineEmployees) -> None:
+    def __init__(
+        self, desk: Desk, runner: EmployeeRunner, employees: LineEmployees, aftercare: Aftercare | None = None
+    ) -> None:
         self.desk = desk
         self.runner = runner
         self.employees = employees
-        self.input = EmployeeInput(desk, runner)
+        self.input = EmployeeInput(desk, runner, aftercare)
         self._groups_told: set[str] = set()
 
     async def process(self, event: Event) -> None:
