@@ -245,6 +245,7 @@ class Service:
             hours=hours,
             clock=self.clock,
         )
+        self._stack.push_async_callback(desk.close)  # before the store closes: what it still records
         known = None if store.locking else await repo.pseudonyms(store, Channel.TELEGRAM)
         outbox = station = None
         if mail_settings is not None:

@@ -80,6 +80,11 @@ class Desk:
     def now(self) -> datetime:
         return self.clock()
 
+    async def close(self) -> None:
+        """Finish recording where cards and alerts were shown (a caller that stopped waiting left its
+        item to be recorded in the background)."""
+        await self._shown.wait()
+
     # -- rendering --------------------------------------------------------------------------------
     def render(self, key: str, **params: object) -> str:
         return self.texts.render(key, params)

@@ -165,6 +165,12 @@ class Grouped(Generic[Item]):
             self._task = asyncio.get_running_loop().create_task(self._drain())
         await asyncio.shield(future)  # a caller that gives up leaves its item to be recorded
 
+    async def wait(self) -> None:
+        """Until every item handed to :meth:`do` so far is recorded (before the store closes: a group
+        still being written when the event loop ends would be cut off in the middle of its commit)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
     async def _drain(self) -> None:
         try:
             while self._pending:

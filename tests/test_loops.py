@@ -84,3 +84,26 @@ async def test_grouped_work_waits_for_its_own_group_and_a_failure_stays_in_its_g
     assert [type(r).__name__ for r in results] == ["RuntimeError", "RuntimeError"]
     await grouped.do(4)  # the failure stopped nothing
     assert recorder.groups[-1] == [4] and grouped.groups == 3
+
+
+async def test_wait_returns_once_an_item_its_caller_gave_up_on_is_recorded() -> None:
+    """At shutdown the desk waits for what is still being recorded before the store closes (a group cut
+    off mid-commit when the event loop ends logged a traceback from the pool)."""
+    started, release = asyncio.Event(), asyncio.Event()
+    recorded: list[int] = []
+
+    async def record(items: Sequence[int]) -> None:
+        started.set()
+        await release.wait()
+        recorded.extend(items)
+
+    grouped: Grouped[int] = Grouped(record)
+    caller = asyncio.get_running_loop().create_task(grouped.do(1))
+    await asyncio.wait_for(started.wait(), 5)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    waiter = asyncio.get_running_loop().create_task(grouped.wait())
+    release.set()
+    await asyncio.wait_for(waiter, 5)
+    assert recorded == [1]
