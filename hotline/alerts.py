@@ -59,7 +59,11 @@ class CrisisAlerts:
         return (await self.prepare_alerts(s, [(case, screening, text, raised_at)]))[0]
 
     async def prepare_alerts(
-        self, s: AsyncSession, alerts: Sequence[tuple[Case, Screening, str, datetime]]
+        self,
+        s: AsyncSession,
+        alerts: Sequence[tuple[Case, Screening, str, datetime]],
+        *,
+        again: bool = False,
     ) -> list[PreparedAlert]:
         """:meth:`prepare_alert` for each alert of a batch (a mail poll's), inside the batch's own
         transaction, with one look at who is on duty for all of them; send each after the commit."""
@@ -70,7 +74,7 @@ class CrisisAlerts:
         if nobody_on_duty:
             people = await repo.supervisors(s)
         return [
-            await self._prepare_alert(s, case, screening, text, raised_at, people, nobody_on_duty)
+            await self._prepare_alert(s, case, screening, text, raised_at, people, nobody_on_duty, again)
             for case, screening, text, raised_at in alerts
         ]
 
@@ -83,11 +87,16 @@ class CrisisAlerts:
         raised_at: datetime,
         people: Sequence[Counselor],
         nobody_on_duty: bool,
+        again: bool,
     ) -> PreparedAlert:
+        # An alert sent again by its backup timer is the same crisis: its escalation was scheduled with
+        # it (and may have fired already); one is scheduled now only if none ever was (nobody was on
+        # duty then). A new crisis message schedules one unless one is pending.
+        has_escalation = repo.had_timer if again else repo.has_pending_timer
         if (
             not nobody_on_duty
             and case.status == CaseStatus.WAITING.value
-            and not await repo.has_pending_timer(s, case.id, TimerKind.CRISIS_ESCALATE)
+            and not await has_escalation(s, case.id, TimerKind.CRISIS_ESCALATE)
         ):
             timeout = timedelta(seconds=self.desk.settings.crisis.ack_timeout_seconds)
             await repo.schedule(s, TimerKind.CRISIS_ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
@@ -136,9 +145,8 @@ class CrisisAlerts:
             alerts = await repo.alerts_of(s, case.id)
             cues = tuple(sorted({cue for a in alerts for cue in a.cues}))
             inbound = [t for d, t in await repo.messages_of(s, self.desk.store, case.id) if d == "inbound"]
-            prepared = await self.prepare_alert(
-                s, case, Screening(Risk(case.risk), cues), inbound[-1] if inbound else "", now
-            )
+            alert = (case, Screening(Risk(case.risk), cues), inbound[-1] if inbound else "", now)
+            [prepared] = await self.prepare_alerts(s, [alert], again=True)
         await self.send_alert(prepared)
         if prepared.people and not await self._was_done(prepared.backup_timer_id):
             raise ChatUnavailable(f"the crisis alert for case {case_id} still reached nobody")

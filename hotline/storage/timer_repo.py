@@ -100,10 +100,17 @@ async def has_pending_timer(s: AsyncSession, case_id: int, kind: TimerKind) -> b
     return found is not None
 
 
+async def had_timer(s: AsyncSession, case_id: int, kind: TimerKind) -> bool:
+    """A timer of ``kind`` for the case, pending or fired (cancelled ones do not count)."""
+    query = select(Timer.id).where(Timer.case_id == case_id, Timer.kind == kind, Timer.cancelled_at.is_(None))
+    return await s.scalar(query.limit(1)) is not None
+
+
 __all__ = [
     "cancel_timers",
     "claim_due_timers",
     "finish_timer",
+    "had_timer",
     "has_pending_kind",
     "has_pending_timer",
     "next_due_at",

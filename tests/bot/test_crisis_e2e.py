@@ -277,3 +277,40 @@ async def test_a_crisis_in_a_case_already_offered_updates_every_alert_when_taken
         lambda c: c.message_id == alert_w.message_id and "陳心理師" in (c.text or ""),
         method="editMessageText", chat_id=COUNSELOR, since=mark,
     )  # fmt: skip
+
+
+async def test_an_alert_sent_again_after_its_escalation_does_not_schedule_a_second_one(
+    emu: TelegramEmulator, db_url: str
+) -> None:
+    """Issue 14 (the chaos test's 21st escalation timer for 20 crises): an alert whose backup timer
+    fires after the escalation already went out (a worker killed between sending the alert and
+    recording it) is the same crisis: it is sent again, and no second escalation is scheduled."""
+    settings = stage_settings(emu.api_url, TOKEN, db_url, crisis={"ack_timeout_seconds": 2})
+    clock = StageClock()
+    async with Stage(emu, settings, clock, background_timers=False) as stage:
+        timers = stage.running.timers
+        assert timers is not None
+        wang = emu.user(COUNSELOR, "Wang")
+        emu.user(SUPERVISOR, "Lin", started=True)
+        await stage.say(wang, "/onduty", containing="值班")
+        emu.fail_next("sendMessage", chat_id=COUNSELOR, status=500)  # the alert is not recorded as shown
+        jie = emu.user(5109, "阿傑")
+        await stage.say(jie, JUMP, containing="1925")
+        await emu.wait_for(lambda c: not c.ok, method="sendMessage", chat_id=COUNSELOR, timeout=10)
+
+        clock.advance(seconds=3)
+        mark = emu.mark()
+        assert await timers.run_due() == 1, "the escalation"
+        await stage.next_message(SUPERVISOR, since=mark, containing="無人確認")
+        clock.advance(seconds=16)
+        mark = emu.mark()
+        assert await timers.run_due() == 1, "the alert's backup"
+        await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
+
+        clock.advance(seconds=60)
+        mark = emu.mark()
+        assert await timers.run_due() == 0
+        assert not [t for t in stage.texts_to(SUPERVISOR, since=mark) if "無人確認" in t], "escalated once"
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            kinds = (await s.scalars(select(Timer.kind).where(Timer.kind == TimerKind.CRISIS_ESCALATE))).all()
+        assert len(kinds) == 1, "one escalation timer per crisis"
