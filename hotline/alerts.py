@@ -189,6 +189,15 @@ class CrisisAlerts:
         text = self.desk.render("counselor.timer_unhandled", kind=kind, code=code)
         await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
 
+    async def update_set_aside(self, update_id: int, attempts: int) -> None:
+        """A stored Telegram update could not be processed and was set aside (``bot/inbox.py``): every
+        supervisor, at once, without its content (it may hold a crisis nobody has read)."""
+        async with self.desk.store.unit() as s:
+            people = await repo.supervisors(s)
+        text = self.desk.render("counselor.update_set_aside", update_id=update_id, attempts=attempts)
+        with urgent():
+            await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
+
     def cue_label(self, cue: str) -> str:
         """A cue id as counselors read it (``config/`` [cue]), the id itself when there is no label."""
         parts = cue.split(".")

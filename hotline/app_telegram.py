@@ -17,7 +17,7 @@ from telegram.ext import Application
 from hotline.bot import telegram as tg
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
-from hotline.bot.inbox import Inbox, chat_id_in
+from hotline.bot.inbox import MAX_ATTEMPTS, Inbox, chat_id_in
 from hotline.bot.runner import EmployeeRunner
 from hotline.desk import Desk
 from hotline.pacing import Limits, MemoryBudget, NoPacing, Pacer, Rate
@@ -103,6 +103,7 @@ class TelegramWiring:
         inbox = Inbox(
             store, locks, process, chat_id_in, desk.deliver,
             concurrency=self.settings.telegram.concurrent_updates, clock=clock,
+            set_aside=lambda update_id: desk.alerts.update_set_aside(update_id, MAX_ATTEMPTS),
         )  # fmt: skip
         inbox.start()  # what earlier runs (or a worker that died) left stored is processed first
         stack.push_async_callback(inbox.stop)

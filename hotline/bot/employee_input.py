@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from hotline.bot import inbox
 from hotline.bot.booking import Asker
 from hotline.bot.booking_console import COMMANDS as STAFF_COMMANDS
 from hotline.bot.runner import EmployeeRunner
@@ -52,6 +53,21 @@ class EmployeeInput:
         head, _, args = text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()
         refused = name in CONSOLE_COMMANDS or name in STAFF_COMMANDS
+        with inbox.more_to_come(bool(args.strip())):  # the words after it settle the update, not the command
+            refused = await self._command(user_id, chat_id, name, args, refused)
+        if args.strip():
+            screening = await runner.screen(user_id, args)
+            if screening.is_crisis:  # in every state, refused or not: the crisis path
+                await runner.handle(user_id, chat_id, Said(args, screening))
+            elif not refused and name not in ARGUMENT_COMMANDS:  # "/help 我還在" in a case: words count
+                await runner.said_in_case(user_id, chat_id, args, screening)
+            # A refused command is answered and dropped whole: its words reach no counselor.
+
+    async def _command(
+        self, user_id: int | str, chat_id: int | str, name: str, args: str, refused: bool
+    ) -> bool:
+        """The command itself; True when it was refused or unknown (its words then reach nobody)."""
+        runner = self.runner
         if refused:
             to = runner.recipient(chat_id)
             await self.desk.deliver([Outgoing(to, self.desk.texts.get("counselor.not_roster"))])
@@ -64,13 +80,7 @@ class EmployeeInput:
         else:
             refused = name not in EMPLOYEE_COMMANDS  # answered "unknown command"
             await runner.handle(user_id, chat_id, Command(name))
-        if args.strip():
-            screening = await runner.screen(user_id, args)
-            if screening.is_crisis:  # in every state, refused or not: the crisis path
-                await runner.handle(user_id, chat_id, Said(args, screening))
-            elif not refused and name not in ARGUMENT_COMMANDS:  # "/help 我還在" in a case: words count
-                await runner.said_in_case(user_id, chat_id, args, screening)
-            # A refused command is answered and dropped whole: its words reach no counselor.
+        return refused
 
     async def pressed(self, user_id: int | str, chat_id: int | str, data: str) -> str:
         """A button an employee pressed; returns the short answer to show (Telegram), or ""."""

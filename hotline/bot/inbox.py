@@ -7,15 +7,24 @@ Locks`: a PostgreSQL advisory lock, so two workers never work on one chat at onc
 it processes the oldest unprocessed update, marks it done, and goes on until the chat has none, then lets
 go. A worker that dies loses its locks with its connection; another worker's next look (at most
 :data:`RESCAN` seconds later, or at once when it is woken) takes the chat over, and the update the dead
-worker had begun is processed again from its stored copy (``attempts`` counts the starts).
+worker had begun is processed again from its stored copy (``attempts`` counts the starts). A worker
+whose lock connection was lost while it worked (an idle timeout, ``pg_terminate_backend``) finds out
+when it settles or finishes the update (:class:`~hotline.storage.inbound.TakenOver`: another worker
+began it since): its transaction is rolled back and the chat left to the other worker.
+
+An update with two parts ("/help 我不想活了": the command, then its words) is settled by its last
+part only (:func:`more_to_come`): a worker that stops between the parts leaves it to be processed again
+whole, and the words (a crisis) are not lost. An update begun :data:`MAX_ATTEMPTS` times without
+finishing is set aside, kept sealed as stored, and the supervisors are told (without its content).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -39,6 +48,7 @@ MAX_ATTEMPTS = 5  # an update whose processing was begun this often without fini
 Process = Callable[[Mapping[str, Any]], Awaitable[None]]
 ChatOf = Callable[[Mapping[str, Any]], int | None]
 Deliver = Callable[[Sequence[Outgoing]], Awaitable[object]]
+SetAside = Callable[[int], Awaitable[None]]  # tells the supervisors (no content) that an update was set aside
 
 
 class HandlerFailed(Exception):
@@ -48,17 +58,23 @@ class HandlerFailed(Exception):
 class Ticket:
     """The update being processed, for the handler that carries out its decisions (:func:`settle`)."""
 
-    def __init__(self, update_id: int, vault: Vault, attempt: int = 1) -> None:
+    def __init__(self, update_id: int, owner: str, vault: Vault, attempt: int = 1) -> None:
         self.update_id = update_id
+        self.owner = owner
         self.vault = vault
         self.attempt = attempt
         self.replies: list[Outgoing] = []
         self.failed: str | None = None  # a handler's error (its type), noted by the error handler
+        self.lost = False  # another worker took the chat over (the handler's TakenOver)
+        self.parts_to_come = 0  # inside more_to_come(): the last part settles the update
 
     async def settle(self, s: AsyncSession, out: Dispatch) -> None:
+        if self.parts_to_come:  # still ours? nothing else: the update is processed again if we stop now
+            await inbound.settle(s, self.update_id, self.owner, None)
+            return
         # Messages only: a crisis alert has its own backup (the crisis.resend timer, set in this commit).
         self.replies.extend(item for item in in_delivery_order(out.items) if isinstance(item, Outgoing))
-        await inbound.settle(s, self.update_id, seal_replies(self.vault, self.replies))
+        await inbound.settle(s, self.update_id, self.owner, seal_replies(self.vault, self.replies))
 
 
 _CURRENT: ContextVar[Ticket | None] = ContextVar("hotline_inbound_update", default=None)
@@ -72,7 +88,24 @@ def note_failure(error: BaseException | None) -> Ticket | None:
     ticket = _CURRENT.get()
     if ticket is not None:
         ticket.failed = type(error).__name__
+        ticket.lost = isinstance(error, inbound.TakenOver)
     return ticket
+
+
+@contextlib.contextmanager
+def more_to_come(more: bool = True) -> Iterator[None]:
+    """A part of the update under way that another part follows: what it commits does not settle the
+    update (the last part's commit does), so a worker that stops between the parts leaves the whole
+    update to be processed again, rather than its second part lost. A part carried out twice that way
+    (a command) answers twice; that is the price of never losing the words after it."""
+    ticket = _CURRENT.get() if more else None
+    if ticket is not None:
+        ticket.parts_to_come += 1
+    try:
+        yield
+    finally:
+        if ticket is not None:
+            ticket.parts_to_come -= 1
 
 
 async def settle(s: AsyncSession, out: Dispatch) -> None:
@@ -128,6 +161,7 @@ class Inbox:
         *,
         concurrency: int,
         clock: Clock,
+        set_aside: SetAside | None = None,
     ) -> None:
         self.store = store
         self.locks = locks
@@ -136,6 +170,7 @@ class Inbox:
         self._deliver = deliver
         self.concurrency = concurrency
         self.clock = clock
+        self._set_aside = set_aside
         self._drains: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
         self._loop = WakeableLoop("hotline-inbox", self._step, error_wait=RESCAN)
@@ -195,30 +230,38 @@ class Inbox:
     async def _drain(self, key: int, generation: int) -> None:
         """Process the chat's updates in order while this worker holds it; then let it go."""
         done: int | None = None  # processed, not yet recorded: recorded with the next start (one commit)
+        owner = self.locks.owner
         try:
             while not self._stopping and self.locks.generation == generation:
                 async with self.store.unit() as s:
                     if done is not None:
-                        await inbound.finish(s, done, self.clock())
-                    started = await inbound.start_next(s, key, self.locks.owner, self.clock())
+                        await inbound.finish(s, done, owner, self.clock())
+                    started = await inbound.start_next(s, key, owner, self.clock())
                 if done is not None:
                     self.processed += 1
                     done = None
                 if started is None:
                     break
-                ticket = Ticket(started.update_id, self.store.vault, started.attempts)
+                if started.payload_enc is not None and started.attempts > MAX_ATTEMPTS:
+                    await self._put_aside(started)
+                    continue
+                ticket = Ticket(started.update_id, owner, self.store.vault, started.attempts)
                 token = _CURRENT.set(ticket)
                 try:
                     await self._one(started)
                 finally:
                     _CURRENT.reset(token)
+                if ticket.lost:
+                    raise inbound.TakenOver(f"update {started.update_id} was taken over")
                 if ticket.failed is not None:  # kept stored; begun again on the next pass
                     raise HandlerFailed(f"update {started.update_id} failed ({ticket.failed})")
                 done = started.update_id
             if done is not None:  # stopping, or the lock connection was lost
                 async with self.store.unit() as s:
-                    await inbound.finish(s, done, self.clock())
+                    await inbound.finish(s, done, owner, self.clock())
                 self.processed += 1
+        except inbound.TakenOver:
+            log.warning("another worker took over a chat this worker was processing (its lock was lost)")
         except HandlerFailed as failed:
             log.error("%s; it stays stored and is tried again", failed)
             await asyncio.sleep(RETRY_PAUSE)  # a database that went away gets a moment before the next try
@@ -233,6 +276,23 @@ class Inbox:
                     log.exception("could not release a chat's lock")
             self._loop.wake()  # an update that came in meanwhile (another worker stored it) is taken now
 
+    async def _put_aside(self, started: inbound.Started) -> None:
+        """Begun too often without finishing: kept sealed as stored, the supervisors told (no content)."""
+        async with self.store.unit() as s:
+            await inbound.set_aside(s, started.update_id, self.locks.owner, self.clock())
+        log.critical(
+            "update %d could not be processed in %d attempts; set aside, kept sealed for an operator",
+            started.update_id,
+            MAX_ATTEMPTS,
+        )
+        if self._set_aside is not None:
+            try:
+                await self._set_aside(started.update_id)
+            except Exception:
+                log.exception(
+                    "could not tell the supervisors that update %d was set aside", started.update_id
+                )
+
     async def _one(self, started: inbound.Started) -> None:
         if started.attempts > 1:
             log.warning(
@@ -243,11 +303,6 @@ class Inbox:
         if started.payload_enc is None:  # carried out by a worker that stopped before its replies went
             if started.replies_enc is not None:
                 await self._deliver(open_replies(self.store.vault, started.replies_enc))
-            return
-        if started.attempts > MAX_ATTEMPTS:
-            log.critical(
-                "update %d could not be processed in %d attempts; set aside", started.update_id, MAX_ATTEMPTS
-            )
             return
         payload = json.loads(
             self.store.vault.decrypt_bytes(started.payload_enc, context=inbound.UPDATE_CONTEXT)
@@ -288,4 +343,4 @@ def _get(data: Mapping[str, Any], *path: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-__all__ = ["Inbox", "chat_id_in", "settle"]
+__all__ = ["Inbox", "chat_id_in", "more_to_come", "settle"]

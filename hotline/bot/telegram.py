@@ -265,8 +265,8 @@ class TelegramFront:
         error = context.error
         log.error("update failed: %s", error.__class__.__name__, exc_info=error)
         ticket = inbox.note_failure(error)  # webhook mode: the stored update is kept and tried again
-        if ticket is not None and ticket.attempt > 1:
-            return  # the employee was told on the first failure
+        if ticket is not None and (ticket.attempt > 1 or ticket.lost):
+            return  # the employee was told on the first failure; a chat taken over is the other's
         if isinstance(update, Update) and update.effective_chat is not None:
             chat_id = update.effective_chat.id
             await self.desk.deliver([Outgoing(chat_id, self.desk.texts.get("error.generic"))])

@@ -5,7 +5,12 @@ hash of the chat (no Telegram id in the clear); the update itself is kept encryp
 processed, then erased, and the bare row (id, chat key, times) stays a few days so that a late
 redelivery is still recognised. Updates are processed per chat in ``update_id`` order by whichever
 worker holds the chat's lock (:mod:`hotline.bot.inbox`); ``attempts`` counts the starts, so an update
-begun by a worker that died is known when another worker takes it over.
+begun by a worker that died is known when another worker takes it over, and ``started_by`` names the
+worker that began it last: only that worker may settle or finish it (:class:`TakenOver` otherwise).
+
+An update begun :data:`~hotline.bot.inbox.MAX_ATTEMPTS` times without finishing is *set aside*: marked
+done with its sealed copy kept as stored (``done_at`` set, ``payload_enc`` not null), never purged, for
+an operator to look at and queue again (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -13,7 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, String, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +55,12 @@ class InboundUpdate(Base):
     done_at: Mapped[datetime | None] = mapped_column(Stamp, nullable=True)
 
 
+class TakenOver(Exception):
+    """The update is no longer this worker's: its lock connection was lost (an idle timeout, a
+    ``pg_terminate_backend``) and another worker took the chat over. The transaction is rolled back and
+    the chat left to the other worker."""
+
+
 def chat_key(pseudonym: str) -> int:
     """A chat's key for ordering and locking: 63 bits of its keyed pseudonym (a hex HMAC)."""
     return int(pseudonym[:16], 16) >> 1
@@ -59,15 +82,28 @@ async def store(s: AsyncSession, update_id: int, key: int, payload_enc: bytes, n
     return result.first() is not None
 
 
+# Chat keys held by any session (advisory locks in the one-bigint space, hotline.storage.leases): on
+# PostgreSQL a worker looks past the chats other workers hold, and past its own.
+_HELD = text(
+    """SELECT (l.classid::bigint << 32) | l.objid::bigint AS held_key FROM pg_locks l
+       WHERE l.locktype = 'advisory' AND l.objsubid = 1
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+).columns(column("held_key", BigInteger))
+
+
 async def waiting_chats(s: AsyncSession, limit: int) -> list[int]:
-    """Chats with updates not yet processed, the longest-waiting first."""
-    rows = await s.execute(
+    """Chats with updates not yet processed and held by nobody, the longest-waiting first (a worker
+    whose first ``limit`` candidates are all held by other workers still finds the next ones)."""
+    query = (
         select(InboundUpdate.chat_key)
         .where(InboundUpdate.done_at.is_(None))
         .group_by(InboundUpdate.chat_key)
         .order_by(func.min(InboundUpdate.update_id))
         .limit(limit)
     )
+    if s.get_bind().dialect.name == "postgresql":
+        query = query.where(InboundUpdate.chat_key.not_in(select(_HELD.subquery().c.held_key)))
+    rows = await s.execute(query)
     return [key for (key,) in rows]
 
 
@@ -103,32 +139,56 @@ async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> St
     return None if row is None else Started(row[0], row[1], row[2], row[3])
 
 
-async def settle(s: AsyncSession, update_id: int, replies_enc: bytes) -> None:
+async def _mine(s: AsyncSession, update_id: int, owner: str, **values: object) -> None:
+    result = await s.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.update_id == update_id, InboundUpdate.started_by == owner)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise TakenOver(f"update {update_id} was taken over by another worker")
+
+
+async def settle(s: AsyncSession, update_id: int, owner: str, replies_enc: bytes | None) -> None:
     """In the transaction that carries out what the update decided: the update itself is erased (it is
-    never processed again) and the replies it still has to send are kept until they have gone."""
-    await s.execute(
-        update(InboundUpdate)
-        .where(InboundUpdate.update_id == update_id)
-        .values(payload_enc=None, replies_enc=replies_enc)
-        .execution_options(synchronize_session=False)
-    )
+    never processed again) and the replies it still has to send are kept until they have gone. With
+    ``replies_enc`` None (a part of the update that another part follows), nothing changes but the
+    check. Raises :class:`TakenOver` when ``owner`` is no longer the worker that began it."""
+    if replies_enc is None:
+        await _mine(s, update_id, owner, started_by=owner)
+    else:
+        await _mine(s, update_id, owner, payload_enc=None, replies_enc=replies_enc)
 
 
-async def finish(s: AsyncSession, update_id: int, now: datetime) -> None:
-    """Processed and answered: its content is erased; the bare row stays to recognise a redelivery."""
-    await s.execute(
-        update(InboundUpdate)
-        .where(InboundUpdate.update_id == update_id)
-        .values(done_at=now, payload_enc=None, replies_enc=None)
-        .execution_options(synchronize_session=False)
+async def finish(s: AsyncSession, update_id: int, owner: str, now: datetime) -> None:
+    """Processed and answered: its content is erased; the bare row stays to recognise a redelivery.
+    Raises :class:`TakenOver` when ``owner`` is no longer the worker that began it."""
+    await _mine(s, update_id, owner, done_at=now, payload_enc=None, replies_enc=None)
+
+
+async def set_aside(s: AsyncSession, update_id: int, owner: str, now: datetime) -> None:
+    """Begun too often without finishing: done, its sealed copy kept as stored for an operator."""
+    await _mine(s, update_id, owner, done_at=now)
+
+
+async def set_aside_count(s: AsyncSession) -> int:
+    """Updates set aside (for metrics and operators)."""
+    count = await s.scalar(
+        select(func.count()).where(InboundUpdate.done_at.is_not(None), InboundUpdate.payload_enc.is_not(None))
     )
+    return int(count or 0)
 
 
 async def purge(s: AsyncSession, now: datetime) -> int:
     """Forget processed updates older than :data:`KEEP_DONE`; return how many."""
     result = await s.execute(
         delete(InboundUpdate)
-        .where(InboundUpdate.done_at.is_not(None), InboundUpdate.done_at < now - KEEP_DONE)
+        .where(
+            InboundUpdate.done_at.is_not(None),
+            InboundUpdate.done_at < now - KEEP_DONE,
+            InboundUpdate.payload_enc.is_(None),  # one set aside is kept for an operator
+        )
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
