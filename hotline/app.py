@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hotline.app_ops import next_night, start_listener, timer_handlers
+from hotline.bot import recent
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
 from hotline.bot.inbox import Inbox
@@ -35,11 +36,10 @@ from hotline.mailbox.fetcher import HelperPoller
 from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, ChatGateway, Clock
-from hotline.privacy.ratelimit import RateLimiter
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.screening.learned import LearnedLayer
 from hotline.screening_loader import load_lexicon as load_lexicon
-from hotline.screening_service import ConversationWindow, ScreeningService
+from hotline.screening_service import ScreeningService
 from hotline.settings import DEFAULT_CONFIG_DIR, Settings
 from hotline.station.outbox import Outbox
 from hotline.station.sink import MailStation
@@ -172,6 +172,7 @@ class Service:
         self.telegram_wiring: TelegramWiring | None = None
         self.timers: TimerService | None = None
         self.desk: Desk | None = None
+        self.flood: recent.Flood | None = None  # the flood limit, shared by the employees' channels
         self.console: Console | None = None
         self.aftercare: Aftercare | None = None
         self.runner: EmployeeRunner | None = None
@@ -222,7 +223,11 @@ class Service:
         texts = Texts.load(settings.config_dir, hours.zone, fallback=DEFAULT_CONFIG_DIR)
         screening = screening_service(settings, self._screen)
         self._stack.push_async_callback(screening.close)
-        window = ConversationWindow(settings.screening.window_messages, settings.screening.window_minutes)
+        # The screening window and the flood limit: in memory on SQLite, shared by the workers on PostgreSQL.
+        window, flood = recent.for_workers(settings, store, self.clock)
+        if isinstance(window, recent.StoredWindow):
+            window.start()
+            self._stack.push_async_callback(window.stop)
 
         # Built in dependency order. Telegram (when configured) first: counselors are reached through its
         # gateway. Its wiring, and python-telegram-bot with it, is imported only then.
@@ -253,7 +258,7 @@ class Service:
             station = MailStation(desk, outbox, screening)
         aftercare = Aftercare(desk, outbox)  # issue 7: booking, survey
         runner = EmployeeRunner(
-            desk, screening, known, RateLimiter.from_settings(settings.rate_limit), window=window,
+            desk, screening, known, flood, window=window,
             aside=aftercare.aside, after_end=aftercare.case_ended,
         )  # fmt: skip
         console = Console(
@@ -268,6 +273,7 @@ class Service:
         # handlers (a cycle; the desk wakes nothing until the service runs).
         desk.wake_timers, desk.timer_due = timers.wake, timers.wake_for
         self.desk, self.runner, self.console, self.timers = desk, runner, console, timers
+        self.flood = flood
         self.station, self.outbox = station, outbox
 
         if telegram is not None:
@@ -279,8 +285,8 @@ class Service:
             from hotline.app_line import start_line
 
             line = await start_line(
-                self._stack, desk=desk, screening=screening, window=window, aftercare=aftercare,
-                clock=self.clock, poll=self.poll,
+                self._stack, desk=desk, screening=screening, window=window, flood=flood,
+                aftercare=aftercare, clock=self.clock, poll=self.poll,
             )  # fmt: skip
             self.line_runner, self.line_inbox, self.line_webhook = line.runner, line.inbox, line.webhook
         if station is not None and mail_settings is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from linebot.v3 import WebhookParser
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
+from hotline.bot import recent
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.runner import EmployeeRunner
 from hotline.desk import Desk
@@ -20,8 +21,7 @@ from hotline.line.inbox import LineInbox
 from hotline.line.send import LineEmployees
 from hotline.line.webhook import LineWebhook
 from hotline.ports import Clock
-from hotline.privacy.ratelimit import RateLimiter
-from hotline.screening_service import ConversationWindow, ScreeningService
+from hotline.screening_service import ScreeningService
 from hotline.storage import line_repo, repo
 
 
@@ -37,7 +37,8 @@ async def start_line(
     *,
     desk: Desk,
     screening: ScreeningService,
-    window: ConversationWindow,
+    window: recent.Window,
+    flood: recent.Flood,
     aftercare: Aftercare,
     clock: Clock,
     poll: bool,
@@ -60,9 +61,8 @@ async def start_line(
         employees.blocked = await line_repo.blocked(s)
     desk.channels.register(employees)
     known = None if store.locking else await repo.pseudonyms(store, Channel.LINE)
-    limiter = RateLimiter.from_settings(settings.rate_limit)
     runner = EmployeeRunner(
-        desk, screening, known, limiter, window=window, channel=Channel.LINE,
+        desk, screening, known, flood, window=window, channel=Channel.LINE,
         aside=aftercare.aside, after_end=aftercare.case_ended,
     )  # fmt: skip
     front = LineFront(desk, runner, employees, aftercare)

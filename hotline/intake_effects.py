@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.bot.recent import Window
 from hotline.desk import Desk, Outgoing
 from hotline.dispatch import Dispatch
 from hotline.domain import CaseStatus, Channel
@@ -37,7 +38,6 @@ from hotline.flows.vocabulary import (
 )
 from hotline.ports import Recipient
 from hotline.privacy.forget import forget, my_data
-from hotline.screening_service import ConversationWindow
 from hotline.storage import repo
 from hotline.storage.models import Case
 from hotline.timer_kinds import TimerKind
@@ -69,7 +69,7 @@ class IntakeEffects(EffectContext):
     to: Recipient
     after: AfterUpdate
     text_key: Callable[[str], str]  # the channel's own wording of a message key, where config has one
-    window: ConversationWindow | None = None
+    window: Window | None = None
 
     def _now(self) -> datetime:
         return self.desk.now()
@@ -120,7 +120,7 @@ class IntakeEffects(EffectContext):
             thread.employee = thread.conversation = thread.case = None
         after.out.routine(Outgoing(self.to, desk.render("forget.done")))
         if self.window is not None:
-            self.window.forget(after.pseudonym)
+            await self.window.forget(self.s, after.pseudonym)
         self.case = None
 
     async def show_my_data(self, effect: ShowMyData) -> None:

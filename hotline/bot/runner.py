@@ -11,13 +11,13 @@ The intake flow's effects are executed by the one executor (``hotline.executor``
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot import inbox
+from hotline.bot.recent import Flood, Window
 from hotline.desk import Desk, Outgoing
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
 from hotline.executor import execute
@@ -38,8 +38,7 @@ from hotline.flows.vocabulary import (
 )
 from hotline.intake_effects import AfterUpdate, IntakeEffects
 from hotline.ports import Recipient
-from hotline.privacy.ratelimit import RateLimiter
-from hotline.screening_service import ConversationWindow, ScreeningService
+from hotline.screening_service import ScreeningService
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
 
@@ -61,8 +60,8 @@ class EmployeeRunner:
         desk: Desk,
         screening: ScreeningService,
         known: set[str] | None = None,
-        limiter: RateLimiter | None = None,
-        window: ConversationWindow | None = None,
+        limiter: Flood | None = None,
+        window: Window | None = None,
         channel: Channel = Channel.TELEGRAM,
         aside: Aside | None = None,
         after_end: Callable[[int, Outcome | None], Awaitable[None]] | None = None,
@@ -99,9 +98,7 @@ class EmployeeRunner:
         """Every layer, the employee's last few messages read with this one (a cue split across them)."""
         if self.window is None:
             return await self.screening.screen(text)
-        who, now = self.pseudonym(user_id), self.desk.now()
-        earlier = self.window.earlier(who, now)
-        self.window.add(who, text, now)
+        earlier = await self.window.earlier_then_add(self.pseudonym(user_id), text, self.desk.now())
         return await self.screening.screen(text, earlier)
 
     async def said_in_case(
@@ -124,7 +121,7 @@ class EmployeeRunner:
         pseudonym = after.pseudonym = self.pseudonym(user_id)
         slow_down = False
         if isinstance(event, Said) and self.limiter is not None:
-            decision = self.limiter.check(pseudonym, time.monotonic())
+            decision = await self.limiter.check(pseudonym, now)
             after.limited = not decision.allowed
             slow_down = decision.first_denial  # told once per streak, not on every message
         # Events from someone unknown that store nothing (the notice, help, a sticker, a first "hello"

@@ -15,9 +15,11 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
-# The audit_log and inbound_updates tables live in these modules, on the same metadata.
+# The audit_log, inbound_updates, recent_words and flood_buckets tables live in these modules, on the
+# same metadata.
 import hotline.privacy.audit
-import hotline.storage.inbound  # noqa: F401
+import hotline.storage.inbound
+import hotline.storage.recent  # noqa: F401
 from hotline.storage.db import create_engine, sqlite_pragmas
 from hotline.storage.leases import MIGRATIONS
 from hotline.storage.models import Base

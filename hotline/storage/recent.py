@@ -1,0 +1,117 @@
+"""What several workers must share about an employee's last minutes (issue 14): their recent words,
+read with each new message by the screening (a cue split across two messages), and their flood bucket.
+
+``recent_words``: the employee's last few chat messages, sealed with the service's key (content
+context), for the conversation window's span only: rows past it are deleted (each new message, and
+:func:`purge_words` on a timer), and all of an employee's rows on /forget. ``flood_buckets``: one row
+per employee with the token bucket of :mod:`hotline.privacy.ratelimit` (no content); a bucket idle
+long enough to be full again is deleted, as it would be forgotten in memory.
+
+Keyed by the employee's pseudonym (a keyed hash), never a chat id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hotline.storage.models import Base, Stamp
+
+
+class RecentWord(Base):
+    __tablename__ = "recent_words"
+    __table_args__ = (
+        Index("ix_recent_words_who", "who", "said_at"),
+        Index("ix_recent_words_said_at", "said_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    who: Mapped[str] = mapped_column(String(64))
+    said_at: Mapped[datetime] = mapped_column(Stamp)
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FloodBucket(Base):
+    __tablename__ = "flood_buckets"
+
+    who: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    seen: Mapped[datetime] = mapped_column(Stamp)
+    denied: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+async def recent(s: AsyncSession, who: str, since: datetime, size: int) -> list[bytes]:
+    """The employee's last ``size`` messages said after ``since``, sealed, oldest first."""
+    rows = await s.execute(
+        select(RecentWord.text_enc)
+        .where(RecentWord.who == who, RecentWord.said_at > since)
+        .order_by(RecentWord.said_at.desc(), RecentWord.id.desc())
+        .limit(size)
+    )
+    return [blob for (blob,) in rows][::-1]
+
+
+async def add(s: AsyncSession, who: str, text_enc: bytes, now: datetime, keep: int) -> None:
+    """Keep one message; of this employee's, only the newest ``keep`` stay."""
+    s.add(RecentWord(who=who, said_at=now, text_enc=text_enc))
+    await s.flush()
+    newest = (
+        select(RecentWord.id)
+        .where(RecentWord.who == who)
+        .order_by(RecentWord.said_at.desc(), RecentWord.id.desc())
+        .limit(keep)
+    )
+    await s.execute(
+        delete(RecentWord)
+        .where(RecentWord.who == who, RecentWord.id.not_in(newest))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def purge_words(s: AsyncSession, before: datetime) -> int:
+    """Delete every message said before ``before`` (past the window); return how many."""
+    result = await s.execute(
+        delete(RecentWord).where(RecentWord.said_at < before).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def oldest_word(s: AsyncSession) -> datetime | None:
+    oldest: datetime | None = await s.scalar(select(RecentWord.said_at).order_by(RecentWord.said_at).limit(1))
+    return oldest
+
+
+async def bucket(s: AsyncSession, who: str, full: float, now: datetime) -> FloodBucket:
+    """The employee's bucket, locked until the transaction ends (a new one starts full)."""
+    dialect = s.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await s.execute(
+        insert(FloodBucket)
+        .values(who=who, tokens=full, seen=now, denied=False)
+        .on_conflict_do_nothing(index_elements=["who"])
+    )
+    query = select(FloodBucket).where(FloodBucket.who == who)
+    if dialect == "postgresql":
+        query = query.with_for_update()
+    return (await s.scalars(query)).one()
+
+
+async def purge_buckets(s: AsyncSession, before: datetime) -> None:
+    """Buckets last used before ``before`` are full again: forgotten (a new one starts full)."""
+    await s.execute(
+        delete(FloodBucket).where(FloodBucket.seen < before).execution_options(synchronize_session=False)
+    )
+
+
+async def forget(s: AsyncSession, who: str) -> None:
+    """/forget: the employee's recent words and flood bucket go with them."""
+    await s.execute(
+        delete(RecentWord).where(RecentWord.who == who).execution_options(synchronize_session=False)
+    )
+    await s.execute(
+        delete(FloodBucket).where(FloodBucket.who == who).execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,96 @@
+"""Issue 14: the screening window and the flood limit are shared by the workers on one PostgreSQL.
+
+Worker A handles an employee's first message(s), worker B the next (two services on the same database,
+each with its own memory): a warning split across the two messages is read together, and the flood limit
+counts the messages both workers handled. The stored words are sealed, kept for the window's span only,
+and forgotten on /forget.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from hotline.bot.recent import StoredWindow
+from hotline.crypto import CONTENT_CONTEXT
+from hotline.learned_loader import load_learned
+from hotline.sandbox import TelegramEmulator
+from hotline.sandbox.stage import Stage, StageClock, stage_settings
+from hotline.screening_loader import load_screener
+from hotline.storage.recent import FloodBucket, RecentWord
+from tests.conftest import TOKEN
+from tests.tests_support import COUNSELOR, consent_and_area
+
+FIRST, SECOND = "我這個月跑了好幾家藥局，每家都買一點安眠藥", "等這週的報告交完就全部吃掉"
+
+
+@pytest.mark.learned
+async def test_a_warning_split_across_two_workers_is_read_together(
+    emu: TelegramEmulator, pg_url: str, clock: StageClock
+) -> None:
+    assert not load_screener().screen(SECOND).is_crisis
+    assert not load_learned().screen(SECOND).is_crisis, "alone, the second message says nothing"
+    settings = stage_settings(emu.api_url, TOKEN, pg_url)
+    jie = emu.user(5301, "阿傑")
+    async with Stage(emu, settings, clock, background_timers=False) as a:
+        await a.say(emu.user(COUNSELOR, "Wang"), "/onduty", containing="值班")
+        await a.say(jie, FIRST, containing="1925")  # worker A
+    async with Stage(emu, settings, clock, background_timers=False) as b:
+        mark = emu.mark()
+        await b.say(jie, SECOND, containing="1925")  # worker B reads it with A's
+        alert = await b.next_message(COUNSELOR, since=mark, containing="危機通報")
+        assert SECOND in (alert.text or "") and "模型判讀" in (alert.text or "")
+
+
+async def test_the_flood_limit_counts_what_both_workers_handled(
+    emu: TelegramEmulator, pg_url: str, clock: StageClock
+) -> None:
+    settings = stage_settings(emu.api_url, TOKEN, pg_url, rate_limit={"burst": 3, "per_minute": 1})
+    mei = emu.user(7101, "小美")
+    async with Stage(emu, settings, clock, background_timers=False) as a:
+        await consent_and_area(a, mei, "area:mental")
+        await a.say(mei, "第一則", containing="案件代號")  # 1
+        await a.say(mei, "第二則", containing="已加入")  # 2
+    async with Stage(emu, settings, clock, background_timers=False) as b:
+        await b.say(mei, "第三則", containing="已加入")  # 3
+        notice = await b.say(mei, "第四則")  # over the limit, counted across both workers
+        assert "太快" in (notice.text or "")
+
+
+async def test_stored_words_are_sealed_expire_with_the_window_and_go_on_forget(
+    emu: TelegramEmulator, pg_url: str, clock: StageClock
+) -> None:
+    settings = stage_settings(emu.api_url, TOKEN, pg_url)
+    mei, lin = emu.user(7102, "小美"), emu.user(7103, "小林")
+    async with Stage(emu, settings, clock, background_timers=False) as stage:
+        store, window = stage.running.store, stage.running.runner.window  # type: ignore[union-attr]
+        assert store is not None and isinstance(window, StoredWindow)
+        await consent_and_area(stage, mei, "area:mental")
+        await consent_and_area(stage, lin, "area:career")
+        for n in range(1, 6):
+            await stage.say(mei, f"小美的第{n}則")
+        await stage.say(lin, "小林的第一則")
+
+        async def rows() -> list[RecentWord]:
+            async with store.unit() as s:
+                return list((await s.scalars(sa.select(RecentWord).order_by(RecentWord.id))).all())
+
+        kept = await rows()
+        texts = [store.vault.decrypt(r.text_enc, context=CONTENT_CONTEXT) for r in kept]
+        assert texts == ["小美的第3則", "小美的第4則", "小美的第5則", "小林的第一則"], "the last 3 each"
+        assert not any("小美".encode() in r.text_enc for r in kept), "sealed"
+
+        explain = await stage.say(mei, "/forget", containing="會保留")
+        await stage.press(mei, explain, "forget:confirm", containing="已刪除")
+        assert [store.vault.decrypt(r.text_enc, context=CONTENT_CONTEXT) for r in await rows()] == [
+            "小林的第一則"
+        ]
+        async with store.unit() as s:
+            buckets = (await s.scalars(sa.select(FloodBucket.who))).all()
+        assert len(buckets) == 1, "the forgotten employee's bucket went too"
+
+        clock.advance(minutes=14)
+        assert await window.purge() == 0
+        clock.advance(minutes=2)
+        assert await window.purge() == 1, "past the window's 15 minutes"
+        assert await rows() == []
