@@ -225,7 +225,7 @@ class Service:
         self._stack.push_async_callback(screening.close)
         # The screening window and the flood limit: in memory on SQLite, shared by the workers on PostgreSQL.
         window, flood = recent.for_workers(settings, store, self.clock)
-        if isinstance(window, recent.StoredWindow):
+        if isinstance(window, recent.StoredRecent):
             window.start()
             self._stack.push_async_callback(window.stop)
 

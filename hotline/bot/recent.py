@@ -3,9 +3,9 @@ read with each new one) and the flood limit, kept where every worker sees them.
 
 One process on SQLite keeps both in memory (:class:`MemoryWindow`, :class:`MemoryFlood`: nothing is
 written for them, and SQLite stays as fast as it was). Several workers on PostgreSQL keep them in the
-database (:class:`StoredWindow`, :class:`StoredFlood`, tables in :mod:`hotline.storage.recent`): a
-warning split across two messages is read together whichever workers get the two, and a flood is
-limited across workers. The stored words are sealed like every message and kept for the window's span
+database (:class:`StoredRecent`, tables in :mod:`hotline.storage.recent`): a warning split across two
+messages is read together whichever workers get the two, and a flood is limited across workers; both
+are read and written in one transaction per message (the words and the flood token together). The stored words are sealed like every message and kept for the window's span
 only (a purge loop deletes them when they expire; /forget deletes them at once).
 """
 
@@ -30,6 +30,7 @@ from hotline.storage.repo import Store
 log = logging.getLogger(__name__)
 
 WORDS_CONTEXT = CONTENT_CONTEXT  # sealed as the same words are in the case
+MAX_DECIDED = 10_000  # flood decisions taken with the words and not yet asked for (bounded)
 
 
 class Window(Protocol):
@@ -69,26 +70,63 @@ class MemoryFlood:
         return self.limiter.check(who, time.monotonic())
 
 
-class StoredWindow:
-    """The window in the database; :meth:`start` runs the loop that deletes expired words."""
+class StoredRecent:
+    """Both in the database, in one transaction per message: :meth:`earlier_then_add` (called when the
+    message is screened, before the runner handles it) also takes the message's flood token, and
+    :meth:`check` (called by the runner next, for the same employee) returns that decision without
+    another transaction. :meth:`start` runs the loop that deletes expired words."""
 
-    def __init__(self, store: Store, size: int, minutes: float, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, size: int, minutes: float, burst: int, per_minute: float, clock: Clock
+    ) -> None:
+        RateLimiter(burst, per_minute)  # the same checks on the numbers
         self.store = store
         self.size = size
         self.span = timedelta(minutes=minutes)
         self.clock = clock
+        self.burst = float(burst)
+        self.rate = per_minute / 60.0  # tokens per second
+        self.idle = timedelta(seconds=burst / self.rate)  # after this, any bucket is full again
+        self._decided: dict[str, Decision] = {}  # taken with the words, for the runner's check
         self._loop = WakeableLoop("hotline-recent-words", self._purge, error_wait=60.0)
 
     async def earlier_then_add(self, who: str, text: str, now: datetime) -> list[str]:
-        if self.size == 0:
-            return []
         vault = self.store.vault
         async with self.store.unit() as s:
-            sealed = await recent.recent(s, who, now - self.span, self.size)
-            await recent.add(s, who, vault.encrypt(text, context=WORDS_CONTEXT), now, self.size)
+            sealed: list[bytes] = []
+            if self.size > 0:
+                sealed = await recent.recent(s, who, now - self.span, self.size)
+                await recent.add(s, who, vault.encrypt(text, context=WORDS_CONTEXT), now, self.size)
+            decision = await self._take(s, who, now)
+        if len(self._decided) > MAX_DECIDED:  # words whose message was never handled (a refused command)
+            self._decided.clear()
+        self._decided[who] = decision
         return [vault.decrypt(blob, context=WORDS_CONTEXT) for blob in sealed]
 
+    async def check(self, who: str, now: datetime) -> Decision:
+        decided = self._decided.pop(who, None)
+        if decided is not None:
+            return decided
+        async with self.store.unit() as s:
+            return await self._take(s, who, now)
+
+    async def _take(self, s: AsyncSession, who: str, now: datetime) -> Decision:
+        """The token bucket of :class:`~hotline.privacy.ratelimit.RateLimiter`, one row per employee."""
+        await recent.purge_buckets(s, now - self.idle)
+        bucket = await recent.bucket(s, who, self.burst, now)
+        elapsed = max(0.0, (now - bucket.seen).total_seconds())
+        bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
+        bucket.seen = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.denied = False
+            return Decision(True)
+        first = not bucket.denied
+        bucket.denied = True
+        return Decision(False, first_denial=first, retry_after=(1.0 - bucket.tokens) / self.rate)
+
     async def forget(self, s: AsyncSession, who: str) -> None:
+        self._decided.pop(who, None)
         await recent.forget(s, who)
 
     def start(self) -> None:
@@ -113,40 +151,16 @@ class StoredWindow:
         return max(1.0, (oldest + self.span - self.clock()).total_seconds() + 1.0)
 
 
-class StoredFlood:
-    """The token buckets of :class:`~hotline.privacy.ratelimit.RateLimiter`, one row per employee."""
-
-    def __init__(self, store: Store, burst: int, per_minute: float) -> None:
-        RateLimiter(burst, per_minute)  # the same checks on the numbers
-        self.store = store
-        self.burst = float(burst)
-        self.rate = per_minute / 60.0  # tokens per second
-        self.idle = timedelta(seconds=burst / self.rate)  # after this, any bucket is full again
-
-    async def check(self, who: str, now: datetime) -> Decision:
-        async with self.store.unit() as s:
-            await recent.purge_buckets(s, now - self.idle)
-            bucket = await recent.bucket(s, who, self.burst, now)
-            elapsed = max(0.0, (now - bucket.seen).total_seconds())
-            bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
-            bucket.seen = now
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
-                bucket.denied = False
-                return Decision(True)
-            first = not bucket.denied
-            bucket.denied = True
-            return Decision(False, first_denial=first, retry_after=(1.0 - bucket.tokens) / self.rate)
-
-
 def for_workers(settings: Settings, store: Store, clock: Clock) -> tuple[Window, Flood]:
     """In memory for one process on SQLite; in the database where several workers share it."""
     screening, limits = settings.screening, settings.rate_limit
     if not store.locking:
         flood = MemoryFlood(RateLimiter.from_settings(limits))
         return MemoryWindow(screening.window_messages, screening.window_minutes), flood
-    window = StoredWindow(store, screening.window_messages, screening.window_minutes, clock)
-    return window, StoredFlood(store, limits.burst, limits.per_minute)
+    shared = StoredRecent(
+        store, screening.window_messages, screening.window_minutes, limits.burst, limits.per_minute, clock
+    )
+    return shared, shared
 
 
-__all__ = ["Flood", "MemoryFlood", "MemoryWindow", "StoredFlood", "StoredWindow", "Window", "for_workers"]
+__all__ = ["Flood", "MemoryFlood", "MemoryWindow", "StoredRecent", "Window", "for_workers"]

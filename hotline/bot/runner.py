@@ -126,8 +126,10 @@ class EmployeeRunner:
             slow_down = decision.first_denial  # told once per streak, not on every message
         # Events from someone unknown that store nothing (the notice, help, a sticker, a first "hello"
         # that is answered with the notice) need no transaction; _stateless checks the flow's answer.
+        # A crisis always takes the full path (it opens a case): no need to ask whether they are known
+        # (on PostgreSQL that is a transaction of its own, one in seven of a crisis burst's).
         storeless = isinstance(event, Command | Unsupported) or (
-            isinstance(event, Said) and not after.limited and not slow_down
+            isinstance(event, Said) and not after.limited and not slow_down and not event.screening.is_crisis
         )
         if storeless and not await self._is_known(pseudonym) and await self._stateless(event, to, now):
             return

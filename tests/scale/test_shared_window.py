@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from hotline.bot.recent import StoredWindow
+from hotline.bot.recent import StoredRecent
 from hotline.crypto import CONTENT_CONTEXT
 from hotline.learned_loader import load_learned
 from hotline.sandbox import TelegramEmulator
@@ -64,7 +64,7 @@ async def test_stored_words_are_sealed_expire_with_the_window_and_go_on_forget(
     mei, lin = emu.user(7102, "小美"), emu.user(7103, "小林")
     async with Stage(emu, settings, clock, background_timers=False) as stage:
         store, window = stage.running.store, stage.running.runner.window  # type: ignore[union-attr]
-        assert store is not None and isinstance(window, StoredWindow)
+        assert store is not None and isinstance(window, StoredRecent)
         await consent_and_area(stage, mei, "area:mental")
         await consent_and_area(stage, lin, "area:career")
         for n in range(1, 6):
