@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from hotline import recent
 from hotline.app_ops import next_night, start_listener, timer_handlers
-from hotline.bot import recent
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.console import Console
 from hotline.bot.inbox import Inbox

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from linebot.v3 import WebhookParser
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 
-from hotline.bot import recent
+from hotline import recent
 from hotline.bot.aftercare import Aftercare
 from hotline.bot.runner import EmployeeRunner
 from hotline.desk import Desk

@@ -15,7 +15,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.bot.recent import Window
 from hotline.desk import Desk, Outgoing
 from hotline.dispatch import Dispatch
 from hotline.domain import CaseStatus, Channel
@@ -38,6 +37,7 @@ from hotline.flows.vocabulary import (
 )
 from hotline.ports import Recipient
 from hotline.privacy.forget import forget, my_data
+from hotline.recent import Window
 from hotline.storage import repo
 from hotline.storage.models import Case
 from hotline.timer_kinds import TimerKind

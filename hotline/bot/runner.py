@@ -17,7 +17,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.bot import inbox
-from hotline.bot.recent import Flood, Window
 from hotline.desk import Desk, Outgoing
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
 from hotline.executor import execute
@@ -38,6 +37,7 @@ from hotline.flows.vocabulary import (
 )
 from hotline.intake_effects import AfterUpdate, IntakeEffects
 from hotline.ports import Recipient
+from hotline.recent import Flood, Window
 from hotline.screening_service import ScreeningService
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee

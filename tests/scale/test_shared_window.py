@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from hotline.bot.recent import StoredRecent
 from hotline.crypto import CONTENT_CONTEXT
 from hotline.learned_loader import load_learned
+from hotline.recent import StoredRecent
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock, stage_settings
 from hotline.screening_loader import load_screener
