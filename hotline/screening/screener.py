@@ -47,6 +47,9 @@ _LATIN = re.compile(r"[a-z0-9 ]+")
 _COMPACT_LATIN_MIN = 8
 # Where a frame's reach ends (``Screener._unframed``): sentence punctuation, a line break, ". ".
 _SENTENCE = re.compile(r"[。！？!?；;\n]+|[.](?=\s)")
+# Quoted words (「我不想活了」, "I want to die") in a framed sentence are what someone else might say: an
+# ``own`` entry inside the quotes does not make the sentence the writer's own (``Screener._unframed``).
+_QUOTED = re.compile(r"「[^」]*」|『[^』]*』|“[^”]*”|\"[^\"\n]*\"")
 
 
 class Layer(Protocol):
@@ -149,20 +152,26 @@ class Screener:
     def _unframed(self, text: str, fired: set[int]) -> set[int]:
         """``fired`` less the intent, method, mention and hint entries that fire only in sentences
         framed as a notice, a story or a case at work (a frame entry and no ``own`` entry in the same
-        sentence). Entries of level imminent are never silenced; neither is what fires across
+        sentence outside quotation marks: a notice quoting 「我不想活了」 is still a notice). Entries of level imminent are never silenced; neither is what fires across
         sentences."""
         framed: set[int] = set()
         free: set[int] = set()
         for sentence in _SENTENCE.split(text):
             here = self._fired_in(sentence) if sentence.strip() else set()
             roles = {self._roles[i] for i in here}
-            silenced = Role.FRAME in roles and Role.OWN not in roles
+            silenced = Role.FRAME in roles and (
+                Role.OWN not in roles or not self._owned(_QUOTED.sub("，", sentence))
+            )
             for i in here:
                 if silenced and self._roles[i] in FRAMED and self._entries[i].level is not Risk.IMMINENT:
                     framed.add(i)
                 else:
                     free.add(i)
         return fired - (framed - free)
+
+    def _owned(self, unquoted: str) -> bool:
+        """An ``own`` entry fires in ``unquoted`` (a sentence with its quotations taken out)."""
+        return any(self._roles[i] is Role.OWN for i in self._fired_in(unquoted))
 
     def _decide_uncached(self, fired: frozenset[int]) -> Screening:
         entries = [self._entries[i] for i in fired]

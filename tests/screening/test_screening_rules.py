@@ -66,6 +66,12 @@ def test_risk_levels(screener: Screener, text: str, risk: Risk) -> None:
         "想死你了",
         "殺價殺了好久",
         "I'm dying to see it",
+        "明天要去跳傘，從飛機上跳下去",  # sport is a context
+        "今天是他的忌日，他去年自殺走了",  # grief is a context
+        "老狗今天要去安樂死了",  # euthanasia of a pet is no mention
+        "I'm giving away my old bike before the move",
+        "下班後躲在廁所哭了一下",  # crying in hiding is distress at most, no danger
+        "The self-harm chapters of that book club pick are brutal",
     ],
 )
 def test_quiet_phrases(screener: Screener, text: str) -> None:
@@ -81,6 +87,9 @@ def test_quiet_phrases(screener: Screener, text: str) -> None:
         "笑死，不過我真的不想活了",  # a cue after a joke
         "我想死 開玩笑的啦",  # "just kidding" does not cancel
         "我同事說他想死",  # third party
+        "他的忌日快到了，我也想去陪他",  # grief silences no intent
+        "I'm giving away my cat, she deserves someone who'll be around",
+        "He has been self harming again",
     ],
 )
 def test_silencing_is_local(screener: Screener, text: str) -> None:
@@ -217,6 +226,10 @@ FRAMED = (
         ("今天看了很多個案。我想死", Risk.ELEVATED),  # a frame reaches only its own sentence
         ("個案說藥準備好了", Risk.ELEVATED),  # a frame never silences a plan
         ("個案說他吞了一整罐", Risk.IMMINENT),  # nor an entry of level imminent
+        # quoted words in a framed sentence are someone else's: an `own` inside quotes does not count
+        ("個案課程會教「換我想死」這類話怎麼回應", Risk.NONE),
+        ('個案課程會教 "換我想死" 這類話怎麼回應', Risk.NONE),
+        ("個案課程教的「那些話」，換我想死了", Risk.ELEVATED),  # `own` outside the quotes still counts
     ],
 )
 def test_frames_silence_only_their_sentence(text: str, risk: Risk) -> None:
