@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hotline.screening.learned import Head, LearnedLayer
+from hotline.screening.learned import Gate, Head, LearnedLayer
 
 HEAD_FILE = Path(__file__).resolve().parent / "screening" / "data" / "head.npz"
 
@@ -40,9 +41,17 @@ def load_head(path: Path = HEAD_FILE) -> Head:
                 if "hidden_weights" in data
                 else None,
                 hidden_bias=data["hidden_bias"].astype(np.float32) if "hidden_bias" in data else None,
+                gate=_gate(data),
             )
     except (OSError, KeyError, ValueError) as exc:
         raise LearnedUnavailable(f"the screening head {path} cannot be read ({exc})") from exc
+
+
+def _gate(data: Any) -> Gate | None:
+    if "gate" not in data:
+        return None
+    dim, bias, threshold = (float(x) for x in data["gate"])
+    return Gate(data["gate_weights"].astype(np.float32), bias, int(dim), threshold)
 
 
 def load_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:

@@ -33,9 +33,11 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from hotline import screening_gate
 from hotline.exemplars import Example, digest, read_all
 from hotline.screening.fragments import Kind, fragments
-from hotline.screening.learned import DISTRESS, NONE, Encoder, Head, LearnedLayer, Matrix, Verdict
+from hotline.screening.learned import DISTRESS, NONE, Encoder, Gate, Head, Matrix
+from hotline.screening_gate import Scored, alerts, choose_gate_threshold, make_gate
 
 DATA = Path(__file__).resolve().parent / "screening" / "data"
 EXEMPLARS = DATA / "exemplars"
@@ -54,7 +56,7 @@ FOLDS = 5
 RECALL = 0.95  # of crisis exemplars by the learned layer alone, in cross-validation
 SETTINGS = (
     f"ngram={NGRAM_DIM},{NGRAM_SCALE};hidden={HIDDEN};l2={L2};epochs={EPOCHS};lr={LEARNING_RATE};"
-    f"recall={RECALL};seed={SEED};v2"
+    f"recall={RECALL};seed={SEED};v2;{screening_gate.SETTINGS}"
 )
 
 
@@ -238,28 +240,49 @@ def fold_of(example: Example) -> int:
     return zlib.crc32(example.text.encode("utf-8")) % FOLDS
 
 
-def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Verdict]:
-    """The verdict on every exemplar from a head trained on the other folds."""
-    verdicts: list[Verdict | None] = [None] * len(examples)
+def train_gate(examples: Sequence[Example], subset: Sequence[int], threshold: float) -> Gate:
+    chosen = set(subset)
+    data = [s for s in samples(examples) if s.example in chosen]
+    crisis = np.array([examples[s.example].label == "crisis" for s in data], dtype=bool)
+    return make_gate([s.text for s in data], crisis, threshold)
+
+
+def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Scored]:
+    """Every fragment of every exemplar scored by a head and a gate trained on the other folds."""
+    scored: list[Scored | None] = [None] * len(examples)
     for fold in range(FOLDS):
         inside = [i for i, ex in enumerate(examples) if fold_of(ex) != fold]
         outside = [i for i, ex in enumerate(examples) if fold_of(ex) == fold]
-        layer = LearnedLayer(encoder, train_head(encoder, examples, inside, (1.0, 1.0, 1.0)))
-        for i, verdict in zip(outside, layer.judge([(examples[i].text, ()) for i in outside]), strict=True):
-            verdicts[i] = verdict
-    return [v for v in verdicts if v is not None]
+        head = train_head(encoder, examples, inside, (1.0, 1.0, 1.0))
+        gate = train_gate(examples, inside, 0.0)
+        pieces = [fragments(examples[i].text) for i in outside]
+        texts = [f.text for group in pieces for f in group]
+        probabilities = head.probabilities(head.features(texts, encoder.encode(texts)))
+        crisis, distress = head.crisis_scores(probabilities), head.distress_scores(probabilities)
+        gates = gate.scores(texts)
+        start = 0
+        for i, group in zip(outside, pieces, strict=True):
+            end = start + len(group)
+            part = np.array([f.kind in (Kind.SENTENCE, Kind.PAIR) for f in group], dtype=bool)
+            scored[i] = Scored(part, crisis[start:end], distress[start:end], gates[start:end])
+            start = end
+    return [s for s in scored if s is not None]
+
+
+def _top(values: NDArray[np.float32], mask: NDArray[np.bool_]) -> float:
+    return float(values[mask].max()) if mask.any() else 0.0
 
 
 def choose_thresholds(
-    examples: Sequence[Example], verdicts: Sequence[Verdict], lexicon: Sequence[bool]
+    examples: Sequence[Example], scored: Sequence[Scored], lexicon: Sequence[bool]
 ) -> tuple[float, float, float]:
     """(whole, part, distress): the fewest false alarms on what is not a crisis, at ``RECALL`` of
     crisis, for the service as it runs: the lexicon (``lexicon[i]``: it flags exemplar i) OR the
     learned layer. For distress, the threshold that best tells distress from none (F1)."""
     crisis = np.array([ex.label == "crisis" for ex in examples])
     flagged = np.array(lexicon, dtype=bool)
-    whole_s = np.array([v.whole for v in verdicts])
-    part_s = np.array([v.part for v in verdicts])
+    whole_s = np.array([_top(s.crisis, ~s.part) for s in scored])
+    part_s = np.array([_top(s.crisis, s.part) for s in scored])
     grid = np.round(np.arange(0.05, 0.991, 0.01), 2)
     best: tuple[float, float, float] | None = None
     for whole in grid:
@@ -273,8 +296,8 @@ def choose_thresholds(
                 best = key
     whole_t, part_t = (0.05, 0.05) if best is None else (-best[1], -best[2])
     labelled = [
-        (ex.label == "distress", v.distress)
-        for ex, v in zip(examples, verdicts, strict=True)
+        (ex.label == "distress", _top(s.distress, np.ones(len(s.distress), bool)))
+        for ex, s in zip(examples, scored, strict=True)
         if ex.label != "crisis"
     ]
     best_f1, distress_t = -1.0, 0.5
@@ -301,6 +324,9 @@ def save_head(head: Head, path: Path = HEAD_FILE) -> None:
     }
     if head.hidden_weights is not None and head.hidden_bias is not None:
         arrays["hidden_weights"], arrays["hidden_bias"] = head.hidden_weights, head.hidden_bias
+    if head.gate is not None:
+        arrays["gate_weights"] = head.gate.weights
+        arrays["gate"] = np.array([head.gate.dim, head.gate.bias, head.gate.threshold], dtype=np.float64)
     np.savez_compressed(path, allow_pickle=False, **arrays)
 
 
@@ -313,30 +339,47 @@ def lexicon_flags(examples: Sequence[Example]) -> list[bool]:
 
 def train(encoder: Encoder, out: Path = HEAD_FILE, log: TextIO = sys.stderr) -> Head:
     examples = read_all(exemplar_files())
-    verdicts = cross_validate(encoder, examples)
+    scored = cross_validate(encoder, examples)
     lexicon = lexicon_flags(examples)
     # Thresholds for the learned layer on its own: the lexicon was repaired while reading these same
     # exemplars, so what it catches here overstates what it catches elsewhere.
-    thresholds = choose_thresholds(examples, verdicts, [False] * len(examples))
+    thresholds = choose_thresholds(examples, scored, [False] * len(examples))
+    whole, part = thresholds[0], thresholds[1]
+    is_crisis = [ex.label == "crisis" for ex in examples]
+    gate_threshold, gate_limit = choose_gate_threshold(scored, is_crisis, whole, part)
+    everything = range(len(examples))
     head = dataclasses.replace(
-        train_head(encoder, examples, range(len(examples)), thresholds), digest=current_digest(encoder.name)
+        train_head(encoder, examples, everything, thresholds),
+        digest=current_digest(encoder.name),
+        gate=train_gate(examples, everything, gate_threshold),
     )
     save_head(head, out)
-    alarm = [
-        lex or v.whole >= thresholds[0] or v.part >= thresholds[1]
-        for v, lex in zip(verdicts, lexicon, strict=True)
-    ]
-    crisis = [a for ex, a in zip(examples, alarm, strict=True) if ex.label == "crisis"]
-    safe = [a for ex, a in zip(examples, alarm, strict=True) if ex.label == "none"]
-    flagged, alarms = sum(crisis), sum(safe)
     print(
-        f"{len(examples)} exemplars, {len(samples(examples))} training texts; thresholds whole "
-        f"{thresholds[0]:.2f}, part {thresholds[1]:.2f}, distress {thresholds[2]:.2f}; cross-validated on "
-        f"the exemplars, lexicon OR learned (not a held-out result): crisis {flagged}/{len(crisis)}, false alarms "
-        f"{alarms}/{len(safe)}",
+        f"{len(examples)} exemplars, {len(samples(examples))} training texts; thresholds whole {whole:.2f}, "
+        f"part {part:.2f}, distress {thresholds[2]:.2f}, gate {gate_threshold:.2f} (loses no crisis exemplar "
+        f"up to {gate_limit:.2f}); cross-validated on the exemplars (not a held-out result):",
         file=log,
     )
+    for name, gate in (("every fragment encoded", None), ("with the gate", gate_threshold)):
+        learned = [alerts(s, whole, part, gate) for s in scored]
+        both = [a or lex for a, lex in zip(learned, lexicon, strict=True)]
+        print(f"  {name}: {cv_line(examples, learned, both)}", file=log)
+    fragments_all = sum(len(s.gate) for s in scored)
+    skipped = sum(int((s.gate < gate_threshold).sum()) for s in scored)
+    print(f"  the gate lets {skipped}/{fragments_all} exemplar fragments skip the encoder", file=log)
     return head
+
+
+def cv_line(examples: Sequence[Example], learned: Sequence[bool], both: Sequence[bool]) -> str:
+    def rate(flags: Sequence[bool], label: str) -> str:
+        chosen = [f for ex, f in zip(examples, flags, strict=True) if ex.label == label]
+        return f"{sum(chosen)}/{len(chosen)}"
+
+    return (
+        f"learned alone crisis {rate(learned, 'crisis')}, none alerted {rate(learned, 'none')}, distress "
+        f"alerted {rate(learned, 'distress')}; lexicon OR learned crisis {rate(both, 'crisis')}, none alerted "
+        f"{rate(both, 'none')}, distress alerted {rate(both, 'distress')}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,6 +89,27 @@ def ngram_features(texts: Sequence[str], dim: int) -> Matrix:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The cascade's cheap first stage: a linear model on hashed character n-grams (microseconds a
+    fragment, no encoder). A fragment it scores below ``threshold`` is not encoded and counts as none
+    (crisis and distress probability 0). The threshold was chosen by cross-validation on the
+    exemplars so that it loses no crisis exemplar the learned layer caught (``hotline.screening_gate``)."""
+
+    weights: Matrix  # (dim,)
+    bias: float
+    dim: int
+    threshold: float  # on the logit
+
+    def scores(self, texts: Sequence[str]) -> Matrix:
+        result: Matrix = ngram_features(texts, self.dim) @ self.weights + np.float32(self.bias)
+        return result
+
+    def passes(self, texts: Sequence[str]) -> list[bool]:
+        """For each text: does it need the encoder?"""
+        return [bool(score >= self.threshold) for score in self.scores(texts)]
+
+
+@dataclass(frozen=True)
 class Head:
     """A trained multinomial logistic head and its decision thresholds."""
 
@@ -104,6 +125,7 @@ class Head:
     digest: str  # of the exemplars and training settings it was trained from
     hidden_weights: Matrix | None = None  # (features, hidden): a hidden ReLU layer, when trained with one
     hidden_bias: Matrix | None = None
+    gate: Gate | None = None  # the cascade's first stage; None: every fragment is encoded
     crisis_index: NDArray[np.intp] = field(init=False, repr=False, compare=False)
     distress_index: int = field(init=False, repr=False, compare=False)
 
@@ -210,7 +232,7 @@ class LearnedLayer:
                 todo.setdefault(digest, text)
         if todo:
             fresh = list(todo.values())
-            computed = self.head.probabilities(self.head.features(fresh, self.encoder.encode(fresh)))
+            computed = self._compute(fresh)
             with self._lock:
                 for digest, row in zip(todo, computed, strict=True):
                     known[digest] = self._known[digest] = row.copy()
@@ -221,6 +243,20 @@ class LearnedLayer:
             if digests
             else np.zeros((0, len(self.head.classes)), np.float32)
         )
+
+    def _compute(self, texts: list[str]) -> Matrix:
+        """The head's probabilities of ``texts``; what the gate lets skip the encoder counts as none."""
+        head = self.head
+        if head.gate is None:
+            return head.probabilities(head.features(texts, self.encoder.encode(texts)))
+        passes = head.gate.passes(texts)
+        out = np.zeros((len(texts), len(head.classes)), dtype=np.float32)
+        out[:, head.classes.index(NONE)] = 1.0
+        chosen = [i for i, ok in enumerate(passes) if ok]
+        if chosen:
+            picked = [texts[i] for i in chosen]
+            out[chosen] = head.probabilities(head.features(picked, self.encoder.encode(picked)))
+        return out
 
     def _decide(
         self, group: list[Fragment], probabilities: Matrix, crisis: Matrix, distress: Matrix

@@ -4,6 +4,7 @@ fragments, how fragment scores combine, categories and cues, distress, and that 
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening import merge
 from hotline.screening.fragments import WHOLE_LIMIT, Kind, fragments, sentences
-from hotline.screening.learned import CUES, Head, LearnedLayer, Matrix
+from hotline.screening.learned import CUES, Gate, Head, LearnedLayer, Matrix
+from hotline.screening_gate import Scored, alerts, choose_gate_threshold, fit_gate
 
 CLASSES = ("distress", "none", "suicide.plan", "violence.home")
 WORDS = {"藥": 2, "打我": 3, "哭": 0}  # a word → the class its "embedding" points at
@@ -149,3 +151,57 @@ def test_fragments_are_never_empty_and_never_repeat(text: str, earlier: list[str
 def test_sentences_cover_the_text(text: str) -> None:
     pieces = sentences(text)
     assert "".join("".join(p.split()) for p in pieces) == "".join(text.split())
+
+
+def word_gate(threshold: float = 0.05) -> Gate:
+    """A gate that scores a text holding 藥 above 0 (the weight of its n-gram), others 0."""
+    dim = 4096
+    weights = np.zeros(dim, np.float32)
+    weights[zlib.crc32("藥".encode()) % dim] = 1.0  # the bucket of the 1-gram 藥
+    return Gate(weights, 0.0, dim, threshold)
+
+
+def test_the_gate_lets_what_it_scores_low_skip_the_encoder() -> None:
+    encoder = WordEncoder()
+    gated = LearnedLayer(encoder, dataclasses.replace(head(), gate=word_gate()))
+    assert gated.screen("藥都買好了").is_crisis  # passes the gate, encoded, alerts
+    assert encoder.calls == [["藥都買好了"]]
+    assert gated.screen("他又打我") is NO_RISK  # scored low: not encoded, counts as none
+    assert gated.screen("每天都在哭") is NO_RISK  # nor as distress
+    assert encoder.calls == [["藥都買好了"]]
+    open_gate = LearnedLayer(WordEncoder(), dataclasses.replace(head(), gate=word_gate(float("-inf"))))
+    assert open_gate.screen("他又打我").is_crisis
+
+
+def test_the_gate_threshold_loses_no_crisis_exemplar_caught_in_cross_validation() -> None:
+    def one(crisis: list[float], gate: list[float], part: list[bool] | None = None) -> Scored:
+        n = len(crisis)
+        return Scored(
+            np.array(part or [False] * n),
+            np.array(crisis, np.float32),
+            np.zeros(n, np.float32),
+            np.array(gate, np.float32),
+        )
+
+    scored = [
+        one([0.9, 0.1], [2.0, -5.0]),  # caught by its first fragment (gate 2.0)
+        one([0.2, 0.7], [-9.0, -1.0], [False, True]),  # caught by a sentence (part 0.6), gate -1.0
+        one([0.1], [-20.0]),  # a crisis the learned layer misses anyway: no bound
+        one([0.9], [-30.0]),  # not a crisis: no bound
+    ]
+    shipped, limit = choose_gate_threshold(scored, [True, True, True, False], 0.5, 0.6)
+    assert limit == -1.0 and shipped < limit
+    assert all(alerts(s, 0.5, 0.6, shipped) == alerts(s, 0.5, 0.6) for s in scored[:3])
+    assert not alerts(scored[1], 0.5, 0.6, -0.5)  # just above the limit the sentence is skipped
+
+
+def test_the_gate_learns_which_texts_are_crisis_like() -> None:
+    texts = ["藥都買好了", "藥準備好了", "今天天氣很好", "午餐吃什麼"] * 3
+    crisis = np.array([True, True, False, False] * 3)
+    weights, bias = fit_gate(texts, crisis)
+    assert np.array_equal(weights, fit_gate(texts, crisis)[0])  # deterministic
+    from hotline.screening_gate import DIM
+
+    gate = Gate(weights, bias, DIM, 0.0)
+    low, high = gate.scores(["今天天氣很好"])[0], gate.scores(["藥都買好了"])[0]
+    assert high > 0 > low
