@@ -24,7 +24,7 @@ EPOCHS = 150
 LEARNING_RATE = 0.05
 L2 = 1e-4
 # Subtracted from the highest threshold that loses no crisis exemplar in cross-validation.
-MARGIN = 1.0
+MARGIN = 0.25
 SETTINGS = f"gate={DIM},{EPOCHS},{LEARNING_RATE},{L2},{MARGIN}"
 
 
