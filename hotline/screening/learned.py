@@ -81,7 +81,7 @@ def ngram_features(texts: Sequence[str], dim: int) -> Matrix:
             for i in range(len(t) - n + 1):
                 gram = t[i : i + n]
                 if gram.strip():
-                    out[row, zlib.crc32(gram.encode("utf-8")) % dim] += 1.0
+                    out[row, zlib.crc32(gram.encode("utf-8", "surrogatepass")) % dim] += 1.0
         norm = float(np.linalg.norm(out[row]))
         if norm:
             out[row] /= norm

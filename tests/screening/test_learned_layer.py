@@ -169,6 +169,7 @@ def test_the_gate_lets_what_it_scores_low_skip_the_encoder() -> None:
     assert gated.screen("他又打我") is NO_RISK  # scored low: not encoded, counts as none
     assert gated.screen("每天都在哭") is NO_RISK  # nor as distress
     assert encoder.calls == [["藥都買好了"]]
+    assert gated.screen("\udce7藥").is_crisis  # undecodable input (a lone surrogate) is scored, not an error
     open_gate = LearnedLayer(WordEncoder(), dataclasses.replace(head(), gate=word_gate(float("-inf"))))
     assert open_gate.screen("他又打我").is_crisis
 
