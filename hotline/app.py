@@ -286,7 +286,7 @@ class Service:
 
             line = await start_line(
                 self._stack, desk=desk, screening=screening, window=window, flood=flood,
-                aftercare=aftercare, clock=self.clock, poll=self.poll,
+                aftercare=aftercare, clock=self.clock, poll=self.poll, locks=locks,
             )  # fmt: skip
             self.line_runner, self.line_inbox, self.line_webhook = line.runner, line.inbox, line.webhook
         if station is not None and mail_settings is not None:
@@ -348,6 +348,9 @@ class Service:
             loops["timer"] = lambda: self.timers is not None and self.timers.alive
         if self.background_mail and self.outbox is not None and self.outbox.smtp is not None:
             loops["outbox"] = lambda: self.outbox is not None and self.outbox.alive
+        line = self.line_inbox
+        if self.poll and line is not None and line.shared:  # LINE's dispatcher (several workers)
+            loops["LINE"] = lambda: line.alive
         for name, task in self._tasks.items():
             loops[name] = lambda task=task: not task.done()  # type: ignore[misc]
         return loops

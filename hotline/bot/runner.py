@@ -36,6 +36,7 @@ from hotline.flows.vocabulary import (
     Unsupported,
 )
 from hotline.intake_effects import AfterUpdate, IntakeEffects
+from hotline.line import ticket as line_ticket
 from hotline.ports import Recipient
 from hotline.recent import Flood, Window
 from hotline.screening_service import ScreeningService
@@ -162,6 +163,7 @@ class EmployeeRunner:
                 case_id = case.id if case is not None and new_state.name != "idle" else None
                 await repo.save_state(s, thread, new_state.name, category, case_id, now)
             await inbox.settle(s, after.out)  # webhook mode: the update is done with this commit
+            await line_ticket.settle(s, after.out)  # LINE on several workers: the same for its event
         self._remember(pseudonym, employee, forgotten)
         if slow_down:  # routine: after any crisis reply, which always goes first
             after.out.routine(Outgoing(to, desk.texts.get("input.rate_limited")))

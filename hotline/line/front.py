@@ -100,10 +100,7 @@ class LineFront:
                 key = "line.counselor.blocked" if on else "line.counselor.unblocked"
                 tell.append(Outgoing(case.counselor_id, self.desk.render(key, code=case.code)))
         if on:
-            self.employees.blocked.add(pseudonym)
             log.info("a LINE user blocked the account; nothing is sent to them until they follow again")
-        else:
-            self.employees.blocked.discard(pseudonym)
         await self.desk.deliver(tell)
 
     async def _not_one_to_one(self, event: Event, source: GroupSource | RoomSource) -> None:

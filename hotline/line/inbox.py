@@ -62,6 +62,12 @@ class LineInbox:
         self._queued: set[int] = set()  # queued or being carried out: resume() never queues one twice
         self._marking: asyncio.Task[None] | None = None
         self.accepting = True  # False: stored but not carried out (a test's stand-in for a crash)
+        self.shared = False  # True: carried out by whichever worker holds the user (line/shared.py)
+
+    @property
+    def alive(self) -> bool:
+        """Nothing runs on its own here (the shared inbox's dispatcher does, for ``/healthz``)."""
+        return True
 
     # -- storing ------------------------------------------------------------------------------------
     async def accept(self, events: Sequence[dict[str, Any]]) -> int:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -94,8 +94,9 @@ class _Token:
 
 
 class LineEmployees:
-    """:class:`~hotline.ports.EmployeeChannel` for LINE. ``blocked`` holds the pseudonyms of users who
-    blocked the account (kept by the front from follow/unfollow events and the database)."""
+    """:class:`~hotline.ports.EmployeeChannel` for LINE. ``is_blocked(pseudonym)`` asks the database
+    whether a user blocked the account (any worker may have seen their unfollow); it is asked before a
+    push, not before a reply (a reply token comes with an event of the user's own, so they follow)."""
 
     channel = Channel.LINE.value
 
@@ -104,13 +105,14 @@ class LineEmployees:
         api: AsyncMessagingApi,
         pseudonym: Callable[[str], str],
         reply_token_seconds: float,
+        is_blocked: Callable[[str], Awaitable[bool]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api = api
         self.pseudonym = pseudonym
         self.lifetime = reply_token_seconds
+        self.is_blocked = is_blocked
         self.clock = clock
-        self.blocked: set[str] = set()
         self._tokens: dict[str, _Token] = {}
 
     # -- the reply token of the event being processed ---------------------------------------------
@@ -143,13 +145,13 @@ class LineEmployees:
     async def send_messages(self, to: Recipient, messages: Sequence[Message]) -> str:
         """Send in order (reply first when a fresh token is there); return the last message's id."""
         user_id = to.address
-        if self.pseudonym(user_id) in self.blocked:
-            raise ChatUnavailable("the LINE user blocked the account")
         ref = ""
         for start in range(0, len(messages), MAX_MESSAGES):
             batch = list(messages[start : start + MAX_MESSAGES])
             token = self._fresh_token(user_id)
             sent = await self._reply(token, batch) if token is not None else None
+            if sent is None and await self.is_blocked(self.pseudonym(user_id)):
+                raise ChatUnavailable("the LINE user blocked the account")
             ref = sent if sent is not None else await self._push(user_id, batch)
         return ref
 

@@ -84,6 +84,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _enc(InboundUpdate, "payload_enc", UPDATE_CONTEXT),  # issue 14: updates received, until processed
     _enc(InboundUpdate, "replies_enc", UPDATE_CONTEXT),  # ... and their replies, until sent
     _enc(LineEvent, "payload_enc", EVENT_CONTEXT),  # issue 15: LINE events not yet carried out
+    _enc(LineEvent, "replies_enc", UPDATE_CONTEXT),  # ... and their replies, until sent (several workers)
     _enc(RecentWord, "text_enc", CONTENT_CONTEXT),  # issue 14: the screening window (minutes)
 )
 

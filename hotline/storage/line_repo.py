@@ -3,14 +3,18 @@ user in arrival order, deduplicated by LINE's ``webhookEventId``.
 
 An event is kept sealed (it names the LINE user) only until it has been processed; then its payload
 and user key are dropped and the bare event id stays, so that a late redelivery is still recognised.
+With several workers (PostgreSQL) a user's events are carried out by the worker that holds the user's
+advisory lock (:mod:`hotline.line.shared`): :func:`waiting_users`, :func:`start_next` (``attempts``
+counts the starts), :func:`settle` in the transaction that carries an event out, :func:`finish`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,13 +56,72 @@ async def pending(s: AsyncSession) -> list[tuple[int, str | None, bytes]]:
 
 
 async def finish(s: AsyncSession, seqs: Sequence[int], now: datetime) -> None:
-    """These events are done: their payload and user key go; the bare id stays (deduplication)."""
+    """These events are done: their payload, replies and user key go; the bare id stays (deduplication)."""
     await s.execute(
         update(LineEvent)
         .where(LineEvent.seq.in_(list(seqs)))
-        .values(done_at=now, payload_enc=None, user_key=None)
+        .values(done_at=now, payload_enc=None, replies_enc=None, user_key=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def _of_user(user_key: str | None) -> ColumnElement[bool]:
+    return LineEvent.user_key.is_(None) if user_key is None else LineEvent.user_key == user_key
+
+
+async def waiting_users(s: AsyncSession, limit: int) -> list[str | None]:
+    """User keys with events not yet done, the longest-waiting first (None: events of no one user)."""
+    rows = await s.execute(
+        select(LineEvent.user_key)
+        .where(LineEvent.done_at.is_(None))
+        .group_by(LineEvent.user_key)
+        .order_by(func.min(LineEvent.seq))
+        .limit(limit)
+    )
+    return [key for (key,) in rows]
+
+
+@dataclass(frozen=True)
+class Started:
+    seq: int
+    payload_enc: bytes | None  # None once settled: what it decided is stored; only its replies remain
+    replies_enc: bytes | None
+    attempts: int  # including this start: 2 or more means a worker began it before and did not finish
+
+
+async def start_next(s: AsyncSession, user_key: str | None, owner: str) -> Started | None:
+    """The user's oldest event not yet done, marked as started by ``owner`` (who holds the user's lock)."""
+    oldest = (
+        select(func.min(LineEvent.seq))
+        .where(_of_user(user_key), LineEvent.done_at.is_(None))
+        .scalar_subquery()
+    )
+    row = (
+        await s.execute(
+            update(LineEvent)
+            .where(LineEvent.seq == oldest)
+            .values(attempts=LineEvent.attempts + 1, started_by=owner)
+            .returning(LineEvent.seq, LineEvent.payload_enc, LineEvent.replies_enc, LineEvent.attempts)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    return None if row is None else Started(row[0], row[1], row[2], row[3])
+
+
+async def settle(s: AsyncSession, seq: int, replies_enc: bytes) -> None:
+    """In the transaction that carries out what the event decided: the event itself is erased (it is
+    never carried out again) and the replies it still has to send are kept until they have gone."""
+    await s.execute(
+        update(LineEvent)
+        .where(LineEvent.seq == seq)
+        .values(payload_enc=None, replies_enc=replies_enc)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def backlog(s: AsyncSession) -> int:
+    """Events stored and not yet done."""
+    return int(await s.scalar(select(func.count()).where(LineEvent.done_at.is_(None))) or 0)
 
 
 async def prune(s: AsyncSession, before: datetime) -> int:
@@ -73,6 +136,12 @@ async def prune(s: AsyncSession, before: datetime) -> int:
 
 async def blocked(s: AsyncSession) -> set[str]:
     return set((await s.scalars(select(LineBlocked.pseudonym))).all())
+
+
+async def is_blocked(s: AsyncSession, pseudonym: str) -> bool:
+    """Whether this user blocked the account (read from the database: any worker may have seen it)."""
+    found = await s.scalar(select(LineBlocked.pseudonym).where(LineBlocked.pseudonym == pseudonym))
+    return found is not None
 
 
 async def set_blocked(s: AsyncSession, pseudonym: str, on: bool, now: datetime) -> None:

@@ -387,6 +387,7 @@ class LineEvent(Base):
     (which names the LINE user) is sealed until processed, then dropped with its user key."""
 
     __tablename__ = "line_events"
+    __table_args__ = (Index("ix_line_events_pending", "done_at", "user_key", "seq"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -394,6 +395,10 @@ class LineEvent(Base):
     payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(Stamp)
     done_at: Mapped[datetime | None] = mapped_column(Stamp)
+    # Several workers (0013): starts of carrying it out and by whom; what it still has to send (sealed).
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    started_by: Mapped[str | None] = mapped_column(String(64))
+    replies_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class LineBlocked(Base):

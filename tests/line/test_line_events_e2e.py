@@ -45,7 +45,8 @@ async def test_follow_sticker_group_room_and_unfollow(ls: LineStage) -> None:
         assert len((await s.scalars(select(LineBlocked))).all()) == 1
     await ls.restart()  # blocked is kept in the database
     employees = ls.stage.running.desk.channels.adapter("line")  # type: ignore[union-attr]
-    assert isinstance(employees, LineEmployees) and len(employees.blocked) == 1
+    assert isinstance(employees, LineEmployees)
+    assert await employees.is_blocked(employees.pseudonym(mei.user_id))
     calls = len(line.calls)
     with pytest.raises(ChatUnavailable, match="blocked"):
         await employees.send_text(line_recipient(mei.user_id), "有新的訊息")

@@ -47,7 +47,12 @@ async def test_a_line_api_that_does_not_answer_is_one_clear_error_not_a_crash() 
         port = probe.getsockname()[1]
     client = AsyncApiClient(Configuration(host=f"http://127.0.0.1:{port}", access_token="token"))
     try:
-        employees = LineEmployees(AsyncMessagingApi(client), lambda u: f"p-{u}", 50.0, clock=lambda: 0.0)
+
+        async def following(_pseudonym: str) -> bool:
+            return False
+
+        api = AsyncMessagingApi(client)
+        employees = LineEmployees(api, lambda u: f"p-{u}", 50.0, following, clock=lambda: 0.0)
         employees.offer_reply_token("U1", "reply-token", issued=0.0)
         with pytest.raises(ChatUnavailable, match="did not answer"):
             await employees.send_text(Recipient("line", "U1"), "我們在這裡，請撥 1925")

@@ -1,0 +1,42 @@
+"""The LINE event being carried out, for the transaction that writes what it decided (several workers).
+
+With events carried out under a user's lock (:mod:`hotline.line.shared`), the runner calls :func:`settle`
+inside the transaction that writes what an event decided: the event is erased in that same commit and
+the messages it will send are kept (sealed) until they have gone. A worker that dies after the commit
+leaves only the messages for the next worker to send; the event is never carried out twice. Outside that
+(one process on SQLite, timers, tests) nothing happens.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.bot.inbox import seal_replies
+from hotline.crypto import Vault
+from hotline.desk import Outgoing
+from hotline.dispatch import Dispatch
+from hotline.flows.effects import in_delivery_order
+from hotline.storage import line_repo
+
+
+class Ticket:
+    def __init__(self, seq: int, vault: Vault) -> None:
+        self.seq = seq
+        self.vault = vault
+        self.settled = False
+
+    async def settle(self, s: AsyncSession, out: Dispatch) -> None:
+        replies = [item for item in in_delivery_order(out.items) if isinstance(item, Outgoing)]
+        await line_repo.settle(s, self.seq, seal_replies(self.vault, replies))
+        self.settled = True
+
+
+CURRENT: ContextVar[Ticket | None] = ContextVar("hotline_line_event", default=None)
+
+
+async def settle(s: AsyncSession, out: Dispatch) -> None:
+    ticket = CURRENT.get()
+    if ticket is not None:
+        await ticket.settle(s, out)
