@@ -28,7 +28,7 @@ from typing import Self
 from aiohttp import ClientSession, TCPConnector, web
 
 from . import line_events as ev
-from .line_http import LineApiServer
+from .line_http import Hold, LineApiServer
 from .line_model import (
     JSON,
     Chat,
@@ -292,6 +292,13 @@ class LineEmulator:
             status, message or default_error_message(status), tuple(details), chat_id_of(to) if to else None
         )
         self._state.add_fault(endpoint, fault, times)
+
+    def hold_next(self, endpoint: str = "*", *, to: Chat | str | None = None) -> Hold:
+        """Keep the next call of ``endpoint`` (to ``to`` when given) waiting until the hold is released
+        (a worker can be stopped with the call in hand; a call whose client is gone by then is dropped)."""
+        hold = Hold(endpoint, chat_id_of(to) if to else None)
+        self._server.holds.append(hold)
+        return hold
 
     def drop_deliveries(self, times: int = 1) -> None:
         """The next ``times`` webhook deliveries are lost (not sent, not redelivered; see ``redeliver``)."""

@@ -4,13 +4,17 @@ Served (``Authorization: Bearer <channel access token>`` on every one, else 401)
 ``POST /v2/bot/message/reply`` · ``POST /v2/bot/message/push`` (``X-Line-Retry-Key`` honoured) ·
 ``GET /v2/bot/profile/{userId}`` · ``GET /v2/bot/group/{groupId}/member/{userId}`` · ``GET /v2/bot/info`` ·
 ``PUT``/``GET /v2/bot/channel/webhook/endpoint``. Anything else is 404 ``{"message": "Not found"}``.
+A :class:`Hold` keeps the next call of an endpoint (to one chat) waiting until it is released; a call
+whose client went away meanwhile is neither carried out nor recorded (it never reached LINE).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -44,6 +48,19 @@ def _json(body: JSON, status: int = 200) -> web.Response:
     )
 
 
+@dataclass
+class Hold:
+    """The next call of ``endpoint`` (to ``to`` when given) waits until :meth:`release`."""
+
+    endpoint: str
+    to: str | None
+    reached: asyncio.Event = field(default_factory=asyncio.Event)  # a call is waiting
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class LineApiServer:
     """The aiohttp application answering one channel's Messaging API requests."""
 
@@ -54,6 +71,7 @@ class LineApiServer:
         self._access_token = access_token
         self._bot_info = bot_info
         self.webhook_url: str | None = None
+        self.holds: list[Hold] = []
         self.app = web.Application(client_max_size=2 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
 
@@ -104,6 +122,8 @@ class LineApiServer:
                 raise LineApiError(404, NOT_FOUND)
             body = await self._body(request)
             to = _target(state, endpoint, body, path_params)
+            if not await self._held(endpoint, to, request):
+                return web.Response(status=503)  # the client is gone: nothing reached LINE
             fault = state.take_fault(endpoint, to)
             if fault is not None:
                 injected = True
@@ -119,6 +139,17 @@ class LineApiServer:
             LineCall(index, endpoint or "unknown", request.method, request.path, body, at, status, result, to, injected)
         )  # fmt: skip
         return _json(result, status)
+
+    async def _held(self, endpoint: str, to: str | None, request: web.Request) -> bool:
+        """Wait while a hold is on this call; False when its client went away meanwhile."""
+        hold = next((h for h in self.holds if h.endpoint in (endpoint, "*") and h.to in (None, to)), None)
+        if hold is None:
+            return True
+        self.holds.remove(hold)
+        hold.reached.set()
+        await hold.released.wait()
+        transport = request.transport
+        return transport is not None and not transport.is_closing()
 
     def _run(
         self, endpoint: str, body: JSON, params: dict[str, str], request: web.Request, index: int

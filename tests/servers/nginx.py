@@ -38,14 +38,25 @@ def deploy_config() -> str:
     return match.group(1)
 
 
-def fill_ports(config: str, listen_file: Path, worker_ports: list[int]) -> str:
+def fill_ports(
+    config: str, listen_file: Path, worker_ports: list[int], line_ports: list[int] | None = None
+) -> str:
     """The doc's config with this test's workers (one upstream line each, written as the doc writes
-    them) and listen file; nothing else changes."""
-    servers = re.findall(r"^\s*server 127\.0\.0\.1:\d+ .*;\n", config, re.M)
-    assert servers, "the doc's upstream lost its server lines"
-    lines = "".join(re.sub(r":\d+", f":{port}", servers[0], count=1) for port in worker_ports)
-    config = config.replace("".join(servers), lines, 1)
-    assert config.count("server 127.0.0.1:") == len(worker_ports), "the doc's server lines are not together"
+    them: Telegram's listeners in ``hotline_workers``, LINE's in ``hotline_line``, which gets the Telegram
+    ports when the test runs no LINE) and listen file; nothing else changes."""
+    wanted = {"hotline_workers": worker_ports, "hotline_line": line_ports or worker_ports}
+
+    def fill(block: re.Match[str]) -> str:
+        name, body = block.group(1), block.group(2)
+        servers = re.findall(r"^\s*server 127\.0\.0\.1:\d+ .*;\n", body, re.M)
+        assert servers, f"the doc's upstream {name} lost its server lines"
+        lines = "".join(re.sub(r":\d+", f":{port}", servers[0], count=1) for port in wanted[name])
+        assert "".join(servers) in body, f"the doc's server lines of {name} are not together"
+        return block.group(0).replace("".join(servers), lines, 1)
+
+    config, blocks = re.subn(r"upstream (\w+) \{(.*?)\}", fill, config, flags=re.S)
+    assert blocks == len(wanted), "the doc's upstreams are not hotline_workers and hotline_line"
+    assert config.count("server 127.0.0.1:") == sum(map(len, wanted.values()))
     config, count = re.subn(r"include \S+hotline-listen\.conf;", f"include {listen_file};", config)
     assert count == 1, "the doc's server block lost its listen include"
     return config

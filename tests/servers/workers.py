@@ -14,13 +14,18 @@ from pathlib import Path
 
 
 class Workers:
-    def __init__(self, tmp: Path, env: dict[str, str], ports: list[int]) -> None:
+    def __init__(
+        self, tmp: Path, env: dict[str, str], ports: list[int], line_ports: list[int] | None = None
+    ) -> None:
         self.tmp, self.env, self.ports = tmp, env, ports
+        self.line_ports = line_ports  # each worker's HOTLINE_LINE_WEBHOOK_LISTEN, when LINE is on
         self.processes: list[asyncio.subprocess.Process] = []
 
     async def start(self) -> None:
         for i, port in enumerate(self.ports):
             env = {**self.env, "HOTLINE_TELEGRAM_WEBHOOK_LISTEN": f"127.0.0.1:{port}"}
+            if self.line_ports is not None:
+                env["HOTLINE_LINE_WEBHOOK_LISTEN"] = f"127.0.0.1:{self.line_ports[i]}"
             with (self.tmp / f"worker{i}.log").open("wb") as log:  # the child keeps its own copy
                 self.processes.append(
                     await asyncio.create_subprocess_exec(
