@@ -24,6 +24,7 @@ from linebot.v3.webhooks import Event
 
 from hotline.ports import Clock
 from hotline.storage import line_repo
+from hotline.storage.line_repo import user_of
 from hotline.storage.repo import Store
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,6 @@ ATTEMPTS = 3  # a failed event is tried this often in a row, then kept stored fo
 RETRY_SECONDS = 0.5  # times the attempt number
 
 Row = tuple[str, str | None, bytes]  # event id, user key, sealed event (as stored)
-
-
-def user_of(raw: dict[str, Any]) -> str | None:
-    source = raw.get("source")
-    if isinstance(source, dict) and source.get("type") == "user" and isinstance(source.get("userId"), str):
-        return str(source["userId"])
-    return None
 
 
 class LineInbox:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.domain import CaseStatus
 from hotline.flows.booking_vocab import OPEN_STATES as OPEN_BOOKING_STATES
 from hotline.privacy.audit import Actor, AuditAction, record
-from hotline.storage import booking_repo
+from hotline.storage import booking_repo, line_repo
 from hotline.storage.models import (
     BookingRow,
     Case,
@@ -118,6 +118,7 @@ async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotte
         .where(BookingRow.employee_id == employee.id)
         .values(employee_id=None, private_reason_enc=None)
     )
+    await line_repo.forget_blocked(s, employee.pseudonym)  # issue 15: a LINE user's block-list entry
     await s.flush()
     await s.delete(employee)
     await record(

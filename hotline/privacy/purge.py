@@ -8,6 +8,9 @@ Policy (``[retention]``; 心理師法 record keeping, 個資法 minimisation):
   stay: cases (code, channel, category, risk, times, outcome), alerts, contact events.
 * Employees who never had a case (pre-consent or abandoned intake) are deleted after ``contact_days``;
   so is the raw text of e-mails that never became a case.
+* LINE (issue 15), after ``contact_days``: block-list entries (pseudonyms of users who blocked the
+  account) of people whose contact data is no longer kept, and events stored but never carried out
+  (their sealed content and user key).
 
 "Erased" means set to NULL (``outbox`` rows are deleted: their columns are NOT NULL and a sent mail of an
 expired case has no further use). Each batch is its own transaction and every statement only touches
@@ -28,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.domain import CaseStatus
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.settings import RetentionSection
+from hotline.storage import line_repo
 from hotline.storage.models import BookingRow, Case, Conversation, Employee, Mail, Message, Outbox, ThreadKey
 from hotline.storage.repo import Store
 
@@ -43,10 +47,15 @@ class PurgeReport:
     thread_keys: int = 0  # Message-IDs deleted
     contacts: int = 0  # employees' contact data erased
     employees: int = 0  # employees who never had a case, deleted
+    line_blocked: int = 0  # LINE block-list entries deleted
+    line_events: int = 0  # LINE events never carried out, erased
 
     @property
     def erased(self) -> int:
-        return self.messages + self.mails + self.outbox + self.thread_keys + self.contacts + self.employees
+        return (
+            self.messages + self.mails + self.outbox + self.thread_keys + self.contacts + self.employees
+            + self.line_blocked + self.line_events
+        )  # fmt: skip
 
     def as_detail(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +110,8 @@ async def purge(
             last = ids[-1]
             await _purge_cases(s, ids, case_cutoff, report)
     await _purge_never_cases(store, contact_cutoff, batch_size, report)
+    async with store.unit() as s:
+        report.line_blocked, report.line_events = await line_repo.purge_stale(s, contact_cutoff, now)
     async with store.unit() as s:
         await record(
             s, actor=actor or Actor.system(), action=AuditAction.PURGE, detail=report.as_detail(), now=now

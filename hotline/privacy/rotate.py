@@ -17,11 +17,16 @@ reports nothing left on old keys, remove the old key from the configuration and 
   two rows are merged: cases move to the new row and the old row is deleted.
 * A value no configured key can decrypt is counted as ``undecryptable`` and left alone.
 * Kept Message-IDs are keyed digests; they are made again from the mails (`hotline.privacy.rekey_mail`).
+* LINE (issue 15): a block-list entry (a pseudonym) follows its employee's new pseudonym; entries of
+  people without contact data cannot be re-keyed and are deleted (nothing can be sent to them anyway).
+  The user key of an event not yet done is made again from the user id in its sealed copy (or in the
+  replies it still has to send).
 * On SQLite the file is compacted afterwards (old ciphertext would otherwise stay in free pages and the WAL).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,12 +41,13 @@ from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
 from hotline.storage.inbound import UPDATE_CONTEXT, InboundUpdate
-from hotline.storage.line_repo import EVENT_CONTEXT
+from hotline.storage.line_repo import EVENT_CONTEXT, user_of
 from hotline.storage.models import (
     BookingRow,
     Case,
     Conversation,
     Employee,
+    LineBlocked,
     LineEvent,
     Mail,
     Message,
@@ -119,6 +125,8 @@ class RotationReport:
     dropped: int = 0  # pre-consent employees without contact data, deleted
     undecryptable: int = 0  # values no configured key opens (left alone)
     mail_ids: int = 0  # dedup keys and cases' thread keys made again under the new key
+    line_keys: int = 0  # LINE block-list entries and pending events' user keys re-keyed
+    line_dropped: int = 0  # LINE block-list entries of people without contact data, deleted
     completed: bool = False
 
     @property
@@ -134,6 +142,8 @@ class RotationReport:
             "dropped": self.dropped,
             "undecryptable": self.undecryptable,
             "mail_ids": self.mail_ids,
+            "line_keys": self.line_keys,
+            "line_dropped": self.line_dropped,
             "completed": self.completed,
         }
 
@@ -169,6 +179,7 @@ async def rotate_keys(
             await _rotate_column(store, target, report, batch_size, progress)
         report.mail_ids += await rekey_dedup_keys(store, batch_size)
         report.mail_ids += await rekey_thread_keys(store)
+        report.line_keys += await _rekey_line_events(store, batch_size)
         report.completed = True
     finally:
         # Recorded whether or not the run finished: an interrupted rotation is a fact worth keeping.
@@ -197,6 +208,13 @@ async def _drop_unkeyable(store: Store, report: RotationReport, started: datetim
             await s.execute(delete(Conversation).where(Conversation.employee_id.in_(ids)))
             await s.execute(delete(Employee).where(Employee.id.in_(ids)))
         report.dropped += len(ids)
+        keyable = select(Employee.id).where(
+            Employee.pseudonym == LineBlocked.pseudonym, Employee.contact_enc.is_not(None)
+        )
+        gone = await s.execute(
+            delete(LineBlocked).where(~keyable.exists()).execution_options(synchronize_session=False)
+        )
+        report.line_dropped += int(gone.rowcount)  # type: ignore[attr-defined]
 
 
 async def _rotate_column(
@@ -252,6 +270,9 @@ async def _rekey_employee(
 ) -> int:
     pseudonym = vault.pseudonym(channel, identity_of(channel, plain.decode("utf-8")))
     twin = await s.scalar(select(Employee).where(Employee.pseudonym == pseudonym, Employee.id != employee_id))
+    before = await s.scalar(select(Employee.pseudonym).where(Employee.id == employee_id))
+    if before is not None and before != pseudonym:  # LINE: the block-list entry follows the person
+        report.line_keys += await _rekey_blocked(s, before, pseudonym)
     if twin is not None:
         # Same person, already back under the new key: their cases join the new row.
         await s.execute(update(Case).where(Case.employee_id == employee_id).values(employee_id=twin.id))
@@ -273,6 +294,55 @@ async def _rekey_employee(
     changed = int(result.rowcount)  # type: ignore[attr-defined]
     report.pseudonyms += changed
     return changed
+
+
+async def _rekey_blocked(s: AsyncSession, old: str, new: str) -> int:
+    entry = await s.get(LineBlocked, old)
+    if entry is None:
+        return 0
+    await s.delete(entry)
+    if await s.get(LineBlocked, new) is None:
+        s.add(LineBlocked(pseudonym=new, since=entry.since))
+    await s.flush()
+    return 1
+
+
+def _line_user_in(vault: Vault, payload: bytes | None, replies: bytes | None) -> str | None:
+    if payload is not None:
+        return user_of(json.loads(vault.decrypt(payload, context=EVENT_CONTEXT)))
+    if replies is not None:  # as hotline.bot.inbox.seal_replies writes them
+        for reply in json.loads(vault.decrypt_bytes(replies, context=UPDATE_CONTEXT)):
+            to = reply["to"]
+            if isinstance(to, dict) and to.get("channel") == Channel.LINE.value:
+                return str(to["address"])
+    return None
+
+
+async def _rekey_line_events(store: Store, batch_size: int) -> int:
+    """The user key of each LINE event not yet done, made again under the current key."""
+    vault, changed, last = store.vault, 0, 0
+    while True:
+        async with store.unit() as s:
+            rows = (
+                await s.execute(
+                    select(LineEvent.seq, LineEvent.user_key, LineEvent.payload_enc, LineEvent.replies_enc)
+                    .where(LineEvent.done_at.is_(None), LineEvent.seq > last)
+                    .order_by(LineEvent.seq)
+                    .limit(batch_size)
+                )
+            ).all()
+            if not rows:
+                return changed
+            for seq, key, payload, replies in rows:
+                last = seq
+                try:
+                    user = _line_user_in(vault, payload, replies)
+                except DecryptionFailed:
+                    continue
+                new = vault.pseudonym(Channel.LINE.value, user) if user is not None else None
+                if new != key:
+                    await s.execute(update(LineEvent).where(LineEvent.seq == seq).values(user_key=new))
+                    changed += 1
 
 
 async def stale_counts(store: Store) -> dict[str, int]:

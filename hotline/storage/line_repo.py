@@ -13,15 +13,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.storage.models import LineBlocked, LineEvent
+from hotline.storage.models import Employee, LineBlocked, LineEvent
 
 EVENT_CONTEXT = b"line-event"  # what a stored event is sealed with
+
+
+def user_of(raw: dict[str, Any]) -> str | None:
+    """The LINE user id of a one-to-one event (LINE's JSON), else None."""
+    source = raw.get("source")
+    if isinstance(source, dict) and source.get("type") == "user" and isinstance(source.get("userId"), str):
+        return str(source["userId"])
+    return None
 
 
 async def add_events(
@@ -148,3 +157,29 @@ async def set_blocked(s: AsyncSession, pseudonym: str, on: bool, now: datetime) 
     await s.execute(delete(LineBlocked).where(LineBlocked.pseudonym == pseudonym))
     if on:
         s.add(LineBlocked(pseudonym=pseudonym, since=now))
+
+
+async def forget_blocked(s: AsyncSession, pseudonym: str) -> None:
+    """``/forget``: the pseudonym goes from the block list too (it links the person to the account)."""
+    await s.execute(delete(LineBlocked).where(LineBlocked.pseudonym == pseudonym))
+
+
+async def purge_stale(s: AsyncSession, cutoff: datetime, now: datetime) -> tuple[int, int]:
+    """Retention: block-list entries older than ``cutoff`` of people the service keeps no contact data
+    for (nothing can be sent to them anyway), and events stored before ``cutoff`` and never done (their
+    sealed content and user key; the bare id stays). Returns (entries, events)."""
+    kept = select(Employee.id).where(
+        Employee.pseudonym == LineBlocked.pseudonym, Employee.contact_enc.is_not(None)
+    )
+    blocked = await s.execute(
+        delete(LineBlocked)
+        .where(LineBlocked.since < cutoff, ~kept.exists())
+        .execution_options(synchronize_session=False)
+    )
+    events = await s.execute(
+        update(LineEvent)
+        .where(LineEvent.done_at.is_(None), LineEvent.received_at < cutoff)
+        .values(done_at=now, payload_enc=None, replies_enc=None, user_key=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(blocked, "rowcount", 0) or 0), int(getattr(events, "rowcount", 0) or 0)

@@ -92,6 +92,7 @@ async def test_rotation_interrupted_resumed_then_only_the_new_key_reads_everythi
             "inbound_updates.payload_enc": 0,  # issue 14: webhook mode only (this conversation polls)
             "inbound_updates.replies_enc": 0,
             "line_events.payload_enc": 0,  # issue 15 (LINE events not yet carried out)
+            "line_events.replies_enc": 0,  # ... and their replies (several workers)
             "recent_words.text_enc": 0,  # issue 14: several workers only (SQLite keeps it in memory)
             "mails.dedup_key": 1,
             "thread_keys.message_id": 1,
