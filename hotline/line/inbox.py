@@ -6,8 +6,11 @@ share one commit (group commit: 300 users writing at once are a handful of trans
 Each new event goes to its user's queue in memory; one worker per user carries them out in order and
 marks them done, the marks of many events again in one commit. At start-up :meth:`LineInbox.resume`
 queues every event stored but not yet done (a restart loses none; one carried out just before a crash
-whose done mark was not yet committed is carried out again). An event whose processing fails is logged
-and marked done (one bad event must not block its user).
+whose done mark was not yet committed is carried out again). An event whose processing fails is tried
+:data:`ATTEMPTS` times, then kept stored for the next start (logged, never its content).
+
+That is the one process on SQLite. With several workers on PostgreSQL, :class:`~hotline.line.shared.
+SharedLineInbox` stores the same way and carries the events out per user under an advisory lock instead.
 """
 
 from __future__ import annotations
