@@ -198,14 +198,20 @@ class LineInbox:
             tasks = [*self._workers.values(), self._storing, self._marking]
             await asyncio.gather(*(t for t in tasks if t is not None), return_exceptions=True)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 5.0) -> None:
+        """Take nothing more; let the events in hand finish (a transaction is not cut in half; cancelled
+        after ``grace`` seconds). What is still queued stays stored, for the next start."""
         self.accepting = False
+        for queue in self._queues.values():
+            queue.clear()
         tasks = list(self._workers.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _done, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for pending in (self._storing, self._marking):
             if pending is not None:
                 with contextlib.suppress(Exception):

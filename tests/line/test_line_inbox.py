@@ -116,3 +116,26 @@ async def test_an_event_type_the_sdk_does_not_know_is_skipped_without_its_conten
     assert "does not know" in caplog.text and USER not in caplog.text and CRISIS not in caplog.text
     await inbox.close()
     await store.engine.dispose()
+
+
+async def test_closing_lets_the_event_in_hand_finish_and_keeps_the_queued_ones_stored(tmp_path: Path) -> None:
+    """Stopping the service does not cut an event's transaction in half (a cancelled transaction left
+    its connection to the garbage collector, whose rollback logged a traceback at `make demo`'s end)."""
+    store = await new_store(tmp_path)
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(event: Event) -> None:
+        started.set()
+        await release.wait()
+        finished.append(event.webhook_event_id)
+
+    inbox = LineInbox(store, slow, lambda u: f"p-{u[-4:]}", StageClock(), 4)
+    assert await inbox.accept([text_event("E1", USER, "第一則"), text_event("E2", USER, "第二則")]) == 2
+    await started.wait()
+    closing = asyncio.create_task(inbox.close())
+    release.set()
+    await closing
+    assert finished == ["E1"], "the event in hand finished; the next one was not begun"
+    assert len(await pending_seqs(store)) == 1, "E2 stays stored for the next start"
+    await store.engine.dispose()
