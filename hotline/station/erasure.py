@@ -16,11 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.desk import Desk
 from hotline.flows import mailcase
 from hotline.mailbox.parse import ParsedMail
+from hotline.ports import EmployeeChannel
 from hotline.privacy.forget import forget
 from hotline.station.batch import Batch
+from hotline.station.mail_channel import (
+    MailReplies,
+    MailThread,
+    Queue,
+    batch_queue,
+    mail_recipient,
+    session_queue,
+)
 from hotline.station.outbox import Outbox
 from hotline.storage.models import Case, Employee, Mail
-from hotline.storage.models import Outbox as OutboxRow
 
 
 class MailErasure:
@@ -28,14 +36,20 @@ class MailErasure:
         self.desk = desk
         self.outbox = outbox
 
-    def nothing_held(self, batch: Batch, mail: ParsedMail, row: dict[str, Any]) -> None:
+    def _reply(self, queue: Queue, mail: ParsedMail, case: Case | None, kind: str) -> EmployeeChannel:
+        """The e-mail channel for one machine-sent reply to ``mail``, queued in the caller's unit of work."""
+        return MailReplies(self.outbox, MailThread.replying_to(mail, case), queue, kind=kind)
+
+    async def nothing_held(self, batch: Batch, mail: ParsedMail, row: dict[str, Any]) -> None:
         """Someone we hold nothing about asks: say so, and keep only the mail's dedup key (``row``
         without its bytes)."""
         text = self.desk.render("mail.forget_nothing")
-        batch.insert(OutboxRow, self.outbox.automatic_reply("forget_done", mail, text, None), None)
+        await self._reply(batch_queue(batch), mail, None, "forget_done").send_text(
+            mail_recipient(mail.from_address), text
+        )
         batch.insert(Mail, {**row, "raw_enc": None}, None)
 
-    def explain(
+    async def explain(
         self, batch: Batch, effect: mailcase.ExplainForget, case: Case | None, employee: Employee,
         mail: ParsedMail,
     ) -> None:  # fmt: skip
@@ -45,10 +59,10 @@ class MailErasure:
         key = "mail.forget_unconfirmed" if effect.unconfirmed else "mail.forget_explain"
         hours = f"{email.forget_code_hours:g}"
         text = self.desk.render(key, keyword=email.forget_confirm_keyword, code=code, hours=hours)
-        values = self.outbox.automatic_reply("forget_explain", mail, text, case)
-        batch.insert(OutboxRow, values, case)
-        if case is not None:  # the confirmation will be a reply to this mail: thread it to the case
-            batch.link_ours(case, (values["message_id"],))
+        # In the case's thread, if any: the confirmation will be a reply to this mail and joins the case.
+        await self._reply(batch_queue(batch), mail, case, "forget_explain").send_text(
+            mail_recipient(mail.from_address), text
+        )
 
     async def erase(self, s: AsyncSession, batch: Batch) -> None:
         """After the batch is written (nothing of theirs is pending): spent and expired codes go, new
@@ -57,5 +71,5 @@ class MailErasure:
         for employee, address, asked in batch.forgets:
             await forget(s, employee, batch.now)
             text = self.desk.render("mail.forget_done")
-            values = self.outbox.automatic_reply("forget_done", asked, text, None, address=address)
-            s.add(OutboxRow(**values))
+            port = self._reply(session_queue(s, self.desk.store.vault), asked, None, "forget_done")
+            await port.send_text(mail_recipient(address), text)

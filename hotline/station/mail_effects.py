@@ -2,7 +2,8 @@
 
 :class:`MailEffects` is the :class:`~hotline.executor.EffectContext` of one mail: rows are queued in the
 batch (inserted in one flush at its end, see ``station.sink``), the acknowledgement and the crisis reply
-are queued in the outbox with the batch (sent after the commit), alerts and counselor notices are
+go through the e-mail :class:`~hotline.ports.EmployeeChannel` (``station.mail_channel``), which queues
+them in the outbox with the batch (sent after the commit), alerts and counselor notices are
 collected in ``after`` and go out after the commit. Nothing here touches the database or the network
 itself. The effects are matched once, in ``hotline.executor``.
 """
@@ -27,12 +28,13 @@ from hotline.flows.vocabulary import (
     StoreInbound,
 )
 from hotline.mailbox.parse import ParsedMail
+from hotline.ports import EmployeeChannel, Recipient
 from hotline.station.batch import After, Batch
 from hotline.station.erasure import MailErasure
+from hotline.station.mail_channel import MailReplies, MailThread, batch_queue, mail_recipient
 from hotline.station.outbox import Outbox
 from hotline.storage import repo
 from hotline.storage.models import Case, Employee, Message
-from hotline.storage.models import Outbox as OutboxRow
 from hotline.timer_kinds import TimerKind
 
 
@@ -76,7 +78,7 @@ class MailEffects(EffectContext):
 
     async def explain_forget(self, effect: mailcase.ExplainForget) -> None:
         if self.employee is not None:  # always: only a known sender's request is explained
-            self.erasure.explain(self.batch, effect, self.case, self.employee, self.mail)
+            await self.erasure.explain(self.batch, effect, self.case, self.employee, self.mail)
             self.after.stored += 1
 
     async def forget_sender(self, effect: mailcase.ForgetSender) -> None:
@@ -84,15 +86,21 @@ class MailEffects(EffectContext):
             self.batch.forgets.append((self.employee, self.mail.from_address, self.mail))
             self.row["raw_enc"] = None  # nothing of theirs stays, whatever case the mail lands in
 
+    def _reply(self, kind: str) -> EmployeeChannel:
+        """The e-mail channel for one machine-sent reply to this mail, in its thread (and its case's, if
+        any), queued in the batch: it leaves after the batch commits."""
+        thread = MailThread.replying_to(self.mail, self.case)
+        return MailReplies(self.outbox, thread, batch_queue(self.batch), kind=kind)
+
+    @property
+    def _sender(self) -> Recipient:
+        return mail_recipient(self.mail.from_address)
+
     async def crisis_reply(self, effect: mailcase.CrisisReply) -> None:
         case = self.case
         key = "mail.crisis_imminent" if effect.risk is Risk.IMMINENT else "mail.crisis_elevated"
         text = self.desk.render(key, code=case.code if case else "—")
-        crisis_mail = self.batch.insert(
-            OutboxRow, self.outbox.automatic_reply("crisis", self.mail, text, case), case
-        )
-        if case is not None:
-            self.batch.link_ours(case, (crisis_mail["message_id"],))
+        await self._reply("crisis").send_text(self._sender, text)
 
     async def flag_for_human(self, effect: mailcase.FlagForHuman) -> None:
         self.row["needs_human"] = True
@@ -117,8 +125,14 @@ class MailEffects(EffectContext):
     async def acknowledge(self, effect: mailcase.Acknowledge) -> None:
         if (case := self.case) is None:
             return
-        ack = self.outbox.acknowledgement(case, self.mail, effect.due_at, effect.crisis)
-        self.batch.link_ours(case, (self.batch.insert(OutboxRow, ack, case)["message_id"],))
+        # The one acknowledgement of a new case; for a crisis it leads with the crisis reply (1925, and
+        # 110/119 when imminent): one mail, not two.
+        desk = self.desk
+        key = {None: "mail.ack_text", Risk.IMMINENT: "mail.ack_crisis_imminent"}.get(
+            effect.crisis, "mail.ack_crisis_elevated"
+        )
+        due_date = desk.texts.format_date(effect.due_at.astimezone(desk.hours.zone).date())
+        await self._reply("ack").send_text(self._sender, desk.render(key, code=case.code, due_date=due_date))
 
     async def reopen(self, effect: mailcase.Reopen) -> None:
         if (case := self.case) is not None:

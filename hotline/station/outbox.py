@@ -14,23 +14,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT
 from hotline.desk import Desk, Outgoing
-from hotline.domain import Risk, email_identity
+from hotline.domain import email_identity
 from hotline.loops import WakeableLoop
-from hotline.mailbox.compose import compose_reply_bytes, reply_subject
+from hotline.mailbox.compose import compose_reply_bytes
 from hotline.mailbox.errors import MailSendFailed
-from hotline.mailbox.parse import ParsedMail, parse_message
+from hotline.mailbox.parse import parse_message
 from hotline.mailbox.smtp import SmtpConfig, SmtpSession
+from hotline.ports import EmployeeChannel
+from hotline.station.mail_channel import (
+    MailReplies,
+    MailThread,
+    mail_recipient,
+    quotable,
+    session_queue,
+    thread_subject,
+)
 from hotline.station.sending import SESSIONS, Job, SendRun
 from hotline.storage import repo
-from hotline.storage.mail_keys import stored_key
-from hotline.storage.models import Case, Employee, Mail, ThreadKey
+from hotline.storage.models import Case, Employee, Mail
 from hotline.storage.models import Outbox as OutboxRow
 from hotline.timer_kinds import TimerKind
 
@@ -96,43 +104,6 @@ class Outbox:
             "created_at": desk.now(),
         }
 
-    def reply_subject(self, subject: str, code: str) -> str:
-        # compose_reply adds the "Re:"; the code goes in once, so follow-ups thread by subject too.
-        return reply_subject(subject, code).removeprefix("Re: ").removeprefix("Re:")
-
-    def automatic_reply(
-        self, kind: str, mail: ParsedMail, text: str, case: Case | None, *, address: str | None = None
-    ) -> dict[str, Any]:
-        """The outbox row of a machine-sent reply to ``mail`` (crisis numbers, forgetting), in its thread;
-        the caller links it to ``case``, if any."""
-        subject = self.reply_subject(quotable(mail), case.code) if case is not None else quotable(mail)
-        row = self.compose(
-            kind, address or mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
-            references=mail.references,
-        )  # fmt: skip
-        row["case_id"] = None
-        return row
-
-    def acknowledgement(
-        self, case: Case, mail: ParsedMail, due_at: datetime, crisis: Risk | None = None
-    ) -> dict[str, Any]:
-        """The outbox row of the one acknowledgement of a new case (the caller inserts it); for a crisis
-        it leads with the crisis reply (1925, and 110/119 when imminent): one mail, not two."""
-        desk = self.desk
-        key = {None: "mail.ack_text", Risk.IMMINENT: "mail.ack_crisis_imminent"}.get(
-            crisis, "mail.ack_crisis_elevated"
-        )
-        text = desk.render(
-            key,
-            code=case.code,
-            due_date=desk.texts.format_date(due_at.astimezone(desk.hours.zone).date()),
-        )
-        subject = self.reply_subject(quotable(mail), case.code)
-        return self.compose(
-            "ack", mail.from_address, subject, text, auto=True, in_reply_to=mail.message_id,
-            references=mail.references,
-        )  # fmt: skip
-
     async def answer(self, case_id: int, text: str, counselor_id: int, *, kind: str = "answer") -> bool:
         """Queue a counselor's answer (or a referral) in the case's thread; False if it cannot be sent.
 
@@ -178,16 +149,22 @@ class Outbox:
                 for message_id, recipient_enc in sent.all()
                 if email_identity(vault.decrypt(recipient_enc, context=CONTACT_CONTEXT)) == email_identity(to)
             ]
-            subject = self.reply_subject(quotable(original) if original else "", case.code)
-            body = desk.render("mail.answer_text", code=case.code, text=text)
             in_reply_to = original.message_id if original else None
-            references = [*(original.references if original else ()), *(m for m in ours if m != in_reply_to)]
-            row = self.compose(
-                kind, to, subject, body, auto=False, in_reply_to=in_reply_to, references=references,
-                counselor_id=counselor_id,
-            )  # fmt: skip
-            s.add(OutboxRow(case_id=case.id, **row))
-            s.add(ThreadKey(message_id=stored_key(desk.store.vault, row["message_id"]), case_id=case.id))
+            thread = MailThread(
+                subject=thread_subject(quotable(original) if original else "", case.code),
+                in_reply_to=in_reply_to,
+                references=(
+                    *(original.references if original else ()),
+                    *(m for m in ours if m != in_reply_to),
+                ),
+                case=case,
+            )
+            port: EmployeeChannel = MailReplies(
+                self, thread, session_queue(s, vault), kind=kind, auto=False, counselor_id=counselor_id
+            )
+            await port.send_text(
+                mail_recipient(to), desk.render("mail.answer_text", code=case.code, text=text)
+            )
             if kind == "survey":
                 # The invitation carries the survey's one-time code: it must not stay with the case, or
                 # the answer could be joined back to it. The case keeps only the fact; the outbox row goes
@@ -389,8 +366,3 @@ class Outbox:
     async def _step(self) -> float:
         await self.send_due()
         return await self._seconds_to_next()
-
-
-def quotable(mail: ParsedMail) -> str:
-    """The subject to quote back to a mail's sender: only one that decoded cleanly (never a guess)."""
-    return mail.subject if mail.subject_clean else ""

@@ -251,7 +251,7 @@ class MailStation:
                 mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid,
                 received_at=fetched.internaldate, raw_enc=None, now=batch.now,
             )  # fmt: skip
-            self.erasure.nothing_held(batch, mail, row)
+            await self.erasure.nothing_held(batch, mail, row)
             return
         employee = None if mail.is_auto_reply else self._employee(batch, sender)
         case = self._thread_case(batch, mail, employee)
