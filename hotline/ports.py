@@ -2,9 +2,11 @@
 
 A chat gateway sends and edits messages in Telegram, where the counselors' console lives (counselors are
 addressed by their Telegram id). Employees are reached through an :class:`EmployeeChannel`, one adapter
-per channel (Telegram today, LINE next), addressed by an opaque :class:`Recipient`; the adapters are
-registered in :class:`hotline.channels.EmployeeChannels`. The service renders texts and buttons; neither
-port knows anything about cases.
+per channel (Telegram, LINE, e-mail), addressed by an opaque :class:`Recipient`; the chat adapters are
+registered in :class:`hotline.channels.EmployeeChannels`, the e-mail one
+(``hotline.station.mail_channel.MailReplies``) is made per reply, bound to the thread, the kind of mail
+and the caller's unit of work. The service renders texts and buttons; neither port knows anything about
+cases.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ class ChatGateway(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    """An employee on a chat channel, as an opaque handle: the channel's name (``Channel`` value) and the
-    channel's own id for them as text (a Telegram chat id, a LINE user id). Only the adapter of that
-    channel reads ``address``; the service stores it sealed (``Employee.contact_enc``) and passes it on."""
+    """An employee on a channel, as an opaque handle: the channel's name (``Channel`` value) and the
+    channel's own id for them as text (a Telegram chat id, a LINE user id, an e-mail address). Only the
+    adapter of that channel reads ``address``; the service stores it sealed (``Employee.contact_enc``)
+    and passes it on."""
 
     channel: str
     address: str
