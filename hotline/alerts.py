@@ -198,6 +198,15 @@ class CrisisAlerts:
         with urgent():
             await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
 
+    async def line_event_set_aside(self, seq: int, attempts: int) -> None:
+        """A stored LINE event could not be carried out and was set aside (``line/shared.py``): every
+        supervisor, at once, without its content (it may hold a crisis nobody has read)."""
+        async with self.desk.store.unit() as s:
+            people = await repo.supervisors(s)
+        text = self.desk.render("counselor.line_event_set_aside", seq=seq, attempts=attempts)
+        with urgent():
+            await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
+
     def cue_label(self, cue: str) -> str:
         """A cue id as counselors read it (``config/`` [cue]), the id itself when there is no label."""
         parts = cue.split(".")

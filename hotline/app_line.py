@@ -20,7 +20,7 @@ from hotline.domain import Channel
 from hotline.line.front import LineFront
 from hotline.line.inbox import LineInbox
 from hotline.line.send import LineEmployees
-from hotline.line.shared import SharedLineInbox
+from hotline.line.shared import MAX_STARTS, SharedLineInbox
 from hotline.line.webhook import LineWebhook
 from hotline.ports import Clock
 from hotline.screening_service import ScreeningService
@@ -75,7 +75,16 @@ async def start_line(
     front = LineFront(desk, runner, employees, aftercare)
     concurrency = settings.line.concurrent_events
     inbox = (  # several workers on PostgreSQL: per user under an advisory lock; SQLite: one process
-        SharedLineInbox(store, locks, front.process, pseudonym, desk.deliver, clock, concurrency)
+        SharedLineInbox(
+            store,
+            locks,
+            front.process,
+            pseudonym,
+            desk.deliver,
+            clock,
+            concurrency,
+            set_aside=lambda seq: desk.alerts.line_event_set_aside(seq, MAX_STARTS),
+        )
         if store.locking
         else LineInbox(store, front.process, pseudonym, clock, concurrency)
     )

@@ -10,6 +10,12 @@ and its messages kept until sent, so an event is never carried out twice. A work
 locks with its connection; another worker's next look (at most :data:`RESCAN` seconds later) takes the user
 over: an event the dead worker had begun is carried out again from its stored copy, one it had settled has
 only its messages sent. There is no separate resume: every worker's dispatcher finds what is left.
+
+A worker whose lock connection was lost while it worked (an idle timeout, ``pg_terminate_backend``) finds
+out when it settles or finishes the event (:class:`~hotline.storage.inbound.TakenOver`: another worker
+began it since): its transaction is rolled back and the user left to the other worker. An event begun
+:data:`MAX_STARTS` times without finishing is set aside: kept sealed as stored (never purged), the
+user's later events go on, and every supervisor is told at once, without its content.
 """
 
 from __future__ import annotations
@@ -29,17 +35,19 @@ from hotline.line.inbox import LineInbox
 from hotline.loops import WakeableLoop
 from hotline.ports import Clock
 from hotline.storage import inbound, line_repo
+from hotline.storage.inbound import TakenOver
 from hotline.storage.leases import Locks
 from hotline.storage.repo import Store
 
 log = logging.getLogger(__name__)
 
 RESCAN = 1.0  # seconds between looks for users nobody is working on (a worker died, a lock was busy)
-MAX_STARTS = 5  # an event begun this often without finishing is set aside (logged as critical)
+MAX_STARTS = 5  # an event begun this often without finishing is set aside (kept sealed, supervisors told)
 RETRY_PAUSE = 0.5  # seconds, after carrying an event out failed
 NO_USER = 0x4C494E45  # the lock of events from no one user (groups, rooms): "LINE"
 
 Deliver = Callable[[Sequence[Outgoing]], Awaitable[object]]
+SetAside = Callable[[int], Awaitable[None]]  # tells the supervisors (no content) that an event was set aside
 
 
 class EventFailed(Exception):
@@ -56,6 +64,7 @@ class SharedLineInbox(LineInbox):
         deliver: Deliver,
         clock: Clock,
         concurrency: int = 16,
+        set_aside: SetAside | None = None,
     ) -> None:
         super().__init__(store, process, pseudonym, clock, concurrency)
         self.locks = locks
@@ -66,6 +75,7 @@ class SharedLineInbox(LineInbox):
         self._loop = WakeableLoop("hotline-line-inbox", self._step, error_wait=RESCAN)
         self.processed = 0
         self.shared = True
+        self._set_aside = set_aside
 
     @property
     def alive(self) -> bool:
@@ -120,7 +130,7 @@ class SharedLineInbox(LineInbox):
         if free <= 0 or self._stopping or not self.accepting:  # not accepting: a test's stand-in for a crash
             return RESCAN
         async with self.store.unit() as s:
-            keys = await line_repo.waiting_users(s, self.concurrency + len(self._drains))
+            keys = await line_repo.waiting_users(s, free, NO_USER)
         for key in keys:
             if free <= 0:
                 break
@@ -136,23 +146,29 @@ class SharedLineInbox(LineInbox):
     async def _drain(self, key: str | None, generation: int) -> None:
         """Carry out the user's events in order while this worker holds the user; then let go."""
         done: int | None = None  # carried out, not yet recorded: recorded with the next start (one commit)
+        owner = self.locks.owner
         try:
             while not self._stopping and self.locks.generation == generation:
                 async with self.store.unit() as s:
                     if done is not None:
-                        await line_repo.finish(s, [done], self.clock())
-                    started = await line_repo.start_next(s, key, self.locks.owner)
+                        await line_repo.finish_mine(s, done, owner, self.clock())
+                    started = await line_repo.start_next(s, key, owner)
                 if done is not None:
                     self.processed += 1
                     done = None
                 if started is None:
                     break
-                await self._one(started)
+                if started.payload_enc is not None and started.attempts > MAX_STARTS:
+                    await self._put_aside(started)
+                    continue
+                await self._one(started, owner)
                 done = started.seq
             if done is not None:  # stopping, or the lock connection was lost
                 async with self.store.unit() as s:
-                    await line_repo.finish(s, [done], self.clock())
+                    await line_repo.finish_mine(s, done, owner, self.clock())
                 self.processed += 1
+        except TakenOver:
+            log.warning("another worker took over a LINE user this worker was serving (its lock was lost)")
         except EventFailed as failed:
             log.error("%s; it stays stored and is begun again", failed)
             await asyncio.sleep(RETRY_PAUSE)
@@ -168,7 +184,26 @@ class SharedLineInbox(LineInbox):
                     log.error("could not release a LINE user's lock (%s)", type(exc).__name__)
             self._loop.wake()  # an event that came in meanwhile (another worker stored it) is taken now
 
-    async def _one(self, started: line_repo.Started) -> None:
+    async def _put_aside(self, started: line_repo.Started) -> None:
+        """Begun too often without finishing: kept sealed as stored, the supervisors told (no content)."""
+        async with self.store.unit() as s:
+            await line_repo.set_aside(s, started.seq, self.locks.owner, self.clock())
+        log.critical(
+            "LINE event %d could not be carried out in %d starts; set aside, kept sealed for an operator",
+            started.seq,
+            MAX_STARTS,
+        )
+        if self._set_aside is not None:
+            try:
+                await self._set_aside(started.seq)
+            except Exception as exc:
+                log.error(
+                    "could not tell the supervisors that LINE event %d was set aside (%s)",
+                    started.seq,
+                    type(exc).__name__,
+                )
+
+    async def _one(self, started: line_repo.Started, owner: str) -> None:
         if started.attempts > 1:
             log.warning(
                 "LINE event %d was begun %d times before (a worker stopped or failed during it); again",
@@ -179,22 +214,19 @@ class SharedLineInbox(LineInbox):
             if started.replies_enc is not None:
                 await self.deliver(open_replies(self.store.vault, started.replies_enc))
             return
-        if started.attempts > MAX_STARTS:
-            log.critical(
-                "LINE event %d could not be carried out in %d starts; set aside", started.seq, MAX_STARTS
-            )
-            return
         raw = json.loads(self.store.vault.decrypt(started.payload_enc, context=line_repo.EVENT_CONTEXT))
         try:
             event = Event.from_dict(raw)
         except ValueError:  # a type this SDK does not know: nothing to carry out
             log.warning("a LINE event of a type this version does not know was skipped")
             return
-        token = ticket.CURRENT.set(ticket.Ticket(started.seq, self.store.vault))
+        token = ticket.CURRENT.set(ticket.Ticket(started.seq, owner, self.store.vault))
         try:
             async with self._slots:
                 await self.process(event)
         except asyncio.CancelledError:
+            raise
+        except TakenOver:
             raise
         except Exception as exc:  # the error's type only: its text may quote the event
             raise EventFailed(f"LINE event {started.seq} failed ({type(exc).__name__})") from None

@@ -4,7 +4,8 @@ With events carried out under a user's lock (:mod:`hotline.line.shared`), the ru
 inside the transaction that writes what an event decided: the event is erased in that same commit and
 the messages it will send are kept (sealed) until they have gone. A worker that dies after the commit
 leaves only the messages for the next worker to send; the event is never carried out twice. Outside that
-(one process on SQLite, timers, tests) nothing happens.
+(one process on SQLite, timers, tests) nothing happens. Settling checks that the event is still this
+worker's (:class:`~hotline.storage.inbound.TakenOver` otherwise: the transaction is rolled back).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from hotline.storage import line_repo
 
 
 class Ticket:
-    def __init__(self, seq: int, vault: Vault) -> None:
+    def __init__(self, seq: int, owner: str, vault: Vault) -> None:
         self.seq = seq
+        self.owner = owner
         self.vault = vault
         self.settled = False
 
     async def settle(self, s: AsyncSession, out: Dispatch) -> None:
         replies = [item for item in in_delivery_order(out.items) if isinstance(item, Outgoing)]
-        await line_repo.settle(s, self.seq, seal_replies(self.vault, replies))
+        await line_repo.settle(s, self.seq, self.owner, seal_replies(self.vault, replies))
         self.settled = True
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, select, update
+from sqlalchemy import Column, Table, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.crypto import CONTACT_CONTEXT, CONTENT_CONTEXT, MAIL_CONTEXT, DecryptionFailed, Vault
@@ -319,14 +319,17 @@ def _line_user_in(vault: Vault, payload: bytes | None, replies: bytes | None) ->
 
 
 async def _rekey_line_events(store: Store, batch_size: int) -> int:
-    """The user key of each LINE event not yet done, made again under the current key."""
+    """The user key of each LINE event not yet done (or set aside), made again under the current key."""
     vault, changed, last = store.vault, 0, 0
     while True:
         async with store.unit() as s:
             rows = (
                 await s.execute(
                     select(LineEvent.seq, LineEvent.user_key, LineEvent.payload_enc, LineEvent.replies_enc)
-                    .where(LineEvent.done_at.is_(None), LineEvent.seq > last)
+                    .where(
+                        or_(LineEvent.done_at.is_(None), LineEvent.payload_enc.is_not(None)),
+                        LineEvent.seq > last,
+                    )
                     .order_by(LineEvent.seq)
                     .limit(batch_size)
                 )

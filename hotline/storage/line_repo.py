@@ -5,7 +5,14 @@ An event is kept sealed (it names the LINE user) only until it has been processe
 and user key are dropped and the bare event id stays, so that a late redelivery is still recognised.
 With several workers (PostgreSQL) a user's events are carried out by the worker that holds the user's
 advisory lock (:mod:`hotline.line.shared`): :func:`waiting_users`, :func:`start_next` (``attempts``
-counts the starts), :func:`settle` in the transaction that carries an event out, :func:`finish`.
+counts the starts, ``started_by`` names the worker that began it last), :func:`settle` in the transaction
+that carries an event out, :func:`finish`. Only the worker that began an event may settle or finish it
+(:class:`~hotline.storage.inbound.TakenOver` otherwise: its lock connection was lost and another worker
+took the user over).
+
+An event begun :data:`~hotline.line.shared.MAX_STARTS` times without finishing is *set aside*
+(:func:`set_aside`): marked done with its sealed copy and user key kept as stored, never pruned nor
+purged, for an operator to look at and queue again (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import BigInteger, ColumnElement, column, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.storage.inbound import TakenOver, chat_key
 from hotline.storage.models import Employee, LineBlocked, LineEvent
 
 EVENT_CONTEXT = b"line-event"  # what a stored event is sealed with
@@ -65,7 +73,8 @@ async def pending(s: AsyncSession) -> list[tuple[int, str | None, bytes]]:
 
 
 async def finish(s: AsyncSession, seqs: Sequence[int], now: datetime) -> None:
-    """These events are done: their payload, replies and user key go; the bare id stays (deduplication)."""
+    """These events are done: their payload, replies and user key go; the bare id stays (deduplication).
+    One process (SQLite): no worker to check; several workers use :func:`finish_mine`."""
     await s.execute(
         update(LineEvent)
         .where(LineEvent.seq.in_(list(seqs)))
@@ -74,20 +83,68 @@ async def finish(s: AsyncSession, seqs: Sequence[int], now: datetime) -> None:
     )
 
 
+async def _mine(s: AsyncSession, seq: int, owner: str, **values: object) -> None:
+    result = await s.execute(
+        update(LineEvent)
+        .where(LineEvent.seq == seq, LineEvent.started_by == owner)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise TakenOver(f"LINE event {seq} was taken over by another worker")
+
+
+async def finish_mine(s: AsyncSession, seq: int, owner: str, now: datetime) -> None:
+    """:func:`finish` for the worker that began the event; :class:`TakenOver` when ``owner`` no longer is."""
+    await _mine(s, seq, owner, done_at=now, payload_enc=None, replies_enc=None, user_key=None)
+
+
+async def set_aside(s: AsyncSession, seq: int, owner: str, now: datetime) -> None:
+    """Begun too often without finishing: done (the user's later events go on), its sealed copy and user
+    key kept as stored for an operator (never pruned or purged while set aside)."""
+    await _mine(s, seq, owner, done_at=now)
+
+
+async def set_aside_count(s: AsyncSession) -> int:
+    """Events set aside (for operators)."""
+    count = await s.scalar(
+        select(func.count()).where(LineEvent.done_at.is_not(None), LineEvent.payload_enc.is_not(None))
+    )
+    return int(count or 0)
+
+
 def _of_user(user_key: str | None) -> ColumnElement[bool]:
     return LineEvent.user_key.is_(None) if user_key is None else LineEvent.user_key == user_key
 
 
-async def waiting_users(s: AsyncSession, limit: int) -> list[str | None]:
-    """User keys with events not yet done, the longest-waiting first (None: events of no one user)."""
+# Lock keys held by any session (advisory locks in the one-bigint space, hotline.storage.leases).
+_HELD = text(
+    """SELECT (l.classid::bigint << 32) | l.objid::bigint AS held_key FROM pg_locks l
+       WHERE l.locktype = 'advisory' AND l.objsubid = 1
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+).columns(column("held_key", BigInteger))
+
+
+async def waiting_users(s: AsyncSession, limit: int, no_user: int | None = None) -> list[str | None]:
+    """User keys with events not yet done, the longest-waiting first (None: events of no one user).
+    On PostgreSQL, users whose lock (``chat_key`` of the user key; ``no_user`` for None) any session
+    holds are left out, so a worker whose oldest ``limit`` users are held elsewhere finds the next ones."""
     rows = await s.execute(
-        select(LineEvent.user_key)
+        select(LineEvent.user_key, func.min(LineEvent.seq))
         .where(LineEvent.done_at.is_(None))
         .group_by(LineEvent.user_key)
         .order_by(func.min(LineEvent.seq))
-        .limit(limit)
     )
-    return [key for (key,) in rows]
+    if s.get_bind().dialect.name != "postgresql":
+        return [key for key, _ in rows.all()[:limit]]
+    held = set((await s.scalars(select(_HELD.subquery().c.held_key))).all())
+    free: list[str | None] = []
+    for key, _ in rows:
+        if (no_user if key is None else chat_key(key)) not in held:
+            free.append(key)
+            if len(free) >= limit:
+                break
+    return free
 
 
 @dataclass(frozen=True)
@@ -117,15 +174,11 @@ async def start_next(s: AsyncSession, user_key: str | None, owner: str) -> Start
     return None if row is None else Started(row[0], row[1], row[2], row[3])
 
 
-async def settle(s: AsyncSession, seq: int, replies_enc: bytes) -> None:
+async def settle(s: AsyncSession, seq: int, owner: str, replies_enc: bytes) -> None:
     """In the transaction that carries out what the event decided: the event itself is erased (it is
-    never carried out again) and the replies it still has to send are kept until they have gone."""
-    await s.execute(
-        update(LineEvent)
-        .where(LineEvent.seq == seq)
-        .values(payload_enc=None, replies_enc=replies_enc)
-        .execution_options(synchronize_session=False)
-    )
+    never carried out again) and the replies it still has to send are kept until they have gone.
+    Raises :class:`TakenOver` when ``owner`` is no longer the worker that began it."""
+    await _mine(s, seq, owner, payload_enc=None, replies_enc=replies_enc)
 
 
 async def backlog(s: AsyncSession) -> int:
@@ -137,7 +190,11 @@ async def prune(s: AsyncSession, before: datetime) -> int:
     """Forget the ids of events carried out before ``before`` (LINE redelivers for a short while only)."""
     result = await s.execute(
         delete(LineEvent)
-        .where(LineEvent.done_at.is_not(None), LineEvent.done_at < before)
+        .where(
+            LineEvent.done_at.is_not(None),
+            LineEvent.done_at < before,
+            LineEvent.payload_enc.is_(None),  # one set aside is kept for an operator
+        )
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -109,7 +109,10 @@ async def test_key_rotation_re_keys_the_block_list_and_pending_events(db_url: st
             ("E2", old.pseudonym(Channel.LINE.value, MEI), old.encrypt(json.dumps(event("E2", MEI)), context=line_repo.EVENT_CONTEXT)),
         ]  # fmt: skip
         [(_, _, _), (settled, _, _)] = await line_repo.add_events(s, rows, NOW)
-        await line_repo.settle(s, settled, seal_replies(old, [Outgoing(line_recipient(MEI), "已決定的回覆")]))
+        assert await line_repo.start_next(s, old.pseudonym(Channel.LINE.value, MEI), "w1") is not None
+        await line_repo.settle(
+            s, settled, "w1", seal_replies(old, [Outgoing(line_recipient(MEI), "已決定的回覆")])
+        )
     await store.close()
 
     store = Store(db_url, Vault(KEY_B, (KEY_A,)))
