@@ -69,7 +69,7 @@ def text_event(event_id: str, user_id: str, text: str) -> dict[str, Any]:
 
 def said(event: Event) -> str:
     assert isinstance(event, MessageEvent) and isinstance(event.message, TextMessageContent)
-    return event.message.text
+    return str(event.message.text)
 
 
 @asynccontextmanager
