@@ -22,12 +22,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, column, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    case,
+    column,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.storage.inbound import TakenOver, chat_key
+from hotline.storage.inbound import TakenOver
 from hotline.storage.models import Employee, LineBlocked, LineEvent
 
 EVENT_CONTEXT = b"line-event"  # what a stored event is sealed with
@@ -117,6 +129,10 @@ def _of_user(user_key: str | None) -> ColumnElement[bool]:
     return LineEvent.user_key.is_(None) if user_key is None else LineEvent.user_key == user_key
 
 
+# inbound.chat_key in SQL: 63 bits of the hex pseudonym (a logical shift of the bit string, so never negative).
+_LOCK_OF_USER = literal_column(
+    "(('x' || substr(line_events.user_key, 1, 16))::bit(64) >> 1)::bigint", BigInteger
+)
 # Lock keys held by any session (advisory locks in the one-bigint space, hotline.storage.leases).
 _HELD = text(
     """SELECT (l.classid::bigint << 32) | l.objid::bigint AS held_key FROM pg_locks l
@@ -125,26 +141,21 @@ _HELD = text(
 ).columns(column("held_key", BigInteger))
 
 
-async def waiting_users(s: AsyncSession, limit: int, no_user: int | None = None) -> list[str | None]:
+async def waiting_users(s: AsyncSession, limit: int, no_user: int = 0) -> list[str | None]:
     """User keys with events not yet done, the longest-waiting first (None: events of no one user).
     On PostgreSQL, users whose lock (``chat_key`` of the user key; ``no_user`` for None) any session
     holds are left out, so a worker whose oldest ``limit`` users are held elsewhere finds the next ones."""
-    rows = await s.execute(
-        select(LineEvent.user_key, func.min(LineEvent.seq))
+    query = (
+        select(LineEvent.user_key)
         .where(LineEvent.done_at.is_(None))
         .group_by(LineEvent.user_key)
         .order_by(func.min(LineEvent.seq))
+        .limit(limit)
     )
-    if s.get_bind().dialect.name != "postgresql":
-        return [key for key, _ in rows.all()[:limit]]
-    held = set((await s.scalars(select(_HELD.subquery().c.held_key))).all())
-    free: list[str | None] = []
-    for key, _ in rows:
-        if (no_user if key is None else chat_key(key)) not in held:
-            free.append(key)
-            if len(free) >= limit:
-                break
-    return free
+    if s.get_bind().dialect.name == "postgresql":
+        lock = case((LineEvent.user_key.is_(None), literal(no_user, BigInteger)), else_=_LOCK_OF_USER)
+        query = query.where(lock.not_in(select(_HELD.subquery().c.held_key)))
+    return [key for (key,) in await s.execute(query)]
 
 
 @dataclass(frozen=True)
