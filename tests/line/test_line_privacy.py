@@ -128,3 +128,30 @@ async def test_key_rotation_re_keys_the_block_list_and_pending_events(db_url: st
         assert (again.line_keys, again.line_dropped) == (0, 0)
     finally:
         await store.close()
+
+
+async def test_key_rotation_re_keys_an_event_set_aside(db_url: str) -> None:
+    """A set-aside event keeps its user key (to be queued again in the user's order): rotation makes it
+    again under the new key, as for events not yet carried out."""
+    store = await make_store(db_url, Vault(KEY_A))
+    old = store.vault
+    async with store.unit() as s:
+        sealed = old.encrypt(json.dumps(event("E9", MEI)), context=line_repo.EVENT_CONTEXT)
+        [(seq, _, _)] = await line_repo.add_events(
+            s, [("E9", old.pseudonym(Channel.LINE.value, MEI), sealed)], NOW
+        )
+        assert await line_repo.start_next(s, old.pseudonym(Channel.LINE.value, MEI), "w1") is not None
+        await line_repo.set_aside(s, seq, "w1", NOW)
+    await store.close()
+
+    store = Store(db_url, Vault(KEY_B, (KEY_A,)))
+    try:
+        report = await rotate_keys(store, compact_after=False)
+        assert report.completed
+        async with store.unit() as s:
+            row = await s.get(LineEvent, seq)
+            assert row is not None and row.done_at is not None and row.payload_enc is not None
+            assert row.user_key == store.vault.pseudonym(Channel.LINE.value, MEI)
+            assert await line_repo.set_aside_count(s) == 1
+    finally:
+        await store.close()
