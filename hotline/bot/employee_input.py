@@ -17,6 +17,7 @@ from hotline.bot.booking_console import COMMANDS as STAFF_COMMANDS
 from hotline.bot.runner import EmployeeRunner
 from hotline.desk import Desk, Outgoing
 from hotline.flows.vocabulary import Command, Pressed, Said
+from hotline.line import ticket as line_ticket
 
 if TYPE_CHECKING:
     from hotline.bot.aftercare import Aftercare
@@ -53,7 +54,8 @@ class EmployeeInput:
         head, _, args = text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()
         refused = name in CONSOLE_COMMANDS or name in STAFF_COMMANDS
-        with inbox.more_to_come(bool(args.strip())):  # the words after it settle the update, not the command
+        more = bool(args.strip())
+        with inbox.more_to_come(more), line_ticket.more_to_come(more):  # the words after it settle it
             refused = await self._command(user_id, chat_id, name, args, refused)
         if args.strip():
             screening = await runner.screen(user_id, args)

@@ -106,6 +106,11 @@ async def _mine(s: AsyncSession, seq: int, owner: str, **values: object) -> None
         raise TakenOver(f"LINE event {seq} was taken over by another worker")
 
 
+async def still_mine(s: AsyncSession, seq: int, owner: str) -> None:
+    """Nothing changes: :class:`TakenOver` when ``owner`` is no longer the worker that began the event."""
+    await _mine(s, seq, owner, started_by=owner)
+
+
 async def finish_mine(s: AsyncSession, seq: int, owner: str, now: datetime) -> None:
     """:func:`finish` for the worker that began the event; :class:`TakenOver` when ``owner`` no longer is."""
     await _mine(s, seq, owner, done_at=now, payload_enc=None, replies_enc=None, user_key=None)

@@ -4,7 +4,8 @@ An event that always fails is set aside after :data:`MAX_STARTS` starts, kept se
 pruned or purged) and every supervisor is told at once without its content. A worker whose lock
 connection is dropped (``pg_terminate_backend``) while it carries out an event finds, when it settles
 or finishes it, that the event is no longer its own: its transaction is rolled back and it leaves the
-user alone. A worker whose oldest waiting users are all held by other workers still finds the next.
+user alone. A worker whose oldest waiting users are all held by other workers still finds the next. A
+two-part event ("/help 我不想活了") is settled by its last part only: a stop between loses no crisis.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hotline.bot.runner import EmployeeRunner
 from hotline.crypto import Vault
 from hotline.desk import Outgoing
 from hotline.dispatch import Dispatch
+from hotline.flows.vocabulary import Said
 from hotline.line import ticket
 from hotline.line.shared import MAX_STARTS, NO_USER, SharedLineInbox
 from hotline.privacy.purge import purge
@@ -272,3 +274,45 @@ async def test_an_event_that_always_fails_is_set_aside_sealed_and_the_supervisor
     assert f"{aside.seq}" in text and "頂樓" not in text and mei.user_id not in text, (
         "no content, no identity"
     )
+
+
+async def test_a_crisis_after_a_command_survives_a_stop_between_the_two(
+    emu: TelegramEmulator, pg_url: str, clock: StageClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "/help 我今晚要從頂樓跳下去" on LINE: the command is carried out in one transaction, its words in
+    the next. A worker that stops between the two (here: the second part fails once) must not have
+    settled the event with the first: it is carried out again whole, and the crisis reaches the runner."""
+    original = EmployeeRunner.handle
+    failed: list[str] = []
+    crises: list[str] = []
+
+    async def fails_between(self: EmployeeRunner, user_id: int | str, chat_id: int | str, event: Any) -> None:
+        if isinstance(event, Said) and "#2" in event.text:
+            if not failed:
+                failed.append("after the command, before its words")
+                raise RuntimeError("the worker stopped here")
+            crises.append(event.text)
+        await original(self, user_id, chat_id, event)
+
+    monkeypatch.setattr(EmployeeRunner, "handle", fails_between)
+    async with line_emulator() as line:
+        mei = line.user("小美")
+        first = line.send_text(mei, CRISIS)  # opens a case: the command is carried out in a transaction
+        both = line.send_text(mei, f"/help {CRISIS} #2")
+        stage = worker(emu, line, pg_url, clock)
+        async with stage, aiohttp.ClientSession() as http:
+            assert await post(http, line, url_of(stage), first) == 200
+            assert await post(http, line, url_of(stage), both) == 200
+            inbox = stage.running.line_inbox
+            assert inbox is not None
+            await asyncio.wait_for(inbox.idle(), 30)
+            [_, row] = await rows_of(stage)
+    assert failed and crises == [f"{CRISIS} #2"], "the words after the command were carried out, once"
+    assert row.attempts == 2 and row.done_at is not None
+
+
+async def rows_of(stage: Any) -> list[LineEvent]:
+    store = stage.running.store
+    assert store is not None
+    async with store.unit() as s:
+        return list((await s.execute(sa.select(LineEvent).order_by(LineEvent.seq))).scalars())
