@@ -95,3 +95,20 @@ def test_both_layers_alert_on_a_bare_cannot_go_on_and_not_on_a_caregivers_exhaus
 
     assert both("我已經撐不下去了") in (Risk.ELEVATED, Risk.IMMINENT)
     assert both("照顧中風的爸爸兩年了，我真的撐不下去了，明天還要請假帶他回診") is Risk.DISTRESS
+
+
+def test_asking_to_talk_is_no_crisis_and_an_invitation_to_die_together_is() -> None:
+    """The help line's most common first message ("你好，我想找人聊聊") was read as an imminent suicide
+    pact by the fifth round's head (pact exemplars 找人一起…); ordinary openers are exemplars now."""
+    from hotline.screening import merge
+    from hotline.screening_loader import load_screener
+
+    lexicon, learned = load_screener(), load_learned()
+
+    def both(text: str) -> Risk:
+        return merge(lexicon.screen(text), learned.screen(text)).risk
+
+    for opener in ("你好，我想找人聊聊", "想找人說說話", "hi, I'd like to talk to someone"):
+        assert both(opener) in (Risk.NONE, Risk.DISTRESS), opener
+    for pact in ("我想找人一起燒炭", "我想找人陪我一起結束"):
+        assert both(pact) in (Risk.ELEVATED, Risk.IMMINENT), pact
