@@ -192,18 +192,21 @@ class CrisisAlerts:
     async def update_set_aside(self, update_id: int, attempts: int) -> None:
         """A stored Telegram update could not be processed and was set aside (``bot/inbox.py``): every
         supervisor, at once, without its content (it may hold a crisis nobody has read)."""
-        async with self.desk.store.unit() as s:
-            people = await repo.supervisors(s)
-        text = self.desk.render("counselor.update_set_aside", update_id=update_id, attempts=attempts)
-        with urgent():
-            await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
+        await self._tell_supervisors(
+            self.desk.render("counselor.update_set_aside", update_id=update_id, attempts=attempts)
+        )
 
     async def line_event_set_aside(self, seq: int, attempts: int) -> None:
         """A stored LINE event could not be carried out and was set aside (``line/shared.py``): every
         supervisor, at once, without its content (it may hold a crisis nobody has read)."""
+        await self._tell_supervisors(
+            self.desk.render("counselor.line_event_set_aside", seq=seq, attempts=attempts)
+        )
+
+    async def _tell_supervisors(self, text: str) -> None:
+        """Every supervisor, at once, before any ordinary message."""
         async with self.desk.store.unit() as s:
             people = await repo.supervisors(s)
-        text = self.desk.render("counselor.line_event_set_aside", seq=seq, attempts=attempts)
         with urgent():
             await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
 
