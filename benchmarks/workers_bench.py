@@ -28,7 +28,7 @@ from pathlib import Path
 import asyncpg
 
 from benchmarks.echo_baseline import build_echo_app
-from benchmarks.telegram_bench import CRISIS, measure_echo_latency
+from benchmarks.telegram_bench import alert_latency, measure_echo_latency, percentile
 from hotline.sandbox import ChatUser, TelegramEmulator
 from hotline.sandbox.stage import DEMO_SECRET
 from tests.servers.dovecot import free_port
@@ -187,21 +187,10 @@ async def crisis_burst(n_workers: int, n: int = 200) -> tuple[list[float], float
             before = await _commits()
 
             async def one(i: int) -> float:
-                update = await emu.send_text(users[i], CRISIS.format(n=i))
-                tag = f"#{i}"
-                alert = await emu.wait_for(
-                    lambda c: "危機通報" in (c.text or "") and (c.text or "").rstrip().endswith(tag),
-                    method="sendMessage", chat_id=COUNSELOR, since=update, timeout=300,
-                )  # fmt: skip
-                return alert.at - update.at
+                return await alert_latency(emu, users[i], i, COUNSELOR, timeout=300)
 
             latencies = list(await asyncio.gather(*(one(i) for i in range(n))))
             return latencies, (await _commits() - before) / n
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main() -> None:
@@ -218,10 +207,10 @@ async def main() -> None:
     lat, commits = await crisis_burst(2)
     print("200 crises at once, 2 workers on PostgreSQL behind nginx:")
     print(
-        f"  echo bot: message -> reply   p50 {_pct(base, 0.5) * 1000:6.0f} ms  p99 {_pct(base, 0.99) * 1000:6.0f} ms"
+        f"  echo bot: message -> reply   p50 {percentile(base, 0.5) * 1000:6.0f} ms  p99 {percentile(base, 0.99) * 1000:6.0f} ms"
     )
     print(
-        f"  hotline: crisis -> alert     p50 {_pct(lat, 0.5) * 1000:6.0f} ms  p99 {_pct(lat, 0.99) * 1000:6.0f} ms"
+        f"  hotline: crisis -> alert     p50 {percentile(lat, 0.5) * 1000:6.0f} ms  p99 {percentile(lat, 0.99) * 1000:6.0f} ms"
         f"  (target p99 <= 500 ms)"
     )
     print(f"  database transactions per crisis (both workers, until the last alert)  {commits:.2f}")
