@@ -118,7 +118,9 @@ def _part(content_type: str, charset: str, codec: str, text: str, cte: str, extr
     if cte == "base64":
         body = base64.encodebytes(data).replace(b"\n", b"\r\n")
     elif cte == "quoted-printable":
-        body = quopri.encodestring(data).replace(b"\n", b"\r\n")
+        # quopri keeps the CRLF it is given: only bare LFs become CRLF (a blind replace wrote "=\r\r\n",
+        # which an IMAP server stores as a soft break and an empty line: a line break mid-character)
+        body = quopri.encodestring(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     else:
         body = data + b"\r\n"
     head = (
