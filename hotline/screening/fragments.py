@@ -35,6 +35,7 @@ class Kind(StrEnum):
 class Fragment:
     kind: Kind
     text: str
+    parts: tuple[str, ...] = ()  # a pair's two sentences (the learned layer reads it only around a cue)
 
 
 # Read whole up to this many characters (about 200 tokens of Chinese).
@@ -126,7 +127,7 @@ def fragments(text: str, earlier: Sequence[str] = ()) -> list[Fragment]:
         pairs = list(itertools.pairwise(parts))
         if len(pairs) > PAIRS_HEAD + PAIRS_TAIL:
             pairs = pairs[:PAIRS_HEAD] + pairs[-PAIRS_TAIL:]
-        out.extend(Fragment(Kind.PAIR, f"{first} {second}") for first, second in pairs)
+        out.extend(Fragment(Kind.PAIR, f"{first} {second}", (first, second)) for first, second in pairs)
     recent = [m.strip() for m in earlier if m.strip()]
     if recent:
         joined = " ".join([*recent, text])

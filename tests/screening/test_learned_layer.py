@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening import merge
 from hotline.screening.fragments import WHOLE_LIMIT, Kind, fragments, sentences
-from hotline.screening.learned import CUES, Gate, Head, LearnedLayer, Matrix
+from hotline.screening.learned import CUES, TOO_SHORT, Gate, Head, LearnedLayer, Matrix
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, fit_gate
 
 CLASSES = ("distress", "none", "suicide.plan", "violence.home")
@@ -106,12 +106,64 @@ def test_a_text_met_twice_in_one_call_is_encoded_once_and_judged_alike() -> None
     results = learned.screen_many(mails)
     assert [r.is_crisis for r in results] == [True, False, True, True]
     assert results == [LearnedLayer(WordEncoder(), head()).screen(m) for m in mails]
-    (sent,) = encoder.calls
+    sent = [text for call in encoder.calls for text in call]
+    assert len(encoder.calls) <= 2, "one encoder call a round"
     assert len(sent) == len(set(sent)) and hello in sent and thanks in sent
     assert len(sent) < sum(len(fragments(m)) for m in mails)
     # Read again (the next batch of a poll): nothing is encoded twice, the verdicts are the same.
+    calls = len(encoder.calls)
     assert learned.screen_many([*mails, "他昨天晚上又打我。"]) == [*results, results[2]]
-    assert len(encoder.calls) == 1
+    assert len(encoder.calls) == calls
+
+
+class SplitCueEncoder(WordEncoder):
+    """A cue split across two sentences: 藥 alone is half a plan, 藥 with 今晚 a whole one."""
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), len(CLASSES)), dtype=np.float32)
+        for row, text in enumerate(texts):
+            if "藥" in text:
+                out[row, 2] = 1.0 if "今晚" in text else 0.5
+                out[row, 1] = 0.0 if "今晚" in text else 0.5
+            else:
+                out[row, 1] = 1.0
+        return out
+
+
+LONG_DAY = "這個月的工作量真的很大，每天都加班到很晚。"  # harmless, and long enough to judge alone
+
+
+def test_a_cue_split_across_two_sentences_is_read_as_a_pair() -> None:
+    encoder = SplitCueEncoder()
+    learned = LearnedLayer(encoder, head(whole=0.5, part=0.8))
+    mail = "主管您好。" + LONG_DAY * 12 + "抽屜裡的藥我都準備好了。決定就在今晚結束這一切。"
+    pair = next(f for f in fragments(mail) if f.kind is Kind.PAIR and "今晚" in f.text)
+    assert pair.parts == ("抽屜裡的藥我都準備好了。", "決定就在今晚結束這一切。")
+    assert learned.screen(mail) == Screening(Risk.IMMINENT, (CUES["suicide.plan"],))
+    assert len(encoder.calls) == 2 and pair.text in encoder.calls[1], "read in the second round"
+
+
+def test_pairs_of_plainly_harmless_sentences_are_not_read() -> None:
+    encoder = WordEncoder()
+    learned = LearnedLayer(encoder, head())
+    mail = "主管您好，想請教一件事情。" + "".join(f"第{i}週的工作量真的很大，每天都加班。" for i in range(16))
+    assert any(f.kind is Kind.PAIR for f in fragments(mail))
+    assert learned.screen(mail) is NO_RISK
+    read = {text for call in encoder.calls for text in call}
+    assert not read & {f.text for f in fragments(mail) if f.kind is Kind.PAIR}
+
+
+def test_a_sentence_too_short_to_judge_alone_is_read_with_its_neighbours() -> None:
+    encoder = WordEncoder()
+    learned = LearnedLayer(encoder, head())
+    mail = "主管您好，想請教一件事情。" + LONG_DAY * 12 + "就這樣吧，再見。" + LONG_DAY
+    short = next(f for f in fragments(mail) if f.text == "就這樣吧，再見。")
+    assert len(short.text) < TOO_SHORT
+    learned.screen(mail)
+    read = {text for call in encoder.calls for text in call}
+    pairs = {f.text for f in fragments(mail) if f.kind is Kind.PAIR and short.text in f.parts}
+    assert len(pairs) == 2 and pairs <= read
 
 
 def test_only_so_many_fragments_are_remembered() -> None:

