@@ -193,7 +193,7 @@ def _one(rng: random.Random, i: int, crises: set[int]) -> bytes:
             codec,
             _flowed(text),
             "quoted-printable" if i % 2 else "8bit",
-            "; format=flowed; delsp=no",
+            "; format=flowed; delsp=yes",
         )
     return head.encode("ascii") + _part("text/plain", charset, codec, text, "8bit")
 

@@ -28,6 +28,7 @@ from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 
 from hotline.mailbox.address import parse_sender
 from hotline.mailbox.charset import clean_line, clean_text, decode_bytes
+from hotline.mailbox.flowed import deletes_space, is_flowed, unflow
 from hotline.mailbox.headers import (
     CASE_CODE_PATTERN,
     decode_header,
@@ -298,7 +299,12 @@ def _part_text(part: Message, walk: _Walk) -> str:
     decoded = decode_bytes(_raw_payload(part), label)
     if not decoded.exact:
         walk.defects.append("UndecodableText")
-    return clean_text(decoded.text)
+    text = decoded.text
+    if _content_type(part) == "text/plain":
+        readable = _readable(part)
+        if is_flowed(_param(readable, "format")):
+            text = unflow(text, delsp=deletes_space(_param(readable, "delsp")))
+    return clean_text(text)
 
 
 def _filename(part: Message) -> str | None:
