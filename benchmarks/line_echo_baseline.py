@@ -16,6 +16,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
 
@@ -99,10 +100,18 @@ class LoadResult:
 
 
 async def drive_first_messages(
-    emu: LineEmulator, n_users: int, *, text: str = FIRST_MESSAGE, timeout: float = 300
+    emu: LineEmulator,
+    n_users: int,
+    *,
+    text: str = FIRST_MESSAGE,
+    texts: Sequence[str] | None = None,
+    timeout: float = 300,
 ) -> LoadResult:
-    """``n_users`` new LINE users each send ``text`` at once to ``emu``'s webhook (whatever it is);
-    returns when every one has a successful reply or push (their first only is counted)."""
+    """``n_users`` new LINE users each send their first message at once to ``emu``'s webhook (whatever
+    it is): user ``i`` sends ``texts[i]``, or all of them ``text``; returns when every one has a
+    successful reply or push (their first only is counted)."""
+    if texts is not None and len(texts) < n_users:
+        raise ValueError(f"{len(texts)} texts for {n_users} users")
     users = [emu.user(f"員工{i}") for i in range(n_users)]
     waiting = {u.user_id for u in users}
 
@@ -114,16 +123,16 @@ async def drive_first_messages(
 
     mark = emu.mark()
     started = time.monotonic()
-    events = {u.user_id: emu.send_text(u, text) for u in users}
+    events = {u.user_id: emu.send_text(u, text if texts is None else texts[i]) for i, u in enumerate(users)}
     answers = await emu.wait_for_all(first_answer, n_users, since=mark, timeout=timeout)
     latencies = [c.at - events[str(c.to)].at for c in answers]
     return LoadResult(n_users, max(c.at for c in answers) - started, latencies)
 
 
-async def measure_echo(n_users: int = 300) -> LoadResult:
+async def measure_echo(n_users: int = 300, texts: Sequence[str] | None = None) -> LoadResult:
     async with LineEmulator() as emu, EchoWebhook(emu.api_url, emu.channel_secret, emu.access_token) as hook:
         emu.set_webhook(hook.url)
-        result = await drive_first_messages(emu, n_users)
+        result = await drive_first_messages(emu, n_users, texts=texts)
     if len({c.to for c in emu.calls if c.ok}) != n_users or any(not c.ok for c in emu.calls):
         raise AssertionError("the echo answered some users twice, or a call failed")
     return result
