@@ -36,7 +36,7 @@ from hotline.flows.vocabulary import (
     WithdrawCase,
 )
 from hotline.ports import Recipient
-from hotline.privacy.forget import forget, my_data
+from hotline.privacy.forget import forget, forget_unknown, my_data
 from hotline.recent import Window
 from hotline.storage import repo
 from hotline.storage.models import Case
@@ -118,6 +118,8 @@ class IntakeEffects(EffectContext):
                 text = desk.render("booking.counselor.forgotten", start=start)
                 after.out.routine(Outgoing(counselor_id, text))
             thread.employee = thread.conversation = thread.case = None
+        elif after.pseudonym:  # nothing kept of them but, on LINE, perhaps a stored event
+            await forget_unknown(self.s, after.pseudonym, desk.now())
         after.out.routine(Outgoing(self.to, desk.render("forget.done")))
         if self.window is not None:
             await self.window.forget(self.s, after.pseudonym)

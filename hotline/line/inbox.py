@@ -131,7 +131,7 @@ class LineInbox:
         try:
             while queue:
                 seq, raw = queue.popleft()
-                if await self._carry_out(raw):
+                if await self._carry_out(raw, seq):
                     self._mark_done(seq)  # leaves self._queued once the mark is committed
                 else:  # kept stored (sealed): tried again at the next start, never silently dropped
                     log.critical(
@@ -146,7 +146,7 @@ class LineInbox:
             if not queue:
                 self._queues.pop(key, None)
 
-    async def _carry_out(self, raw: dict[str, Any]) -> bool:
+    async def _carry_out(self, raw: dict[str, Any], seq: int) -> bool:
         """Process one event, retrying a failure (a rolled-back transaction, a server away); False when
         every attempt failed. Logs name the error's type only: an exception's text may quote the event
         (the SDK's parse errors quote the whole JSON, user id and text included)."""
@@ -158,7 +158,11 @@ class LineInbox:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self._slots:
-                    await self.process(event)
+                    token = line_repo.CARRYING_OUT.set(seq)
+                    try:
+                        await self.process(event)
+                    finally:
+                        line_repo.CARRYING_OUT.reset(token)
                 return True
             except asyncio.CancelledError:
                 raise

@@ -221,6 +221,7 @@ class SharedLineInbox(LineInbox):
             log.warning("a LINE event of a type this version does not know was skipped")
             return
         token = ticket.CURRENT.set(ticket.Ticket(started.seq, owner, self.store.vault))
+        carrying = line_repo.CARRYING_OUT.set(started.seq)
         try:
             async with self._slots:
                 await self.process(event)
@@ -231,4 +232,5 @@ class SharedLineInbox(LineInbox):
         except Exception as exc:  # the error's type only: its text may quote the event
             raise EventFailed(f"LINE event {started.seq} failed ({type(exc).__name__})") from None
         finally:
+            line_repo.CARRYING_OUT.reset(carrying)
             ticket.CURRENT.reset(token)

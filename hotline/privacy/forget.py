@@ -1,7 +1,8 @@
 """The employee's right to be forgotten (``/forget``) and to know what is kept (``/mydata``).
 
 Forgetting erases the employee's contact data, the content of their cases (messages, mails, queued
-mail) and the link between them and their cases; an open case is ended as withdrawn first. What stays
+mail), the content of their stored LINE events (set aside, or left over) and the link between them and
+their cases; an open case is ended as withdrawn first. What stays
 is what carries no content and no identity: the case rows as statistics (code, channel, dates, area,
 risk level, outcome), crisis-alert times and the audit trail — the office's figures and the record that
 the erasure happened. Both are recorded in the audit trail as the (anonymous) employee's own action.
@@ -47,6 +48,7 @@ class Forgotten:
     cases: int = 0
     messages: int = 0
     mails: int = 0
+    line_events: int = 0  # stored LINE events whose content was erased (set aside, or left over)
     ended: list[tuple[int, str, int | None]] = field(default_factory=list)  # (case id, code, counselor)
     bookings_ended: list[tuple[int, datetime]] = field(default_factory=list)  # (counselor, session start)
 
@@ -119,13 +121,41 @@ async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotte
         .values(employee_id=None, private_reason_enc=None)
     )
     await line_repo.forget_blocked(s, employee.pseudonym)  # issue 15: a LINE user's block-list entry
+    result.line_events = await forget_line_events(s, employee.pseudonym, now)
     await s.flush()
     await s.delete(employee)
     await record(
         s,
         actor=Actor.employee(),
         action=AuditAction.FORGET,
-        detail={"cases": result.cases, "messages": result.messages, "mails": result.mails},
+        detail={
+            "cases": result.cases,
+            "messages": result.messages,
+            "mails": result.mails,
+            "line_events": result.line_events,
+        },
         now=now,
     )
     return result
+
+
+async def forget_line_events(s: AsyncSession, pseudonym: str, now: datetime) -> int:
+    """A LINE user's stored events that still hold content (set aside, or left over before the event
+    asking to be forgotten): content and user key erased (:func:`line_repo.forget_user`). Nothing for
+    anyone else (a Telegram or e-mail pseudonym names no LINE event)."""
+    return await line_repo.forget_user(s, pseudonym, line_repo.CARRYING_OUT.get(), now)
+
+
+async def forget_unknown(s: AsyncSession, pseudonym: str, now: datetime) -> int:
+    """``/forget`` from someone the service keeps no employee row for (never accepted the notice): only
+    their stored LINE events can hold anything of theirs. Recorded as ``forget`` when something went."""
+    erased = await forget_line_events(s, pseudonym, now)
+    if erased:
+        await record(
+            s,
+            actor=Actor.employee(),
+            action=AuditAction.FORGET,
+            detail={"cases": 0, "messages": 0, "mails": 0, "line_events": erased},
+            now=now,
+        )
+    return erased

@@ -9,8 +9,8 @@ Policy (``[retention]``; 心理師法 record keeping, 個資法 minimisation):
 * Employees who never had a case (pre-consent or abandoned intake) are deleted after ``contact_days``;
   so is the raw text of e-mails that never became a case.
 * LINE (issue 15), after ``contact_days``: block-list entries (pseudonyms of users who blocked the
-  account) of people whose contact data is no longer kept, and events stored but never carried out
-  (their sealed content and user key).
+  account) of people whose contact data is no longer kept, and events stored but never carried out, set
+  aside ones included (their sealed content and user key).
 
 "Erased" means set to NULL (``outbox`` rows are deleted: their columns are NOT NULL and a sent mail of an
 expired case has no further use). Each batch is its own transaction and every statement only touches
@@ -48,7 +48,7 @@ class PurgeReport:
     contacts: int = 0  # employees' contact data erased
     employees: int = 0  # employees who never had a case, deleted
     line_blocked: int = 0  # LINE block-list entries deleted
-    line_events: int = 0  # LINE events never carried out, erased
+    line_events: int = 0  # LINE events never carried out (or set aside), erased
 
     @property
     def erased(self) -> int:

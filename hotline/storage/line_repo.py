@@ -11,13 +11,16 @@ that carries an event out, :func:`finish`. Only the worker that began an event m
 took the user over).
 
 An event begun :data:`~hotline.line.shared.MAX_STARTS` times without finishing is *set aside*
-(:func:`set_aside`): marked done with its sealed copy and user key kept as stored, never pruned nor
-purged, for an operator to look at and queue again (docs/operations.md).
+(:func:`set_aside`): marked done with its sealed copy and user key kept as stored, never pruned, for an
+operator to look at and queue again (docs/operations.md) — until its user asks to be forgotten
+(:func:`forget_user`) or the retention purge's ``contact_days`` have passed (:func:`purge_stale`): then
+its content and user key are erased like those of any event never carried out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +46,9 @@ from hotline.storage.inbound import TakenOver
 from hotline.storage.models import Employee, LineBlocked, LineEvent
 
 EVENT_CONTEXT = b"line-event"  # what a stored event is sealed with
+# The seq of the LINE event this task is carrying out (set by both inboxes around the handler), so that
+# ``/forget`` knows which of the user's stored events came before the one asking to be forgotten.
+CARRYING_OUT: ContextVar[int | None] = ContextVar("hotline_line_event_seq", default=None)
 
 
 def user_of(raw: dict[str, Any]) -> str | None:
@@ -118,7 +124,7 @@ async def finish_mine(s: AsyncSession, seq: int, owner: str, now: datetime) -> N
 
 async def set_aside(s: AsyncSession, seq: int, owner: str, now: datetime) -> None:
     """Begun too often without finishing: done (the user's later events go on), its sealed copy and user
-    key kept as stored for an operator (never pruned or purged while set aside)."""
+    key kept as stored for an operator (never pruned; erased by /forget and the retention purge)."""
     await _mine(s, seq, owner, done_at=now)
 
 
@@ -128,6 +134,27 @@ async def set_aside_count(s: AsyncSession) -> int:
         select(func.count()).where(LineEvent.done_at.is_not(None), LineEvent.payload_enc.is_not(None))
     )
     return int(count or 0)
+
+
+async def forget_user(s: AsyncSession, user_key: str, before: int | None, now: datetime) -> int:
+    """``/forget`` (in the erasure's transaction): the user's events that still hold content lose it and
+    their user key, and count as done; the bare event id and times stay (a redelivery is still
+    recognised; nothing in them says whose they were). That is every event of theirs set aside, and
+    every one stored before ``before`` (the event asking to be forgotten) and not yet done (one that
+    failed in every attempt, kept for the next start). Their events after it are what they wrote after
+    asking: carried out as usual (a crisis among them is screened like any message). Returns how many."""
+    kept = LineEvent.done_at.is_not(None) & LineEvent.payload_enc.is_not(None)  # set aside
+    if before is not None:
+        kept = kept | (LineEvent.done_at.is_(None) & (LineEvent.seq < before))
+    result = await s.execute(
+        update(LineEvent)
+        .where(LineEvent.user_key == user_key, kept)
+        .values(
+            done_at=func.coalesce(LineEvent.done_at, now), payload_enc=None, replies_enc=None, user_key=None
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _of_user(user_key: str | None) -> ColumnElement[bool]:
@@ -239,8 +266,9 @@ async def forget_blocked(s: AsyncSession, pseudonym: str) -> None:
 
 async def purge_stale(s: AsyncSession, cutoff: datetime, now: datetime) -> tuple[int, int]:
     """Retention: block-list entries older than ``cutoff`` of people the service keeps no contact data
-    for (nothing can be sent to them anyway), and events stored before ``cutoff`` and never done (their
-    sealed content and user key; the bare id stays). Returns (entries, events)."""
+    for (nothing can be sent to them anyway), and events stored before ``cutoff`` and never carried out:
+    not yet done, or set aside (their sealed content and user key; the bare id stays). Returns (entries,
+    events)."""
     kept = select(Employee.id).where(
         Employee.pseudonym == LineBlocked.pseudonym, Employee.contact_enc.is_not(None)
     )
@@ -251,8 +279,13 @@ async def purge_stale(s: AsyncSession, cutoff: datetime, now: datetime) -> tuple
     )
     events = await s.execute(
         update(LineEvent)
-        .where(LineEvent.done_at.is_(None), LineEvent.received_at < cutoff)
-        .values(done_at=now, payload_enc=None, replies_enc=None, user_key=None)
+        .where(
+            LineEvent.received_at < cutoff,
+            LineEvent.done_at.is_(None) | LineEvent.payload_enc.is_not(None),  # or set aside
+        )
+        .values(
+            done_at=func.coalesce(LineEvent.done_at, now), payload_enc=None, replies_enc=None, user_key=None
+        )
         .execution_options(synchronize_session=False)
     )
     return int(getattr(blocked, "rowcount", 0) or 0), int(getattr(events, "rowcount", 0) or 0)

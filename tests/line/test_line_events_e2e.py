@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
+from hotline.bot.runner import EmployeeRunner
 from hotline.errors import ChatUnavailable
+from hotline.line import inbox as line_inbox
 from hotline.line.send import LineEmployees, line_recipient
 from hotline.privacy.audit import audit_log
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import StageClock
 from hotline.storage.models import Case, Employee, LineBlocked
+from hotline.storage.models import LineEvent as LineEventRow
 from tests.line.line_support import LineStage, line_stage
 from tests.tests_support import COUNSELOR
 
@@ -88,3 +91,47 @@ async def test_rights_as_commands_and_a_console_command_refused(ls: LineStage) -
         assert (await s.scalars(select(Employee))).all() == []
         [case] = (await s.scalars(select(Case))).all()
         assert case.employee_id is None and case.channel == "line"
+
+
+async def test_forget_erases_an_event_left_over_after_every_attempt_failed(
+    ls: LineStage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process: an event that failed in every attempt stays stored (sealed, with the user's key) for
+    the next start. /forget erases it with the rest, so the next start cannot carry it out after the
+    erasure; what the user writes after /forget is carried out as usual."""
+    stage, line = ls.stage, ls.line
+    monkeypatch.setattr(line_inbox, "RETRY_SECONDS", 0.0)
+    original = EmployeeRunner.said
+
+    async def fails_on_secret(
+        self: EmployeeRunner, user_id: int | str, chat_id: int | str, text: str
+    ) -> None:
+        if "祕密" in text:
+            raise RuntimeError("a bug in a handler")
+        await original(self, user_id, chat_id, text)
+
+    monkeypatch.setattr(EmployeeRunner, "said", fails_on_secret)
+    mei = line.user("小美")
+    await ls.say(mei, "/start", containing="LINE 名稱")
+    await ls.tap(mei, "我了解，開始諮詢", containing="領域")
+    await ls.tap(mei, "心理健康")
+    await ls.say(mei, "最近常常失眠，心情很低落。", containing="HL-")
+    await ls.settle(line.send_text(mei, "這是我的祕密"))
+
+    async def left_over() -> list[LineEventRow]:
+        async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+            return list(
+                (await s.scalars(select(LineEventRow).where(LineEventRow.payload_enc.is_not(None)))).all()
+            )
+
+    assert len(await left_over()) == 1, "kept stored after every attempt failed"
+    await ls.say(mei, "/forget", containing="LINE 帳號連結")
+    await ls.tap(mei, "確定刪除", containing="已刪除")
+    await ls.idle()
+    assert await left_over() == []
+    async with stage.running.store.unit() as s:  # type: ignore[union-attr]
+        keys = (
+            await s.scalars(select(LineEventRow.user_key).where(LineEventRow.user_key.is_not(None)))
+        ).all()
+        assert keys == []
+    await ls.say(mei, "你好", containing="LINE 名稱")  # after the erasure: a new start, as usual

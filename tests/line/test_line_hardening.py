@@ -255,11 +255,18 @@ async def test_an_event_that_always_fails_is_set_aside_sealed_and_the_supervisor
                 assert await line_repo.set_aside_count(s) == 1
                 assert await line_repo.prune(s, now() + timedelta(days=365)) == 1, "only the one carried out"
             report = await purge(
-                store, RetentionSection(), now=now() + timedelta(days=3650), compact_after=False
+                store, RetentionSection(), now=now() + timedelta(days=1), compact_after=False
             )
             async with store.unit() as s:
                 kept = await s.get(LineEvent, aside.seq)
             assert report.line_events == 0 and kept is not None and kept.payload_enc == aside.payload_enc
+            past = await purge(
+                store, RetentionSection(), now=now() + timedelta(days=3650), compact_after=False
+            )  # past contact_days: erased like any event never carried out
+            async with store.unit() as s:
+                erased = await s.get(LineEvent, aside.seq)
+            assert past.line_events == 1 and erased is not None
+            assert (erased.payload_enc, erased.user_key) == (None, None)
             assert aside.payload_enc is not None
             raw = store.vault.decrypt(aside.payload_enc, context=line_repo.EVENT_CONTEXT)
         finally:

@@ -14,7 +14,8 @@ from hotline.crypto import Vault
 from hotline.desk import Outgoing
 from hotline.domain import Category, Channel
 from hotline.line.send import line_recipient
-from hotline.privacy.forget import forget
+from hotline.privacy.audit import entries
+from hotline.privacy.forget import forget, forget_unknown
 from hotline.privacy.purge import purge, years_before
 from hotline.privacy.rotate import rotate_keys
 from hotline.settings import RetentionSection
@@ -63,6 +64,111 @@ async def test_forget_erases_the_block_list_entry(db_url: str) -> None:
             assert loaded is not None
             await forget(s, loaded, NOW)
         assert await blocked(store) == set()
+    finally:
+        await store.close()
+
+
+def sealed_event(vault: Vault, event_id: str, user: str) -> tuple[str, str, bytes]:
+    raw = json.dumps(event(event_id, user))
+    return (
+        event_id,
+        vault.pseudonym(Channel.LINE.value, user),
+        vault.encrypt(raw, context=line_repo.EVENT_CONTEXT),
+    )
+
+
+async def events_by_id(store: Store) -> dict[str, LineEvent]:
+    async with store.unit() as s:
+        return {row.event_id: row for row in (await s.scalars(select(LineEvent))).all()}
+
+
+async def test_forget_erases_the_users_set_aside_and_left_over_events(db_url: str) -> None:
+    """/forget (carried out as the user's event E4): their event set aside (E1) and the one left over
+    before it (E2, failed in every attempt) lose content and user key; their event after it (E5, written
+    after asking) and another user's (E3) are kept, to be carried out as usual."""
+    store = await make_store(db_url)
+    vault = store.vault
+    try:
+        employee = await line_employee(store, MEI)
+        async with store.unit() as s:
+            rows = [sealed_event(vault, f"E{i}", JIE if i == 3 else MEI) for i in range(1, 6)]
+            seq = {event_id: n for n, event_id, _ in await line_repo.add_events(s, rows, NOW)}
+            started = await line_repo.start_next(s, employee.pseudonym, "w1")
+            assert started is not None and started.seq == seq["E1"]
+            await line_repo.set_aside(s, started.seq, "w1", NOW)
+        async with store.unit() as s:
+            assert await line_repo.set_aside_count(s) == 1
+        token = line_repo.CARRYING_OUT.set(seq["E4"])
+        try:
+            async with store.unit() as s:
+                loaded = await s.get(Employee, employee.id)
+                assert loaded is not None
+                gone = await forget(s, loaded, NOW)
+        finally:
+            line_repo.CARRYING_OUT.reset(token)
+        found = await events_by_id(store)
+        for erased in ("E1", "E2"):
+            row = found[erased]
+            assert (row.payload_enc, row.replies_enc, row.user_key) == (None, None, None), erased
+            assert row.done_at is not None, f"{erased} counts as done (never carried out now)"
+        for kept in ("E3", "E4", "E5"):
+            assert found[kept].payload_enc is not None and found[kept].done_at is None, kept
+        assert found["E5"].user_key == employee.pseudonym
+        assert gone.line_events == 2
+        async with store.unit() as s:
+            assert await line_repo.set_aside_count(s) == 0
+            [audited] = [e.detail for e in await entries(s) if e.action == "forget"]
+        assert audited is not None and audited["line_events"] == 2
+    finally:
+        await store.close()
+
+
+async def test_forget_from_someone_without_a_record_erases_their_set_aside_event(db_url: str) -> None:
+    """Never accepted the notice (no employee row), yet their crisis event was set aside: /forget erases
+    it and records the erasure, naming no one."""
+    store = await make_store(db_url)
+    vault = store.vault
+    try:
+        pseudonym = vault.pseudonym(Channel.LINE.value, ANN)
+        async with store.unit() as s:
+            await line_repo.add_events(s, [sealed_event(vault, "E1", ANN)], NOW)
+            started = await line_repo.start_next(s, pseudonym, "w1")
+            assert started is not None
+            await line_repo.set_aside(s, started.seq, "w1", NOW)
+        async with store.unit() as s:
+            assert await forget_unknown(s, pseudonym, NOW) == 1
+            assert await forget_unknown(s, pseudonym, NOW) == 0
+        row = (await events_by_id(store))["E1"]
+        assert (row.payload_enc, row.user_key) == (None, None)
+        async with store.unit() as s:
+            audited = [e for e in await entries(s) if e.action == "forget"]
+        assert len(audited) == 1 and audited[0].detail == {
+            "cases": 0,
+            "messages": 0,
+            "mails": 0,
+            "line_events": 1,
+        }
+    finally:
+        await store.close()
+
+
+async def test_the_purge_erases_a_set_aside_event_after_contact_days(db_url: str) -> None:
+    store = await make_store(db_url)
+    vault = store.vault
+    try:
+        async with store.unit() as s:
+            await line_repo.add_events(s, [sealed_event(vault, "E1", ANN)], NOW)
+            started = await line_repo.start_next(s, vault.pseudonym(Channel.LINE.value, ANN), "w1")
+            assert started is not None
+            await line_repo.set_aside(s, started.seq, "w1", NOW + timedelta(minutes=5))
+        early = await purge(store, RETENTION, now=NOW + timedelta(days=29), compact_after=False)
+        assert early.line_events == 0 and (await events_by_id(store))["E1"].payload_enc is not None
+        report = await purge(store, RETENTION, now=NOW + timedelta(days=31), compact_after=False)
+        row = (await events_by_id(store))["E1"]
+        assert report.line_events == 1 and (row.payload_enc, row.user_key) == (None, None)
+        assert row.done_at == NOW + timedelta(minutes=5), "when it was set aside stays"
+        async with store.unit() as s:
+            assert await line_repo.set_aside_count(s) == 0
     finally:
         await store.close()
 
