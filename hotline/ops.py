@@ -6,7 +6,9 @@ stops sending webhook calls to a worker that answers 503.
 
 ``/metrics`` is Prometheus text (``prometheus-client``). What must hold across workers is read from the
 database at each scrape (queue depth, open crisis alerts, e-mail reply-by dates, outbox backlog): every
-worker reports the same value, so alert on ``max`` over workers, not ``sum``. What one worker did
+worker reports the same value, so alert on ``max`` over workers, not ``sum``. That includes the Telegram
+updates and LINE events *set aside* (failed in every attempt, kept sealed: each may hold a crisis nobody
+has read). What one worker did
 (updates processed, messages paced, 429s retried) is a counter of that worker: ``sum`` them.
 """
 
@@ -24,6 +26,7 @@ from sqlalchemy import func, select, text
 
 from hotline.domain import CaseStatus
 from hotline.ports import Clock
+from hotline.storage import inbound, line_repo
 from hotline.storage.models import Alert, Case, Outbox
 from hotline.storage.repo import Store
 
@@ -42,6 +45,8 @@ class Snapshot:
     mail_due_in: float | None  # seconds until the reply-by date of the most pressing (negative: late)
     outbox_pending: int  # mails waiting to be sent
     oldest_outbox_age: float | None
+    updates_set_aside: int = 0  # Telegram updates set aside after failing every attempt (kept sealed)
+    line_events_set_aside: int = 0  # LINE events set aside after failing every start (kept sealed)
 
 
 async def read_snapshot(store: Store, now: datetime) -> Snapshot:
@@ -77,6 +82,8 @@ async def read_snapshot(store: Store, now: datetime) -> Snapshot:
                 select(func.count(), func.min(Outbox.created_at)).where(Outbox.status == "pending")
             )
         ).one()
+        updates_aside = await inbound.set_aside_count(s)
+        events_aside = await line_repo.set_aside_count(s)
 
     def since(moment: datetime | None) -> float | None:
         return None if moment is None else (now - moment).total_seconds()
@@ -90,6 +97,8 @@ async def read_snapshot(store: Store, now: datetime) -> Snapshot:
         mail_due_in=None if due is None else (due - now).total_seconds(),
         outbox_pending=int(outbox[0]),
         oldest_outbox_age=since(outbox[1]),
+        updates_set_aside=updates_aside,
+        line_events_set_aside=events_aside,
     )
 
 
@@ -143,6 +152,16 @@ def _families(snapshot: Snapshot, counters: WorkerCounters) -> Iterable[Metric]:
         "hotline_outbox_oldest_seconds",
         "Age of the oldest mail waiting to be sent (0 when none).",
         value=snapshot.oldest_outbox_age or 0.0,
+    )
+    yield GaugeMetricFamily(
+        "hotline_telegram_updates_set_aside",
+        "Telegram updates set aside after failing every attempt, kept sealed for an operator (all workers).",
+        value=snapshot.updates_set_aside,
+    )
+    yield GaugeMetricFamily(
+        "hotline_line_events_set_aside",
+        "LINE events set aside after failing every start, kept sealed for an operator (all workers).",
+        value=snapshot.line_events_set_aside,
     )
     yield CounterMetricFamily(
         "hotline_updates_processed", "Telegram updates this worker processed.", value=counters.updates()
