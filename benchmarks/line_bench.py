@@ -24,17 +24,22 @@ import argparse
 import asyncio
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from benchmarks import deadline
+from benchmarks.deadline import guarded, run_async
 from benchmarks.line_echo_baseline import LoadResult, drive_first_messages, measure_echo
 from benchmarks.line_messages import first_messages, is_planted_crisis
 from hotline.sandbox import LineEmulator, TelegramEmulator
 from hotline.sandbox.stage import ROSTER, Stage, StageClock, stage_settings
 from hotline.sandbox.telegram_model import BotCall
 
+DEADLINE = 900  # seconds, the whole run (15 rounds, about 2.5 minutes on a busy machine)
 TOKEN = "5555:BENCH"
+T = TypeVar("T")
 ALERT = "🚨 危機通報"  # how a crisis alert to a counselor begins (config/messages.zh-TW.toml)
 
 
@@ -80,6 +85,11 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
                 assert inbox is not None
                 await inbox.idle()
                 if crises:  # paced at about one a second to one counselor: after the figures
+                    deadline.progress(
+                        lambda: (
+                            f"{sum(map(_alert, tg.calls_to(counselor, since=mark)))} of {crises} crisis alerts reached the counselor"
+                        )
+                    )
                     await tg.wait_for_all(
                         _alert, crises, chat_id=counselor, since=mark, timeout=60 + 2 * crises
                     )
@@ -98,14 +108,25 @@ def _median(results: list[LoadResult]) -> LoadResult:
     return sorted(results, key=lambda r: r.seconds)[len(results) // 2]
 
 
+async def _rounds(label: str, rounds: int, measure: Callable[[], Awaitable[T]]) -> list[T]:
+    done: list[T] = []
+    for i in range(rounds):
+        deadline.doing(f"{label}, round {i + 1} of {rounds}")
+        done.append(await measure())
+    return done
+
+
 async def main(n_users: int = 300, rounds: int = 3) -> None:
     logging.disable(logging.WARNING)
     texts = first_messages(n_users)
-    echo = [await measure_echo(n_users, texts) for _ in range(rounds)]
-    ours = [await measure_hotline(n_users, texts=texts) for _ in range(rounds)]
-    lexicon = [await measure_hotline(n_users, learned=False, texts=texts) for _ in range(rounds)]
-    same_echo = [await measure_echo(n_users) for _ in range(rounds)]
-    same = [await measure_hotline(n_users) for _ in range(rounds)]
+
+    echo = await _rounds("the echo webhook", rounds, lambda: measure_echo(n_users, texts))
+    ours = await _rounds("hotline", rounds, lambda: measure_hotline(n_users, texts=texts))
+    lexicon = await _rounds(
+        "hotline, the lexicon alone", rounds, lambda: measure_hotline(n_users, learned=False, texts=texts)
+    )
+    same_echo = await _rounds("the echo webhook, one same message", rounds, lambda: measure_echo(n_users))
+    same = await _rounds("hotline, one same message", rounds, lambda: measure_hotline(n_users))
     e, se = _median(echo), _median(same_echo)
     o, x, so = (_median([r.load for r in runs]) for runs in (ours, lexicon, same))
     crises = ours[0].crises
@@ -138,8 +159,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="the emulator's API port (with --webhook)")
     args = parser.parse_args(argv)
     if args.webhook is None:
-        asyncio.run(main(args.users))
-        return 0
+        return guarded(lambda: asyncio.run(run_async("LINE benchmark", DEADLINE, main(args.users))))
     result = asyncio.run(measure_webhook(args.webhook, args.port, args.users))
     print(result.line("webhook"))
     return 0

@@ -32,6 +32,7 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.webhooks import MessageEvent, TextMessageContent
 
+from benchmarks import deadline
 from hotline.sandbox import LineCall, LineEmulator
 
 FIRST_MESSAGE = "你好，我想找人聊聊"
@@ -121,6 +122,7 @@ async def drive_first_messages(
             return True
         return False
 
+    deadline.progress(lambda: f"{len(waiting)} of {n_users} users got no reply")
     mark = emu.mark()
     started = time.monotonic()
     events = {u.user_id: emu.send_text(u, text if texts is None else texts[i]) for i, u in enumerate(users)}

@@ -32,6 +32,7 @@ from benchmarks.mail_raw_fetch import fill_mailbox
 from hotline.sandbox.stage import DEMO_SECRET
 from tests.servers.dovecot import DovecotServer, free_port
 
+DEADLINE = 1800  # seconds, the whole run (the learned round takes minutes): several times its normal run
 ROOT = Path(__file__).resolve().parent.parent
 HOTLINE = [str(Path(sys.executable).with_name("hotline"))]
 

@@ -34,6 +34,7 @@ from hotline.sandbox.telegram_model import ChatUser
 from hotline.storage import db, repo
 from hotline.storage.repo import Store
 
+DEADLINE = 1200  # seconds, the whole run: several times its normal run
 TOKEN = "7777:MEMORY-BENCH"
 FIRST_USER = 3_000_000
 WAVE = 200  # employees writing at once

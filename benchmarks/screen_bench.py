@@ -28,6 +28,9 @@ from hotline.screen_command import run_screen
 from hotline.screening import Screener
 from hotline.screening_loader import load_screener
 
+DEADLINE = (
+    900  # seconds, the whole run (the lexicon mixes and the learned child): several times its normal run
+)
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "screening" / "corpus.tsv"
 TARGET_RATE = 50_000.0
 TARGET_RATIO = 5.0

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from benchmarks import deadline
 from benchmarks.echo_baseline import build_echo_app, measure_echo
 from hotline.sandbox import ChatUser, TelegramEmulator
 from hotline.sandbox.stage import ROSTER, Stage, StageClock, stage_settings
 
+DEADLINE = 1200  # seconds, the whole run: several times its normal run
 TOKEN = "5555:BENCH"
 FIRST_USER = 2_000_000
 CRISIS = "我真的撐不下去了，今晚想從頂樓跳下去 #{n}"
@@ -124,15 +126,19 @@ def percentile(values: list[float], q: float) -> float:
 
 async def main(n_users: int = 300, n_crises: int = 200, concurrent: int = 4, rounds: int = 3) -> None:
     logging.disable(logging.WARNING)
+    deadline.doing(f"/start x{n_users} on the echo bot")
     echo = [await measure_echo(n_users, concurrent_updates=concurrent) for _ in range(rounds)]
+    deadline.doing(f"/start x{n_users} on hotline")
     ours = [await measure_hotline_start(n_users, concurrent) for _ in range(rounds)]
     e, o = statistics.median(echo), statistics.median(ours)
     print(f"/start x{n_users} at once (concurrent_updates={concurrent}), median of {rounds}:")
     print(f"  echo bot  {e:.3f} s\n  hotline   {o:.3f} s\n  ratio     {o / e:.2f}x  (target <= 1.5x)")
     for burst in (False, True):
-        base = await measure_echo_latency(n_crises, concurrent, burst=burst)
-        lat, commits = await measure_alerts(n_crises, concurrent, burst=burst)
         label = "burst (all at once)" if burst else "one at a time"
+        deadline.doing(f"{n_crises} messages to the echo bot, {label}")
+        base = await measure_echo_latency(n_crises, concurrent, burst=burst)
+        deadline.doing(f"{n_crises} crises to hotline and their alerts, {label}")
+        lat, commits = await measure_alerts(n_crises, concurrent, burst=burst)
         print(f"{n_crises} crises, {label}:")
         print(
             f"  echo bot: message -> reply   p50 {percentile(base, 0.5) * 1000:6.0f} ms  p99 {percentile(base, 0.99) * 1000:6.0f} ms"

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks import deadline
 from benchmarks.echo_baseline import build_echo_app
 from benchmarks.telegram_bench import alert_latency, measure_echo_latency, percentile
 from hotline.sandbox import ChatUser, TelegramEmulator
@@ -35,6 +36,7 @@ from tests.servers.dovecot import free_port
 from tests.servers.nginx import NginxServer, deploy_config, fill_ports
 from tests.servers.workers import Workers
 
+DEADLINE = 1800  # seconds, the whole run: several times its normal run
 TOKEN = "5656:WORKERS"
 PG = "postgresql://postgres@127.0.0.1:5432"
 COUNSELOR = 9001
@@ -195,15 +197,19 @@ async def crisis_burst(n_workers: int, n: int = 200) -> tuple[list[float], float
 
 async def main() -> None:
     logging.disable(logging.WARNING)
+    deadline.doing("500 messages to the echo bot")
     echo = await echo_per_second()
     print("500 messages from 100 employees in a case, all at once, update in -> reply out:")
     print(f"  echo bot (one process, polling)        {echo:7.1f} updates/s")
     for n in (1, 2, 4):
+        deadline.doing(f"500 messages to hotline on {n} worker(s)")
         rate = await updates_per_second(n)
         print(
             f"  hotline, {n} worker(s), PostgreSQL     {rate:7.1f} updates/s  ({rate / echo:.2f}x the echo bot)"
         )
+    deadline.doing("200 messages at once to the echo bot")
     base = await measure_echo_latency(200, 4, burst=True)
+    deadline.doing("200 crises at once to 2 workers and their alerts")
     lat, commits = await crisis_burst(2)
     print("200 crises at once, 2 workers on PostgreSQL behind nginx:")
     print(
