@@ -25,6 +25,7 @@ from typing import Any
 
 from linebot.v3.webhooks import Event
 
+from hotline.line import ticket
 from hotline.ports import Clock
 from hotline.storage import line_repo
 from hotline.storage.line_repo import user_of
@@ -157,7 +158,7 @@ class LineInbox:
             return True
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with self._slots:
+                async with ticket.holding(self._slots):  # let go of once settled (line/ticket.py)
                     token = line_repo.CARRYING_OUT.set(seq)
                     try:
                         await self.process(event)

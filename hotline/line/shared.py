@@ -223,7 +223,7 @@ class SharedLineInbox(LineInbox):
         token = ticket.CURRENT.set(ticket.Ticket(started.seq, owner, self.store.vault))
         carrying = line_repo.CARRYING_OUT.set(started.seq)
         try:
-            async with self._slots:
+            async with ticket.holding(self._slots):  # let go of once settled
                 await self.process(event)
         except asyncio.CancelledError:
             raise

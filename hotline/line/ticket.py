@@ -6,12 +6,17 @@ the messages it will send are kept (sealed) until they have gone. A worker that 
 leaves only the messages for the next worker to send; the event is never carried out twice. Outside that
 (one process on SQLite, timers, tests) nothing happens. Settling checks that the event is still this
 worker's (:class:`~hotline.storage.inbound.TakenOver` otherwise: the transaction is rolled back).
+
+In both inboxes settling also lets go of the event's :class:`Slot`: what remains is sending its
+messages, which may wait on Telegram's pacing (crisis alerts to one counselor) and must not hold back
+other users' events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +49,47 @@ class Ticket:
 CURRENT: ContextVar[Ticket | None] = ContextVar("hotline_line_event", default=None)
 
 
+class Slot:
+    """One of the inbox's slots (its bound on events carried out at once), held by the event under way.
+
+    Let go of when what the event decided is settled (:func:`settle`, both inboxes), not when its
+    messages have gone: a crisis alert may wait a second or more per alert for Telegram's limit on one
+    counselor's chat, and a burst of crises (or false alarms) holding every slot meanwhile kept every
+    other LINE user's events waiting. Let go of at the end in any case; never twice."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+        self.parts_to_come = 0  # inside more_to_come(): the last part lets go
+
+    async def __aenter__(self) -> Slot:
+        await self._slots.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+
+SLOT: ContextVar[Slot | None] = ContextVar("hotline_line_slot", default=None)
+
+
+@contextlib.asynccontextmanager
+async def holding(slots: asyncio.Semaphore) -> AsyncIterator[Slot]:
+    """Take a slot for the event carried out inside (both inboxes)."""
+    async with Slot(slots) as slot:
+        token = SLOT.set(slot)
+        try:
+            yield slot
+        finally:
+            SLOT.reset(token)
+
+
 @contextlib.contextmanager
 def more_to_come(more: bool = True) -> Iterator[None]:
     """A part of the event under way that another part follows ("/help 我不想活了": the command, then its
@@ -51,16 +97,24 @@ def more_to_come(more: bool = True) -> Iterator[None]:
     stops between the parts leaves the whole event to be carried out again (as :func:`hotline.bot.inbox.
     more_to_come` for a Telegram update)."""
     ticket = CURRENT.get() if more else None
-    if ticket is not None:
-        ticket.parts_to_come += 1
+    slot = SLOT.get() if more else None
+    for held in (ticket, slot):
+        if held is not None:
+            held.parts_to_come += 1
     try:
         yield
     finally:
-        if ticket is not None:
-            ticket.parts_to_come -= 1
+        for held in (ticket, slot):
+            if held is not None:
+                held.parts_to_come -= 1
 
 
 async def settle(s: AsyncSession, out: Dispatch) -> None:
+    """In the transaction that writes what the event (or its last part) decided: with several workers the
+    event is settled; in both inboxes its slot is let go of (its messages are sent after the commit)."""
     ticket = CURRENT.get()
     if ticket is not None:
         await ticket.settle(s, out)
+    slot = SLOT.get()
+    if slot is not None and not slot.parts_to_come:
+        slot.release()
