@@ -17,13 +17,14 @@ from torch import nn
 from hotline import screening_train as st
 from hotline.exemplars import read_all
 from hotline.screening.fragments import Kind, fragments
-from hotline.screening.learned import DISTRESS, NONE
+from hotline.screening.learned import DISTRESS, NONE, Head
 from hotline.screening_gate import Scored, alerts
 
 torch.set_num_threads(2)
 START, STOP, EPOCHS = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 FOLDS_RUN = [int(x) for x in sys.argv[4].split(",")]
 LR = float(sys.argv[5]) if len(sys.argv) > 5 else 1e-4
+FIT = len(sys.argv) > 6 and sys.argv[6] == "fit"  # score with screening_train.fit's head, not the joint one
 HEAD_LR = 2e-3
 BATCH = 32
 
@@ -160,11 +161,25 @@ def run_fold(fold):
     ftexts = sorted({fr.text for grp in pieces for fr in grp})
     frows = np.array([row_of[t] for t in ftexts])
     probs = {}
-    with torch.no_grad():
-        for b in batches(np.arange(len(frows)), 64):
-            p = torch.softmax(model(*hidden_batch(frows[b])), dim=1).numpy()
-            for i, row in zip(b, p, strict=True):
-                probs[ftexts[i]] = row
+    if FIT:
+        # the fine-tuned encoder's embeddings under the shipped head recipe (screening_train.fit)
+        def embed_rows(rws):
+            out = np.zeros((len(rws), 384), np.float32)
+            with torch.no_grad():
+                for b in batches(np.arange(len(rws)), 64):
+                    out[b] = model.embed(*hidden_batch(rws[b])).numpy()
+            return out
+
+        params = st.fit(embed_rows(rows), targets, classes)
+        head = Head(classes, params["w"], params["b"], 0, 0.0, 1, 1, 1, "", "", params["hw"], params["hb"])
+        p = head.probabilities(embed_rows(frows))
+        probs = dict(zip(ftexts, p, strict=True))
+    else:
+        with torch.no_grad():
+            for b in batches(np.arange(len(frows)), 64):
+                p = torch.softmax(model(*hidden_batch(frows[b])), dim=1).numpy()
+                for i, row in zip(b, p, strict=True):
+                    probs[ftexts[i]] = row
     crisis_idx = [i for i, c in enumerate(classes) if c not in (NONE, DISTRESS)]
     d_idx = classes.index(DISTRESS)
     scored = []
@@ -200,6 +215,7 @@ def rate(label):
 
 
 line = dict(
+    head="fit" if FIT else "joint",
     start=START,
     stop=STOP,
     epochs=EPOCHS,
