@@ -6,7 +6,8 @@ together. So a message becomes a short list of fragments, each scored on its own
 
 - ``whole``: the message itself, when it is short enough to be read at once (a long one would be
   diluted, and its cost grows with the square of its length);
-- ``sentence``: each sentence or clause, long ones cut at commas, tiny ones joined to the next;
+- ``sentence``: each sentence or clause, long ones cut at commas, tiny ones joined to the next (screening
+  reads them in a text too long to read whole; the trainer in every text);
 - ``pair``: in a text too long to read whole, two neighbouring sentences read together (a cue split
   across them: 藥都買好了。就今晚), among the first and the last few sentences (the cost of a mail
   grows with every fragment; cues sit at the end of a long mail far more often than in its middle);
@@ -108,9 +109,15 @@ def _join_short(pieces: list[str]) -> list[str]:
     return out
 
 
-def fragments(text: str, earlier: Sequence[str] = ()) -> list[Fragment]:
+def fragments(text: str, earlier: Sequence[str] = (), *, short_by_sentence: bool = True) -> list[Fragment]:
     """The fragments of ``text`` to score; ``earlier`` are the employee's preceding messages in the
-    same conversation, oldest first (empty for a mail or a first message)."""
+    same conversation, oldest first (empty for a mail or a first message).
+
+    ``short_by_sentence=False`` (what screening reads): a text short enough to be read whole is read
+    whole only, not also sentence by sentence. Measured on the exemplars: of the 1,119 crisis exemplars
+    read whole, the learned layer caught the same 398 the lexicon misses either way, and flagged the
+    same 18 of 1,368 harmless ones; on 300 different chat first messages the sentences were 45 % of the
+    encoder's work. The trainer keeps the default: a short exemplar's sentences stay training data."""
     text = text.strip()
     if not text:
         return []
@@ -121,7 +128,7 @@ def fragments(text: str, earlier: Sequence[str] = ()) -> list[Fragment]:
     if len(parts) > MAX_SENTENCES:
         parts = parts[:HEAD] + parts[-(MAX_SENTENCES - HEAD) :]
     long = len(text) > WHOLE_LIMIT
-    if len(parts) > 1 or long:
+    if long or (len(parts) > 1 and short_by_sentence):
         out.extend(Fragment(Kind.SENTENCE, part) for part in parts)
     if long:
         pairs = list(itertools.pairwise(parts))

@@ -210,7 +210,7 @@ class LearnedLayer:
         the message whole, its sentences and the conversation window; then only the pairs of sentences
         that the first round gives a reason to read (`needs_pair`). Most pairs of a long mail join two
         plainly harmless sentences, and they are its longest fragments (issue 12 §3)."""
-        pieces = [fragments(text, earlier) for text, earlier in messages]
+        pieces = [fragments(text, earlier, short_by_sentence=False) for text, earlier in messages]
         first = [f.text for group in pieces for f in group if f.kind is not Kind.PAIR]
         scores = self.head.crisis_scores(self._probabilities(first))
         crisis_of = {text: float(score) for text, score in zip(first, scores, strict=True)}
