@@ -5,6 +5,7 @@ escalated to every supervisor when nobody acknowledges in time. Counselors are r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.alert_lanes import LaneItem
 from hotline.domain import CaseStatus, Risk, Screening
 from hotline.errors import ChatUnavailable
 from hotline.outgoing import Outgoing
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALERT_TEXT_CHARS = 3000
+GROUP_LINE_WORDS = 40  # of the employee's words on a case's line in a grouped alert
+RISK_ORDER = tuple(Risk)  # none < distress < elevated < imminent
 RESEND = TimerKind.CRISIS_RESEND  # the backup timer of a crisis alert
 RESEND_AFTER = timedelta(seconds=15)
 
@@ -42,6 +46,9 @@ class PreparedAlert:
     buttons: tuple[ButtonRow, ...]
     backup_timer_id: int
     backup_due: datetime
+    key: str = "counselor.alert"  # its message key (an alert to supervisors is never grouped with others)
+    line: str = ""  # the case's line in a grouped message (``hotline/alert_lanes.py``)
+    order: tuple[int, float] = (0, 0.0)  # its place there: the most imminent, then the newest, first
 
 
 class CrisisAlerts:
@@ -113,7 +120,8 @@ class CrisisAlerts:
         body = self.alert_text(key, case, screening, text)
         buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
         people_ids = tuple(c.telegram_id for c in people)
-        return PreparedAlert(case.id, people_ids, body, buttons, backup.id, backup.due_at)
+        line, order = self.alert_line(case, screening, text, raised_at)
+        return PreparedAlert(case.id, people_ids, body, buttons, backup.id, backup.due_at, key, line, order)
 
     async def send_alert(self, alert: PreparedAlert) -> None:
         """Send a prepared alert (after its transaction committed), then remember where it was shown."""
@@ -122,8 +130,11 @@ class CrisisAlerts:
             log.critical(
                 "crisis alert for case %s reached nobody: no one on duty and no supervisor", alert.case_id
             )
-        with urgent():  # before any ordinary message waiting for the same counselor
-            refs = await self.desk.deliver([Outgoing(who, alert.body, alert.buttons) for who in alert.people])
+        item = LaneItem(
+            alert.key, alert.body, alert.buttons, alert.line, self._lane_button(alert.buttons), alert.order
+        )
+        # Crisis messages, before any ordinary one; grouped with the others waiting for the same chat.
+        refs = await asyncio.gather(*(self.desk.lanes.send(who, item) for who in alert.people))
         if alert.people and not any(refs):
             log.critical("crisis alert for case %s could not be delivered; retrying", alert.case_id)
         await self.desk.record_shown(
@@ -169,12 +180,13 @@ class CrisisAlerts:
             inbound = [t for d, t in await repo.messages_of(s, self.desk.store, case.id) if d == "inbound"]
             cues = tuple(sorted({cue for a in alerts for cue in a.cues}))
             screening = Screening(Risk(case.risk), cues)
-            body = self.alert_text(
-                "counselor.alert_supervisor", case, screening, inbound[-1] if inbound else ""
-            )
+            words = inbound[-1] if inbound else ""
+            key = "counselor.alert_supervisor"
+            body = self.alert_text(key, case, screening, words)
             buttons = self.ack_button(case)
-        with urgent():
-            refs = await self.desk.deliver([Outgoing(p.telegram_id, body, buttons) for p in people])
+            line, order = self.alert_line(case, screening, words, now)
+        item = LaneItem(key, body, buttons, line, self._lane_button(buttons), order)
+        refs = await asyncio.gather(*(self.desk.lanes.send(p.telegram_id, item) for p in people))
         await self.desk.record_shown(
             case_id, "alert", [(p.telegram_id, ref) for p, ref in zip(people, refs, strict=True)]
         )
@@ -228,6 +240,36 @@ class CrisisAlerts:
         return self.desk.render(
             key, code=case.code, channel=channel, risk=screening.risk, cues=cues, text=text
         )
+
+    def alert_line(
+        self, case: Case, screening: Screening, text: str, raised_at: datetime
+    ) -> tuple[str, tuple[int, float]]:
+        """A case's line in a grouped alert (code, risk, cues, the start of the words) and its place:
+        the most imminent first, then the newest."""
+        cues = "、".join(dict.fromkeys(self.cue_label(c) for c in screening.cues)) or "—"
+        words = " ".join(text.split())
+        if len(words) > GROUP_LINE_WORDS:
+            words = words[:GROUP_LINE_WORDS] + "…"
+        line = self.desk.render(
+            "counselor.alert_group_line",
+            code=case.code,
+            channel=self.desk.channel_name(case.channel),
+            risk=screening.risk,
+            cues=cues,
+            text=words,
+        )
+        return line, (-RISK_ORDER.index(screening.risk), -raised_at.timestamp())
+
+    def group_header(self, kind: str, count: int) -> str:
+        """The first line of a grouped message of ``kind`` (an alert's key) carrying ``count`` cases."""
+        return self.desk.render(f"{kind}_group", count=count)
+
+    def _lane_button(self, buttons: tuple[ButtonRow, ...]) -> tuple[str, str] | None:
+        """A case's own button in a grouped message: "acknowledge" with its code."""
+        if not buttons:
+            return None
+        data = buttons[0][0][1]
+        return (self.desk.render("button.acknowledge_case", code=data.partition(":")[2]), data)
 
     def ack_button(self, case: Case) -> tuple[ButtonRow, ...]:
         return (((self.desk.texts.get("button.acknowledge"), f"ack:{case.code}"),),)

@@ -104,6 +104,11 @@ class NoChat:
     async def edit(self, chat_id: int, ref: str, text: str, buttons: Sequence[ButtonRow] = ()) -> None:
         raise ChatUnavailable("Telegram is not configured")
 
+    async def send_in_turn(
+        self, chat_id: int, messages: Callable[[], Sequence[tuple[str, Sequence[ButtonRow]]]]
+    ) -> list[str | None]:
+        raise ChatUnavailable("Telegram is not configured, so counselors cannot be notified")
+
 
 def imap_config(settings: Settings) -> ImapConfig:
     assert settings.imap_host is not None

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.alert_lanes import AlertLanes, is_grouped
 from hotline.alerts import CrisisAlerts
 from hotline.channels import EmployeeChannels
 from hotline.crypto import CONTACT_CONTEXT
@@ -76,6 +77,8 @@ class Desk:
         self.timer_due: Callable[[datetime], None] = lambda _due: wake_timers()  # a timer due then
         self._shown: Grouped[_Shown] = Grouped(self._record_shown)
         self.alerts = CrisisAlerts(self)  # crisis alerts: prepared in a transaction, sent after it
+        # Crisis messages to one chat that wait for its turn go as one (hotline/alert_lanes.py).
+        self.lanes = AlertLanes(gateway, self.alerts.group_header)
 
     def now(self) -> datetime:
         return self.clock()
@@ -83,6 +86,7 @@ class Desk:
     async def close(self) -> None:
         """Finish recording where cards and alerts were shown (a caller that stopped waiting left its
         item to be recorded in the background)."""
+        await self.lanes.wait()
         await self._shown.wait()
 
     # -- rendering --------------------------------------------------------------------------------
@@ -261,7 +265,7 @@ class Desk:
         async with self.store.unit() as s:
             offers = [o for o in await repo.offers_for(s, case_id) if o.counselor_id != taker.telegram_id]
         for offer in offers:
-            if offer.card_ref is None:
-                continue
+            if offer.card_ref is None or is_grouped(offer.card_ref):
+                continue  # a grouped alert stays as it is: it carries other cases too
             key = "counselor.alert_taken" if offer.kind == "alert" else "counselor.claimed_other"
             await self.edit(offer.counselor_id, offer.card_ref, self.render(key, code=code, name=taker.name))

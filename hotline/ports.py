@@ -29,6 +29,14 @@ class ChatGateway(Protocol):
         """Replace the text (and buttons) of a message sent earlier."""
         ...
 
+    async def send_in_turn(
+        self, chat_id: int, messages: Callable[[], Sequence[tuple[str, Sequence[ButtonRow]]]]
+    ) -> list[str | None]:
+        """Wait for the chat's next turn under the flood limits, then send what ``messages()`` returns
+        at that moment (each within the channel's size limits), in order; one reference per message
+        (None: that one failed, logged)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Recipient:

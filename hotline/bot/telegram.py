@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 5.0
 MAX_MESSAGE_CHARS = 4000  # Telegram takes 4096 characters a message
+TELEGRAM_CHARS = 4096
 
 
 # ---- outgoing --------------------------------------------------------------------------------------
@@ -75,11 +76,12 @@ class TelegramGateway:
         self.pacer = pacer if pacer is not None else Pacer(NoPacing())
         self.retried = 0  # sends tried again after a 429 (for metrics)
 
-    async def _call(self, what: str, chat_id: int, call: Any) -> Any:
+    async def _call(self, what: str, chat_id: int, call: Any, *, granted: bool = False) -> Any:
         # Only a 429 is retried: Telegram guarantees the call was not carried out. Any other failure may
         # have been delivered, and sending twice to a person in distress is worse than once.
         for attempt in range(3):
-            await self.pacer.acquire(chat_id)
+            if not granted or attempt > 0:  # ``granted``: the caller already holds this chat's turn
+                await self.pacer.acquire(chat_id)
             try:
                 return await call()
             except RetryAfter as exc:
@@ -110,6 +112,27 @@ class TelegramGateway:
             message = await self._call("send a message", chat_id, call)
         assert message is not None
         return str(message.message_id)
+
+    async def send_in_turn(
+        self, chat_id: int, messages: Callable[[], Sequence[tuple[str, Sequence[ButtonRow]]]]
+    ) -> list[str | None]:
+        """:class:`~hotline.ports.ChatGateway.send_in_turn`: ``messages()`` is asked once this chat's
+        turn has come (crisis messages grouped while they waited, ``hotline/alert_lanes.py``)."""
+        await self.pacer.acquire(chat_id)
+        refs: list[str | None] = []
+        for i, (text, buttons) in enumerate(messages()):
+            markup = _markup(buttons)
+
+            def call(text: str = text, markup: InlineKeyboardMarkup | None = markup) -> Awaitable[Message]:
+                return self.bot.send_message(chat_id, text[:TELEGRAM_CHARS], reply_markup=markup)
+
+            try:
+                message = await self._call("send a message", chat_id, call, granted=i == 0)
+                refs.append(str(message.message_id))
+            except ChatUnavailable as exc:
+                log.warning("send failed: %s", exc)
+                refs.append(None)
+        return refs
 
     async def edit(self, chat_id: int, ref: str, text: str, buttons: Sequence[ButtonRow] = ()) -> None:
         def call() -> Awaitable[Any]:
