@@ -110,6 +110,10 @@ class AlertLanes:
             lane.task = asyncio.get_running_loop().create_task(self._drain(chat_id, lane))
         return await asyncio.shield(future)  # a caller that gives up leaves its item to be sent
 
+    def busy(self, chat_id: int) -> bool:
+        """Something is being sent to ``chat_id`` through its lane, or waits for its turn there."""
+        return chat_id in self._lanes
+
     async def wait(self) -> None:
         """Until every item handed over so far has been sent (before the process stops)."""
         for lane in list(self._lanes.values()):

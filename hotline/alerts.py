@@ -56,6 +56,7 @@ class CrisisAlerts:
 
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
+        self._sending: set[asyncio.Task[None]] = set()  # alerts waiting in a busy lane (send_alert)
 
     async def prepare_alert(
         self, s: AsyncSession, case: Case, screening: Screening, text: str, raised_at: datetime
@@ -123,8 +124,31 @@ class CrisisAlerts:
         line, order = self.alert_line(case, screening, text, raised_at)
         return PreparedAlert(case.id, people_ids, body, buttons, backup.id, backup.due_at, key, line, order)
 
-    async def send_alert(self, alert: PreparedAlert) -> None:
-        """Send a prepared alert (after its transaction committed), then remember where it was shown."""
+    async def send_alert(self, alert: PreparedAlert, *, hold: bool = True) -> None:
+        """Send a prepared alert (after its transaction committed), then remember where it was shown.
+
+        ``hold=False`` (an update's alert): when a counselor's chat is busy with other alerts (a burst,
+        ``hotline/alert_lanes.py``), the alert waits for its turn in the background and the update goes
+        on; the first alert of a burst is still sent before the update's routine messages. Its backup
+        timer, committed with it, sends it again should the process stop before it is out."""
+        if not hold and any(self.desk.lanes.busy(who) for who in alert.people):
+            task = asyncio.get_running_loop().create_task(self._send_alert(alert))
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+            return
+        await self._send_alert(alert)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a crisis alert failed in the background: %s", exc.__class__.__name__, exc_info=exc)
+
+    async def wait(self) -> None:
+        """Until the alerts sent in the background are out and recorded (before the process stops)."""
+        while self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    async def _send_alert(self, alert: PreparedAlert) -> None:
         self.desk.timer_due(alert.backup_due)
         if not alert.people:
             log.critical(

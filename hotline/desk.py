@@ -86,6 +86,7 @@ class Desk:
     async def close(self) -> None:
         """Finish recording where cards and alerts were shown (a caller that stopped waiting left its
         item to be recorded in the background)."""
+        await self.alerts.wait()
         await self.lanes.wait()
         await self._shown.wait()
 

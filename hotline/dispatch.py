@@ -33,7 +33,9 @@ class Dispatch:
         """Deliver in rule order; a failed send is logged by the desk and does not stop the rest."""
         for rank, item in in_delivery_order([(u, (u, i)) for u, i in self.items]):
             if isinstance(item, PreparedAlert):
-                await desk.alerts.send_alert(item)  # sent as crisis messages (hotline/pacing.py)
+                # Crisis messages (hotline/pacing.py); one queued behind a burst to the same counselor
+                # waits for its turn in the background (hotline/alert_lanes.py).
+                await desk.alerts.send_alert(item, hold=False)
             elif rank is Urgency.CRISIS_REPLY:
                 with urgent():  # before any ordinary message waiting for the same chat
                     await desk.deliver([item])
