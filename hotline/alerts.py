@@ -59,12 +59,20 @@ class CrisisAlerts:
         self._sending: set[asyncio.Task[None]] = set()  # alerts waiting in a busy lane (send_alert)
 
     async def prepare_alert(
-        self, s: AsyncSession, case: Case, screening: Screening, text: str, raised_at: datetime
+        self,
+        s: AsyncSession,
+        case: Case,
+        screening: Screening,
+        text: str,
+        raised_at: datetime,
+        *,
+        fresh: bool = False,
     ) -> PreparedAlert:
         """Decide and record a crisis alert inside the caller's transaction: every on-duty counselor,
         or every supervisor at once when nobody is on duty; the escalation to supervisors is scheduled
-        for when nobody acknowledges in time, counted from ``raised_at`` (when the message arrived)."""
-        return (await self.prepare_alerts(s, [(case, screening, text, raised_at)]))[0]
+        for when nobody acknowledges in time, counted from ``raised_at`` (when the message arrived).
+        ``fresh``: the case was opened in this transaction (it has no timers to look for)."""
+        return (await self.prepare_alerts(s, [(case, screening, text, raised_at)], fresh=fresh))[0]
 
     async def prepare_alerts(
         self,
@@ -72,6 +80,7 @@ class CrisisAlerts:
         alerts: Sequence[tuple[Case, Screening, str, datetime]],
         *,
         again: bool = False,
+        fresh: bool = False,
     ) -> list[PreparedAlert]:
         """:meth:`prepare_alert` for each alert of a batch (a mail poll's), inside the batch's own
         transaction, with one look at who is on duty for all of them; send each after the commit."""
@@ -82,7 +91,9 @@ class CrisisAlerts:
         if nobody_on_duty:
             people = await repo.supervisors(s)
         return [
-            await self._prepare_alert(s, case, screening, text, raised_at, people, nobody_on_duty, again)
+            await self._prepare_alert(
+                s, case, screening, text, raised_at, people, nobody_on_duty, again, fresh
+            )
             for case, screening, text, raised_at in alerts
         ]
 
@@ -96,16 +107,18 @@ class CrisisAlerts:
         people: Sequence[Counselor],
         nobody_on_duty: bool,
         again: bool,
+        fresh: bool = False,
     ) -> PreparedAlert:
         # An alert sent again by its backup timer is the same crisis: its escalation was scheduled with
         # it (and may have fired already); one is scheduled now only if none ever was (nobody was on
         # duty then). A new crisis message schedules one unless one is pending.
-        has_escalation = repo.had_timer if again else repo.has_pending_timer
-        if (
-            not nobody_on_duty
-            and case.status == CaseStatus.WAITING.value
-            and not await has_escalation(s, case.id, TimerKind.CRISIS_ESCALATE)
-        ):
+        # One look at the case's crisis timers (not cancelled) answers both questions below.
+        kinds = (TimerKind.CRISIS_ESCALATE, RESEND)
+        timers = [] if fresh else await repo.timers_of(s, case.id, kinds)
+        has_escalation = any(
+            t.kind == TimerKind.CRISIS_ESCALATE and (again or t.fired_at is None) for t in timers
+        )
+        if not nobody_on_duty and case.status == CaseStatus.WAITING.value and not has_escalation:
             timeout = timedelta(seconds=self.desk.settings.crisis.ack_timeout_seconds)
             await repo.schedule(s, TimerKind.CRISIS_ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
         await repo.record_alert(
@@ -113,16 +126,17 @@ class CrisisAlerts:
         )
         # Committed with the message: if the process dies before the alert is out, or nobody could be
         # reached, the timer loop sends it again shortly (DESIGN §2: a restart loses nothing).
-        backup = await repo.pending_timer(s, case.id, RESEND)
+        backup = next(((t.id, t.due_at) for t in timers if t.kind == RESEND and t.fired_at is None), None)
         if backup is None:
-            backup = await repo.schedule(s, RESEND, raised_at + RESEND_AFTER, raised_at, case_id=case.id)
+            timer = await repo.schedule(s, RESEND, raised_at + RESEND_AFTER, raised_at, case_id=case.id)
             await s.flush()
+            backup = (timer.id, timer.due_at)
         key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
         body = self.alert_text(key, case, screening, text)
         buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
         people_ids = tuple(c.telegram_id for c in people)
         line, order = self.alert_line(case, screening, text, raised_at)
-        return PreparedAlert(case.id, people_ids, body, buttons, backup.id, backup.due_at, key, line, order)
+        return PreparedAlert(case.id, people_ids, body, buttons, backup[0], backup[1], key, line, order)
 
     async def send_alert(self, alert: PreparedAlert, *, hold: bool = True) -> None:
         """Send a prepared alert (after its transaction committed), then remember where it was shown.

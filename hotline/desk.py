@@ -113,6 +113,12 @@ class Desk:
         """An employee's address on their channel (a Telegram chat id, a LINE user id), sealed."""
         return self.store.vault.encrypt(str(address), context=CONTACT_CONTEXT)
 
+    def address_of(self, employee: Employee) -> str | None:
+        """The employee's sealed address on their channel, opened (None: none kept)."""
+        if employee.contact_enc is None:
+            return None
+        return self.store.vault.decrypt(employee.contact_enc, context=CONTACT_CONTEXT)
+
     def chat_of(self, employee: Employee) -> int | None:
         if employee.contact_enc is None:
             return None
@@ -225,21 +231,23 @@ class Desk:
         await self._shown.do(_Shown(case_id, kind, tuple(shown), done_timer, self.now()))
 
     async def _record_shown(self, group: Sequence[_Shown]) -> None:
+        """The group in four statements whatever its size: timers finished, offers looked up, offers
+        and audit entries added."""
         async with self.store.unit() as s:
+            await repo.finish_timers(s, [(i.done_timer, i.at) for i in group if i.done_timer is not None])
+            # per kind: a case card and a crisis alert are both updated when the case is taken
+            already = await repo.shown_in(s, sorted({i.case_id for i in group}))
+            offers: list[tuple[int, int, str, str | None, datetime]] = []
+            reads: list[audit.Entry] = []
             for item in group:
-                if item.done_timer is not None:
-                    await repo.finish_timer(s, item.done_timer, item.at)
-                already = {
-                    o.counselor_id for o in await repo.offers_for(s, item.case_id) if o.kind == item.kind
-                }
                 for counselor_id, ref in item.shown:
-                    if (
-                        counselor_id not in already
-                    ):  # per kind: a case card and a crisis alert are both updated
-                        await repo.record_offer(s, item.case_id, counselor_id, item.kind, ref, item.at)
-                        already.add(counselor_id)
+                    if (item.case_id, counselor_id, item.kind) not in already:
+                        offers.append((item.case_id, counselor_id, item.kind, ref, item.at))
+                        already.add((item.case_id, counselor_id, item.kind))
                     if ref is not None:  # the card carried the case's words: a read, in the audit trail
-                        await self.audit_read(s, counselor_id, item.case_id, item.kind, item.at)
+                        reads.append(self._read(counselor_id, item.case_id, item.kind, item.at))
+            await repo.record_offers(s, offers)
+            await audit.record_many(s, reads)
 
     async def audit_refusal(self, command: str) -> None:
         """Someone not on the roster tried a console command: recorded (anonymously: an employee)."""
@@ -255,11 +263,12 @@ class Desk:
     async def audit_read(
         self, s: AsyncSession, counselor_id: int, case_id: int, what: str, now: datetime
     ) -> None:
+        await audit.record_many(s, [self._read(counselor_id, case_id, what, now)])
+
+    def _read(self, counselor_id: int, case_id: int, what: str, now: datetime) -> audit.Entry:
         role = self.settings.role_of(counselor_id) or Role.COUNSELOR
         actor = Actor.staff(counselor_id, role)
-        await audit.record(
-            s, actor=actor, action=AuditAction.READ_CASE, case_id=case_id, detail={"wanted": what}, now=now
-        )
+        return audit.Entry(actor, AuditAction.READ_CASE, now, case_id, {"wanted": what})
 
     async def mark_taken(self, case_id: int, taker: Counselor, code: str) -> None:
         """Update the cards and alerts shown to everyone else: the case has been taken."""

@@ -70,6 +70,7 @@ class IntakeEffects(EffectContext):
     after: AfterUpdate
     text_key: Callable[[str], str]  # the channel's own wording of a message key, where config has one
     window: Window | None = None
+    opened: int | None = None  # the case this update opened (no timers of its own yet)
 
     def _now(self) -> datetime:
         return self.desk.now()
@@ -100,10 +101,12 @@ class IntakeEffects(EffectContext):
     async def open_case(self, effect: OpenCase) -> None:
         employee = self.thread.employee
         assert employee is not None
-        employee.contact_enc = self.desk.seal_contact(self.to.address)
+        if self.desk.address_of(employee) != str(self.to.address):  # unchanged: no write
+            employee.contact_enc = self.desk.seal_contact(self.to.address)
         self.case = await repo.open_case(
             self.s, channel=self.channel, employee_id=employee.id, category=effect.category, now=self._now()
         )
+        self.opened = self.case.id
 
     async def forget_me(self, effect: ForgetMe) -> None:
         desk, thread, after = self.desk, self.thread, self.after
@@ -180,7 +183,7 @@ class IntakeEffects(EffectContext):
         if (case := self._with_case(effect)) is not None:
             # Decided and recorded in this same transaction: the alert leaves right after the commit.
             alert = await self.desk.alerts.prepare_alert(
-                self.s, case, effect.screening, effect.text, self._now()
+                self.s, case, effect.screening, effect.text, self._now(), fresh=case.id == self.opened
             )
             self.after.out.alert(alert)
 

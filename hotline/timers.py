@@ -53,6 +53,7 @@ class TimerService:
         self.owner = owner or uuid.uuid4().hex[:16]  # who holds a claimed timer's lease
         self.fired = 0
         self._planned: datetime | None = None  # when the loop will look next (None: looking now)
+        self._soonest: datetime | None = None  # the first timer committed while the loop looked
         self._loop = WakeableLoop("hotline-timers", self._step, error_wait=1.0)
 
     def register(self, kind: TimerKind, handler: Handler) -> None:
@@ -79,14 +80,21 @@ class TimerService:
 
     def wake_for(self, due: datetime) -> None:
         """A timer due at ``due`` was committed: wake the loop only if it would otherwise sleep past it
-        (a crisis burst schedules a backup timer per alert; the loop need not look again each time)."""
-        if self._planned is None or due < self._planned:
+        (a crisis burst schedules a backup timer per alert; the loop need not look again each time).
+        While the loop is looking, the step plans for it when it ends (no second look at once: in a
+        burst that was two transactions per crisis on SQLite's one connection)."""
+        if self._planned is None:
+            self._soonest = due if self._soonest is None else min(self._soonest, due)
+        elif due < self._planned:
             self._loop.wake()
 
     async def _step(self) -> float:
-        self._planned = None  # while the step runs, any new timer wakes the loop again
+        self._planned = None  # while the step runs, a new timer is noted in _soonest (wake_for)
+        self._soonest = None
         await self.run_due()
         wait = await self._seconds_to_next()
+        if self._soonest is not None:  # committed while this step looked: it may not have seen it
+            wait = min(wait, max(0.0, (self._soonest - self.clock()).total_seconds()))
         self._planned = self.clock() + timedelta(seconds=wait)
         return wait
 

@@ -144,10 +144,11 @@ class EmployeeRunner:
             case = thread.case
             aside = await self._aside(s, conv, event, to, after)  # issue 7: a survey comment
             new_state, effects = (state, []) if aside else intake.step(state, event, self._context(now, case))
-            if thread.employee is None and (
-                new_state.name not in intake.UNSTORED or any(isinstance(e, OpenCase) for e in effects)
-            ):
-                thread.employee = await repo.ensure_employee(s, pseudonym, self.channel, now)
+            opens = any(isinstance(e, OpenCase) for e in effects)
+            if thread.employee is None and (new_state.name not in intake.UNSTORED or opens):
+                # One opening a case at once (a crisis) is stored with their address: no second write.
+                contact = desk.seal_contact(to.address) if opens else None
+                thread.employee = await repo.ensure_employee(s, pseudonym, self.channel, now, contact)
             run = self._effects(s, thread, case, to, after)
             await execute(effects, run)
             case = run.case

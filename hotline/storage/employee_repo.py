@@ -44,8 +44,11 @@ async def load_thread(s: AsyncSession, pseudonym: str, *, lock: bool) -> Thread:
     return Thread(employee, conversation, case)
 
 
-async def ensure_employee(s: AsyncSession, pseudonym: str, channel: Channel, now: datetime) -> Employee:
-    employee = Employee(pseudonym=pseudonym, channel=channel.value, created_at=now)
+async def ensure_employee(
+    s: AsyncSession, pseudonym: str, channel: Channel, now: datetime, contact_enc: bytes | None = None
+) -> Employee:
+    """A new employee's row (``contact_enc``: their sealed address, when they open a case at once)."""
+    employee = Employee(pseudonym=pseudonym, channel=channel.value, contact_enc=contact_enc, created_at=now)
     s.add(employee)
     await s.flush()
     return employee

@@ -40,6 +40,8 @@ from hotline.storage.offer_repo import (
     offered_to,
     offers_for,
     record_offer,
+    record_offers,
+    shown_in,
 )
 from hotline.storage.roster_repo import (
     counselor,
@@ -55,12 +57,14 @@ from hotline.storage.timer_repo import (
     cancel_timers,
     claim_due_timers,
     finish_timer,
+    finish_timers,
     had_timer,
     has_pending_kind,
     has_pending_timer,
     next_due_at,
     pending_timer,
     schedule,
+    timers_of,
 )
 
 __all__ = [
@@ -80,6 +84,7 @@ __all__ = [
     "ensure_employee",
     "escalate_alerts",
     "finish_timer",
+    "finish_timers",
     "forget_contact",
     "had_timer",
     "has_pending_kind",
@@ -98,11 +103,14 @@ __all__ = [
     "record_alert",
     "record_contact",
     "record_offer",
+    "record_offers",
     "release",
     "save_state",
     "schedule",
     "set_duty",
+    "shown_in",
     "supervisors",
     "sync_roster",
+    "timers_of",
     "waiting_cases",
 ]

@@ -6,15 +6,19 @@ Each function works inside the caller's session (``Store.unit()``); nothing here
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.storage.models import (
     Timer,
 )
 from hotline.timer_kinds import TimerKind
+
+_TIMERS = cast(Table, Timer.__table__)  # Core statements where the ORM is not needed
 
 
 async def schedule(
@@ -90,6 +94,34 @@ async def pending_timer(s: AsyncSession, case_id: int, kind: TimerKind) -> Timer
     return await s.scalar(query.limit(1))
 
 
+@dataclass(frozen=True, slots=True)
+class TimerRow:
+    id: int
+    kind: str
+    due_at: datetime
+    fired_at: datetime | None
+
+
+async def timers_of(s: AsyncSession, case_id: int, kinds: Sequence[TimerKind]) -> list[TimerRow]:
+    """A case's timers of ``kinds`` that were not cancelled, pending or fired, oldest first: one
+    statement where a crisis alert used to ask two questions (``hotline/alerts.py``)."""
+    query = (
+        select(Timer.id, Timer.kind, Timer.due_at, Timer.fired_at)
+        .where(Timer.case_id == case_id, Timer.kind.in_(kinds), Timer.cancelled_at.is_(None))
+        .order_by(Timer.id)
+    )
+    return [TimerRow(*row) for row in (await s.execute(query)).all()]
+
+
+async def finish_timers(s: AsyncSession, fired: Sequence[tuple[int, datetime]]) -> None:
+    """:func:`finish_timer` for several (timer id, when), in one statement."""
+    if fired:
+        await s.execute(
+            update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id")).values(fired_at=bindparam("at")),
+            [{"timer_id": timer_id, "at": at} for timer_id, at in fired],
+        )
+
+
 async def has_pending_kind(s: AsyncSession, kind: TimerKind) -> bool:
     found = await s.scalar(select(Timer.id).where(Timer.kind == kind, *_pending()).limit(1))
     return found is not None
@@ -110,10 +142,12 @@ __all__ = [
     "cancel_timers",
     "claim_due_timers",
     "finish_timer",
+    "finish_timers",
     "had_timer",
     "has_pending_kind",
     "has_pending_timer",
     "next_due_at",
     "pending_timer",
     "schedule",
+    "timers_of",
 ]
