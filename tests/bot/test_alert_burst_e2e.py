@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from hotline.alert_lanes import GROUP_BUTTONS, GROUP_CHARS, LaneItem, compose
-from hotline.sandbox import TelegramEmulator
+from hotline.sandbox import BotCall, TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock, stage_settings
 from hotline.storage.models import Alert, Case, Timer
 from hotline.timer_kinds import TimerKind
-from tests.tests_support import COUNSELOR, SUPERVISOR
+from tests.tests_support import COUNSELOR, OTHER, SUPERVISOR
 
 TOKEN = "4242:TEST-TOKEN-hotline"
 JUMP = "我真的撐不下去了，今晚想從頂樓跳下去"
@@ -39,33 +39,40 @@ async def test_a_burst_to_one_counselor_arrives_grouped_each_case_acknowledged_o
     limited: Stage, clock: StageClock
 ) -> None:
     stage, emu = limited, limited.emu
-    wang = emu.user(COUNSELOR, "Wang")
+    wang, chen = emu.user(COUNSELOR, "Wang"), emu.user(OTHER, "Chen")
     emu.user(SUPERVISOR, "Lin", started=True)
     await stage.say(wang, "/onduty", containing="值班")
+    await stage.say(chen, "/onduty", containing="值班")
     users = [emu.user(7000 + i, f"員工{i}") for i in range(BURST)]
     mark = emu.mark()
     await asyncio.gather(*(emu.send_text(u, f"{JUMP} #{i}") for i, u in enumerate(users)))
     for user in users:  # every employee has the crisis reply
         await stage.next_message(user.id, since=mark, containing="1925")
 
-    def alert_codes() -> Counter[str]:
+    def alert_codes(chat: int) -> Counter[str]:
         return Counter(
             m.group(1)
-            for c in emu.calls_to(COUNSELOR, "sendMessage", since=mark)
+            for c in emu.calls_to(chat, "sendMessage", since=mark)
             if c.ok and "危機通報" in (c.text or "")
             for m in CODE.finditer(c.text or "")
         )
 
     for _ in range(400):  # the alerts have all arrived (a second a message at most, by the limits)
-        if len(alert_codes()) == BURST:
+        if len(alert_codes(COUNSELOR)) == len(alert_codes(OTHER)) == BURST:
             break
         await asyncio.sleep(0.05)
-    messages = [
-        c for c in emu.calls_to(COUNSELOR, "sendMessage", since=mark) if c.ok and "危機通報" in (c.text or "")
-    ]
-    codes = alert_codes()
-    assert len(codes) == BURST and set(codes.values()) == {1}, "every case's alert, each once"
+
+    def alerts_to(chat: int) -> list[BotCall]:
+        return [
+            c for c in emu.calls_to(chat, "sendMessage", since=mark) if c.ok and "危機通報" in (c.text or "")
+        ]
+
+    messages, theirs = alerts_to(COUNSELOR), alerts_to(OTHER)
+    codes = alert_codes(COUNSELOR)
+    for chat in (COUNSELOR, OTHER):
+        assert len(alert_codes(chat)) == BURST and set(alert_codes(chat).values()) == {1}, "each once"
     assert len(messages) <= BURST // 2, f"{len(messages)} messages: the waiting alerts were not grouped"
+    assert len(theirs) <= BURST // 2, f"{len(theirs)} messages: the waiting alerts were not grouped"
     assert emu.refusals == [], "nothing was refused by Telegram's limits"
     grouped = [m for m in messages if len(CODE.findall(m.text or "")) > 1]
     assert grouped and all("風險：緊急" in (m.text or "") for m in grouped)
@@ -74,9 +81,23 @@ async def test_a_burst_to_one_counselor_arrives_grouped_each_case_acknowledged_o
 
     # A case acknowledged by its own button, in each message (the first case of each, whichever it is).
     pressed_codes = [CODE.findall(m.text or "")[0] for m in messages]
+    taken = emu.mark()
     for code, message in zip(pressed_codes, messages, strict=True):
         pressed = await emu.press_button(wang, message.message_id or 0, f"ack:{code}")
         await emu.wait_for(None, method="answerCallbackQuery", since=pressed.mark, timeout=30)
+    # The other counselor's alert that carried only that case says who took it; a grouped one, which
+    # carries other cases too, is left as it is (its other buttons still work).
+    alone = {
+        CODE.findall(m.text or "")[0]: m.message_id for m in theirs if len(CODE.findall(m.text or "")) == 1
+    }
+    grouped_ids = {m.message_id for m in theirs if len(CODE.findall(m.text or "")) > 1}
+    for _ in range(200):
+        edits = [c for c in emu.calls_to(OTHER, "editMessageText", since=taken) if c.ok]
+        if len(edits) >= len(set(alone) & set(pressed_codes)):
+            break
+        await asyncio.sleep(0.05)
+    assert {c.message_id for c in edits} == {alone[c] for c in pressed_codes if c in alone}
+    assert not {c.message_id for c in edits} & grouped_ids
     async with stage.running.store.unit() as s:  # type: ignore[union-attr]
         alerts = {a.case_id: a for a in (await s.scalars(select(Alert))).all()}
         cases = {c.id: c.code for c in (await s.scalars(select(Case))).all()}
