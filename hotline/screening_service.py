@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -102,27 +102,31 @@ class ScreeningService:
 
 
 class ConversationWindow:
-    """The last ``size`` messages of each employee within ``minutes``, for at most ``chats`` people."""
+    """The last ``size`` messages of each employee within ``minutes``, for at most ``chats`` people.
+
+    A person's messages are one small tuple; whoever has written nothing for ``minutes`` is dropped at
+    the next message of anyone (the least recent writer is always first), so only people writing now
+    are held in memory, and no one's words stay longer than the window needs them."""
 
     def __init__(self, size: int, minutes: float, chats: int = 10_000) -> None:
         self.size = size
         self.span = timedelta(minutes=minutes)
         self.chats = chats
-        self._recent: OrderedDict[str, deque[tuple[datetime, str]]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[tuple[datetime, str], ...]] = OrderedDict()
 
     def earlier(self, who: str, now: datetime) -> list[str]:
-        kept = self._recent.get(who)
-        if not kept:
-            return []
+        kept = self._recent.get(who, ())
         return [text for at, text in kept if now - at <= self.span]
 
     def add(self, who: str, text: str, now: datetime) -> None:
         if self.size == 0:
             return
-        kept = self._recent.pop(who, None) or deque(maxlen=self.size)
-        kept.append((now, text))
-        self._recent[who] = kept
-        while len(self._recent) > self.chats:
+        fresh = [item for item in self._recent.pop(who, ()) if now - item[0] <= self.span]
+        self._recent[who] = (*fresh[max(0, len(fresh) - (self.size - 1)) :], (now, text))
+        while self._recent:
+            latest = next(iter(self._recent.values()))[-1][0]
+            if len(self._recent) <= self.chats and now - latest <= self.span:
+                break
             self._recent.popitem(last=False)
 
     def forget(self, who: str) -> None:

@@ -96,3 +96,18 @@ def test_the_window_keeps_a_few_recent_messages_per_person() -> None:
     window.forget("b")
     assert window.earlier("b", now) == []
     assert ConversationWindow(size=0, minutes=15).earlier("x", now) == []
+
+
+def test_whoever_has_been_silent_longer_than_the_window_is_not_kept() -> None:
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    window = ConversationWindow(size=3, minutes=15)
+    window.add("a", "藥都買好了", now)
+    window.add("b", "你好", now + timedelta(minutes=10))
+    window.add("c", "在嗎", now + timedelta(minutes=16))
+    assert list(window._recent) == ["b", "c"], "a's words are not held once the window no longer needs them"
+    window.add("b", "就今晚", now + timedelta(minutes=17))
+    assert window.earlier("b", now + timedelta(minutes=18)) == ["你好", "就今晚"]
+    one = ConversationWindow(size=1, minutes=15)
+    one.add("a", "一", now)
+    one.add("a", "二", now)
+    assert one.earlier("a", now) == ["二"]
