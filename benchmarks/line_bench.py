@@ -34,6 +34,7 @@ from benchmarks import deadline
 from benchmarks.deadline import guarded, run_async
 from benchmarks.line_echo_baseline import LoadResult, drive_first_messages, measure_echo
 from benchmarks.line_messages import SEED, first_messages, is_planted_crisis
+from hotline.alerts import GROUP_LINE_WORDS
 from hotline.learned_loader import cached_learned
 from hotline.sandbox import LineEmulator, TelegramEmulator
 from hotline.sandbox.stage import ROSTER, Stage, StageClock, stage_settings
@@ -92,7 +93,7 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
 
                     def planted_alert(call: BotCall) -> bool:
                         words = (call.text or "") if _alert(call) else ""
-                        found = next((t for t in unseen if t[:ALERT_CHARS] in words), None)
+                        found = next((t for t in unseen if _quoted(t, words)), None)
                         unseen.discard(found or "")
                         return found is not None
 
@@ -105,6 +106,12 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
             if len({c.to for c in answered}) != n_users or any(not c.ok for c in emu.calls):
                 raise AssertionError("hotline answered some users twice or not at all, or a call failed")
     return Run(result, len(planted), alerts)
+
+
+def _quoted(text: str, words: str) -> bool:
+    """An alert quotes the message: alone, its start as written; on its line in a grouped alert (a burst
+    to one counselor), its first words with spaces collapsed (hotline.alerts.alert_line)."""
+    return text[:ALERT_CHARS] in words or " ".join(text.split())[:GROUP_LINE_WORDS] in words
 
 
 def _alert(call: BotCall) -> bool:
