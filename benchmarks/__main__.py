@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     # a stalled service fails the run with one sentence on stderr, exit code 1.
     runs: list[tuple[str, str, Callable[[], object]]] = [
         ("screen", "== crisis screening (hotline screen) ==",
-         lambda: run_sync("screen benchmark", screen_bench.DEADLINE, screen_bench.main)),
+         lambda: run_sync("screen benchmark", screen_bench.DEADLINE, lambda: screen_bench.main([]))),
         ("telegram", "\n== Telegram line: 300 /start at once; crisis alert latency ==",
          lambda: asyncio.run(run_async("Telegram benchmark", telegram_bench.DEADLINE, telegram_bench.main()))),
         ("line", "\n== LINE line: 300 users' first message at once ==",
