@@ -8,10 +8,16 @@ got, e.g. "12 of 300 users got no reply"). :func:`run_async` (a coroutine, under
 the subprocess killed by ``subprocess.run``) raise :class:`Stuck` on expiry, whose message is that one
 sentence, ending with the last lines the service logged (kept by :class:`LastLines`). :func:`guarded` runs a
 benchmark for ``python -m benchmarks`` and turns :class:`Stuck` into the sentence on stderr and exit code 1.
+
+Every benchmark's ``main(argv: list[str]) -> int`` parses its own arguments (``--deadline`` among them:
+:func:`deadline_option`) and runs under its deadline with :func:`run_main` or :func:`run_main_async`: 0
+when it finished, 1 when it was stuck; a crash or a wrong count raises. Its targets are printed, met or
+not; they do not change the exit code (a loaded machine misses them).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -138,3 +144,22 @@ def guarded(run: Callable[[], object]) -> int:
         print(stuck, file=sys.stderr)
         return 1
     return 0
+
+
+def deadline_option(parser: argparse.ArgumentParser, seconds: float) -> None:
+    """``--deadline SECONDS`` (the module's ``DEADLINE`` by default): the smoke runs give a shorter one."""
+    parser.add_argument(
+        "--deadline", type=float, default=seconds, metavar="SECONDS",
+        help=f"stop with one sentence on stderr and exit code 1 past this (default {seconds:g})",
+    )  # fmt: skip
+
+
+def run_main(name: str, seconds: float, run: Callable[[], object]) -> int:
+    """A benchmark's ``main`` for a blocking ``run``: 0 when it finished, 1 (one sentence on stderr)
+    when it was still running after ``seconds``."""
+    return guarded(lambda: run_sync(name, seconds, run))
+
+
+def run_main_async(name: str, seconds: float, run: Callable[[], Coroutine[Any, Any, object]]) -> int:
+    """The same for a coroutine (``run()`` is awaited in a new event loop)."""
+    return guarded(lambda: asyncio.run(run_async(name, seconds, run())))

@@ -65,7 +65,8 @@ def child(limit: int) -> dict[str, float]:
     return {"lines": len(lines), "seconds": seconds, "before_mb": before, "after_mb": _rss_mb()}
 
 
-def main(limit: int = 1000) -> bool:
+def report(limit: int = 1000) -> bool:
+    """Measure in a child process and print; whether the targets were met."""
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.learned_bench", "--child", str(limit)],
         cwd=ROOT,
@@ -87,8 +88,14 @@ def main(limit: int = 1000) -> bool:
     return ok
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(child(int(sys.argv[2]))))
+def main(argv: list[str]) -> int:
+    """``[N]``: the figures on N distinct lines (1,000); ``--child N``: the measuring process's part."""
+    if argv[:1] == ["--child"]:
+        print(json.dumps(child(int(argv[1]))))
     else:
-        main()
+        report(int(argv[0]) if argv else 1000)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -12,7 +12,7 @@ the learned layer remembers what it read for the whole process), so the learned 
 300 texts a round, as it would. The learned layer is loaded before the clock starts. The old run, everyone
 sending the same message (which the learned layer reads once), is kept as a second row.
 
-``python -m benchmarks line``                       echo and hotline, median of 3 rounds each
+``python -m benchmarks line [--users 300] [--rounds 3]``   echo and hotline, median of 3 rounds each
 ``python -m benchmarks.line_bench --webhook URL --port P``   drive any running webhook: the emulator
     serves the API on 127.0.0.1:P with the default channel secret and access token
     (``hotline.sandbox.DEFAULT_CHANNEL_SECRET`` / ``DEFAULT_ACCESS_TOKEN``), so point that webhook's
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from benchmarks import deadline
-from benchmarks.deadline import guarded, run_async
+from benchmarks.deadline import deadline_option, run_main_async
 from benchmarks.line_echo_baseline import LoadResult, drive_first_messages, measure_echo
 from benchmarks.line_messages import SEED, first_messages, is_planted_crisis
 from hotline.alerts import GROUP_LINE_WORDS
@@ -129,7 +130,7 @@ async def _rounds(label: str, rounds: int, measure: Callable[[int], Awaitable[T]
     return done
 
 
-async def main(n_users: int = 300, rounds: int = 3) -> None:
+async def run(n_users: int = 300, rounds: int = 3) -> None:
     logging.disable(logging.WARNING)
     # Each round its own 300 messages: the learned layer remembers what it read (by digest) for the
     # whole process, so the same 300 again would cost it nothing after the first round.
@@ -171,18 +172,20 @@ async def main(n_users: int = 300, rounds: int = 3) -> None:
     )
 
 
-def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.line_bench")
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks line")
     parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--webhook", help="drive this webhook URL instead of the echo baseline")
     parser.add_argument("--port", type=int, default=0, help="the emulator's API port (with --webhook)")
+    deadline_option(parser, DEADLINE)
     args = parser.parse_args(argv)
     if args.webhook is None:
-        return guarded(lambda: asyncio.run(run_async("LINE benchmark", DEADLINE, main(args.users))))
+        return run_main_async("LINE benchmark", args.deadline, lambda: run(args.users, args.rounds))
     result = asyncio.run(measure_webhook(args.webhook, args.port, args.users))
     print(result.line("webhook"))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli())
+    raise SystemExit(main(sys.argv[1:]))

@@ -15,6 +15,7 @@ learned screening layer off (where its cost shows), and the start-up of ``hotlin
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import socket
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from benchmarks.deadline import deadline_option, doing, run_main
 from benchmarks.mail_corpus import describe, realistic
 from benchmarks.mail_raw_fetch import fill_mailbox
 from hotline.sandbox.stage import DEMO_SECRET
@@ -141,25 +143,31 @@ def startup(command: Sequence[str] = HOTLINE, rounds: int = 5) -> None:
         print(f"  {label:<44} {best:.3f} s")
 
 
-def main(argv: Sequence[str] = ()) -> None:
-    """``[N] [--rounds R] [--learned-rounds L] [--command PATH]``: N mails (1,000); R rounds of the
-    floor and of the command with the learned layer off (3); L rounds with it on (1: it takes minutes);
-    PATH: another ``hotline`` executable (another checkout's, for a before/after)."""
-    args = list(argv)
-    n, rounds, learned_rounds, command = 1000, 3, 1, HOTLINE
-    while args:
-        arg = args.pop(0)
-        if arg == "--rounds":
-            rounds = int(args.pop(0))
-        elif arg == "--learned-rounds":
-            learned_rounds = int(args.pop(0))
-        elif arg == "--command":
-            command = [args.pop(0)]
-        else:
-            n = int(arg)
-    print(f"start-up, median of 5 (spawn to exit), {command[0]}:")
-    startup(command)
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks mail", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("mails", type=int, nargs="?", default=1000, help="mails in the inbox (1,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="of the floor and the learned-off command")
+    parser.add_argument("--learned-rounds", type=int, default=1, help="with the learned layer (minutes each)")
+    parser.add_argument("--startup-rounds", type=int, default=5, help="of each start-up command")
+    parser.add_argument(
+        "--command", help="another hotline executable (another checkout's, for a before/after)"
+    )
+    deadline_option(parser, DEADLINE)
+    args = parser.parse_args(argv)
+    command = [args.command] if args.command else HOTLINE
+    return run_main(
+        "mail benchmark",
+        args.deadline,
+        lambda: run(args.mails, args.rounds, args.learned_rounds, args.startup_rounds, command),
+    )
+
+
+def run(n: int, rounds: int, learned_rounds: int, startup_rounds: int, command: Sequence[str]) -> None:
+    print(f"start-up, median of {startup_rounds} (spawn to exit), {command[0]}:")
+    doing("the start-up commands")
+    startup(command, startup_rounds)
     print(f"corpus: {describe(n)}")
+    doing("starting Dovecot and filling the inbox")
     imap = DovecotServer.start()
     try:
         fill_mailbox(imap.host, imap.port, imap.user, imap.password, n, messages=realistic(n))
@@ -172,6 +180,7 @@ def main(argv: Sequence[str] = ()) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for round_ in range(max(rounds, learned_rounds)):
                 if round_ < rounds:
+                    doing(f"the fetch + parse floor, round {round_ + 1}")
                     seconds, out = timed(floor)
                     assert int(out) == n, out
                     raws.append(seconds)
@@ -179,6 +188,9 @@ def main(argv: Sequence[str] = ()) -> None:
                 for learned, into, wanted in ((False, plain, rounds), (True, ours, learned_rounds)):
                     if round_ >= wanted:
                         continue
+                    doing(
+                        f"hotline mail poll --once, learned layer {'on' if learned else 'off'}, round {round_ + 1}"
+                    )
                     seconds, received = poll(imap, Path(tmp), learned=learned, command=command)
                     # Exactly one mail per sender, and a mail to each of the n senders.
                     assert len(received) == n and set(received.values()) == {1}, received.most_common(2)
@@ -196,7 +208,8 @@ def main(argv: Sequence[str] = ()) -> None:
             )
             print(f"  ratio                                     {o / r:.2f}x  (target <= 2x)")
         print(
-            f"  the same with the learned layer off       {p:.3f} s  (cpu {c['plain']:.1f} s; {p / r:.2f}x)"
+            f"  the same with the learned layer off       {p:.3f} s  (cpu {c['plain']:.1f} s; {p / r:.2f}x; "
+            f"{n} acks received, one per sender)"
         )
         print(f"  load average at the end                   {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
@@ -204,4 +217,4 @@ def main(argv: Sequence[str] = ()) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main(sys.argv[1:]))

@@ -17,6 +17,7 @@ the open conversations themselves cost.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -26,6 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.deadline import deadline_option, run_main_async
 from hotline.crypto import CONTACT_CONTEXT, Vault
 from hotline.domain import Category, Channel
 from hotline.sandbox import TelegramEmulator
@@ -140,9 +142,13 @@ async def measure(total: int = 10_000) -> None:
     )
 
 
-def main() -> None:
-    asyncio.run(measure())
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks memory")
+    parser.add_argument("--cases", type=int, default=10_000, help="open conversations")
+    deadline_option(parser, DEADLINE)
+    args = parser.parse_args(argv)
+    return run_main_async("memory benchmark", args.deadline, lambda: measure(args.cases))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(sys.argv[1:]))

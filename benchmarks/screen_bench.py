@@ -10,7 +10,8 @@ For each mix: the baseline loop (``re.compile("自殺|想死|suicide").search`` 
 per line, and the real ``hotline screen --lexicon-only`` path (``run_screen`` over ``io.BytesIO``). Best of
 ``--repeat`` runs each.
 
-Run: ``.venv/bin/python -m benchmarks.screen_bench [--lines 100000] [--repeat 3]``.
+Run: ``python -m benchmarks screen [--lines 100000] [--repeat 3] [--learned-lines 1000] [--deadline S]``
+(or ``python -m benchmarks.screen_bench`` with the same arguments).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import argparse
 import io
 import random
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import learned_bench
+from benchmarks.deadline import deadline_option, run_main
 from hotline.screen_command import run_screen
 from hotline.screening import Screener
 from hotline.screening_loader import load_screener
@@ -76,6 +79,10 @@ def measure(screener: Screener, lines: list[str], repeat: int) -> dict[str, floa
             screen(line)
 
     payload = text.encode("utf-8")
+    out = io.StringIO()
+    run_screen(io.BytesIO(payload), out, screener)  # one JSON line out per line in (not timed)
+    if out.getvalue().count("\n") != len(lines):
+        raise AssertionError(f"hotline screen wrote {out.getvalue().count(chr(10))} lines for {len(lines)}")
 
     def command() -> None:
         run_screen(io.BytesIO(payload), io.StringIO(), screener)
@@ -103,11 +110,7 @@ def report(name: str, n: int, seconds: dict[str, float]) -> bool:
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--lines", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args(argv)
+def run(lines: int, repeat: int, learned_lines: int) -> bool:
     start = time.perf_counter()
     screener = load_screener()
     print(f"screener built in {time.perf_counter() - start:.2f} s ({len(screener.entries)} lexicon entries)")
@@ -115,13 +118,25 @@ def main(argv: list[str] | None = None) -> int:
     corpus_share = len(crisis) / (len(crisis) + len(harmless))
     results = []
     for name, share in (("corpus", corpus_share), ("traffic", 0.02)):
-        lines = build_mix(args.lines, share)
-        results.append(
-            report(f"{name} mix, {share:.0%} crisis", len(lines), measure(screener, lines, args.repeat))
-        )
-    results.append(learned_bench.main())
-    return 0 if all(results) else 1
+        mix = build_mix(lines, share)
+        results.append(report(f"{name} mix, {share:.0%} crisis", len(mix), measure(screener, mix, repeat)))
+    results.append(learned_bench.report(learned_lines))
+    return all(results)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks screen", description=__doc__.split("\n", 1)[0] if __doc__ else None
+    )
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--learned-lines", type=int, default=1000, help="distinct lines for every layer")
+    deadline_option(parser, DEADLINE)
+    args = parser.parse_args(argv)
+    return run_main(
+        "screen benchmark", args.deadline, lambda: run(args.lines, args.repeat, args.learned_lines)
+    )
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

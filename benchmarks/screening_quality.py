@@ -8,7 +8,7 @@ they cost a counselor a minute; as distress they go first in the queue, which is
 distress line flagged as a crisis is neither a catch nor a false alarm, and a ``none`` line marked
 ``distress`` is not a false alarm either (no crisis reply, no alert); both have their own rows.
 
-Run: ``python -m benchmarks screening [--set 1-7] [--misses]`` (``--misses`` prints the crisis lines
+Run: ``python -m benchmarks screening [--set 1-7 | --file PATH] [--misses]`` (``--misses`` prints the crisis lines
 every layer missed: reading them is fitting to the set, so a set that has been read that way stops being
 held out; say so when you report its figures).
 """
@@ -72,12 +72,16 @@ def summary(examples: Sequence[Example], results: dict[str, list[Screening]]) ->
     row("none marked distress", none, lambda s: s.risk is Risk.DISTRESS)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks screening")
     parser.add_argument("--set", choices=sorted(SETS), default="1")
+    parser.add_argument(
+        "--file", type=Path, help="a set of one's own, in the held-out sets' TSV format (instead of --set)"
+    )
     parser.add_argument("--misses", action="store_true", help="print what every layer missed (see the doc)")
     args = parser.parse_args(argv)
-    examples = read_tsv(SETS[args.set])
+    path: Path = args.file or SETS[args.set]
+    examples = read_tsv(path)
     lexicon = load_screener()
     try:
         learned = load_learned()
@@ -93,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {"lexicon": alone, "learned": second, "both": both}
     counts = Counter(ex.label for ex in examples)
     print(
-        f"held-out set {args.set} ({SETS[args.set].name}): {len(examples)} lines — "
+        f"{'set' if args.file else f'held-out set {args.set}'} ({path.name}): {len(examples)} lines — "
         + ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
         + f"; learned layer {len(texts) / seconds:.0f} lines/s"
     )
@@ -122,4 +126,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

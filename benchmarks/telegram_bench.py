@@ -19,9 +19,11 @@ the service without pacing: these figures are the service's own speed. The burst
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from pathlib import Path
 from sqlalchemy import event
 
 from benchmarks import deadline
+from benchmarks.deadline import deadline_option, run_main_async
 from benchmarks.echo_baseline import build_echo_app, measure_echo
 from hotline.sandbox import ChatUser, TelegramEmulator
 from hotline.sandbox.stage import ROSTER, Stage, StageClock, stage_settings
@@ -175,7 +178,7 @@ def _latencies(label: str, values: list[float]) -> str:
     return f"  {label:<30}p50 {p50:6.0f} ms  p99 {p99:6.0f} ms"
 
 
-async def main(n_users: int = 300, n_crises: int = 200, concurrent: int = 4, rounds: int = 3) -> None:
+async def run(n_users: int = 300, n_crises: int = 200, concurrent: int = 4, rounds: int = 3) -> None:
     logging.disable(logging.WARNING)
     deadline.doing(f"/start x{n_users} on the echo bot")
     echo = [await measure_echo(n_users, concurrent_updates=concurrent) for _ in range(rounds)]
@@ -212,5 +215,22 @@ async def main(n_users: int = 300, n_crises: int = 200, concurrent: int = 4, rou
         )
 
 
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks telegram", description=__doc__.split("\n", 1)[0]
+    )
+    parser.add_argument("--users", type=int, default=300, help="employees sending /start at once")
+    parser.add_argument("--crises", type=int, default=200, help="crisis messages per latency run")
+    parser.add_argument("--concurrent", type=int, default=4, help="the service's concurrent_updates")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the /start race")
+    deadline_option(parser, DEADLINE)
+    args = parser.parse_args(argv)
+    return run_main_async(
+        "Telegram benchmark",
+        args.deadline,
+        lambda: run(args.users, args.crises, args.concurrent, args.rounds),
+    )
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(main(sys.argv[1:]))

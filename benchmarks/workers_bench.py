@@ -18,10 +18,12 @@ up to ``max_connections``); that bounds what any number of workers can take in.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +33,7 @@ from pathlib import Path
 import asyncpg
 
 from benchmarks import deadline
+from benchmarks.deadline import deadline_option, run_main_async
 from benchmarks.echo_baseline import build_echo_app
 from benchmarks.telegram_bench import PER_CHAT, UNPACED_BOT, alert_latency, measure_echo_latency, percentile
 from hotline.sandbox import ChatUser, TelegramEmulator
@@ -210,27 +213,30 @@ async def crisis_burst(n_workers: int, limits: FloodLimits, n: int = 200) -> tup
             return latencies, (await _commits() - before) / n, sent
 
 
-async def main() -> None:
+async def run(
+    chats: int = 100, each: int = 5, workers: tuple[int, ...] = (1, 2, 4), crises: int = 200, burst: int = 2
+) -> None:
     logging.disable(logging.WARNING)
-    deadline.doing("500 messages to the echo bot")
-    echo = await echo_per_second()
-    print("500 messages from 100 employees in a case, all at once, update in -> reply out:")
+    total = chats * each
+    deadline.doing(f"{total} messages to the echo bot")
+    echo = await echo_per_second(chats, each)
+    print(f"{total} messages from {chats} employees in a case, all at once, update in -> reply out:")
     print(f"  echo bot (one process, polling)        {echo:7.1f} updates/s")
-    for n in (1, 2, 4):
-        deadline.doing(f"500 messages to hotline on {n} worker(s)")
-        rate = await updates_per_second(n)
+    for n in workers:
+        deadline.doing(f"{total} messages to hotline on {n} worker(s)")
+        rate = await updates_per_second(n, chats, each)
         print(
             f"  hotline, {n} worker(s), PostgreSQL     {rate:7.1f} updates/s  ({rate / echo:.2f}x the echo bot)"
         )
-    deadline.doing("200 messages at once to the echo bot")
-    base = await measure_echo_latency(200, 4, burst=True, limits=PER_CHAT)
+    deadline.doing(f"{crises} messages at once to the echo bot")
+    base = await measure_echo_latency(crises, 4, burst=True, limits=PER_CHAT)
     for label, limits in (
         ("Telegram's 1/s per chat ON", PER_CHAT),
         ("every limit ON (30/s per bot)", REALISTIC),
     ):
-        deadline.doing(f"200 crises at once to 2 workers and their alerts, {label}")
-        lat, commits, sent = await crisis_burst(2, limits)
-        print(f"200 crises at once, 2 workers on PostgreSQL behind nginx, {label}:")
+        deadline.doing(f"{crises} crises at once to {burst} worker(s) and their alerts, {label}")
+        lat, commits, sent = await crisis_burst(burst, limits, crises)
+        print(f"{crises} crises at once, {burst} worker(s) on PostgreSQL behind nginx, {label}:")
         if limits is PER_CHAT:
             print(
                 f"  echo bot: message -> reply   p50 {percentile(base, 0.5) * 1000:6.0f} ms  p99 {percentile(base, 0.99) * 1000:6.0f} ms"
@@ -242,8 +248,25 @@ async def main() -> None:
             f"  hotline: crisis -> alert     p50 {percentile(lat, 0.5) * 1000:6.0f} ms  p99 {percentile(lat, 0.99) * 1000:6.0f} ms"
             f"  ({note})"
         )
-        print(f"  database transactions per crisis (both workers, until the last alert)  {commits:.2f}")
+        print(f"  database transactions per crisis (every worker, until the last alert)  {commits:.2f}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks workers")
+    parser.add_argument("--chats", type=int, default=100, help="employees in a case, writing at once")
+    parser.add_argument("--each", type=int, default=5, help="messages each of them sends")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts to measure, comma-separated")
+    parser.add_argument("--crises", type=int, default=200, help="crises at once")
+    parser.add_argument("--burst-workers", type=int, default=2, help="workers taking the crises")
+    deadline_option(parser, DEADLINE)
+    args = parser.parse_args(argv)
+    workers = tuple(int(n) for n in args.workers.split(",") if n)
+    return run_main_async(
+        "workers benchmark",
+        args.deadline,
+        lambda: run(args.chats, args.each, workers, args.crises, args.burst_workers),
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(main(sys.argv[1:]))
