@@ -37,7 +37,6 @@ from hotline.mailbox.imap import ImapConfig, ImapPoller
 from hotline.mailbox.smtp import SmtpConfig
 from hotline.ports import ButtonRow, ChatGateway, Clock
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
-from hotline.screening.learned import LearnedLayer
 from hotline.screening_loader import load_lexicon as load_lexicon
 from hotline.screening_service import ScreeningService
 from hotline.settings import DEFAULT_CONFIG_DIR, Settings
@@ -56,6 +55,7 @@ if TYPE_CHECKING:  # imported when configured (python-telegram-bot and the LINE 
     from hotline.app_telegram import TelegramWiring
     from hotline.line.inbox import LineInbox
     from hotline.line.webhook import LineWebhook
+    from hotline.screening.learned import LearnedLayer  # numpy: imported with the learned layer, if on
 
 log = logging.getLogger(__name__)
 
