@@ -95,10 +95,22 @@ def timed(
 
 def _env(extra: Mapping[str, str]) -> dict[str, str]:
     # Without PYTHONPATH: the command runs the code of its own install (``--command`` of another checkout
-    # must not import this one's).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_") and k != "PYTHONPATH"}
+    # must not import this one's). Without PYTHONDONTWRITEBYTECODE: see `compile_bytecode`.
+    dropped = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_") and k not in dropped}
     env.update(extra)
     return env
+
+
+def compile_bytecode(command: Sequence[str]) -> None:
+    """Compile the command's ``hotline`` package (and these benchmarks, for the floor) to bytecode, as
+    installing the wheel does: a checkout run with PYTHONDONTWRITEBYTECODE=1 (this machine's shell)
+    would otherwise compile ~120 modules from source at every start, a cost no installed command has."""
+    python = str(Path(command[0]).with_name("python"))
+    where = "import hotline, os; print(os.path.dirname(hotline.__file__))"
+    package = subprocess.run([python, "-c", where], env=_env({}), capture_output=True, text=True, check=True)
+    for directory in (package.stdout.strip(), str(ROOT / "benchmarks")):
+        subprocess.run([python, "-m", "compileall", "-q", directory], env=_env({}), check=True)
 
 
 def poll(
@@ -164,6 +176,8 @@ def main(argv: list[str]) -> int:
 
 def run(n: int, rounds: int, learned_rounds: int, startup_rounds: int, command: Sequence[str]) -> None:
     print(f"start-up, median of {startup_rounds} (spawn to exit), {command[0]}:")
+    doing("compiling bytecode")
+    compile_bytecode(command)
     doing("the start-up commands")
     startup(command, startup_rounds)
     print(f"corpus: {describe(n)}")
@@ -181,7 +195,7 @@ def run(n: int, rounds: int, learned_rounds: int, startup_rounds: int, command: 
             for round_ in range(max(rounds, learned_rounds)):
                 if round_ < rounds:
                     doing(f"the fetch + parse floor, round {round_ + 1}")
-                    seconds, out = timed(floor)
+                    seconds, out = timed(floor, _env({}))
                     assert int(out) == n, out
                     raws.append(seconds)
                     cpu["floor"].append(CPU[-1])
