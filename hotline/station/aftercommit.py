@@ -13,6 +13,7 @@ from hotline.storage.models import Case
 
 async def after_commit(desk: Desk, outbox: Outbox, after: After) -> None:
     """Everything in ``after``, in that order (see the module doc)."""
+    outbox.hand(after.handed)  # stored claimed: straight to the sender beside the poll
     if after.stored:
         desk.wake_timers()
         outbox.wake()

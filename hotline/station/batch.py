@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, or_
+from sqlalchemy import Table, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -23,6 +23,7 @@ from hotline.domain import Screening
 from hotline.mailbox.parse import ParsedMail
 from hotline.settings import EmailSection
 from hotline.station.erasure_code import codes_in, hash_code, new_code, without_codes
+from hotline.station.sending import Job
 from hotline.storage.models import Base, Case, Employee, ForgetToken, Mail, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 from hotline.timer_kinds import TimerKind
@@ -39,6 +40,7 @@ class After:
     flagged: list[tuple[Case | None, str]] = field(default_factory=list)  # (case, FlagForHuman reason)
     stored: int = 0
     unreadable: int = 0
+    handed: list[Job] = field(default_factory=list)  # outbox rows stored claimed, for the sender
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Batch:
     codes_spent: set[str] = field(default_factory=set)
     codes_issued: list[tuple[Employee, str, datetime]] = field(default_factory=list)
     made: list[Employee | Case] = field(default_factory=list)  # new people and cases, in order
+    # Outbox rows are stored claimed until then, to be handed to the sender after the commit (None: due).
+    lease_until: datetime | None = None
+    handed: list[Job] = field(default_factory=list)  # those rows, once inserted
 
     def link_ours(self, case: Case, ids: Iterable[str | None]) -> None:
         """Our own Message-IDs that belong to ``case``: a mail answering one of them joins it."""
@@ -140,8 +145,41 @@ class Batch:
                 values["case_id"] = case.id
             tables.setdefault(model, []).append(values)
         for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
-            if model in tables:
-                await self.s.execute(insert(cast(Table, model.__table__)), tables[model])
+            if model not in tables:
+                continue
+            table = cast(Table, model.__table__)
+            if model is OutboxRow and self.lease_until is not None:
+                await self._insert_claimed(table, tables[model], self.lease_until)
+            else:
+                await self.s.execute(insert(table), tables[model])
+
+    async def _insert_claimed(self, table: Table, rows: list[dict[str, Any]], until: datetime) -> None:
+        """Outbox rows stored claimed until ``until`` (no other sender takes them meanwhile), kept as
+        jobs for the sender beside the poll."""
+        for row in rows:
+            row["next_attempt_at"] = until
+        ids = await self.s.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        self.handed += [
+            Job(
+                row_id,
+                row["case_id"],
+                row["kind"],
+                row["counselor_id"],
+                row["attempts"],
+                row["recipient_enc"],
+                row["raw_enc"],
+                leased_until=until,
+            )
+            for row_id, row in zip(ids.all(), rows, strict=True)
+        ]
+
+    async def still_handed(self) -> list[Job]:
+        """The handed rows that are still there (an erasure in the batch may have taken some)."""
+        if not self.handed:
+            return []
+        ids = {job.row_id for job in self.handed}
+        kept = set(await self.s.scalars(select(OutboxRow.id).where(OutboxRow.id.in_(ids))))
+        return [job for job in self.handed if job.row_id in kept]
 
 
 async def _insert_returning_ids(

@@ -7,6 +7,13 @@ restart does not send it again: rows accepted while one commit is under way are 
 next (group commit), so marking costs a commit per group, not per mail, and the one window left is still
 a crash between the server's acceptance and that commit (the unchanged Message-ID then lets mail clients
 fold the copy).
+
+Rows are claimed with a lease (``SEND_LEASE``) before they are sent: no other sender takes them
+meanwhile, and a run does not send a queued row whose lease is about to end (``sending.LEASE_MARGIN``:
+another sender may claim it then). A mail poll's stored batches write their rows already claimed, in the
+batch's own transaction, and hand them to the sender beside the poll after the commit (`hand`): no claim
+transaction for them, and the same guarantee across a crash as for claimed rows (due when the lease is
+over, then sent once).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
@@ -71,6 +78,7 @@ class Outbox:
         self._session_factory = session_factory
         self._loop = WakeableLoop("hotline-outbox", self._step, error_wait=5.0)
         self._queued = asyncio.Event()  # for `send_alongside`: something was queued since the last look
+        self._alongside: SendRun | None = None  # the run of `send_alongside`, while it goes on
 
     # -- composing ------------------------------------------------------------------------------------
     def compose(
@@ -213,7 +221,7 @@ class Outbox:
         return SendRun(
             smtp=self.smtp, session_factory=self._session_factory, mail_from=self.mail_from,
             vault=self.desk.store.vault, record_sent=self._sent, record_failed=self._failed,
-            deliver=self.desk.deliver,
+            deliver=self.desk.deliver, now=self.desk.now,
         )  # fmt: skip
 
     async def _claim(self, limit: int = BATCH) -> list[Job]:
@@ -239,7 +247,10 @@ class Outbox:
                 )
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
-            return sorted((Job(*row) for row in claimed.all()), key=lambda job: job.row_id)
+            return sorted(
+                (Job(*row, leased_until=now + SEND_LEASE) for row in claimed.all()),
+                key=lambda job: job.row_id,
+            )
 
     async def send_due(self) -> int:
         """Send up to BATCH due messages (over a few SMTP sessions); return how many were sent."""
@@ -249,6 +260,19 @@ class Outbox:
         run.feed(await self._claim())
         return await run.finish()
 
+    def lease_for_hand_off(self, now: datetime) -> datetime | None:
+        """Until when a stored batch's rows are stored claimed, to be handed to the sender running beside
+        the poll (`hand`) once the batch has committed; None when no sender runs beside it (the rows are
+        stored due, for whoever claims them)."""
+        return now + SEND_LEASE if self._alongside is not None else None
+
+    def hand(self, jobs: Sequence[Job]) -> None:
+        """A committed batch's rows, stored claimed: straight to the sender, without a claim. Should the
+        sender be gone, or the process stop before they are sent, they are due once their lease is over,
+        as claimed rows are (nothing lost; nothing sent twice, the lease keeps other senders off)."""
+        if self._alongside is not None and jobs:
+            self._alongside.feed(jobs)
+
     async def send_alongside(self, work: Awaitable[T]) -> tuple[T, int]:
         """Run ``work`` (a mail poll) and send what it queues while it goes on: each stored batch's
         acknowledgements go out while the next batch is fetched; then what is left. Returns what
@@ -256,7 +280,7 @@ class Outbox:
         task = asyncio.ensure_future(work)
         if self.smtp is None:
             return await task, 0
-        run = self._run()
+        run = self._alongside = self._run()
         try:
             while True:
                 finished = task.done()  # then everything it stored is there for the claim below
@@ -282,8 +306,10 @@ class Outbox:
         ):  # claiming failed (or we are cancelled): stop the work, finish what is under way
             task.cancel()
             await asyncio.wait({task})
+            self._alongside = None
             await run.finish(abandon=True)
             raise
+        self._alongside = None  # the work is over: nothing more is handed
         sent = await run.finish()  # first: what the work stored is sent even when the work failed
         return task.result(), sent
 

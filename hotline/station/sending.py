@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from hotline.crypto import CONTACT_CONTEXT, MAIL_CONTEXT, Vault
@@ -24,6 +25,9 @@ from hotline.mailbox.smtp import SmtpConfig, SmtpSession
 SESSIONS = 8
 # Marking sent rows waits this long to gather a group: a commit per mail cost more than the sending.
 MARK_LINGER = 0.01
+# A queued message whose lease ends within this is not sent by the run: once the lease is over another
+# sender may claim it (it stays due, and this run may claim it again).
+LEASE_MARGIN = timedelta(seconds=30)
 
 
 class Job(NamedTuple):
@@ -36,6 +40,7 @@ class Job(NamedTuple):
     attempts: int  # so far
     recipient_enc: bytes
     raw_enc: bytes
+    leased_until: datetime | None = None  # claimed (or stored claimed) for this run until then
 
 
 RecordSent = Callable[[Sequence[Job]], Awaitable[list[Outgoing]]]
@@ -54,6 +59,7 @@ class SendRun:
         record_sent: RecordSent,
         record_failed: RecordFailed,
         deliver: Deliver,
+        now: Callable[[], datetime],
         sessions: int = SESSIONS,
     ) -> None:
         self._smtp = smtp
@@ -62,6 +68,7 @@ class SendRun:
         self._vault = vault
         self._record_failed = record_failed
         self._deliver = deliver
+        self._now = now
         self._sessions = sessions
         self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
         self._marks: GroupCommit[Job, Outgoing] = GroupCommit(record_sent, linger=MARK_LINGER)
@@ -117,6 +124,9 @@ class SendRun:
             while (job := await self._queue.get()) is not None:
                 self._room.set()
                 if self._marks.failed:  # what was sent cannot be recorded: send no more until it can
+                    continue
+                if job.leased_until is not None and self._now() >= job.leased_until - LEASE_MARGIN:
+                    self._seen.discard(job.row_id)  # not sent: a claim may feed it again
                     continue
                 to = vault.decrypt(job.recipient_enc, context=CONTACT_CONTEXT)
                 raw = vault.decrypt_bytes(job.raw_enc, context=MAIL_CONTEXT)

@@ -127,6 +127,7 @@ class MailStation:
                     seen.add(mail.dedup_key)
                     fresh.append((fetched, mail))
             batch = await self._prepare(s, [mail for _, mail in fresh])
+            batch.lease_until = self.outbox.lease_for_hand_off(batch.now)
             with s.no_autoflush:
                 for fetched, mail in fresh:
                     await self._one_or_keep(
@@ -147,6 +148,7 @@ class MailStation:
             # sent after the commit; should the process stop in between, the RESEND timers send them.
             after.prepared = await self.desk.alerts.prepare_alerts(s, after.alerts)
             await self.erasure.erase(s, batch)
+            after.handed = await batch.still_handed()
             if messages:
                 await advance_cursor(s, mailbox, uidvalidity, max(m.uid for m in messages))
         return after

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import pytest
@@ -65,7 +66,7 @@ async def test_a_broken_session_does_not_lose_the_rest_nor_the_notes() -> None:
     run = SendRun(
         smtp=SmtpConfig(host="smtp.example"), session_factory=StandInSession,  # type: ignore[arg-type]
         mail_from="station@hotline.example", vault=VAULT, record_sent=record_sent,
-        record_failed=record_failed, deliver=deliver, sessions=2,
+        record_failed=record_failed, deliver=deliver, now=lambda: datetime.now(UTC), sessions=2,
     )  # fmt: skip
     run.feed([job(1, b"ok 1"), job(2, b"refused"), job(3, b"boom"), job(4, b"ok 4"), job(5, b"ok 5")])
     run.feed([job(1, b"ok 1")])  # claimed again: not sent again
