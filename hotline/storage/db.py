@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,16 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from hotline.errors import StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+PING_AFTER_IDLE = 10.0  # seconds a pooled PostgreSQL connection sat unused before it is pinged
+_IDLE_SINCE = "hotline_idle_since"
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +43,35 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=10)
+    ping_when_idle(engine.sync_engine.dialect, engine.sync_engine.pool)
+    return engine
+
+
+def ping_when_idle(dialect: Dialect, pool: Any) -> None:
+    """A pooled connection that sat unused for :data:`PING_AFTER_IDLE` seconds is pinged when taken
+    (a server restart, an idle timeout or a network cut is found there, and every older connection
+    is replaced, as ``pool_pre_ping`` does). One in use a moment ago is not: the ping is a round trip
+    of three statements on asyncpg (BEGIN, ``;``, ROLLBACK) before every transaction, a fifth of a
+    worker's statements in a crisis burst (issue 14). A connection that died within those seconds
+    fails one transaction, which is retried (an update stays stored; a webhook gets 503)."""
+
+    def checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            dialect.do_ping(dbapi)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi, None):
+                raise InvalidatePoolError() from exc  # this one and every older one are replaced
+            raise
+
+    event.listen(pool, "checkin", checkin)
+    event.listen(pool, "checkout", checkout)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
