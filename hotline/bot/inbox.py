@@ -188,8 +188,8 @@ class Inbox:
         sealed = self.store.vault.encrypt_bytes(
             json.dumps(payload, ensure_ascii=False).encode(), context=inbound.UPDATE_CONTEXT
         )
-        async with self.store.unit() as s:
-            new = await inbound.store(s, update_id, key, sealed, self.clock())
+        async with self.store.single() as conn:  # one round trip on PostgreSQL, committed on return
+            new = await inbound.store(conn, update_id, key, sealed, self.clock())
         if new:
             self._loop.wake()
         return new

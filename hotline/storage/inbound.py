@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.storage.models import Base, Stamp
@@ -66,8 +66,11 @@ def chat_key(pseudonym: str) -> int:
     return int(pseudonym[:16], 16) >> 1
 
 
-async def store(s: AsyncSession, update_id: int, key: int, payload_enc: bytes, now: datetime) -> bool:
-    """Keep one update; False when it was already there (a redelivery: nothing is added)."""
+async def store(
+    s: AsyncSession | AsyncConnection, update_id: int, key: int, payload_enc: bytes, now: datetime
+) -> bool:
+    """Keep one update; False when it was already there (a redelivery: nothing is added). One
+    statement: the webhook runs it alone (``Store.single``, autocommit on PostgreSQL)."""
     values = {
         "update_id": update_id,
         "chat_key": key,
@@ -75,7 +78,7 @@ async def store(s: AsyncSession, update_id: int, key: int, payload_enc: bytes, n
         "received_at": now,
         "attempts": 0,
     }
-    dialect = s.get_bind().dialect.name
+    dialect = s.dialect.name if isinstance(s, AsyncConnection) else s.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(InboundUpdate).values(**values).on_conflict_do_nothing(index_elements=["update_id"])
     result = await s.execute(statement.returning(InboundUpdate.update_id))

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from hotline.crypto import CONTENT_CONTEXT, Vault
 from hotline.errors import StorageError
@@ -32,6 +32,21 @@ class Store:
         try:
             async with self.sessions() as session, session.begin():
                 yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncConnection]:
+        """For one statement that is a whole transaction by itself: on PostgreSQL it runs in autocommit
+        (committed, durably, when it returns, in one round trip instead of BEGIN, the statement, COMMIT);
+        on SQLite in an ordinary transaction on the one pooled connection. Errors as :meth:`unit`."""
+        try:
+            async with self.engine.connect() as conn:
+                if self.locking:
+                    yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+                else:
+                    async with conn.begin():
+                        yield conn
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {exc.__class__.__name__}") from exc
 
