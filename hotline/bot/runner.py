@@ -38,7 +38,7 @@ from hotline.flows.vocabulary import (
 from hotline.intake_effects import AfterUpdate, IntakeEffects
 from hotline.line import ticket as line_ticket
 from hotline.ports import Recipient
-from hotline.recent import Flood, Window
+from hotline.recent import Flood, StoredRecent, Window
 from hotline.screening_service import ScreeningService
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
@@ -93,6 +93,12 @@ class EmployeeRunner:
         return Recipient(self.channel.value, str(chat_id))
 
     async def said(self, user_id: int | str, chat_id: int | str, text: str) -> None:
+        if isinstance(self.window, StoredRecent) and self.screening.lexicon(text).is_crisis:
+            # Several workers (the window in the database): a crisis the lexicon finds needs no earlier
+            # words (the learned layer does not run), so its words and flood token are stored in the
+            # update's own transaction, not in one before it (issue 14: one of a crisis's transactions).
+            await self.handle(user_id, chat_id, Said(text, await self.screening.screen(text)), words=text)
+            return
         await self.handle(user_id, chat_id, Said(text, await self.screen(user_id, text)))
 
     async def screen(self, user_id: int | str, text: str) -> Screening:
@@ -113,15 +119,19 @@ class EmployeeRunner:
         if in_case:
             await self.handle(user_id, chat_id, Said(text, screening))
 
-    async def handle(self, user_id: int | str, chat_id: int | str, event: Event) -> None:
-        """Run one employee event through the intake flow (screened text already inside ``Said``)."""
+    async def handle(
+        self, user_id: int | str, chat_id: int | str, event: Event, *, words: str | None = None
+    ) -> None:
+        """Run one employee event through the intake flow (screened text already inside ``Said``).
+        ``words``: a crisis's text that joins the stored window, and takes its flood token, inside this
+        update's transaction (:meth:`said`)."""
         desk = self.desk
         now = desk.now()
         after = AfterUpdate()
         to = self.recipient(chat_id)
         pseudonym = after.pseudonym = self.pseudonym(user_id)
         slow_down = False
-        if isinstance(event, Said) and self.limiter is not None:
+        if isinstance(event, Said) and self.limiter is not None and words is None:
             decision = await self.limiter.check(pseudonym, now)
             after.limited = not decision.allowed
             slow_down = decision.first_denial  # told once per streak, not on every message
@@ -135,6 +145,10 @@ class EmployeeRunner:
         if storeless and not await self._is_known(pseudonym) and await self._stateless(event, to, now):
             return
         async with desk.store.unit() as s:
+            if words is not None and isinstance(self.window, StoredRecent):
+                decision = await self.window.add_in(s, pseudonym, words, now)
+                after.limited = not decision.allowed
+                slow_down = decision.first_denial
             thread = await repo.load_thread(s, pseudonym, lock=desk.store.locking)
             conv = thread.conversation
             state = intake.IntakeState(

@@ -94,3 +94,34 @@ async def test_stored_words_are_sealed_expire_with_the_window_and_go_on_forget(
         clock.advance(minutes=2)
         assert await window.purge() == 1, "past the window's 15 minutes"
         assert await rows() == []
+
+
+async def test_a_crisis_keeps_its_words_and_flood_token_in_its_own_transaction(
+    emu: TelegramEmulator, pg_url: str, clock: StageClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crisis the lexicon finds needs no earlier words: its words join the window, and its flood
+    token is taken, in the update's own transaction, not in one of their own before it (issue 14)."""
+    settings = stage_settings(emu.api_url, TOKEN, pg_url)
+    crisis = "我真的撐不下去了，今晚想從頂樓跳下去"
+    assert load_screener().screen(crisis).is_crisis
+    ahead: list[str] = []
+    real = StoredRecent.earlier_then_add
+
+    async def spied(self: StoredRecent, who: str, text: str, now: object) -> list[str]:
+        ahead.append(text)
+        return await real(self, who, text, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoredRecent, "earlier_then_add", spied)
+    async with Stage(emu, settings, clock, background_timers=False) as stage:
+        store, window = stage.running.store, stage.running.runner.window  # type: ignore[union-attr]
+        assert store is not None and isinstance(window, StoredRecent)
+        await stage.say(emu.user(COUNSELOR, "Wang"), "/onduty", containing="值班")
+        await stage.say(emu.user(7104, "小華"), crisis, containing="1925")
+        assert ahead == [], "no transaction of its own for the words"  # was [crisis]
+        async with store.unit() as s:
+            words = list((await s.scalars(sa.select(RecentWord))).all())
+            buckets = list((await s.scalars(sa.select(FloodBucket))).all())
+        assert [store.vault.decrypt(w.text_enc, context=CONTENT_CONTEXT) for w in words] == [crisis]
+        assert len(buckets) == 1 and buckets[0].tokens < settings.rate_limit.burst
+        who = stage.running.runner.pseudonym(7104)  # type: ignore[union-attr]
+        assert await window.earlier_then_add(who, "還在", clock()) == [crisis]  # read with the next one
