@@ -120,8 +120,9 @@ class StoredRecent:
             return await self._take(s, who, now)
 
     async def _take(self, s: AsyncSession, who: str, now: datetime) -> Decision:
-        """The token bucket of :class:`~hotline.privacy.ratelimit.RateLimiter`, one row per employee."""
-        await recent.purge_buckets(s, now - self.idle)
+        """The token bucket of :class:`~hotline.privacy.ratelimit.RateLimiter`, one row per employee.
+        A bucket idle long enough to be full again counts as full here (it is refilled by the time
+        passed); the purge loop deletes it (:meth:`purge`), not every message (issue 14)."""
         bucket = await recent.bucket(s, who, self.burst, now)
         elapsed = max(0.0, (now - bucket.seen).total_seconds())
         bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
@@ -145,9 +146,11 @@ class StoredRecent:
         await self._loop.stop()
 
     async def purge(self) -> int:
-        """Delete the words past the window; return how many."""
+        """Delete the words past the window, and the flood buckets full again; return how many words."""
+        now = self.clock()
         async with self.store.unit() as s:
-            return await recent.purge_words(s, self.clock() - self.span)
+            await recent.purge_buckets(s, now - self.idle)
+            return await recent.purge_words(s, now - self.span)
 
     async def _purge(self) -> float:
         gone = await self.purge()

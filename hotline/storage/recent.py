@@ -86,17 +86,13 @@ async def oldest_word(s: AsyncSession) -> datetime | None:
 
 
 async def bucket(s: AsyncSession, who: str, full: float, now: datetime) -> FloodBucket:
-    """The employee's bucket, locked until the transaction ends (a new one starts full)."""
+    """The employee's bucket, locked until the transaction ends (a new one starts full): one statement,
+    an insert that, for a bucket already there, updates nothing but takes its row lock and returns it."""
     dialect = s.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await s.execute(
-        insert(FloodBucket)
-        .values(who=who, tokens=full, seen=now, denied=False)
-        .on_conflict_do_nothing(index_elements=["who"])
-    )
-    query = select(FloodBucket).where(FloodBucket.who == who)
-    if dialect == "postgresql":
-        query = query.with_for_update()
+    statement = insert(FloodBucket).values(who=who, tokens=full, seen=now, denied=False)
+    upsert = statement.on_conflict_do_update(index_elements=["who"], set_={"who": statement.excluded.who})
+    query = upsert.returning(FloodBucket).execution_options(populate_existing=True)
     return (await s.scalars(query)).one()
 
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
-from hotline.crypto import CONTENT_CONTEXT
+from hotline.crypto import CONTENT_CONTEXT, Vault
 from hotline.learned_loader import load_learned
 from hotline.recent import StoredRecent
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock, stage_settings
 from hotline.screening_loader import load_screener
+from hotline.storage import db
 from hotline.storage.recent import FloodBucket, RecentWord
+from hotline.storage.repo import Store
 from tests.conftest import TOKEN
 from tests.tests_support import COUNSELOR, consent_and_area
 
@@ -125,3 +128,28 @@ async def test_a_crisis_keeps_its_words_and_flood_token_in_its_own_transaction(
         assert len(buckets) == 1 and buckets[0].tokens < settings.rate_limit.burst
         who = stage.running.runner.pseudonym(7104)  # type: ignore[union-attr]
         assert await window.earlier_then_add(who, "還在", clock()) == [crisis]  # read with the next one
+
+
+async def test_a_flood_token_is_two_statements_and_idle_buckets_go_with_the_purge(
+    pg_url: str, clock: StageClock
+) -> None:
+    """Every message takes a token (issue 14): its bucket is found (or made) and locked in one statement
+    and moved on in a second; buckets full again are deleted by the purge loop, not at every message."""
+    await db.upgrade(pg_url)
+    store = Store(pg_url, Vault("shared-window-secret-0123456789abcdef"))
+    statements: list[str] = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(str(a[2])))
+    window = StoredRecent(store, 3, 15, burst=2, per_minute=60, clock=clock)
+    try:
+        assert (await window.check("someone", clock())).allowed  # a new bucket, one token of two taken
+        assert len(statements) == 2, statements  # was 4: purge, insert, select for update, update
+        assert (await window.check("someone", clock())).allowed
+        assert not (await window.check("someone", clock())).allowed  # the burst of 2 is spent
+        clock.advance(seconds=1)
+        assert (await window.check("someone", clock())).allowed  # one a second comes back
+        clock.advance(seconds=30)
+        await window.purge()
+        async with store.unit() as s:
+            assert (await s.scalars(sa.select(FloodBucket.who))).all() == []
+    finally:
+        await store.close()
