@@ -15,6 +15,10 @@ the service without pacing: these figures are the service's own speed. The burst
   employees and the alerts all pass through the bot's 30 a second, so the last alert cannot leave before
   about (messages sent) / 30 seconds; the floor is printed beside it (the bare echo bot, which does not
   pace, is refused by the emulator here and has no figure).
+
+Where the burst's time goes (a profile of the burst window, statement and round-trip counts, on SQLite
+and on two workers): ``docs/performance.md``. In short, one process is CPU-bound on one core with SQLite's
+one connection checked out 98 % of the burst: p99 ≈ 200 × the CPU a crisis costs.
 """
 
 from __future__ import annotations
