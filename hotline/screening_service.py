@@ -5,6 +5,10 @@
 - Otherwise the learned layer reads the text in a worker thread. Texts that arrive while the encoder
   is busy wait for the next call and are encoded together (one batch: a burst costs one encoder call
   per round, not one per message); the bot keeps answering meanwhile.
+- The learned layer's calls run one at a time on one thread of their own (``learned-screening``), never
+  on the event loop's default pool: the encoder's engine keeps a team of threads per calling thread,
+  and a second caller would only queue behind the first for the encoder's lock anyway. The engine
+  releases the GIL while it computes (ctypes does for a foreign call), so the loop goes on meanwhile.
 - If the learned layer fails at run time, the lexicon's answer is used and the failure is logged; a
   message is never lost or held because of it.
 
@@ -17,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -40,6 +46,16 @@ class ScreeningService:
         self.learned = learned
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        # How many calls the learned layer has had and how many messages they carried (a round's batch
+        # is whatever waited while the previous one was encoded): logged at DEBUG, read by benchmarks.
+        self.calls = 0
+        self.messages = 0
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learned-screening")
+        return self._thread
 
     async def screen(self, text: str, earlier: Sequence[str] = ()) -> Screening:
         first = self.lexicon(text)
@@ -61,8 +77,9 @@ class ScreeningService:
         if self.learned is None or not todo:
             return first
         layer = self.learned
+        loop = asyncio.get_running_loop()
         try:
-            second = await asyncio.to_thread(layer.screen_many, [texts[i] for i in todo])
+            second = await loop.run_in_executor(self._executor(), layer.screen_many, [texts[i] for i in todo])
         except Exception:
             log.exception("the learned screening layer failed on a batch; the lexicon's results stand")
             return first
@@ -82,16 +99,25 @@ class ScreeningService:
     async def _drain(self) -> None:
         assert self.learned is not None
         layer = self.learned
+        loop = asyncio.get_running_loop()
         while self._pending:
             jobs, self._pending = self._pending, []
+            start = time.perf_counter()
             try:
-                verdicts = await asyncio.to_thread(layer.judge, [message for message, _ in jobs])
+                verdicts = await loop.run_in_executor(
+                    self._executor(), layer.judge, [message for message, _ in jobs]
+                )
             except Exception:
                 log.exception("the learned screening layer failed; the lexicon's results stand")
                 for _, future in jobs:
                     if not future.done():
                         future.set_result(NO_RISK)
                 continue
+            self.calls += 1
+            self.messages += len(jobs)
+            log.debug(
+                "learned layer: %d messages in %.0f ms", len(jobs), (time.perf_counter() - start) * 1000
+            )
             for (_, future), verdict in zip(jobs, verdicts, strict=True):
                 if not future.done():
                     future.set_result(verdict.screening)
@@ -99,6 +125,9 @@ class ScreeningService:
     async def close(self) -> None:
         if self._worker is not None and not self._worker.done():
             await asyncio.wait({self._worker}, timeout=10)
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
 
 
 class ConversationWindow:

@@ -29,9 +29,11 @@ class SlowLayer(LearnedLayer):
         self.release = threading.Event()
         self.started = threading.Event()
         self.fail = fail
+        self.threads: list[str] = []
 
     def judge(self, messages: Sequence[tuple[str, Sequence[str]]]) -> list[Verdict]:
         self.batches.append([text for text, _ in messages])
+        self.threads.append(threading.current_thread().name)
         self.started.set()
         self.release.wait(10)
         if self.fail:
@@ -61,6 +63,20 @@ async def test_messages_arriving_while_the_encoder_works_are_encoded_together() 
     results = await asyncio.wait_for(asyncio.gather(first, *others), 10)
     assert [r.is_crisis for r in results] == [True, False, True]
     assert layer.batches == [["藥都買好了"], ["你好", "藥在抽屜"]]
+    assert (service.calls, service.messages) == (2, 3)
+    await service.close()
+
+
+async def test_the_learned_layer_runs_on_its_own_thread_not_the_loops_default_pool() -> None:
+    """The encoder's engine keeps threads per calling thread: one caller, always the same one."""
+    layer = SlowLayer()
+    layer.release.set()
+    service = ScreeningService(lexicon, layer)
+    await service.screen("藥都買好了")
+    await service.screen_all(["藥", "你好"])
+    await service.screen("你好")
+    assert len(set(layer.threads)) == 1
+    assert layer.threads[0].startswith("learned-screening")
     await service.close()
 
 
