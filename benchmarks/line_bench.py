@@ -57,6 +57,8 @@ class Run:
     load: LoadResult
     crises: int  # crisis messages among the first messages (line_messages.is_planted_crisis)
     alerts: int  # crisis alerts at the on-duty counselor (false alarms included)
+    calls: int = 0  # the learned layer's calls (a round's batch: what waited while the last was encoded)
+    screened: int = 0  # messages they carried
 
 
 async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence[str] | None = None) -> Run:
@@ -88,6 +90,9 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
                 inbox = stage.running.line_inbox
                 assert inbox is not None
                 await inbox.idle()
+                runner = stage.running.line_runner
+                assert runner is not None
+                calls, screened = runner.screening.calls, runner.screening.messages
                 if planted:  # paced at about one a second to one counselor: waited for after the figures
                     unseen = list(planted)  # a list: two users may send the same crisis text
 
@@ -103,7 +108,7 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
             answered = [c for c in emu.calls if c.ok and c.endpoint in ("reply", "push")]
             if len({c.to for c in answered}) != n_users or any(not c.ok for c in emu.calls):
                 raise AssertionError("hotline answered some users twice or not at all, or a call failed")
-    return Run(result, len(planted), alerts)
+    return Run(result, len(planted), alerts, calls, screened)
 
 
 def _quoted(text: str, words: str) -> bool:
@@ -163,6 +168,12 @@ async def run(n_users: int = 300, rounds: int = 3) -> None:
     ):
         print(f"  {result.line(label)}   (rounds {', '.join(f'{t:.3f}' for t in seconds)} s)")
     print(f"  ratio     {o.seconds / e.seconds:.2f}x  every screening layer, different messages (target <= 1.5x)")  # fmt: skip
+    print(
+        "            the learned layer's calls a round: "
+        + ", ".join(
+            f"{r.calls} for {r.screened} messages ({r.screened / max(r.calls, 1):.1f} a call)" for r in ours
+        )
+    )
     print(f"  ratio     {x.seconds / e.seconds:.2f}x  the lexicon alone, different messages: the channel's own cost")  # fmt: skip
     print(f"  ratio     {so.seconds / se.seconds:.2f}x  every screening layer, the same message from everyone")  # fmt: skip
     print("            (the learned layer reads each different text; one repeated text it reads once)")
