@@ -135,23 +135,29 @@ async def _rounds(label: str, rounds: int, measure: Callable[[int], Awaitable[T]
     return done
 
 
-async def run(n_users: int = 300, rounds: int = 3) -> None:
+async def run(n_users: int = 300, rounds: int = 3, learned: bool = True) -> None:
+    """``learned=False`` (``--lexicon-only``, the smoke run in tests): the lexicon screens alone in every row."""
     logging.disable(logging.WARNING)
     # Each round its own 300 messages: the learned layer remembers what it read (by digest) for the
     # whole process, so the same 300 again would cost it nothing after the first round.
     texts = [first_messages(n_users, seed=SEED + i) for i in range(rounds)]
-    deadline.doing("loading the learned layer")
-    await asyncio.to_thread(cached_learned().screen, "暖身")  # loaded once per process: not timed
+    if learned:
+        deadline.doing("loading the learned layer")
+        await asyncio.to_thread(cached_learned().screen, "暖身")  # loaded once per process: not timed
 
     echo = await _rounds("the echo webhook", rounds, lambda i: measure_echo(n_users, texts[i]))
-    ours = await _rounds("hotline", rounds, lambda i: measure_hotline(n_users, texts=texts[i]))
+    ours = await _rounds(
+        "hotline", rounds, lambda i: measure_hotline(n_users, learned=learned, texts=texts[i])
+    )
     lexicon = await _rounds(
         "hotline, the lexicon alone",
         rounds,
         lambda i: measure_hotline(n_users, learned=False, texts=texts[i]),
     )
     same_echo = await _rounds("the echo webhook, one same message", rounds, lambda _: measure_echo(n_users))
-    same = await _rounds("hotline, one same message", rounds, lambda _: measure_hotline(n_users))
+    same = await _rounds(
+        "hotline, one same message", rounds, lambda _: measure_hotline(n_users, learned=learned)
+    )
     e, se = _median(echo), _median(same_echo)
     o, x, so = (_median([r.load for r in runs]) for runs in (ours, lexicon, same))
     print(
@@ -189,10 +195,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--webhook", help="drive this webhook URL instead of the echo baseline")
     parser.add_argument("--port", type=int, default=0, help="the emulator's API port (with --webhook)")
+    parser.add_argument(
+        "--lexicon-only", action="store_true", help="the lexicon screens alone in every row (a smoke run)"
+    )
     deadline_option(parser, DEADLINE)
     args = parser.parse_args(argv)
     if args.webhook is None:
-        return run_main_async("LINE benchmark", args.deadline, lambda: run(args.users, args.rounds))
+        return run_main_async(
+            "LINE benchmark", args.deadline, lambda: run(args.users, args.rounds, not args.lexicon_only)
+        )
     result = asyncio.run(measure_webhook(args.webhook, args.port, args.users))
     print(result.line("webhook"))
     return 0
