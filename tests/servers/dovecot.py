@@ -83,6 +83,8 @@ default_internal_user = {internal_user}
 first_valid_uid = {min(mail.pw_uid, 500) or 1}
 first_valid_gid = 0
 mail_location = maildir:{root}/mail/%u
+# a test server: nothing to keep across a crash; the tests append hundreds of mails
+mail_fsync = never
 mail_uid = {mail.pw_uid}
 mail_gid = {mail.pw_gid}
 imap_idle_notify_interval = 2 mins
