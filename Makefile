@@ -28,7 +28,7 @@ services:
 	bash scripts/ensure-services.sh
 
 pytest: install services
-	$(PY) -m pytest --cov --cov-report=term
+	$(PY) -m pytest --cov --cov-report=term --durations=15
 
 # The wheel installed (not editable) in a fresh venv runs screen, demo and run (scripts/check-wheel.sh).
 wheel: install
