@@ -93,12 +93,15 @@ class EmployeeRunner:
         return Recipient(self.channel.value, str(chat_id))
 
     async def said(self, user_id: int | str, chat_id: int | str, text: str) -> None:
-        if isinstance(self.window, StoredRecent) and self.screening.lexicon(text).is_crisis:
-            # Several workers (the window in the database): a crisis the lexicon finds needs no earlier
-            # words (the learned layer does not run), so its words and flood token are stored in the
-            # update's own transaction, not in one before it (issue 14: one of a crisis's transactions).
-            await self.handle(user_id, chat_id, Said(text, await self.screening.screen(text)), words=text)
-            return
+        if isinstance(self.window, StoredRecent):
+            first = self.screening.lexicon(text)
+            if first.is_crisis:
+                # Several workers (the window in the database): a crisis the lexicon finds needs no
+                # earlier words (the learned layer does not run: the lexicon's answer is the screening),
+                # so its words and flood token are stored in the update's own transaction, not in one
+                # before it (issue 14: one of a crisis's transactions).
+                await self.handle(user_id, chat_id, Said(text, first), words=text)
+                return
         await self.handle(user_id, chat_id, Said(text, await self.screen(user_id, text)))
 
     async def screen(self, user_id: int | str, text: str) -> Screening:
