@@ -18,9 +18,11 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
   echo "Dovecot is missing; installing it with apt-get" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq dovecot-imapd >/dev/null
-  # The package starts a system instance; the tests run their own private one.
-  (service dovecot stop || pkill -x dovecot || true) >/dev/null 2>&1
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 dovecot-imapd >/dev/null
+  # The package may start a system instance; the tests run their own private ones. Stop only the system
+  # one (its own pid file), never every process named dovecot: another test run's private server may be one.
+  (service dovecot stop || { [ -f /run/dovecot/master.pid ] && kill "$(cat /run/dovecot/master.pid)"; } || true) \
+    >/dev/null 2>&1
   [ -x /usr/sbin/dovecot ] || { echo "ERROR: Dovecot could not be installed" >&2; exit 1; }
 fi
 
