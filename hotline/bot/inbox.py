@@ -247,9 +247,11 @@ class Inbox:
                     continue
                 ticket = Ticket(started.update_id, owner, self.store.vault, started.attempts)
                 token = _CURRENT.set(ticket)
+                carrying = inbound.CARRYING_OUT.set((key, started.update_id))
                 try:
                     await self._one(started)
                 finally:
+                    inbound.CARRYING_OUT.reset(carrying)
                     _CURRENT.reset(token)
                 if ticket.lost:
                     raise inbound.TakenOver(f"update {started.update_id} was taken over")

@@ -1,8 +1,8 @@
 """The employee's right to be forgotten (``/forget``) and to know what is kept (``/mydata``).
 
 Forgetting erases the employee's contact data, the content of their cases (messages, mails, queued
-mail), the content of their stored LINE events (set aside, or left over) and the link between them and
-their cases; an open case is ended as withdrawn first. What stays
+mail), the content of their stored LINE events and Telegram updates (set aside, or left over) and the
+link between them and their cases; an open case is ended as withdrawn first. What stays
 is what carries no content and no identity: the case rows as statistics (code, channel, dates, area,
 risk level, outcome), crisis-alert times and the audit trail — the office's figures and the record that
 the erasure happened. Both are recorded in the audit trail as the (anonymous) employee's own action.
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.domain import CaseStatus
 from hotline.flows.booking_vocab import OPEN_STATES as OPEN_BOOKING_STATES
 from hotline.privacy.audit import Actor, AuditAction, record
-from hotline.storage import booking_repo, line_repo
+from hotline.storage import booking_repo, inbound, line_repo
 from hotline.storage.models import (
     BookingRow,
     Case,
@@ -49,6 +49,7 @@ class Forgotten:
     messages: int = 0
     mails: int = 0
     line_events: int = 0  # stored LINE events whose content was erased (set aside, or left over)
+    telegram_updates: int = 0  # the same for stored Telegram updates (webhook mode)
     ended: list[tuple[int, str, int | None]] = field(default_factory=list)  # (case id, code, counselor)
     bookings_ended: list[tuple[int, datetime]] = field(default_factory=list)  # (counselor, session start)
 
@@ -122,6 +123,7 @@ async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotte
     )
     await line_repo.forget_blocked(s, employee.pseudonym)  # issue 15: a LINE user's block-list entry
     result.line_events = await forget_line_events(s, employee.pseudonym, now)
+    result.telegram_updates = await inbound.forget_chat(s, now)
     await s.flush()
     await s.delete(employee)
     await record(
@@ -133,6 +135,7 @@ async def forget(s: AsyncSession, employee: Employee, now: datetime) -> Forgotte
             "messages": result.messages,
             "mails": result.mails,
             "line_events": result.line_events,
+            "telegram_updates": result.telegram_updates,
         },
         now=now,
     )
@@ -148,14 +151,18 @@ async def forget_line_events(s: AsyncSession, pseudonym: str, now: datetime) -> 
 
 async def forget_unknown(s: AsyncSession, pseudonym: str, now: datetime) -> int:
     """``/forget`` from someone the service keeps no employee row for (never accepted the notice): only
-    their stored LINE events can hold anything of theirs. Recorded as ``forget`` when something went."""
-    erased = await forget_line_events(s, pseudonym, now)
-    if erased:
+    their stored LINE events or Telegram updates can hold anything of theirs. Recorded as ``forget``
+    when something went."""
+    line_events = await forget_line_events(s, pseudonym, now)
+    updates = await inbound.forget_chat(s, now)
+    if line_events or updates:
         await record(
             s,
             actor=Actor.employee(),
             action=AuditAction.FORGET,
-            detail={"cases": 0, "messages": 0, "mails": 0, "line_events": erased},
+            detail={
+                "cases": 0, "messages": 0, "mails": 0, "line_events": line_events, "telegram_updates": updates
+            },
             now=now,
-        )
-    return erased
+        )  # fmt: skip
+    return line_events + updates

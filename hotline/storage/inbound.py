@@ -15,6 +15,7 @@ an operator to look at and queue again (docs/operations.md).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +40,9 @@ from hotline.storage.models import Base, Stamp
 
 UPDATE_CONTEXT = b"update"  # the encryption context of a stored update
 KEEP_DONE = timedelta(days=2)  # Telegram gives up redelivering after about a day
+# The stored update this task is carrying out, as (chat key, update id); set by the inbox around it, so
+# that ``/forget`` can erase that chat's other stored updates (:func:`forget_chat`). None in polling mode.
+CARRYING_OUT: ContextVar[tuple[int, int] | None] = ContextVar("hotline_inbound_update_seq", default=None)
 
 
 class InboundUpdate(Base):
@@ -181,6 +185,30 @@ async def set_aside_count(s: AsyncSession) -> int:
         select(func.count()).where(InboundUpdate.done_at.is_not(None), InboundUpdate.payload_enc.is_not(None))
     )
     return int(count or 0)
+
+
+async def forget_chat(s: AsyncSession, now: datetime) -> int:
+    """``/forget`` (in the erasure's transaction, while the inbox carries out the update asking it): the
+    chat's stored updates that still hold content lose it and their chat key, and count as done; the bare
+    update id and times stay until :func:`purge` (a redelivery is still recognised; nothing in them says
+    whose they were). That is every update of the chat set aside, and every one before the asking update
+    not yet done. Updates after it are what they wrote after asking: carried out as usual (a crisis among
+    them is screened like any message). Returns how many; 0 outside the inbox (polling keeps none)."""
+    carrying = CARRYING_OUT.get()
+    if carrying is None:
+        return 0
+    key, current = carrying
+    set_aside_rows = InboundUpdate.done_at.is_not(None) & InboundUpdate.payload_enc.is_not(None)
+    left_over = InboundUpdate.done_at.is_(None) & (InboundUpdate.update_id < current)
+    result = await s.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.chat_key == key, set_aside_rows | left_over)
+        .values(
+            done_at=func.coalesce(InboundUpdate.done_at, now), payload_enc=None, replies_enc=None, chat_key=0
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def purge(s: AsyncSession, now: datetime) -> int:

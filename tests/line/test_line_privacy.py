@@ -147,6 +147,7 @@ async def test_forget_from_someone_without_a_record_erases_their_set_aside_event
             "messages": 0,
             "mails": 0,
             "line_events": 1,
+            "telegram_updates": 0,
         }
     finally:
         await store.close()

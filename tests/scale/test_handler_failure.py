@@ -16,6 +16,7 @@ from hotline.bot.inbox import MAX_ATTEMPTS
 from hotline.bot.runner import EmployeeRunner
 from hotline.crypto import Vault
 from hotline.flows.vocabulary import Event, Said
+from hotline.privacy.audit import entries
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import DEMO_SECRET, Stage, StageClock, stage_settings
 from hotline.storage import db, inbound, repo
@@ -23,7 +24,7 @@ from hotline.storage.inbound import InboundUpdate
 from hotline.storage.repo import Store
 from tests.conftest import TOKEN
 from tests.servers.dovecot import free_port
-from tests.tests_support import SUPERVISOR
+from tests.tests_support import SUPERVISOR, consent_and_area
 
 CHAT = 8501
 SECRET = "failure-secret-0123456789abcdef"
@@ -192,3 +193,52 @@ async def test_an_update_that_always_fails_is_set_aside_sealed_and_the_superviso
             assert await inbound.purge(s, datetime.now(UTC) + inbound.KEEP_DONE * 2) == 0, "never purged"
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["never-consented", "with-a-case"])
+async def test_forget_erases_the_chats_set_aside_update_and_no_other_chats(
+    emu: TelegramEmulator, sqlite_url: str, clock: StageClock, known: bool
+) -> None:
+    """An update set aside (kept sealed for an operator) still holds the employee's words: their /forget
+    erases it, as it does their cases (or, for someone never stored, on its own); another chat's
+    set-aside update is left for the operator."""
+    await db.upgrade(sqlite_url)
+    vault = Vault(DEMO_SECRET)
+    store = Store(sqlite_url, vault)
+    now = datetime.now(UTC)
+    other_chat = CHAT + 1
+    rows = {}
+    for update_id, chat in ((61, CHAT), (62, other_chat)):
+        key = inbound.chat_key(vault.pseudonym("telegram-chat", str(chat)))
+        blob = vault.encrypt_bytes(
+            json.dumps(text_update(update_id, chat, CRISIS)).encode(), context=inbound.UPDATE_CONTEXT
+        )
+        rows[update_id] = blob
+        async with store.unit() as s:  # set aside: done, the sealed copy kept
+            s.add(
+                InboundUpdate(
+                    update_id=update_id, chat_key=key, payload_enc=blob, received_at=now,
+                    attempts=MAX_ATTEMPTS + 1, done_at=now,
+                )
+            )  # fmt: skip
+    await store.close()
+    async with Stage(emu, webhook_settings(emu, sqlite_url), clock, background_timers=False) as stage:
+        mei = emu.user(CHAT, "x")
+        if known:
+            await consent_and_area(stage, mei, "area:finance")
+            await stage.say(mei, "卡債的事想問", containing="案件代號")
+        explain = await stage.say(mei, "/forget", containing="會保留")
+        await stage.press(mei, explain, "forget:confirm", containing="已刪除")
+        service_store = stage.running.store
+        assert service_store is not None
+        async with service_store.unit() as s:
+            kept = {
+                r.update_id: r
+                for r in (
+                    await s.execute(sa.select(InboundUpdate).where(InboundUpdate.update_id > 60))
+                ).scalars()
+            }
+            audited = [e for e in await entries(s) if e.action == "forget"]
+    assert kept[61].payload_enc is None and kept[61].chat_key == 0, "the employee's words are gone"
+    assert kept[62].payload_enc == rows[62], "another chat's set-aside update stays for the operator"
+    assert [(e.detail or {}).get("telegram_updates") for e in audited] == [1]
