@@ -92,7 +92,8 @@ def _warn_learned_missing(reason: str) -> None:
 def screening_service(
     settings: Settings, lexicon: Callable[[str], Screening] | None = None
 ) -> ScreeningService:
-    return ScreeningService(lexicon or default_screen(settings), load_learned_layer(settings))
+    budget = settings.screening.reply_budget_ms / 1000  # chat replies wait this long for the learned verdict
+    return ScreeningService(lexicon or default_screen(settings), load_learned_layer(settings), budget)
 
 
 class NoChat:
@@ -318,7 +319,7 @@ class Service:
         if self.poll:
             await start_listener(
                 self._stack, settings=settings, store=store, locks=locks, desk=desk, clock=self.clock,
-                timers=timers, loops=self._loops(), telegram=telegram,
+                timers=timers, loops=self._loops(), telegram=telegram, screening=screening,
             )  # fmt: skip
             self.inbox = telegram.inbox if telegram is not None else None
         if self.poll and not settings.booking.office_phone:

@@ -17,6 +17,7 @@ from hotline.bot.console import Console
 from hotline.desk import Desk
 from hotline.ops import Health, WorkerCounters, render_metrics
 from hotline.ports import Clock
+from hotline.screening_service import ScreeningService
 from hotline.settings import Settings
 from hotline.station import reminders
 from hotline.station.sink import MailStation
@@ -52,6 +53,7 @@ async def start_listener(
     timers: TimerService,
     loops: dict[str, Callable[[], bool]],
     telegram: TelegramWiring | None,
+    screening: ScreeningService | None = None,
 ) -> None:
     """``/healthz`` and ``/metrics`` and, in webhook mode, Telegram's webhook, on one listener: the
     webhook's ``_LISTEN`` address, or ``HOTLINE_OPS_LISTEN`` when polling. The webhook answers 403 to any
@@ -69,6 +71,9 @@ async def start_listener(
         retried=telegram.retried if telegram is not None else lambda: 0,
         timers_fired=lambda: timers.fired,
     )
+    if screening is not None:
+        counters.screening_late = lambda: screening.late
+        counters.screening_late_found = lambda: screening.late_found
     if telegram is not None:
         loops = {"Telegram": telegram.running(), **loops}
     health = Health(store, loops)

@@ -57,6 +57,7 @@ from hotline.flows.survey import (
 from hotline.flows.vocabulary import (
     AlertOnDuty,
     ForgetMe,
+    MarkInbound,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -108,6 +109,9 @@ class EffectContext:
         self._unexpected(effect)
 
     async def mark_risk(self, effect: MarkRisk) -> None:
+        self._unexpected(effect)
+
+    async def mark_inbound(self, effect: MarkInbound) -> None:
         self._unexpected(effect)
 
     async def alert_on_duty(self, effect: AlertOnDuty) -> None:
@@ -227,6 +231,8 @@ async def execute_one(effect: AnyEffect, on: EffectContext) -> None:
             await on.relay_to_counselor(effect)
         case MarkRisk():
             await on.mark_risk(effect)
+        case MarkInbound():
+            await on.mark_inbound(effect)
         case AlertOnDuty():
             await on.alert_on_duty(effect)
         case WithdrawCase():

@@ -23,6 +23,7 @@ from hotline.flows.effects import Urgency, urgency
 from hotline.flows.vocabulary import (
     AlertOnDuty,
     ForgetMe,
+    MarkInbound,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -178,6 +179,10 @@ class IntakeEffects(EffectContext):
     async def mark_risk(self, effect: MarkRisk) -> None:
         if (case := self._with_case(effect)) is not None:
             repo.raise_risk(case, effect.screening.risk)
+
+    async def mark_inbound(self, effect: MarkInbound) -> None:
+        if (case := self._with_case(effect)) is not None:
+            await repo.remark_last_inbound(self.s, case, effect.screening)
 
     async def alert_on_duty(self, effect: AlertOnDuty) -> None:
         if (case := self._with_case(effect)) is not None:

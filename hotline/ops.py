@@ -110,6 +110,8 @@ class WorkerCounters:
     paced: Callable[[], int] = lambda: 0
     retried: Callable[[], int] = lambda: 0
     timers_fired: Callable[[], int] = lambda: 0
+    screening_late: Callable[[], int] = lambda: 0
+    screening_late_found: Callable[[], int] = lambda: 0
 
 
 def _families(snapshot: Snapshot, counters: WorkerCounters) -> Iterable[Metric]:
@@ -178,6 +180,16 @@ def _families(snapshot: Snapshot, counters: WorkerCounters) -> Iterable[Metric]:
     )
     yield CounterMetricFamily(
         "hotline_timers_fired", "Timers this worker fired.", value=counters.timers_fired()
+    )
+    yield CounterMetricFamily(
+        "hotline_screening_late",
+        "Chat messages this worker answered before their learned verdict (past the reply budget).",
+        value=counters.screening_late(),
+    )
+    yield CounterMetricFamily(
+        "hotline_screening_late_found",
+        "Late learned verdicts that found a crisis or heavy distress the lexicon had not (acted on late).",
+        value=counters.screening_late_found(),
     )
 
 

@@ -11,6 +11,9 @@
   releases the GIL while it computes (ctypes does for a foreign call), so the loop goes on meanwhile.
 - If the learned layer fails at run time, the lexicon's answer is used and the failure is logged; a
   message is never lost or held because of it.
+- A chat message's reply waits for the learned verdict at most ``budget`` seconds (:meth:`within`,
+  ``[screening] reply_budget_ms``; DESIGN §4 "never silence"): past it the message is answered on the
+  lexicon's screening and the verdict handed over to come later (the runner acts on a late crisis).
 
 ``ConversationWindow`` keeps each employee's last few chat messages for a few minutes, so that a cue
 split across two messages (藥買好了 / 今晚) is read together. It lives in this process's memory only
@@ -25,6 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -40,10 +44,30 @@ Lexicon = Callable[[str], Screening]
 _Job = tuple[tuple[str, Sequence[str]], "asyncio.Future[Screening]"]
 
 
+@dataclass(frozen=True)
+class Screened:
+    """A chat message's screening within the reply budget: ``now`` is what its reply goes out on; ``later``
+    (when the learned verdict missed the budget) the whole screening once the verdict is in."""
+
+    now: Screening
+    pending: asyncio.Future[Screening] | None = None
+
+    @property
+    def late(self) -> bool:
+        return self.pending is not None
+
+    async def later(self) -> Screening:
+        """The whole screening, once the late verdict is in (``now`` when there was none to wait for)."""
+        return self.now if self.pending is None else merge(self.now, await self.pending)
+
+
 class ScreeningService:
-    def __init__(self, lexicon: Lexicon, learned: LearnedLayer | None = None) -> None:
+    def __init__(
+        self, lexicon: Lexicon, learned: LearnedLayer | None = None, budget: float | None = None
+    ) -> None:
         self.lexicon = lexicon
         self.learned = learned
+        self.budget = budget  # seconds a chat reply waits for the learned verdict; None: until it comes
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -51,6 +75,8 @@ class ScreeningService:
         # is whatever waited while the previous one was encoded): logged at DEBUG, read by benchmarks.
         self.calls = 0
         self.messages = 0
+        self.late = 0  # verdicts that missed the reply budget (Prometheus, hotline_screening_late)
+        self.late_found = 0  # ... and found more than the lexicon: acted on late (its runners count them)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
@@ -62,6 +88,24 @@ class ScreeningService:
         if first.is_crisis or self.learned is None or not text.strip():
             return first
         return merge(first, await self._learned(text, earlier))
+
+    async def within(self, text: str, earlier: Sequence[str] = ()) -> Screened:
+        """:meth:`screen` for a chat message whose reply must not wait longer than the budget: the
+        learned verdict is awaited that long at most; past it, ``now`` is the lexicon's answer and
+        ``later`` the whole screening (the lexicon's if the learned layer fails meanwhile)."""
+        first = self.lexicon(text)
+        if first.is_crisis or self.learned is None or not text.strip():
+            return Screened(first)
+        verdict = self._enqueue(text, earlier)
+        if self.budget is None:
+            return Screened(merge(first, await verdict))
+        if self.budget > 0:
+            await asyncio.wait({verdict}, timeout=self.budget)
+        if verdict.done():
+            return Screened(merge(first, verdict.result()))
+        self.late += 1
+        log.info("a learned verdict missed the reply budget: the reply goes out on the lexicon's screening")
+        return Screened(first, verdict)
 
     async def screen_all(self, texts: Sequence[str]) -> list[Screening | None]:
         """Every text of a batch (a mail poll), the learned layer's share in one worker call. None for
@@ -90,11 +134,16 @@ class ScreeningService:
         return first
 
     async def _learned(self, text: str, earlier: Sequence[str]) -> Screening:
+        return await self._enqueue(text, earlier)
+
+    def _enqueue(self, text: str, earlier: Sequence[str]) -> asyncio.Future[Screening]:
+        """The text joins the next batch; its verdict arrives in the future (never an exception:
+        a failing layer gives NO_RISK, so the lexicon's answer stands)."""
         future: asyncio.Future[Screening] = asyncio.get_running_loop().create_future()
         self._pending.append(((text, tuple(earlier)), future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="learned-screening")
-        return await future
+        return future
 
     async def _drain(self) -> None:
         assert self.learned is not None

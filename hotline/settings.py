@@ -95,6 +95,17 @@ class ScreeningSection(_Section):
     head_file: Path | None = None  # the trained head; None: the one shipped in the package
     window_messages: int = Field(default=3, ge=0, le=10)  # the employee's earlier messages read together
     window_minutes: float = Field(default=15, gt=0)
+    # How long an employee's reply waits for the learned layer's verdict (DESIGN §4 "never silence"):
+    # past it the reply goes out on the lexicon's screening and a late crisis verdict takes the crisis
+    # path then. 0: never wait. Whole milliseconds, at most 10 s.
+    reply_budget_ms: int = Field(default=300, ge=0, le=10_000)
+
+    @field_validator("reply_budget_ms", mode="before")
+    @classmethod
+    def _budget_is_a_number(cls, value: object) -> object:
+        if isinstance(value, bool):  # TOML's true would read as 1 ms
+            raise ValueError("reply_budget_ms is a number of milliseconds, not true/false")
+        return value
 
 
 class EmailSection(_Section):

@@ -6,6 +6,13 @@ screened before the flow sees it, in every state. Channel-neutral: the runner se
 (``channel``); they are reached by :class:`~hotline.ports.Recipient` through the desk's channel adapters.
 The intake flow's effects are executed by the one executor (``hotline.executor``) in this update's
 :class:`~hotline.intake_effects.IntakeEffects`.
+
+The reply budget (DESIGN §4 "never silence"; ``[screening] reply_budget_ms``): a text's reply waits for the
+learned layer's verdict that long at most. Past it the text is answered on the lexicon's screening and the
+verdict still awaited in the same per-chat turn (the chat's next update waits for it); a verdict that
+finds more (a crisis, heavy distress) then goes to the flow as :class:`~hotline.flows.vocabulary.
+Rescreened`. The update is settled only by what follows the verdict (``more_to_come``): a stop in
+between leaves it stored, and it is carried out (and screened) again.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from hotline.flows.vocabulary import (
     OpenCase,
     RelayToCounselor,
     Reply,
+    Rescreened,
     Said,
     Unsupported,
 )
@@ -39,7 +47,7 @@ from hotline.intake_effects import AfterUpdate, IntakeEffects
 from hotline.line import ticket as line_ticket
 from hotline.ports import Recipient
 from hotline.recent import Flood, StoredRecent, Window
-from hotline.screening_service import ScreeningService
+from hotline.screening_service import Screened, ScreeningService
 from hotline.storage import repo
 from hotline.storage.models import Case, Conversation, Employee
 
@@ -102,7 +110,32 @@ class EmployeeRunner:
                 # before it (issue 14: one of a crisis's transactions).
                 await self.handle(user_id, chat_id, Said(text, first), words=text)
                 return
-        await self.handle(user_id, chat_id, Said(text, await self.screen(user_id, text)))
+        screened = await self._within(user_id, text)
+        if not screened.late:
+            await self.handle(user_id, chat_id, Said(text, screened.now))
+            return
+        # Past the reply budget: the reply goes out now on the lexicon's screening; the update is settled
+        # by what follows the verdict, and the slot bounding updates at once is let go of meanwhile.
+        with inbox.more_to_come(), line_ticket.more_to_come():
+            await self.handle(user_id, chat_id, Said(text, screened.now))
+        async with line_ticket.waiting():
+            verdict = await screened.later()
+        if verdict.risk.rank <= screened.now.risk.rank:
+            return  # nothing more to it (or the learned layer failed: logged, the lexicon's result stands)
+        log.info(
+            "a late learned verdict (%s) takes the %s for a message already answered",
+            verdict.risk.value,
+            "crisis path" if verdict.is_crisis else "higher priority",
+        )
+        self.screening.late_found += 1
+        await self.handle(user_id, chat_id, Rescreened(text, verdict))
+
+    async def _within(self, user_id: int | str, text: str) -> Screened:
+        """:meth:`screen` within the reply budget (the verdict may come later)."""
+        if self.window is None:
+            return await self.screening.within(text)
+        earlier = await self.window.earlier_then_add(self.pseudonym(user_id), text, self.desk.now())
+        return await self.screening.within(text, earlier)
 
     async def screen(self, user_id: int | str, text: str) -> Screening:
         """Every layer, the employee's last few messages read with this one (a cue split across them)."""
@@ -252,7 +285,9 @@ class EmployeeRunner:
         self, s: AsyncSession, conv: Conversation | None, event: Event, to: Recipient, after: AfterUpdate
     ) -> bool:
         """Issue 7: the text answers an open survey question (the hook decides); screened already."""
-        if self.aside is None or conv is None or conv.survey_token_hash is None:
+        if isinstance(event, Rescreened) or self.aside is None or conv is None:
+            return False  # a late verdict's text had its turn as ``Said``
+        if conv.survey_token_hash is None:
             return False
         sends = await self.aside(s, conv, event, to)
         if sends is None:

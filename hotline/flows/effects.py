@@ -51,6 +51,7 @@ from hotline.flows.vocabulary import (
     AlertOnDuty,
     Effect,
     ForgetMe,
+    MarkInbound,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -92,7 +93,7 @@ def urgency(effect: AnyEffect) -> Urgency:
             return Urgency.ALERT
         case (
             RecordContact() | OpenCase() | StoreInbound() | OfferCase() | QueueCase() | RelayToCounselor()
-            | MarkRisk() | WithdrawCase() | NotifyCounselor() | ShowMyData() | ForgetMe()
+            | MarkRisk() | MarkInbound() | WithdrawCase() | NotifyCounselor() | ShowMyData() | ForgetMe()
         ):  # fmt: skip
             return Urgency.ROUTINE
         case (

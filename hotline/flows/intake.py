@@ -5,7 +5,9 @@
 
 Every text is screened before the flow sees it (:func:`step` takes the screening with the text); a crisis
 takes the crisis path in every state, consent or not: the employee gets the crisis reply, a case is opened
-when there is none, and on-duty counselors are alerted. The diagram in ``docs/flows/intake.mmd`` is
+when there is none, and on-duty counselors are alerted. A verdict that comes after the text was answered
+(:class:`~hotline.flows.vocabulary.Rescreened`, the learned layer past the reply budget) takes the same
+path for that text, or raises the case's priority, without keeping or relaying it a second time. The diagram in ``docs/flows/intake.mmd`` is
 generated from this machine (``python -m hotline.flows.diagrams``) and checked by a test.
 """
 
@@ -29,6 +31,7 @@ from hotline.flows.vocabulary import (
     Effect,
     Event,
     ForgetMe,
+    MarkInbound,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -38,6 +41,7 @@ from hotline.flows.vocabulary import (
     RecordContact,
     RelayToCounselor,
     Reply,
+    Rescreened,
     Said,
     ShowMyData,
     StoreInbound,
@@ -283,19 +287,29 @@ def _trigger_for(event: Event) -> str:
     return "ended"
 
 
-def _crisis(model: _Model, event: Said) -> None:
-    """The crisis path: reply at once, make sure a case exists, mark it, alert the people on duty."""
+def _crisis(model: _Model, event: Said | Rescreened) -> None:
+    """The crisis path: reply at once, make sure a case exists, mark it, alert the people on duty.
+    A late verdict's text is already in the case (and relayed) when its ``Said`` left the flow in one."""
     screening = event.screening
+    kept = isinstance(event, Rescreened) and model.state in IN_CASE
     key = "crisis.imminent" if screening.risk is Risk.IMMINENT else "crisis.elevated"
     model.reply(key)
     if model.state in PRE_CASE:
         model.effects.append(OpenCase(model.category))
         model.state = "queued"
-    model.effects.append(StoreInbound(event.text, screening))
+    model.effects.append(MarkInbound(screening) if kept else StoreInbound(event.text, screening))
     model.effects.append(MarkRisk(screening))
     model.effects.append(AlertOnDuty(screening, event.text))
-    if model.state == "connected":
+    if model.state == "connected" and not kept:
         model.effects.append(RelayToCounselor(event.text))
+
+
+def _rescreened(model: _Model, event: Rescreened) -> None:
+    """A late verdict that is no crisis (heavy distress): a text kept in the case marks it and raises the
+    case's priority, as its ``Said`` would have; outside a case nothing was kept and nothing is done."""
+    if model.state in IN_CASE:
+        model.effects.append(MarkInbound(event.screening))
+        model.effects.append(MarkRisk(event.screening))
 
 
 def step(state: IntakeState, event: Event, ctx: Context) -> tuple[IntakeState, list[Effect]]:
@@ -307,8 +321,10 @@ def step(state: IntakeState, event: Event, ctx: Context) -> tuple[IntakeState, l
     model.event = event
     model.effects = []
     try:
-        if isinstance(event, Said) and event.screening.is_crisis:
+        if isinstance(event, Said | Rescreened) and event.screening.is_crisis:
             _crisis(model, event)
+        elif isinstance(event, Rescreened):
+            _rescreened(model, event)
         else:
             trigger = _trigger_for(event)
             handled = model.trigger(trigger)  # type: ignore[attr-defined]

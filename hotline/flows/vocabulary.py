@@ -68,7 +68,18 @@ class CaseEnded:
     outcome: Outcome
 
 
-Event = Said | Pressed | Command | Unsupported | CaseClaimed | CaseReleased | CaseEnded
+@dataclass(frozen=True, slots=True)
+class Rescreened:
+    """The learned layer's verdict on the employee's last text came after the reply budget and found more
+    than the lexicon's screening the flow had with it (as :class:`Said`): the crisis path now, or a
+    higher priority. The text already had its ``Said``: kept in the case (and relayed) if that put it
+    there, and never kept or relayed twice."""
+
+    text: str
+    screening: Screening
+
+
+Event = Said | Pressed | Command | Unsupported | CaseClaimed | CaseReleased | CaseEnded | Rescreened
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +123,13 @@ class StoreInbound:
     """Keep the employee's text in the case."""
 
     text: str
+    screening: Screening
+
+
+@dataclass(frozen=True, slots=True)
+class MarkInbound:
+    """The employee's last text kept in the case gets a later, higher screening (:class:`Rescreened`)."""
+
     screening: Screening
 
 
@@ -178,6 +196,7 @@ Effect = (
     | RecordContact
     | OpenCase
     | StoreInbound
+    | MarkInbound
     | OfferCase
     | QueueCase
     | RelayToCounselor

@@ -75,6 +75,15 @@ class Slot:
             self._held = False
             self._slots.release()
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    async def take_again(self) -> None:
+        if not self._held:
+            await self._slots.acquire()
+            self._held = True
+
 
 SLOT: ContextVar[Slot | None] = ContextVar("hotline_line_slot", default=None)
 
@@ -107,6 +116,22 @@ def more_to_come(more: bool = True) -> Iterator[None]:
         for held in (ticket, slot):
             if held is not None:
                 held.parts_to_come -= 1
+
+
+@contextlib.asynccontextmanager
+async def waiting() -> AsyncIterator[None]:
+    """The event under way waits for something that is no work of its own (a learned verdict past the
+    reply budget, :mod:`hotline.bot.runner`): its slot is let go of meanwhile, so that other users' events
+    are answered, and taken again for what follows (the event stays this worker's, unsettled)."""
+    slot = SLOT.get()
+    held = slot is not None and slot.held
+    if held:
+        assert slot is not None
+        slot.release()
+    yield  # on an exception (a stop cancelling it) nothing is taken again: the event ends there
+    if held:
+        assert slot is not None
+        await slot.take_again()
 
 
 async def settle(s: AsyncSession, out: Dispatch) -> None:

@@ -87,6 +87,20 @@ async def add_message(
         raise_risk(case, screening.risk)
 
 
+async def remark_last_inbound(s: AsyncSession, case: Case, screening: Screening) -> None:
+    """The case's last inbound message gets ``screening`` where it says more (a verdict that came after
+    the reply: its risk never lowered, its cues added)."""
+    message = await s.scalar(
+        select(Message)
+        .where(Message.case_id == case.id, Message.direction == "inbound")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if message is not None:
+        message.risk = Risk.highest(Risk(message.risk), screening.risk).value
+        message.cues = [*message.cues, *(cue for cue in screening.cues if cue not in message.cues)]
+
+
 def raise_risk(case: Case, risk: Risk) -> None:
     case.risk = Risk.highest(Risk(case.risk), risk).value
 

@@ -23,6 +23,7 @@ from hotline.storage.case_repo import (
     open_case,
     raise_risk,
     release,
+    remark_last_inbound,
     waiting_cases,
 )
 from hotline.storage.employee_repo import (
@@ -105,6 +106,7 @@ __all__ = [
     "record_offer",
     "record_offers",
     "release",
+    "remark_last_inbound",
     "save_state",
     "schedule",
     "set_duty",

@@ -18,7 +18,7 @@ AT = OPEN_HOURS
 
 ONE_OF_EACH: tuple[AnyEffect, ...] = (
     v.Reply("crisis.imminent"), v.Reply("intake.ack"), v.RecordContact("notice"), v.OpenCase(None),
-    v.StoreInbound("…", CRISIS), v.OfferCase(), v.QueueCase(AT), v.RelayToCounselor("…"), v.MarkRisk(CRISIS),
+    v.StoreInbound("…", CRISIS), v.OfferCase(), v.QueueCase(AT), v.RelayToCounselor("…"), v.MarkRisk(CRISIS), v.MarkInbound(CRISIS),
     v.AlertOnDuty(CRISIS, "…"), v.WithdrawCase(), v.NotifyCounselor("counselor.employee_left"),
     v.ShowMyData(), v.ForgetMe(),
     mailcase.StartReplyWindow(AT, AT), mailcase.Acknowledge(AT), mailcase.Acknowledge(AT, Risk.ELEVATED),

@@ -18,6 +18,7 @@ from hotline.flows.vocabulary import (
     Context,
     Effect,
     Event,
+    MarkInbound,
     MarkRisk,
     NotifyCounselor,
     OfferCase,
@@ -27,6 +28,7 @@ from hotline.flows.vocabulary import (
     RecordContact,
     RelayToCounselor,
     Reply,
+    Rescreened,
     Said,
     StoreInbound,
     Unsupported,
@@ -193,6 +195,40 @@ def test_crisis_in_every_state(name: str, screening: Screening) -> None:
     else:
         assert opened == [] and state.name == name
     assert (RelayToCounselor(text) in effects) == (name == "connected")
+
+
+DISTRESS = Screening(Risk.DISTRESS, ("learned.distress",))
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_a_late_crisis_verdict_takes_the_crisis_path_without_keeping_the_text_twice(name: str) -> None:
+    """The learned verdict came after the text was answered (as ``Said`` on the lexicon's screening): the
+    crisis path runs for that text. Where its ``Said`` left it in a case, the text is there (and was
+    relayed): it is marked, not kept or relayed again; before a case, the case opens with it."""
+    text = "之後大家就不用再為我操心了"
+    category = Category.FAMILY if name == "describe" else None
+    early, _ = run(Said(text, NO_RISK), state=IntakeState(name, category))
+    state, effects = run(Rescreened(text, ELEVATED), state=early)
+    assert keys(effects)[0] == "crisis.elevated", "the crisis reply comes first"
+    assert MarkRisk(ELEVATED) in effects and AlertOnDuty(ELEVATED, text) in effects
+    assert RelayToCounselor(text) not in effects
+    if early.name in intake.IN_CASE:
+        assert MarkInbound(ELEVATED) in effects and not any(isinstance(e, StoreInbound) for e in effects)
+        assert not any(isinstance(e, OpenCase) for e in effects) and state.name == early.name
+    else:
+        assert OpenCase(category) in effects and StoreInbound(text, ELEVATED) in effects
+        assert state.name == "queued"
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_a_late_distress_verdict_marks_a_kept_text_and_nothing_else(name: str) -> None:
+    text = "每天都在哭，快撐不下去了"
+    state, effects = run(Rescreened(text, DISTRESS), state=IntakeState(name))
+    assert state.name == name
+    if name in intake.IN_CASE:
+        assert effects == [MarkInbound(DISTRESS), MarkRisk(DISTRESS)], "the case goes first in the queue"
+    else:
+        assert effects == [], "outside a case nothing was kept, and heavy distress opens none"
 
 
 def test_step_is_reentrant_free() -> None:
