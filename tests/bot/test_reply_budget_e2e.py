@@ -85,7 +85,9 @@ async def test_a_late_crisis_on_a_first_message_notice_first_then_crisis_reply_a
         alert = await stage.next_message(COUNSELOR, since=mark, containing="危機通報")
         assert FAREWELL in (alert.text or "") and "模型判讀" in (alert.text or "")
         texts = stage.texts_to(jie.id, mark)
-        assert len(texts) == 2 and "7858" in texts[0] and CRISIS_REPLY in texts[1], "notice, then crisis reply"
+        assert len(texts) == 2 and "7858" in texts[0] and CRISIS_REPLY in texts[1], (
+            "notice, then crisis reply"
+        )
         case, rows, messages = await the_case(stage)
         assert case.risk == Risk.ELEVATED.value and case.message_count == 1
         assert messages == [("inbound", FAREWELL)], "the case opened with the text, once"
