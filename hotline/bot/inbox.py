@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline import pause
 from hotline.crypto import Vault
 from hotline.desk import Outgoing
 from hotline.dispatch import Dispatch
@@ -172,6 +173,7 @@ class Inbox:
         self.clock = clock
         self._set_aside = set_aside
         self._drains: dict[int, asyncio.Task[None]] = {}
+        self._waiting = 0  # drains awaiting a late screening verdict: not counted against concurrency
         self._stopping = False
         self._loop = WakeableLoop("hotline-inbox", self._step, error_wait=RESCAN)
         self.processed = 0
@@ -210,7 +212,7 @@ class Inbox:
             await asyncio.gather(*late, return_exceptions=True)
 
     async def _step(self) -> float:
-        free = self.concurrency - len(self._drains)
+        free = self.concurrency - len(self._drains) + self._waiting
         if free <= 0 or self._stopping:
             return RESCAN
         async with self.store.unit() as s:
@@ -249,7 +251,8 @@ class Inbox:
                 token = _CURRENT.set(ticket)
                 carrying = inbound.CARRYING_OUT.set((key, started.update_id))
                 try:
-                    await self._one(started)
+                    with pause.slot(self._pause, self._resume):
+                        await self._one(started)
                 finally:
                     inbound.CARRYING_OUT.reset(carrying)
                     _CURRENT.reset(token)
@@ -277,6 +280,14 @@ class Inbox:
                 except Exception:
                     log.exception("could not release a chat's lock")
             self._loop.wake()  # an update that came in meanwhile (another worker stored it) is taken now
+
+    def _pause(self) -> None:
+        """The update under way awaits a late screening verdict (hotline.pause): another chat may start."""
+        self._waiting += 1
+        self._loop.wake()
+
+    async def _resume(self) -> None:
+        self._waiting -= 1
 
     async def _put_aside(self, started: inbound.Started) -> None:
         """Begun too often without finishing: kept sealed as stored, the supervisors told (no content)."""

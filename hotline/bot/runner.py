@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline import pause
 from hotline.bot import inbox
 from hotline.desk import Desk, Outgoing
 from hotline.domain import CaseStatus, Category, Channel, Outcome, Screening
@@ -118,7 +119,7 @@ class EmployeeRunner:
         # by what follows the verdict, and the slot bounding updates at once is let go of meanwhile.
         with inbox.more_to_come(), line_ticket.more_to_come():
             await self.handle(user_id, chat_id, Said(text, screened.now))
-        async with line_ticket.waiting():
+        async with line_ticket.waiting(), pause.waiting():
             verdict = await screened.later()
         if verdict.risk.rank <= screened.now.risk.rank:
             return  # nothing more to it (or the learned layer failed: logged, the lexicon's result stands)

@@ -7,6 +7,7 @@ the rest of the service speaks of employees, counselors, cases, texts and button
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -17,6 +18,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
+from hotline import pause
 from hotline.bot import inbox
 from hotline.bot.console import Console
 from hotline.bot.employee_input import EMPLOYEE_COMMANDS, EmployeeInput
@@ -150,6 +152,9 @@ class TelegramGateway:
 # ---- update processing -----------------------------------------------------------------------------
 
 
+_UNBOUNDED = 1 << 20
+
+
 class PerChatOrderedProcessor(BaseUpdateProcessor):
     """Bounded concurrency across chats, strict order within a chat (DESIGN §5b).
 
@@ -159,9 +164,42 @@ class PerChatOrderedProcessor(BaseUpdateProcessor):
     """
 
     def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+        # The bound is this class's own, taken inside the chat's lock (below); the base class's (taken
+        # before it, and private) only keeps PTB processing updates concurrently.
+        super().__init__(_UNBOUNDED)
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: dict[int, int] = {}
+        # An update awaiting a late screening verdict lets go of its slot meanwhile (hotline.pause),
+        # keeping its chat's lock; the chat's next updates wait for that lock without holding a slot, so
+        # taking the slot again never waits on them.
+        self.bound = max_concurrent_updates
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
+
+    async def _bounded(self, coroutine: Awaitable[Any]) -> None:
+        try:
+            await self._slots.acquire()
+        except BaseException:  # cancelled before its turn (a stop): the update's coroutine never runs
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            raise
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self._slots.release()
+
+        async def take() -> None:
+            nonlocal held
+            await self._slots.acquire()
+            held = True
+
+        try:
+            with pause.slot(release, take):
+                await coroutine
+        finally:
+            release()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = 0
@@ -171,7 +209,7 @@ class PerChatOrderedProcessor(BaseUpdateProcessor):
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await self._bounded(coroutine)
         finally:
             self._users[key] -= 1
             if not self._users[key]:
