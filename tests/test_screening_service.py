@@ -127,3 +127,27 @@ def test_whoever_has_been_silent_longer_than_the_window_is_not_kept() -> None:
     one.add("a", "一", now)
     one.add("a", "二", now)
     assert one.earlier("a", now) == ["二"]
+
+
+async def test_within_the_budget_a_late_verdict_is_handed_over_and_a_lexicon_crisis_never_waits() -> None:
+    layer = SlowLayer()
+    service = ScreeningService(lexicon, layer, budget=0)
+    crisis = await service.within("我想死")
+    assert crisis.now == CRISIS and not crisis.late, "the lexicon's crisis stands at once"
+    screened = await service.within("藥都買好了")
+    assert screened.now == NO_RISK and screened.late, "past the budget: answered on the lexicon's screening"
+    layer.release.set()
+    verdict = await asyncio.wait_for(screened.later(), 10)
+    assert verdict.risk is Risk.ELEVATED and verdict.cues == ("learned.plan",)
+    assert (service.late, (await service.within("藥在抽屜")).late) == (1, True)
+    await service.close()
+
+
+async def test_a_verdict_inside_the_budget_is_the_screening() -> None:
+    layer = SlowLayer()
+    layer.release.set()
+    service = ScreeningService(lexicon, layer, budget=10)
+    screened = await service.within("藥都買好了")
+    assert not screened.late and screened.now.risk is Risk.ELEVATED and service.late == 0
+    assert await screened.later() == screened.now
+    await service.close()

@@ -85,6 +85,22 @@ def test_hours_must_make_sense(config: Path) -> None:
         load_settings()
 
 
+def test_the_reply_budget_is_a_number_of_milliseconds(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().screening.reply_budget_ms == 300
+    config.write_text("[screening]\nreply_budget_ms = 0\n", encoding="utf-8")
+    assert load_settings().screening.reply_budget_ms == 0, "0: the reply never waits"
+    monkeypatch.setenv("HOTLINE_SCREENING__REPLY_BUDGET_MS", "150")
+    assert load_settings().screening.reply_budget_ms == 150
+    for wrong in ("-1", "soon", "0.5", "true"):
+        monkeypatch.setenv("HOTLINE_SCREENING__REPLY_BUDGET_MS", wrong)
+        with pytest.raises(ConfigError, match=r"screening\.reply_budget_ms"):
+            load_settings()
+    monkeypatch.delenv("HOTLINE_SCREENING__REPLY_BUDGET_MS")
+    config.write_text("[screening]\nreply_budget_ms = true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not true/false"):
+        load_settings()
+
+
 def test_booking_reminder_leads_and_office_phone(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 17: reminder leads have defaults and can be changed; a phone without a digit is refused."""
     assert load_settings().booking.remind_leads == (24, 2)
