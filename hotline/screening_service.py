@@ -23,6 +23,7 @@ split across two messages (藥買好了 / 今晚) is read together. It lives in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # numpy only when the learned layer is loaded
 log = logging.getLogger(__name__)
 
 Lexicon = Callable[[str], Screening]
+Meanwhile = Callable[[], contextlib.AbstractAsyncContextManager[None]]
 _Job = tuple[tuple[str, Sequence[str]], "asyncio.Future[Screening]"]
 
 
@@ -89,10 +91,13 @@ class ScreeningService:
             return first
         return merge(first, await self._learned(text, earlier))
 
-    async def within(self, text: str, earlier: Sequence[str] = ()) -> Screened:
+    async def within(
+        self, text: str, earlier: Sequence[str] = (), meanwhile: Meanwhile | None = None
+    ) -> Screened:
         """:meth:`screen` for a chat message whose reply must not wait longer than the budget: the
         learned verdict is awaited that long at most; past it, ``now`` is the lexicon's answer and
-        ``later`` the whole screening (the lexicon's if the learned layer fails meanwhile)."""
+        ``later`` the whole screening (the lexicon's if the learned layer fails meanwhile). The wait, if
+        any, runs inside ``meanwhile()`` (the caller lets go of its slot there)."""
         first = self.lexicon(text)
         if first.is_crisis or self.learned is None or not text.strip():
             return Screened(first)
@@ -100,7 +105,8 @@ class ScreeningService:
         if self.budget is None:
             return Screened(merge(first, await verdict))
         if self.budget > 0:
-            await asyncio.wait({verdict}, timeout=self.budget)
+            async with meanwhile() if meanwhile is not None else contextlib.nullcontext():
+                await asyncio.wait({verdict}, timeout=self.budget)
         if verdict.done():
             return Screened(merge(first, verdict.result()))
         self.late += 1

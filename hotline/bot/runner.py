@@ -17,8 +17,9 @@ between leaves it stored, and it is carried out (and screened) again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,7 +120,7 @@ class EmployeeRunner:
         # by what follows the verdict, and the slot bounding updates at once is let go of meanwhile.
         with inbox.more_to_come(), line_ticket.more_to_come():
             await self.handle(user_id, chat_id, Said(text, screened.now))
-        async with line_ticket.waiting(), pause.waiting():
+        async with self._meanwhile():
             verdict = await screened.later()
         if verdict.risk.rank <= screened.now.risk.rank:
             return  # nothing more to it (or the learned layer failed: logged, the lexicon's result stands)
@@ -133,10 +134,18 @@ class EmployeeRunner:
 
     async def _within(self, user_id: int | str, text: str) -> Screened:
         """:meth:`screen` within the reply budget (the verdict may come later)."""
-        if self.window is None:
-            return await self.screening.within(text)
-        earlier = await self.window.earlier_then_add(self.pseudonym(user_id), text, self.desk.now())
-        return await self.screening.within(text, earlier)
+        earlier: list[str] = []
+        if self.window is not None:
+            earlier = await self.window.earlier_then_add(self.pseudonym(user_id), text, self.desk.now())
+        return await self.screening.within(text, earlier, self._meanwhile)
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _meanwhile() -> AsyncIterator[None]:
+        """Waiting for a learned verdict is no work of the update's own: the slot that bounds updates
+        carried out at once is let go of meanwhile (its chat's turn is kept), and taken again after."""
+        async with line_ticket.waiting(), pause.waiting():
+            yield
 
     async def screen(self, user_id: int | str, text: str) -> Screening:
         """Every layer, the employee's last few messages read with this one (a cue split across them)."""

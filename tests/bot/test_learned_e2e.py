@@ -5,18 +5,38 @@ read together."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from sqlalchemy import select
 
 from hotline.domain import Risk
 from hotline.learned_loader import load_learned
-from hotline.sandbox.stage import Stage
+from hotline.sandbox import TelegramEmulator
+from hotline.sandbox.stage import Stage, StageClock, stage_settings
 from hotline.screening_loader import load_screener
 from hotline.storage.models import Case
 from tests.tests_support import COUNSELOR, OTHER, SUPERVISOR
 
 ENGLISH = "I gave my cat to my sister and wrote letters to everyone. This weekend it finally ends for me."
 pytestmark = pytest.mark.learned
+TOKEN = "4242:TEST-TOKEN-hotline"
+
+
+@pytest.fixture
+async def stage(emu: TelegramEmulator, sqlite_url: str, clock: StageClock) -> AsyncIterator[Stage]:
+    """The verdict inside the reply budget whatever the machine's load: these tests are about what the
+    learned layer sees (a late verdict has its own: tests/bot/test_reply_budget_e2e.py)."""
+    settings = stage_settings(
+        emu.api_url,
+        TOKEN,
+        sqlite_url,
+        crisis={"ack_timeout_seconds": 2},
+        screening={"reply_budget_ms": 10_000},
+    )
+    async with Stage(emu, settings, clock, background_timers=False) as running:
+        yield running
+
 
 INDIRECT = "我把存款密碼和保險單都整理好放在桌上了，也跟貓咪好好道別過了，之後大家就不用再為我操心"
 

@@ -33,7 +33,8 @@ async def test_a_warning_split_across_two_workers_is_read_together(
 ) -> None:
     assert not load_screener().screen(SECOND).is_crisis
     assert not load_learned().screen(SECOND).is_crisis, "alone, the second message says nothing"
-    settings = stage_settings(emu.api_url, TOKEN, pg_url)
+    # The verdict inside the budget (its own tests: tests/bot/test_reply_budget_e2e.py), whatever the load.
+    settings = stage_settings(emu.api_url, TOKEN, pg_url, screening={"reply_budget_ms": 10_000})
     jie = emu.user(5301, "阿傑")
     async with Stage(emu, settings, clock, background_timers=False) as a:
         await a.say(emu.user(COUNSELOR, "Wang"), "/onduty", containing="值班")
