@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -82,7 +84,9 @@ class ScreeningService:
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learned-screening")
+            self._thread = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="learned-screening", initializer=_background
+            )
         return self._thread
 
     async def screen(self, text: str, earlier: Sequence[str] = ()) -> Screening:
@@ -183,6 +187,21 @@ class ScreeningService:
         if self._thread is not None:
             self._thread.shutdown(wait=False)
             self._thread = None
+
+
+BACKGROUND_NICE = 10  # added to the process's nice value (at most 19)
+
+
+def _background() -> None:
+    """The learned layer's thread (and the encoder's helper threads it starts, which inherit it) yields
+    the CPU to the event loop: on two cores a batch keeps both busy for a second or more, and the replies
+    (the lexicon's work, microseconds) must not queue behind it (DESIGN §4 "never silence"). Linux: a
+    thread's own nice value; elsewhere nothing."""
+    try:
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + BACKGROUND_NICE))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux, or not allowed
+        log.info("the learned screening thread runs at normal priority")
 
 
 class ConversationWindow:
