@@ -34,7 +34,12 @@ pytest: install services
 wheel: install
 	PY=$(PY) bash scripts/check-wheel.sh
 
-test: lint typecheck pytest wheel
+# The stages run at once (make -j): pytest spends most of its time waiting on servers and processes,
+# so mypy and the wheel check use the idle core beside it. Each stage's output is printed whole when it
+# ends (--output-sync); `make test` fails when any stage fails. `make lint typecheck pytest wheel` runs
+# them one after another.
+test: install
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck pytest wheel
 
 bench: install services
 	$(PY) -m benchmarks
