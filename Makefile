@@ -27,8 +27,13 @@ typecheck: install
 services:
 	bash scripts/ensure-services.sh
 
+# Two pytest workers (pytest-xdist), each taking whole test files (--dist loadfile: a module's shared
+# set-up, such as the benchmark smoke runs, happens once). Every server a test starts listens on a free
+# port and every PostgreSQL database has a fresh name, so the workers never share one. PYTEST_WORKERS=0
+# runs them in one process.
+PYTEST_WORKERS ?= 2
 pytest: install services
-	$(PY) -m pytest --cov --cov-report=term --durations=15
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --cov --cov-report=term --durations=15
 
 # The wheel installed (not editable) in a fresh venv runs screen, demo and run (scripts/check-wheel.sh).
 wheel: install
