@@ -118,6 +118,10 @@ class EmailSection(_Section):
     forget_confirm_keyword: str = "確認刪除"
     # How long the one-time code in the explanation mail confirms the erasure (issue 19).
     forget_code_hours: float = Field(default=72, gt=0, le=24 * 30)
+    # Automatic mails (acknowledgement, crisis reply, erasure explanation) one address gets in a day at
+    # most; past it the mail is kept and a human told (a crisis still alerts): a forged From cannot make
+    # the station flood someone's mailbox.
+    auto_mails_per_day: int = Field(default=10, ge=1, le=1000)
 
 
 class RetentionSection(_Section):

@@ -7,7 +7,9 @@ supervisors are told when it passes unanswered. A follow-up joins its case: it i
 counselor holding the case, and after an answer it starts a new reply window. Auto-replies are stored
 and never answered; delivery reports (bounces) are not answered even in a crisis, and go to a human.
 A new thread gets one automatic mail: for a crisis, its acknowledgement leads with the crisis reply; a
-later crisis mail in a thread already acknowledged gets the crisis reply. A crisis in the new text (never in the quoted earlier mail) takes the crisis path at
+later crisis mail in a thread already acknowledged gets the crisis reply. An address gets at most
+``auto_mail_cap`` automatic mails a day; past it, its mail is kept and a human is told (a crisis is
+still alerted). A crisis in the new text (never in the quoted earlier mail) takes the crisis path at
 once, whatever else is true.
 """
 
@@ -49,6 +51,10 @@ class MailFacts:
     forget_proven: bool = False
     sender_unusable: bool = False  # a From was there, but no address a mail could be sent to
     bounce: bool = False  # a delivery report (MAILER-DAEMON, null reverse-path, multipart/report)
+    # Automatic mails (acknowledgements, crisis replies, erasure explanations) this address got in the
+    # last day, this batch's included: past ``MailContext.auto_mail_cap`` it gets no more (a forged From
+    # must not turn the help line into a mail cannon against someone's mailbox).
+    auto_mails_today: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,7 @@ class MailContext:
     next_opening: datetime
     reply_due_at: datetime  # computed with :func:`reply_due` for this mail
     remind_at: datetime
+    auto_mail_cap: int = 10  # automatic mails to one address a day (``[email] auto_mails_per_day``)
 
 
 # ---- effects particular to e-mail (the others come from flows.vocabulary) -----------------------------
@@ -167,15 +174,19 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
         return _bounce(mail, case, crisis)
     if mail.auto_reply and not crisis:
         return [KeepOnly()]
+    capped = mail.has_sender and mail.auto_mails_today >= ctx.auto_mail_cap
     if mail.forget and mail.has_sender and not crisis:  # a crisis first: someone will reach out
         if mail.forget == "confirm" and mail.forget_proven:
             return [ForgetSender()]
+        if capped:
+            return [KeepOnly(), FlagForHuman("auto_mail_cap")]
         return [ExplainForget(unconfirmed=mail.forget == "confirm")]
+    answerable = mail.has_sender and not capped
     effects: list[MailEffect] = []
     window = StartReplyWindow(ctx.reply_due_at, ctx.remind_at)
     if case is None:
         effects += [OpenCase(None), window]
-        acknowledged = mail.has_sender and not mail.auto_reply
+        acknowledged = answerable and not mail.auto_reply
         if acknowledged:
             effects.append(Acknowledge(ctx.reply_due_at, mail.screening.risk if crisis else None))
         effects.append(StoreInbound(mail.new_text, mail.screening))
@@ -194,13 +205,20 @@ def on_mail(mail: MailFacts, case: CaseFacts | None, ctx: MailContext) -> list[M
             effects.append(RelayToCounselor(mail.new_text))
     if crisis:
         effects += [MarkRisk(mail.screening), AlertOnDuty(mail.screening, mail.new_text)]
-        if mail.has_sender and not acknowledged:  # a new thread's acknowledgement leads with it
+        if answerable and not acknowledged:  # a new thread's acknowledgement leads with it
             effects.append(CrisisReply(mail.screening.risk))
     if mail.malformed:
         effects.append(FlagForHuman("malformed"))
     elif not mail.has_sender:
         effects.append(FlagForHuman("unusable_sender" if mail.sender_unusable else "no_sender"))
+    elif capped and (crisis or (case is None and not mail.auto_reply)):  # a mail it would have had
+        effects.append(FlagForHuman("auto_mail_cap"))
     return effects
+
+
+def automatic_mails(effects: list[MailEffect]) -> int:
+    """How many automatic mails ``effects`` send to the mail's sender (what the daily cap counts)."""
+    return sum(isinstance(effect, Acknowledge | CrisisReply | ExplainForget) for effect in effects)
 
 
 def _bounce(mail: MailFacts, case: CaseFacts | None, crisis: bool) -> list[MailEffect]:

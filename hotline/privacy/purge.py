@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.domain import CaseStatus
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.settings import RetentionSection
+from hotline.storage import auto_mails as auto_mail_rows
 from hotline.storage import line_repo
 from hotline.storage.models import BookingRow, Case, Conversation, Employee, Mail, Message, Outbox, ThreadKey
 from hotline.storage.repo import Store
@@ -49,12 +50,13 @@ class PurgeReport:
     employees: int = 0  # employees who never had a case, deleted
     line_blocked: int = 0  # LINE block-list entries deleted
     line_events: int = 0  # LINE events never carried out (or set aside), erased
+    auto_mails: int = 0  # day-old records of automatic mails to an address (pseudonym, time), deleted
 
     @property
     def erased(self) -> int:
         return (
             self.messages + self.mails + self.outbox + self.thread_keys + self.contacts + self.employees
-            + self.line_blocked + self.line_events
+            + self.line_blocked + self.line_events + self.auto_mails
         )  # fmt: skip
 
     def as_detail(self) -> dict[str, Any]:
@@ -112,6 +114,7 @@ async def purge(
     await _purge_never_cases(store, contact_cutoff, batch_size, report)
     async with store.unit() as s:
         report.line_blocked, report.line_events = await line_repo.purge_stale(s, contact_cutoff, now)
+        report.auto_mails = await auto_mail_rows.prune(s, now)
     async with store.unit() as s:
         await record(
             s, actor=actor or Actor.system(), action=AuditAction.PURGE, detail=report.as_detail(), now=now

@@ -40,6 +40,7 @@ from hotline.domain import Channel, email_identity
 from hotline.privacy.audit import Actor, AuditAction, record
 from hotline.privacy.purge import compact
 from hotline.privacy.rekey_mail import rekey_dedup_keys, rekey_thread_keys, stale_mail_keys
+from hotline.storage import auto_mails as auto_mail_rows
 from hotline.storage.inbound import UPDATE_CONTEXT, InboundUpdate
 from hotline.storage.line_repo import EVENT_CONTEXT, user_of
 from hotline.storage.models import (
@@ -273,6 +274,7 @@ async def _rekey_employee(
     before = await s.scalar(select(Employee.pseudonym).where(Employee.id == employee_id))
     if before is not None and before != pseudonym:  # LINE: the block-list entry follows the person
         report.line_keys += await _rekey_blocked(s, before, pseudonym)
+        await auto_mail_rows.rekey(s, before, pseudonym)  # e-mail: so does the day's count of automatic mails
     if twin is not None:
         # Same person, already back under the new key: their cases join the new row.
         await s.execute(update(Case).where(Case.employee_id == employee_id).values(employee_id=twin.id))

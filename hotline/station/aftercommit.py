@@ -29,10 +29,19 @@ async def after_commit(desk: Desk, outbox: Outbox, after: After) -> None:
     if after.flagged or after.unreadable:
         async with desk.store.unit() as s:
             people = await repo.on_duty(s) or await repo.supervisors(s)
-        notes = [flag_note(desk, case, reason) for case, reason in after.flagged]
+        notes = [flag_note(desk, case, reason) for case, reason in after.flagged if reason != CAPPED]
+        if capped := [case for case, reason in after.flagged if reason == CAPPED]:
+            # One note for all of them: a flood of forged mail must not become a flood of notes.
+            codes = sorted({case.code for case in capped if case is not None})
+            shown = "、".join(codes[:CODES_SHOWN]) + ("…" if len(codes) > CODES_SHOWN else "")
+            notes.append(desk.render("counselor.mail.auto_mail_cap", count=len(capped), codes=shown or "—"))
         if after.unreadable:
             notes.append(desk.render("counselor.mail.unreadable", count=after.unreadable))
         await desk.deliver([Outgoing(p.telegram_id, note) for note in notes for p in people])
+
+
+CAPPED = "auto_mail_cap"  # the sender's address had its automatic mails for the day (flows.mailcase)
+CODES_SHOWN = 10
 
 
 def flag_note(desk: Desk, case: Case | None, reason: str) -> str:

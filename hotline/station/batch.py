@@ -24,6 +24,7 @@ from hotline.mailbox.parse import ParsedMail
 from hotline.settings import EmailSection
 from hotline.station.erasure_code import codes_in, hash_code, new_code, without_codes
 from hotline.station.sending import Job
+from hotline.storage import auto_mails as auto_mail_rows
 from hotline.storage.models import Base, Case, Employee, ForgetToken, Mail, Message, ThreadKey, Timer
 from hotline.storage.models import Outbox as OutboxRow
 from hotline.timer_kinds import TimerKind
@@ -70,6 +71,14 @@ class Batch:
     # Outbox rows are stored claimed until then, to be handed to the sender after the commit (None: due).
     lease_until: datetime | None = None
     handed: list[Job] = field(default_factory=list)  # those rows, once inserted
+    # Automatic mails by the address's pseudonym: how many in the last day (this batch's included), and
+    # the ones this batch sends (recorded when it is written).
+    auto_mails: dict[str, int] = field(default_factory=dict)
+    auto_sent: list[str] = field(default_factory=list)
+
+    def auto_mail_sent(self, pseudonym: str, count: int = 1) -> None:
+        self.auto_mails[pseudonym] = self.auto_mails.get(pseudonym, 0) + count
+        self.auto_sent += [pseudonym] * count
 
     def link_ours(self, case: Case, ids: Iterable[str | None]) -> None:
         """Our own Message-IDs that belong to ``case``: a mail answering one of them joins it."""
@@ -144,6 +153,7 @@ class Batch:
             if case is not None:
                 values["case_id"] = case.id
             tables.setdefault(model, []).append(values)
+        await auto_mail_rows.record(self.s, self.auto_sent, self.now)
         for model in (Mail, Message, ThreadKey, Timer, OutboxRow):
             if model not in tables:
                 continue

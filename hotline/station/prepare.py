@@ -1,5 +1,5 @@
 """What a batch of received mail needs to know, read up front in a fixed handful of queries: known
-senders, their latest cases (for requests to be forgotten), the one-time erasure codes the mails carry,
+senders, the automatic mails each got in the last day, their latest cases (for requests to be forgotten), the one-time erasure codes the mails carry,
 thread keys, the cases they lead to, open reply windows, and fresh case codes."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from hotline.mailbox.parse import ParsedMail
 from hotline.settings import EmailSection
 from hotline.station.batch import Batch, forget_kind
 from hotline.station.erasure_code import codes_in, hash_code
+from hotline.storage import auto_mails as auto_mail_rows
 from hotline.storage.models import Case, Employee, ForgetToken, ThreadKey, Timer
 from hotline.timer_kinds import TimerKind
 
@@ -31,6 +32,7 @@ async def prepare(
     if pseudonyms:
         rows = await s.scalars(select(Employee).where(Employee.pseudonym.in_(pseudonyms)))
         batch.employees = {e.pseudonym: e for e in rows.all()}
+        batch.auto_mails = await auto_mail_rows.counts(s, pseudonyms, batch.now)
     asking = [m for m in mails if forget_kind(m, email)]
     if batch.employees and asking:
         known = [e.id for e in batch.employees.values()]

@@ -183,6 +183,7 @@ class MailStation:
         rows, made, forgets = len(batch.rows), len(batch.made), len(batch.forgets)
         maps = (dict(batch.employees), dict(batch.threads), dict(batch.codes), list(batch.new_codes))
         issued, spent = len(batch.codes_issued), set(batch.codes_spent)
+        counted, sent = dict(batch.auto_mails), len(batch.auto_sent)
         try:
             if screening is None:
                 raise ValueError("the mail could not be screened")
@@ -196,6 +197,8 @@ class MailStation:
             batch.employees, batch.threads, batch.codes, batch.new_codes = maps
             del batch.codes_issued[issued:]
             batch.codes_spent = spent
+            batch.auto_mails = counted
+            del batch.auto_sent[sent:]
             raw = self.desk.store.vault.encrypt_bytes(fetched.raw, context=MAIL_CONTEXT)
             kept = inbound_row(
                 mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
@@ -248,12 +251,19 @@ class MailStation:
         desk = self.desk
         sender = mail.from_address if is_address(mail.from_address) else ""  # "": nobody to answer
         asks = "" if mail.is_auto_reply or not sender else forget_kind(mail, self.desk.settings.email)
-        if asks and self._pseudonym(sender) not in batch.employees:
+        who = self._pseudonym(sender) if sender else ""
+        cap = desk.settings.email.auto_mails_per_day
+        if asks and who not in batch.employees:
             row = inbound_row(
                 mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid,
                 received_at=fetched.internaldate, raw_enc=None, now=batch.now,
             )  # fmt: skip
-            await self.erasure.nothing_held(batch, mail, row)
+            if batch.auto_mails.get(who, 0) < cap:
+                await self.erasure.nothing_held(batch, mail, row)
+                batch.auto_mail_sent(who)
+            else:  # nothing held, nothing to do: only the dedup key stays
+                log.warning("an erasure request from an address past its daily automatic mails: not answered")
+                batch.insert(Mail, {**row, "raw_enc": None}, None)
             return
         employee = None if mail.is_auto_reply else self._employee(batch, sender)
         case = self._thread_case(batch, mail, employee)
@@ -275,6 +285,7 @@ class MailStation:
             forget_proven=proof is not None,
             sender_unusable=mail.sender_unusable,
             bounce=mail.is_bounce,
+            auto_mails_today=batch.auto_mails.get(who, 0),
         )
         case_facts = None
         if case is not None:
@@ -287,6 +298,7 @@ class MailStation:
             next_opening=desk.hours.next_opening(batch.now),
             reply_due_at=due,
             remind_at=mailcase.reminder_time(due, desk.hours.is_working_day, desk.hours.zone),
+            auto_mail_cap=cap,
         )
         row = inbound_row(
             mail, mailbox=mailbox, uidvalidity=uidvalidity, uid=fetched.uid, received_at=fetched.internaldate,
@@ -296,6 +308,8 @@ class MailStation:
         # the counselor, never shown by address, and never changes where answers go (issue 19).
         row["other_sender"] = case is not None and not self._same_sender(batch, case, sender)
         effects = mailcase.on_mail(facts, case_facts, ctx)
+        if sender:
+            batch.auto_mail_sent(who, mailcase.automatic_mails(effects))
         if proof is not None and mailcase.ForgetSender() in effects:
             batch.codes_spent.add(proof)
         run = MailEffects(self.desk, self.outbox, self.erasure, batch, case, employee, mail, row, after)

@@ -170,3 +170,54 @@ def test_requests_to_be_forgotten() -> None:
     assert AlertOnDuty(CRISIS, "想找人聊聊") in crisis and ForgetSender() not in crisis, (
         "a crisis comes first"
     )
+
+
+# ---- the daily cap on automatic mails to one address -------------------------------------------------
+CAPPED = 3
+OPEN_CAPPED = MailContext(RECEIVED, True, RECEIVED, DUE, REMIND, auto_mail_cap=CAPPED)
+ACTIVE = CaseFacts(CaseStatus.ACTIVE, awaiting_reply=True, has_counselor=True)
+
+
+def test_an_address_under_the_cap_is_answered_and_each_answer_is_counted() -> None:
+    below = on_mail(facts(auto_mails_today=CAPPED - 1), None, OPEN_CAPPED)
+    assert Acknowledge(DUE) in below and mailcase.automatic_mails(below) == 1
+    crisis = on_mail(facts(screening=CRISIS, auto_mails_today=CAPPED - 1), ACTIVE, OPEN_CAPPED)
+    assert mailcase.CrisisReply(Risk.IMMINENT) in crisis and mailcase.automatic_mails(crisis) == 1
+    asks = on_mail(facts(forget="request", auto_mails_today=CAPPED - 1), None, OPEN_CAPPED)
+    assert asks == [mailcase.ExplainForget()] and mailcase.automatic_mails(asks) == 1
+    assert mailcase.automatic_mails(on_mail(facts(), ACTIVE, OPEN_CAPPED)) == 0
+
+
+def test_a_new_thread_past_the_cap_is_kept_unanswered_and_a_human_is_told() -> None:
+    effects = on_mail(facts(auto_mails_today=CAPPED), None, OPEN_CAPPED)
+    assert mailcase.automatic_mails(effects) == 0
+    assert OpenCase(None) in effects and any(isinstance(e, StoreInbound) for e in effects)
+    assert effects[-1] == FlagForHuman("auto_mail_cap")
+
+
+def test_a_crisis_past_the_cap_still_alerts_the_on_duty_counselor_without_mailing_the_address() -> None:
+    for case in (None, ACTIVE):
+        effects = on_mail(facts(screening=CRISIS, auto_mails_today=CAPPED + 5), case, OPEN_CAPPED)
+        assert mailcase.automatic_mails(effects) == 0
+        assert any(isinstance(e, AlertOnDuty) for e in effects) and MarkRisk(CRISIS) in effects
+        assert effects[-1] == FlagForHuman("auto_mail_cap")
+    auto_reply = on_mail(facts(screening=CRISIS, auto_reply=True, auto_mails_today=CAPPED), None, OPEN_CAPPED)
+    assert auto_reply[-1] == FlagForHuman("auto_mail_cap") and mailcase.automatic_mails(auto_reply) == 0
+
+
+def test_a_request_to_be_forgotten_past_the_cap_gets_no_explanation_but_a_proven_one_still_erases() -> None:
+    assert on_mail(facts(forget="request", auto_mails_today=CAPPED), None, OPEN_CAPPED) == [
+        KeepOnly(),
+        FlagForHuman("auto_mail_cap"),
+    ]
+    proven = facts(forget="confirm", forget_proven=True, auto_mails_today=CAPPED)
+    assert on_mail(proven, None, OPEN_CAPPED) == [mailcase.ForgetSender()]
+
+
+def test_past_the_cap_a_follow_up_without_a_crisis_changes_nothing_and_raises_no_flag() -> None:
+    effects = on_mail(facts(auto_mails_today=CAPPED), ACTIVE, OPEN_CAPPED)
+    assert effects == on_mail(facts(), ACTIVE, OPEN_CAPPED)
+    kept = on_mail(facts(auto_reply=True, auto_mails_today=CAPPED), None, OPEN_CAPPED)
+    assert kept == [KeepOnly()]
+    no_sender = on_mail(facts(has_sender=False, auto_mails_today=CAPPED), None, OPEN_CAPPED)
+    assert no_sender[-1] == FlagForHuman("no_sender")

@@ -244,3 +244,22 @@ async def test_a_kept_message_id_that_cannot_be_made_again_matches_nothing(db_ur
         assert sum((await stale_counts(store)).values()) == 0
     finally:
         await store.close()
+
+
+async def test_the_days_count_of_automatic_mails_follows_the_person_to_the_new_key(db_url: str) -> None:
+    from hotline.storage import auto_mails
+
+    store = await make_store(db_url, Vault(KEY_A))
+    await make_case(store, 777000302, ("hi",))
+    old = store.vault.pseudonym("telegram", "777000302")
+    async with store.unit() as s:
+        await auto_mails.record(s, [old, old, "someone-else"], NOW)
+    await store.close()
+    store = Store(db_url, Vault(KEY_B, (KEY_A,)))
+    try:
+        await rotate_keys(store)
+        new = store.vault.pseudonym("telegram", "777000302")
+        async with store.unit() as s:
+            assert await auto_mails.counts(s, [old, new, "someone-else"], NOW) == {new: 2, "someone-else": 1}
+    finally:
+        await store.close()

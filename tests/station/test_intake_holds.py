@@ -110,7 +110,9 @@ async def test_random_orders_of_ids_and_senders_never_jam_a_batch(any_db_station
                 fetched.append(FetchedMail(uid, RECEIVED, raw))
             await sink.store_batch("INBOX", 7, fetched)
     rows = await inbound(any_db_station)
-    assert rows and not any(r.needs_human for r in rows), "every mail stored in its case, none set aside"
+    # (Some are flagged for a human: two senders opening this many threads pass the daily cap of
+    # automatic mails; none is set aside as unstorable.)
+    assert rows and not any(r.malformed for r in rows), "every mail stored in its case, none set aside"
     assert all(r.case_id is not None for r in rows)
     async with any_db_station.running.store.unit() as s:  # type: ignore[union-attr]
         cursor = await s.get(MailCursor, "INBOX")

@@ -50,7 +50,7 @@ async def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         async with store.unit() as s:
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-        assert version == db.head_revision() == "0014"
+        assert version == db.head_revision() == "0015"
     finally:
         await store.close()
 

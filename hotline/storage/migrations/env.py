@@ -18,6 +18,7 @@ from sqlalchemy.pool import NullPool
 # The audit_log, inbound_updates, recent_words and flood_buckets tables live in these modules, on the
 # same metadata.
 import hotline.privacy.audit
+import hotline.storage.auto_mails
 import hotline.storage.inbound
 import hotline.storage.recent  # noqa: F401
 from hotline.storage.db import create_engine, sqlite_pragmas
