@@ -14,6 +14,7 @@ import contextlib
 import imaplib
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -41,11 +42,23 @@ class DovecotFailed(RuntimeError):
     pass
 
 
+# Below Linux's ephemeral range (32768-60999): a port handed out by bind(0) is one any outgoing
+# connection may take as its source port before the server binds it (seen: EADDRINUSE under xdist).
+FREE_PORTS = range(20000, 32768)
+_pick = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port on 127.0.0.1 nothing uses now, outside the range outgoing connections draw from."""
+    for _ in range(200):
+        port = _pick.choice(FREE_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port on 127.0.0.1 in 20000-32767")
 
 
 def dovecot_version() -> str:
