@@ -116,7 +116,8 @@ async def test_hotline_purge_deletes_the_day_old_records_of_a_station_that_stopp
     for raw in flood(2):
         imap_server.append(raw, RECEIVED)
     assert await poll(capped) == (2, 2)
-    store = capped.running.store  # type: ignore[union-attr]
+    store = capped.running.store
+    assert store is not None
     early = await purge(store, RetentionSection(), now=clock() + timedelta(hours=23), compact_after=False)
     late = await purge(store, RetentionSection(), now=clock() + timedelta(hours=25), compact_after=False)
     assert (early.auto_mails, late.auto_mails) == (0, 2)
