@@ -25,7 +25,7 @@ from typing import Self
 from aiohttp import ClientSession, web
 
 from .telegram_content import photo_content, sticker_content, text_content, voice_content
-from .telegram_http import BotApiServer, WebhookDelivery
+from .telegram_http import BotApiServer
 from .telegram_limits import REALISTIC, FloodGate, FloodLimits
 from .telegram_log import CallPredicate, EventLog, EventStream, Subscriber
 from .telegram_methods import canonical_name, get_my_commands, get_webhook_info
@@ -43,6 +43,7 @@ from .telegram_model import (
     inline_buttons,
 )
 from .telegram_state import BotState
+from .telegram_webhook import RETRY_DELAY, WebhookDelivery, WebhookStats
 
 DEFAULT_TOKEN = "123456789:SANDBOX-token"
 _REPLY_METHODS = frozenset({"sendMessage", "copyMessage", "forwardMessage"})
@@ -69,7 +70,7 @@ class TelegramEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
-        webhook_retry_delay: float = 0.2,
+        webhook_retry_delay: float = RETRY_DELAY,
         limits: FloodLimits | None = REALISTIC,
     ) -> None:
         self.token = token
@@ -370,6 +371,17 @@ class TelegramEmulator:
 
     def pending_update_count(self, *, bot: str | None = None) -> int:
         return len(self._state(bot).pending)
+
+    def webhook_stats(self, *, bot: str | None = None, reset_max: bool = False) -> WebhookStats:
+        """Webhook deliveries in flight now, the most at once so far, connections, successes and
+        failures (``reset_max``: start counting the most at once afresh, after this reading)."""
+        delivery = self._deliveries.get(self._state(bot).identity.token)
+        if delivery is None:
+            return WebhookStats(0, 0, 0, 0, 0)
+        stats = delivery.stats()
+        if reset_max:
+            delivery.reset_max()
+        return stats
 
     # -- waiting and following -------------------------------------------------------------------
     def _since(self, since: Since) -> int:

@@ -1,4 +1,4 @@
-"""HTTP surface of the emulator: ``/bot{token}/{method}`` like api.telegram.org, plus webhook delivery.
+"""HTTP surface of the emulator: ``/bot{token}/{method}`` like api.telegram.org (webhook delivery: ``telegram_webhook``).
 
 Parameters are accepted the ways Telegram accepts them: query string, JSON body, URL-encoded form and
 multipart form. Form values are strings, as python-telegram-bot sends them (objects and numbers
@@ -7,7 +7,6 @@ JSON-encoded); they are decoded back except for fields that are text by nature.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
@@ -15,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import web
 
 from .telegram_methods import GET_UPDATES, canonical_name, run_method
 from .telegram_model import JSON, ApiError, BotCall, is_token_shaped
@@ -153,59 +152,3 @@ class BotApiServer:
         if error is not None:
             return _json_response(error.to_json(), error.status)
         return _json_response({"ok": True, "result": result})
-
-
-class WebhookDelivery:
-    """Pushes a bot's pending updates to its webhook, in order, one at a time, until stopped.
-
-    An update is confirmed (removed) only when the webhook answers 2xx; otherwise the error is kept in
-    ``getWebhookInfo`` and the same update is retried after ``retry_delay`` seconds.
-    """
-
-    def __init__(self, bot: BotState, session: ClientSession, retry_delay: float = 0.2) -> None:
-        self._bot = bot
-        self._session = session
-        self._retry_delay = retry_delay
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"webhook-delivery-{self._bot.identity.id}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        bot = self._bot
-        while not bot.closed:
-            hook = bot.webhook
-            batch = bot.deliverable(1, bot.allowed_updates) if hook is not None else []
-            if hook is None or not batch:
-                await asyncio.shield(bot.changed())
-                continue
-            update = batch[0]
-            headers = {"X-Telegram-Bot-Api-Secret-Token": hook.secret_token} if hook.secret_token else {}
-            try:
-                async with self._session.post(
-                    hook.url, json=update.payload, headers=headers, timeout=ClientTimeout(total=30)
-                ) as response:
-                    await response.read()
-                    ok = 200 <= response.status < 300
-                    failure = (
-                        None
-                        if ok
-                        else f"Wrong response from the webhook: {response.status} {response.reason}"
-                    )
-            except (ClientError, TimeoutError) as exc:
-                failure = f"Connection failed: {exc.__class__.__name__}"
-            if failure is None:
-                if update.record.delivered_at is None:
-                    update.record.delivered_at = time.monotonic()
-                if bot.pending and bot.pending[0] is update:
-                    bot.pending.popleft()
-                continue
-            hook.last_error_date, hook.last_error_message = bot.now(), failure
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(bot.changed()), self._retry_delay)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .telegram_format import message_text_fields
 from .telegram_model import JSON, ApiError, bad_request
-from .telegram_state import BotState, Chat, Webhook
+from .telegram_state import DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, BotState, Chat, Webhook
 
 Handler = Callable[[BotState, JSON], Any]
 
@@ -214,6 +214,16 @@ def send_chat_action(bot: BotState, params: JSON) -> bool:
     return True
 
 
+def clamp_max_connections(value: Any) -> int:
+    """``setWebhook``'s ``max_connections``: 1-100, 40 when absent or not a number (as the Bot API
+    server's ``get_integer_arg`` reads it)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return DEFAULT_MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS_LIMIT, value))
+
+
 def set_webhook(bot: BotState, params: JSON) -> bool:
     url = params.get("url")
     if not url:
@@ -225,13 +235,18 @@ def set_webhook(bot: BotState, params: JSON) -> bool:
         if isinstance(allowed, list):
             bot.allowed_updates = [str(a) for a in allowed] or None
         secret = params.get("secret_token")
-        max_connections = params.get("max_connections")
-        bot.webhook = Webhook(
+        hook = Webhook(
             url,
             secret_token=str(secret) if secret else None,
-            max_connections=max_connections if isinstance(max_connections, int) else 40,
+            max_connections=clamp_max_connections(params.get("max_connections")),
             allowed_updates=bot.allowed_updates,
         )
+        old = bot.webhook
+        same = old is not None and (old.url, old.secret_token, old.max_connections, old.allowed_updates) == (
+            hook.url, hook.secret_token, hook.max_connections, hook.allowed_updates
+        )  # fmt: skip
+        if not same:  # as Telegram: set again unchanged, the webhook (and its last error) stays as it is
+            bot.webhook = hook
     if params.get("drop_pending_updates") is True:
         bot.drop_pending()
     bot.wake()

@@ -16,6 +16,8 @@ from typing import Any
 from .telegram_limits import FloodGate
 from .telegram_model import JSON, ApiError, BotIdentity, ChatUser, Fault, InjectedUpdate
 
+DEFAULT_MAX_CONNECTIONS = 40  # setWebhook's max_connections when not given
+MAX_CONNECTIONS_LIMIT = 100  # and its largest value (1-100)
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
 _CONFLICT_POLL = (
@@ -31,7 +33,7 @@ _CONFLICT_WEBHOOK = (
 class Webhook:
     url: str
     secret_token: str | None = None
-    max_connections: int = 40
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     allowed_updates: list[str] | None = None
     last_error_date: int | None = None
     last_error_message: str | None = None
@@ -54,9 +56,13 @@ class Chat:
 
 @dataclass(slots=True)
 class PendingUpdate:
+    """An update not yet confirmed by the bot; ``gone`` once it left ``BotState.pending`` (delivered,
+    confirmed by ``getUpdates``, dropped), so a webhook delivery holding it knows."""
+
     update_id: int
     payload: JSON
     record: InjectedUpdate
+    gone: bool = False
 
 
 class BotState:
@@ -145,13 +151,24 @@ class BotState:
         """Forget updates below ``offset`` (negative: keep only the last ``-offset``)."""
         if offset < 0:
             while len(self.pending) > -offset:
-                self.pending.popleft()
+                self.pending.popleft().gone = True
             return
         while self.pending and self.pending[0].update_id < offset:
-            self.pending.popleft()
+            self.pending.popleft().gone = True
 
     def drop_pending(self) -> None:
+        for update in self.pending:
+            update.gone = True
         self.pending.clear()
+
+    def forget(self, update: PendingUpdate) -> None:
+        """The bot has this update (its webhook answered 2xx): it is no longer pending."""
+        if not update.gone:
+            update.gone = True
+            if self.pending and self.pending[0] is update:
+                self.pending.popleft()
+            else:
+                self.pending.remove(update)
 
     def _is_allowed(self, update: PendingUpdate, allowed: list[str] | None) -> bool:
         kind = next(k for k in update.payload if k != "update_id")
@@ -159,10 +176,17 @@ class BotState:
             return kind in allowed
         return kind not in DEFAULT_EXCLUDED_UPDATES
 
+    def drop_unwanted(self, allowed: list[str] | None) -> None:
+        """Drop pending updates of kinds the bot did not subscribe to."""
+        unwanted = [u for u in self.pending if not self._is_allowed(u, allowed)]
+        if unwanted:
+            for update in unwanted:
+                update.gone = True
+            self.pending = deque(u for u in self.pending if not u.gone)
+
     def deliverable(self, limit: int, allowed: list[str] | None) -> list[PendingUpdate]:
         """Up to ``limit`` pending updates, dropping kinds the bot did not subscribe to."""
-        for update in [u for u in self.pending if not self._is_allowed(u, allowed)]:
-            self.pending.remove(update)
+        self.drop_unwanted(allowed)
         return list(self.pending)[:limit]
 
     async def get_updates(self, params: JSON) -> list[JSON]:
