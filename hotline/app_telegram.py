@@ -28,6 +28,11 @@ from hotline.storage.pacing_repo import DatabaseBudget
 from hotline.storage.repo import Store
 from hotline.texts import Texts
 
+# Requests Telegram may have in flight to our webhook at once, across chats (one per chat at a time;
+# Telegram's default, said explicitly so that a change of default upstream changes nothing here). The
+# workers behind nginx take that many updates in at once; each is one short INSERT (docs/deploy.md).
+WEBHOOK_MAX_CONNECTIONS = 40
+
 
 def pacer_for(settings: Settings, store: Store) -> Pacer:
     """Telegram's flood limits: kept in PostgreSQL when several workers may share the bot, in memory
@@ -117,6 +122,7 @@ class TelegramWiring:
             secret_token=secret,
             allowed_updates=Update.ALL_TYPES,
             drop_pending_updates=False,
+            max_connections=WEBHOOK_MAX_CONNECTIONS,
         )
 
     def running(self) -> Callable[[], bool]:
@@ -135,4 +141,4 @@ class TelegramWiring:
         return self.gateway.retried
 
 
-__all__ = ["TelegramWiring", "pacer_for"]
+__all__ = ["WEBHOOK_MAX_CONNECTIONS", "TelegramWiring", "pacer_for"]

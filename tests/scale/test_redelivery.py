@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
+from hotline.app_telegram import WEBHOOK_MAX_CONNECTIONS
 from hotline.sandbox import TelegramEmulator
 from hotline.sandbox.stage import Stage, StageClock, stage_settings
 from hotline.storage.inbound import InboundUpdate
@@ -77,6 +78,10 @@ async def test_an_update_delivered_to_two_workers_is_processed_once_in_order(
                 break
             await asyncio.sleep(0.05)
     assert ledger == [(501, 1, True), (502, 1, True), (503, 1, True)], ledger
+    registered = [c.params for c in emu.calls if c.method == "setWebhook"]
+    assert len(registered) == 2 and all(
+        p["max_connections"] == WEBHOOK_MAX_CONNECTIONS == 40 for p in registered
+    )
     texts = [c.text or "" for c in emu.calls_to(CHAT, "sendMessage") if c.ok]
     # Nothing twice (the services are stopped: nothing more can come), and in order.
     assert texts == [r.text for r in replies], [t[:20] for t in texts]
