@@ -12,8 +12,10 @@
    alone (the echo bot under the same limits), once with every limit (the bot's 30 a second bounds 200
    crisis replies plus the alerts; its floor is printed).
 
-The emulator delivers webhook updates one at a time, as it always has (Telegram delivers several at once,
-up to ``max_connections``); that bounds what any number of workers can take in.
+The emulator delivers webhook updates as Telegram's Bot API server does (``hotline/sandbox/telegram_webhook.py``):
+one at a time per chat, up to ``max_connections`` (40, as ``hotline run`` registers it) at once across
+chats. Each run prints the most deliveries seen in flight at once and, for the burst, when the last crisis
+was stored (the webhook answered 200 for it) counted from the burst's first message.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -125,7 +128,8 @@ async def _in_case(emu: TelegramEmulator, users: list[ChatUser]) -> None:
     )
 
 
-async def updates_per_second(n_workers: int, chats: int = 100, each: int = 5) -> float:
+async def updates_per_second(n_workers: int, chats: int = 100, each: int = 5) -> tuple[float, int]:
+    """Updates/s from the first in to the last reply out; the most webhook deliveries in flight at once."""
     with tempfile.TemporaryDirectory() as tmp:
         unlimited = TelegramEmulator(token=TOKEN, limits=None)  # the workers' own speed, as the echo's
         async with unlimited as emu, cluster(emu, n_workers, Path(tmp), paced=False):
@@ -133,6 +137,7 @@ async def updates_per_second(n_workers: int, chats: int = 100, each: int = 5) ->
             await _in_case(emu, users)
             ids = {u.id for u in users}
             mark = emu.mark()
+            emu.webhook_stats(reset_max=True)
             started = time.monotonic()
             for n in range(each):
                 for user in users:
@@ -144,7 +149,7 @@ async def updates_per_second(n_workers: int, chats: int = 100, each: int = 5) ->
                 since=mark,
                 timeout=600,
             )
-            return chats * each / (max(c.at for c in replies) - started)
+            return chats * each / (max(c.at for c in replies) - started), emu.webhook_stats().max_in_flight
 
 
 async def echo_per_second(chats: int = 100, each: int = 5) -> float:
@@ -188,13 +193,37 @@ async def _commits() -> int:
         await conn.close()
 
 
-async def crisis_burst(n_workers: int, limits: FloodLimits, n: int = 200) -> tuple[list[float], float, int]:
+@dataclass(frozen=True)
+class Burst:
+    latencies: list[float]  # crisis in -> alert out, seconds
+    commits: float  # database transactions per crisis
+    sent: int  # messages sent meanwhile
+    last_stored: float  # seconds from the first crisis in to the last one stored (webhook answered 200)
+    most_in_flight: int  # webhook deliveries in flight at once, at most
+    cpu_per_crisis: float  # the workers' CPU seconds (user + system) until the last alert, per crisis
+
+
+def _cpu_seconds(workers: Workers) -> float:
+    """User and system CPU time the worker processes have used so far (Linux ``/proc``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for process in workers.processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
+
+
+async def crisis_burst(n_workers: int, limits: FloodLimits, n: int = 200) -> Burst:
     """Crisis in -> alert out for each of ``n`` crises at once under the emulator's ``limits``; the
     database transactions per crisis (all workers, until the last alert is out; the timer loops' and
-    the lock connections' included); the messages sent meanwhile."""
+    the lock connections' included); the messages sent meanwhile; when the last crisis was stored; the
+    most webhook deliveries in flight at once."""
     with tempfile.TemporaryDirectory() as tmp:
         limited = TelegramEmulator(token=TOKEN, limits=limits)
-        async with limited as emu, cluster(emu, n_workers, Path(tmp), bot_paced=limits is not PER_CHAT):
+        async with (
+            limited as emu,
+            cluster(emu, n_workers, Path(tmp), bot_paced=limits is not PER_CHAT) as workers,
+        ):
             counselor = emu.user(COUNSELOR, "Wang")
             mark = emu.mark()
             await emu.send_text(counselor, "/onduty")
@@ -208,9 +237,16 @@ async def crisis_burst(n_workers: int, limits: FloodLimits, n: int = 200) -> tup
                 return await alert_latency(emu, users[i], i, COUNSELOR, timeout=300)
 
             sent = emu.mark()
+            first_update = len(emu.updates)
+            cpu = _cpu_seconds(workers)
+            emu.webhook_stats(reset_max=True)
             latencies = list(await asyncio.gather(*(one(i) for i in range(n))))
+            most = emu.webhook_stats().max_in_flight
+            cpu = _cpu_seconds(workers) - cpu
             sent = len([c for c in emu.calls[sent:] if c.method == "sendMessage" and c.ok])
-            return latencies, (await _commits() - before) / n, sent
+            crises = emu.updates[first_update:]
+            last = max(u.delivered_at or u.at for u in crises) - min(u.at for u in crises)
+            return Burst(latencies, (await _commits() - before) / n, sent, last, most, cpu / n)
 
 
 async def run(
@@ -224,9 +260,10 @@ async def run(
     print(f"  echo bot (one process, polling)        {echo:7.1f} updates/s")
     for n in workers:
         deadline.doing(f"{total} messages to hotline on {n} worker(s)")
-        rate = await updates_per_second(n, chats, each)
+        rate, most = await updates_per_second(n, chats, each)
         print(
             f"  hotline, {n} worker(s), PostgreSQL     {rate:7.1f} updates/s  ({rate / echo:.2f}x the echo bot)"
+            f"  webhook deliveries in flight at most {most}"
         )
     deadline.doing(f"{crises} messages at once to the echo bot")
     base = await measure_echo_latency(crises, 4, burst=True, limits=PER_CHAT)
@@ -235,7 +272,8 @@ async def run(
         ("every limit ON (30/s per bot)", REALISTIC),
     ):
         deadline.doing(f"{crises} crises at once to {burst} worker(s) and their alerts, {label}")
-        lat, commits, sent = await crisis_burst(burst, limits, crises)
+        result = await crisis_burst(burst, limits, crises)
+        lat, commits, sent = result.latencies, result.commits, result.sent
         print(f"{crises} crises at once, {burst} worker(s) on PostgreSQL behind nginx, {label}:")
         if limits is PER_CHAT:
             print(
@@ -249,6 +287,11 @@ async def run(
             f"  ({note})"
         )
         print(f"  database transactions per crisis (every worker, until the last alert)  {commits:.2f}")
+        print(
+            f"  last crisis stored {result.last_stored * 1000:.0f} ms after the first came in;"
+            f" webhook deliveries in flight at most {result.most_in_flight};"
+            f" workers' CPU per crisis {result.cpu_per_crisis * 1000:.0f} ms"
+        )
 
 
 def main(argv: list[str]) -> int:
