@@ -264,6 +264,8 @@ async def run_chaos(emu: TelegramEmulator, workers: Workers, conn: asyncpg.Conne
             break
         await asyncio.sleep(0.05)
     await workers.stop()  # nothing more can be sent: now count
+    # Telegram delivers several chats at once (up to max_connections): so did the emulator, here.
+    assert emu.webhook_stats().max_in_flight > 1, "the deliveries were never concurrent"
 
     rows = await conn.fetch("SELECT update_id, chat_key, attempts, started_by, done_at FROM inbound_updates")
     assert len(rows) == 1 + CHATS + 2 * IN_CASE + TEXTS * IN_CASE  # the counselor's /onduty + 1,000
