@@ -201,6 +201,7 @@ class Burst:
     last_stored: float  # seconds from the first crisis in to the last one stored (webhook answered 200)
     most_in_flight: int  # webhook deliveries in flight at once, at most
     cpu_per_crisis: float  # the workers' CPU seconds (user + system) until the last alert, per crisis
+    failed: int  # webhook deliveries not answered 2xx (each retried)
 
 
 def _cpu_seconds(workers: Workers) -> float:
@@ -239,14 +240,15 @@ async def crisis_burst(n_workers: int, limits: FloodLimits, n: int = 200) -> Bur
             sent = emu.mark()
             first_update = len(emu.updates)
             cpu = _cpu_seconds(workers)
-            emu.webhook_stats(reset_max=True)
+            failed_before = emu.webhook_stats(reset_max=True).failed
             latencies = list(await asyncio.gather(*(one(i) for i in range(n))))
-            most = emu.webhook_stats().max_in_flight
+            stats = emu.webhook_stats()
+            most, failed = stats.max_in_flight, stats.failed - failed_before
             cpu = _cpu_seconds(workers) - cpu
             sent = len([c for c in emu.calls[sent:] if c.method == "sendMessage" and c.ok])
             crises = emu.updates[first_update:]
             last = max(u.delivered_at or u.at for u in crises) - min(u.at for u in crises)
-            return Burst(latencies, (await _commits() - before) / n, sent, last, most, cpu / n)
+            return Burst(latencies, (await _commits() - before) / n, sent, last, most, cpu / n, failed)
 
 
 async def run(
@@ -289,7 +291,7 @@ async def run(
         print(f"  database transactions per crisis (every worker, until the last alert)  {commits:.2f}")
         print(
             f"  last crisis stored {result.last_stored * 1000:.0f} ms after the first came in;"
-            f" webhook deliveries in flight at most {result.most_in_flight};"
+            f" webhook deliveries in flight at most {result.most_in_flight} ({result.failed} failed);"
             f" workers' CPU per crisis {result.cpu_per_crisis * 1000:.0f} ms"
         )
 
