@@ -60,6 +60,12 @@ REMEMBER = 20_000
 # same held up to 0.9 and 8, so these leave a margin for a retrained head.
 NEAR_PART = 0.3
 TOO_SHORT = 12
+# A sentence or pair of a long text is judged in context: its crisis score is (1 - OVERLAP) times its own
+# plus OVERLAP times the highest of the readings overlapping it (a sentence's pairs, a pair's two
+# sentences), its own when none was read (`in_context`). One ambiguous sentence of a long, harmless mail
+# read with its neighbour reads as harmless; a cue reads as a cue either way. 0: each alone (the ninth
+# round's cross-validation, docs/screening.md).
+OVERLAP = 0.0
 # Categories that mean danger now: an alert of these is imminent (110/119 in the reply).
 IMMINENT = frozenset({"suicide.plan", "suicide.place", "suicide.pact"})
 
@@ -92,6 +98,27 @@ def ngram_features(texts: Sequence[str], dim: int) -> Matrix:
         if norm:
             out[row] /= norm
     return out
+
+
+def in_context(group: Sequence[Fragment], crisis: Matrix, weight: float = OVERLAP) -> Matrix:
+    """The crisis scores of ``group`` with each sentence or pair blended with the highest score among the
+    fragments overlapping it (`OVERLAP`); the whole message and the window are left as they are."""
+    if not weight:
+        return crisis
+    sentence_at = {f.text: i for i, f in enumerate(group) if f.kind is Kind.SENTENCE}
+    best = np.full(len(group), -1.0)
+    for i, fragment in enumerate(group):
+        if fragment.kind is not Kind.PAIR:
+            continue
+        for sentence in fragment.parts:
+            j = sentence_at.get(sentence)
+            if j is not None:
+                best[i] = max(best[i], float(crisis[j]))
+                best[j] = max(best[j], float(crisis[i]))
+    result: Matrix = np.where(
+        best >= 0, (1 - weight) * crisis + weight * best.astype(np.float32), crisis
+    ).astype(np.float32)
+    return result
 
 
 @dataclass(frozen=True)
@@ -228,7 +255,9 @@ class LearnedLayer:
         for group in pieces:
             end = start + len(group)
             verdicts.append(
-                self._decide(group, probabilities[start:end], crisis[start:end], distress[start:end])
+                self._decide(
+                    group, probabilities[start:end], in_context(group, crisis[start:end]), distress[start:end]
+                )
             )
             start = end
         return verdicts
