@@ -162,6 +162,14 @@ def sample_weights(targets: NDArray[np.intp], classes: Sequence[str]) -> NDArray
 Params = dict[str, NDArray[np.float32]]
 
 
+def learning_rate(step: int) -> float:
+    """The rate of Adam's ``step`` (1 … ``EPOCHS``): ``LEARNING_RATE``, or with ``LR_DECAY`` falling from it
+    to nearly zero at the last step along half a cosine."""
+    if not LR_DECAY:
+        return LEARNING_RATE
+    return LEARNING_RATE * (0.5 + 0.5 * math.cos(math.pi * (step - 1) / EPOCHS))
+
+
 def fit(features: Matrix, targets: NDArray[np.intp], classes: Sequence[str], seed: int = SEED) -> Params:
     """A softmax head (with one hidden ReLU layer of ``HIDDEN`` units when HIDDEN > 0), group-balanced,
     L2, full-batch Adam, initialised from a fixed seed: deterministic. The inputs are standardised
@@ -188,7 +196,7 @@ def fit(features: Matrix, targets: NDArray[np.intp], classes: Sequence[str], see
     moments = {name: (np.zeros_like(v), np.zeros_like(v)) for name, v in params.items()}
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     for step in range(1, EPOCHS + 1):
-        rate = LEARNING_RATE * (0.5 + 0.5 * math.cos(math.pi * (step - 1) / EPOCHS) if LR_DECAY else 1.0)
+        rate = learning_rate(step)
         hidden = np.maximum(x @ params["hw"] + params["hb"], 0) if HIDDEN else x
         logits = hidden @ params["w"] + params["b"]
         logits -= logits.max(axis=1, keepdims=True)
@@ -281,7 +289,9 @@ def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Scored
         for i, group in zip(outside, pieces, strict=True):
             end = start + len(group)
             part = np.array([f.kind in (Kind.SENTENCE, Kind.PAIR) for f in group], dtype=bool)
-            scored[i] = Scored(part, in_context(group, crisis[start:end]), distress[start:end], gates[start:end])
+            scored[i] = Scored(
+                part, in_context(group, crisis[start:end]), distress[start:end], gates[start:end]
+            )
             start = end
     return [s for s in scored if s is not None]
 

@@ -22,7 +22,6 @@ Run from the repository root: ``.venv/bin/python tools/screening_cv.py score 1 2
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -116,7 +115,9 @@ class Fragments:
     partner: NDArray[np.float32]  # the highest crisis score of an overlapping part (-1: none read)
 
 
-def partners(examples: Sequence[Example], keep: NDArray[np.bool_], crisis: NDArray[np.float32]) -> NDArray[np.float32]:
+def partners(
+    examples: Sequence[Example], keep: NDArray[np.bool_], crisis: NDArray[np.float32]
+) -> NDArray[np.float32]:
     """For each kept part fragment, the highest crisis score among the parts overlapping it: a
     sentence's pairs, a pair's two sentences (-1 when none was read)."""
     out = np.full(len(crisis), -1.0, np.float32)
@@ -179,7 +180,7 @@ def lexicon_danger(examples: Sequence[Example]) -> tuple[NDArray[np.bool_], NDAr
     screener = load_screener(st.LEXICON)
     danger_ids = {i for i, e in enumerate(screener.entries) if e.role.value in DANGER_ROLES}
     alert = np.array([screener.screen(ex.text).is_crisis for ex in examples])
-    danger = np.array([bool(screener._fired_in(ex.text) & danger_ids) for ex in examples])  # noqa: SLF001
+    danger = np.array([bool(screener._fired_in(ex.text) & danger_ids) for ex in examples])
     return alert, danger
 
 
@@ -295,7 +296,7 @@ def choose(
     best: tuple[float, float, float] | None = None
     alerts_of: NDArray[np.bool_] | None = None
     for whole in GRID:
-        for part in GRID[GRID >= whole]:
+        for part in GRID[whole <= GRID]:
             alarm = rule(f, n, float(whole), float(part), extra)
             if alarm[crisis].mean() < recall:
                 continue
@@ -314,8 +315,12 @@ def report(seeds: Sequence[int], view: str, only: str | None, readout: str, reci
     long = np.array([len(ex.text.strip()) > WHOLE_LIMIT for ex in examples])
     loaded = {seed: load(seed, examples, view, readout, recipe) for seed in seeds}
     reference = {seed: load(seed, examples, view, "sum", "today") for seed in seeds}
-    print(f"recipe {recipe}; view {view}; readout {readout}; seeds {list(seeds)}; {crisis.sum()} crisis, {none.sum()} none, {distress.sum()} distress")
-    print("mean ± standard deviation over the seeds; Δ: the paired difference from today (recipe, readout, rule), same seed")
+    print(
+        f"recipe {recipe}; view {view}; readout {readout}; seeds {list(seeds)}; {crisis.sum()} crisis, {none.sum()} none, {distress.sum()} distress"
+    )
+    print(
+        "mean ± standard deviation over the seeds; Δ: the paired difference from today (recipe, readout, rule), same seed"
+    )
     columns = ("recall", "none alerted", "distress alerted", "long none", "long crisis")
     print(f"{'rule':<24}" + "".join(f"{c:>16}" for c in columns) + f"{'Δ none':>16}{'Δ distress':>16}")
     base = []
@@ -324,7 +329,7 @@ def report(seeds: Sequence[int], view: str, only: str | None, readout: str, reci
         base.append((alarm[none].mean(), alarm[distress].mean()))
     baseline = np.array(base) * 100
     for name, (rule, extras) in RULES.items():
-        if only and only not in name and name != "max (today)":  # noqa: PLR1714
+        if only and only not in name and name != "max (today)":
             continue
         for extra in extras:
             figures = []
@@ -359,7 +364,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--view", choices=("cv", "runtime"), default="cv")
     parser.add_argument("--only", help="rules whose name contains this")
     parser.add_argument("--readout", default="sum", help="sum (today), max, top2, top3 ...")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="today", help="the head's training recipe")
+    parser.add_argument(
+        "--recipe", choices=sorted(RECIPES), default="today", help="the head's training recipe"
+    )
     args = parser.parse_args(argv)
     if args.command == "score":
         score(args.seeds, args.recipe)

@@ -100,9 +100,11 @@ def ngram_features(texts: Sequence[str], dim: int) -> Matrix:
     return out
 
 
-def in_context(group: Sequence[Fragment], crisis: Matrix, weight: float = OVERLAP) -> Matrix:
+def in_context(group: Sequence[Fragment], crisis: Matrix, weight: float | None = None) -> Matrix:
     """The crisis scores of ``group`` with each sentence or pair blended with the highest score among the
-    fragments overlapping it (`OVERLAP`); the whole message and the window are left as they are."""
+    fragments overlapping it (``weight``, default `OVERLAP`); the whole message and the window are left
+    as they are."""
+    weight = OVERLAP if weight is None else weight
     if not weight:
         return crisis
     sentence_at = {f.text: i for i, f in enumerate(group) if f.kind is Kind.SENTENCE}

