@@ -26,7 +26,14 @@ from hotline.exemplars import read_all
 from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_head, load_learned
 from hotline.screening.fragments import Fragment
 from hotline.screening.learned import LearnedLayer
-from hotline.screening_train import current_digest, exemplar_files, fit, learning_rate, sample_weights
+from hotline.screening_train import (
+    current_digest,
+    exemplar_files,
+    fit,
+    learning_rate,
+    loss_line,
+    sample_weights,
+)
 from hotline.settings import Settings
 
 
@@ -59,6 +66,20 @@ def test_training_is_deterministic() -> None:
     assert all(np.array_equal(first[k], second[k]) for k in first)
     weights = sample_weights(targets, classes)
     assert weights.sum() == pytest.approx(1.0)
+
+
+def test_the_trainer_says_when_the_head_ended_on_a_loss_spike() -> None:
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60, 8)).astype(np.float32)
+    targets = np.arange(60, dtype=np.intp) % 3
+    classes = ("distress", "none", "suicide.plan")
+    losses: list[float] = []
+    recorded = fit(features, targets, classes, losses=losses)
+    plain = fit(features, targets, classes)
+    assert all(np.array_equal(recorded[k], plain[k]) for k in plain), "recording changes nothing"
+    assert len(losses) == screening_train.EPOCHS + 1 and losses[-1] < losses[0]
+    assert "WARNING" not in loss_line(losses)
+    assert "WARNING" in loss_line([1.0, 0.03, 0.39])
 
 
 def test_with_lr_decay_the_rate_falls_to_nearly_zero(monkeypatch: pytest.MonkeyPatch) -> None:
