@@ -113,6 +113,7 @@ class Fragments:
     distress: NDArray[np.float32]
     none: NDArray[np.float32]
     partner: NDArray[np.float32]  # the highest crisis score of an overlapping part (-1: none read)
+    danger: NDArray[np.bool_]  # a lexicon entry of a danger role fires in the fragment's exemplar
 
 
 def partners(
@@ -166,7 +167,17 @@ def load(seed: int, examples: Sequence[Example], view: str, readout: str, recipe
         probabilities[keep][:, classes.index(DISTRESS)],
         probabilities[keep][:, classes.index(NONE)],
         partners(examples, keep, crisis),
+        _danger(examples)[example[keep]],
     )
+
+
+_DANGER: list[NDArray[np.bool_]] = []
+
+
+def _danger(examples: Sequence[Example]) -> NDArray[np.bool_]:
+    if not _DANGER:
+        _DANGER.append(lexicon_danger(examples)[1])
+    return _DANGER[0]
 
 
 DANGER_ROLES = ("intent", "plan", "method", "mention", "means", "place")
@@ -233,6 +244,15 @@ def distress_rule(f: Fragments, n: int, whole: float, part: float, margin: float
     return _any_by_example(over, f.example, n)
 
 
+def distress_lexicon_rule(
+    f: Fragments, n: int, whole: float, part: float, margin: float
+) -> NDArray[np.bool_]:
+    """As ``distress_rule``, unless a lexicon entry of a danger role fires in the message."""
+    dominated = np.log(np.maximum(f.distress, 1e-9)) - np.log(np.maximum(f.crisis, 1e-9)) >= margin
+    over = np.where(is_part(f), f.crisis >= part, f.crisis >= whole) & ~(dominated & ~f.danger)
+    return _any_by_example(over, f.example, n)
+
+
 def support_rule(f: Fragments, n: int, whole: float, part: float, floor: float) -> NDArray[np.bool_]:
     """A part alerts only with support: another fragment of the same exemplar (a neighbouring sentence,
     a pair, the whole) scoring at least ``floor``, or the part itself at least ``part`` + 0.5 * (1 - part)."""
@@ -281,6 +301,7 @@ RULES: dict[str, tuple[Rule, tuple[float, ...]]] = {
     "max (today)": (max_rule, (0.0,)),
     "bonferroni c": (bonferroni_rule, (0.25, 0.5, 0.75, 1.0)),
     "distress dominates m": (distress_rule, (0.0, 0.5, 1.0, 2.0)),
+    "distress unless lexicon danger m": (distress_lexicon_rule, (0.5, 1.0, 2.0)),
     "support floor": (support_rule, (0.05, 0.1, 0.2, 0.3)),
     "top-2 mean": (second_rule, (0.0,)),
     "overlap w": (overlap_rule, (0.25, 0.5)),
