@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from hotline import screening_gate
 from hotline.exemplars import Example, digest, read_all
 from hotline.screening.fragments import Kind, fragments
-from hotline.screening.learned import DISTRESS, NONE, Encoder, Gate, Head, Matrix, in_context
+from hotline.screening.learned import DISTRESS, NONE, OVERLAP, Encoder, Gate, Head, Matrix, in_context
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, make_gate
 
 DATA = Path(__file__).resolve().parent / "screening" / "data"
@@ -67,10 +67,14 @@ RECALL = 0.95  # of crisis exemplars by the learned layer alone, in cross-valida
 # category is one class of eleven, and balancing classes one by one would make "crisis" the prior.
 GROUP_SHARE = {"crisis": 0.45, DISTRESS: 0.15, NONE: 0.40}
 SETTINGS = (
-    f"ngram={NGRAM_DIM},{NGRAM_SCALE};hidden={HIDDEN};l2={L2};epochs={EPOCHS};lr={LEARNING_RATE};"
-    f"binary={CRISIS_VS_REST};share={sorted(GROUP_SHARE.items())};"
-    f"recall={RECALL};seed={SEED};v2;{screening_gate.SETTINGS}"
-) + (";decay=cosine" if LR_DECAY else "")
+    (
+        f"ngram={NGRAM_DIM},{NGRAM_SCALE};hidden={HIDDEN};l2={L2};epochs={EPOCHS};lr={LEARNING_RATE};"
+        f"binary={CRISIS_VS_REST};share={sorted(GROUP_SHARE.items())};"
+        f"recall={RECALL};seed={SEED};v2;{screening_gate.SETTINGS}"
+    )
+    + (";decay=cosine" if LR_DECAY else "")
+    + (f";overlap={OVERLAP}" if OVERLAP else "")
+)
 
 
 def exemplar_files() -> list[Path]:
@@ -201,15 +205,20 @@ def fit(
         params["w"] = rng.normal(0.0, np.sqrt(1.0 / HIDDEN), (HIDDEN, k)).astype(np.float32)
     moments = {name: (np.zeros_like(v), np.zeros_like(v)) for name, v in params.items()}
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    for step in range(1, EPOCHS + 1):
-        rate = learning_rate(step)
+
+    def forward() -> tuple[Matrix, Matrix]:
         hidden = np.maximum(x @ params["hw"] + params["hb"], 0) if HIDDEN else x
         logits = hidden @ params["w"] + params["b"]
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
-        if losses is not None:  # the weighted training loss before each step
+        if losses is not None:  # the weighted training loss before each step, and after the last
             losses.append(float(-(sample_weight[:, 0] * np.log(p[np.arange(n), targets] + 1e-12)).sum()))
+        return hidden, p
+
+    for step in range(1, EPOCHS + 1):
+        rate = learning_rate(step)
+        hidden, p = forward()
         err = p - onehot
         if CRISIS_VS_REST:
             in_group = (p * group_f).sum(axis=1, keepdims=True)
@@ -228,13 +237,8 @@ def fit(
             v *= beta2
             v += (1 - beta2) * grad * grad
             params[name] -= rate * (m / c1) / (np.sqrt(v / c2) + eps)
-    if losses is not None:  # and after the last
-        hidden = np.maximum(x @ params["hw"] + params["hb"], 0) if HIDDEN else x
-        logits = hidden @ params["w"] + params["b"]
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        losses.append(float(-(sample_weight[:, 0] * np.log(p[np.arange(n), targets] + 1e-12)).sum()))
+    if losses is not None:
+        forward()
     first = "hw" if HIDDEN else "w"
     bias = "hb" if HIDDEN else "b"
     params[bias] = params[bias] - (mean / scale) @ params[first]

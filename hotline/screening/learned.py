@@ -64,7 +64,8 @@ TOO_SHORT = 12
 # plus OVERLAP times the highest of the readings overlapping it (a sentence's pairs, a pair's two
 # sentences), its own when none was read (`in_context`). One ambiguous sentence of a long, harmless mail
 # read with its neighbour reads as harmless; a cue reads as a cue either way. 0: each alone (the ninth
-# round's cross-validation, docs/screening.md).
+# round's cross-validation, docs/screening.md: not shipped). A fragment the gate lets skip the encoder
+# counts as crisis 0 here too, which the trainer's cross-validation (before the gate) does not see.
 OVERLAP = 0.0
 # Categories that mean danger now: an alert of these is imminent (110/119 in the reply).
 IMMINENT = frozenset({"suicide.plan", "suicide.place", "suicide.pact"})
