@@ -16,7 +16,15 @@ text's sentences too); ``runtime`` is what ``LearnedLayer.judge`` reads (a text 
 ``WHOLE_LIMIT`` characters whole only; every pair of a long text, which is a superset of what
 ``needs_pair`` lets through).
 
-Run from the repository root: ``.venv/bin/python tools/screening_cv.py score 1 2 3`` then ``report 1 2 3``.
+Options: ``--recipe today|decay`` (the head's training: today's, or with ``LR_DECAY``; scored and cached
+apart), ``--view runtime|cv``, ``--readout sum|max|topK`` (how a fragment's crisis score is read from the
+categories: today the sum), ``--only TEXT`` (the rules whose name holds it; today's rule is always shown).
+Every ``Δ`` is the paired difference, seed by seed, from today's recipe, readout and rule.
+
+Run from the repository root: ``.venv/bin/python tools/screening_cv.py score 20261203 1 2 3 4 5 6 7
+[--recipe decay]`` (about 1-2 min a seed once the embeddings are cached, 20 min before on a loaded machine)
+then ``report 20261203 1 2 3 4 5 6 7 --view runtime [--recipe decay]``. The ninth round's figures:
+docs/screening.md.
 """
 
 from __future__ import annotations
