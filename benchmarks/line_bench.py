@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +46,8 @@ DEADLINE = 900  # seconds, the whole run (15 rounds, about 2.5 minutes on a busy
 TOKEN = "5555:BENCH"
 T = TypeVar("T")
 ALERT = "🚨 危機通報"  # how a crisis alert to a counselor begins (config/messages.zh-TW.toml)
+CASE_CODE = re.compile(r"案件 (\S+?)｜")  # each case an alert names, alone or on its line in a group
+CRISIS_REPLY = "通知值班心理師"  # in both crisis replies to an employee ([crisis] elevated, imminent)
 
 
 async def measure_webhook(url: str, port: int, n_users: int) -> LoadResult:
@@ -56,16 +59,28 @@ async def measure_webhook(url: str, port: int, n_users: int) -> LoadResult:
 class Run:
     load: LoadResult
     crises: int  # crisis messages among the first messages (line_messages.is_planted_crisis)
-    alerts: int  # crisis alerts at the on-duty counselor (false alarms included)
+    alerts: int  # cases alerted to the on-duty counselor (false alarms included), grouped alerts' lines each
+    messages: int = 0  # the alert messages that carried them (a burst goes as one grouped message)
     calls: int = 0  # the learned layer's calls (a round's batch: what waited while the last was encoded)
     screened: int = 0  # messages they carried
+    late: int = 0  # learned verdicts that missed the reply budget (the reply went on the lexicon's)
+    late_found: int = 0  # ... and found a crisis or heavy distress: acted on after the reply
 
 
-async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence[str] | None = None) -> Run:
+async def measure_hotline(
+    n_users: int,
+    *,
+    learned: bool = True,
+    texts: Sequence[str] | None = None,
+    budget_ms: int | None = None,
+) -> Run:
     """The whole service's LINE webhook on the emulator: each user's first message to their answer
     (``learned=False``: the lexicon screens alone, to show the channel's own cost apart; ``texts``: user
-    ``i`` sends ``texts[i]``, else all the same first message). A counselor is on duty; every crisis
-    message's alert, quoting its words, must reach them (waited for after the figures are taken)."""
+    ``i`` sends ``texts[i]``, else all the same first message; ``budget_ms``: ``[screening]
+    reply_budget_ms``, else its default). A counselor is on duty. After the figures are taken, the round
+    waits for everything still under way (late learned verdicts, alerts waiting for the counselor's
+    chat): every crisis message's alert, quoting its words, must reach the counselor and its sender
+    must get a crisis reply, and the alerts counted are all of the round's."""
     planted = [t for t in texts or () if is_planted_crisis(t)]
     with tempfile.TemporaryDirectory() as tmp:
         async with TelegramEmulator(token=TOKEN) as tg, LineEmulator() as emu:
@@ -77,7 +92,9 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
                 line_channel_access_token=emu.access_token,
                 line_api_url=emu.api_url,
                 line_webhook_listen="127.0.0.1:0",
-                screening={"learned": learned},
+                screening={"learned": learned}
+                if budget_ms is None
+                else {"learned": learned, "reply_budget_ms": budget_ms},
             )
             async with Stage(tg, settings, StageClock()) as stage:
                 counselor = ROSTER[0].telegram_id
@@ -89,10 +106,20 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
                 result = await drive_first_messages(emu, n_users, texts=texts)
                 inbox = stage.running.line_inbox
                 assert inbox is not None
-                await inbox.idle()
+                await inbox.idle()  # every event carried out, late verdicts and what they decided included
+                desk = stage.running.desk
+                assert desk is not None
+                await desk.alerts.wait()  # alerts left to wait for the counselor's chat in the background
+                await desk.lanes.wait()
                 runner = stage.running.line_runner
                 assert runner is not None
-                calls, screened = runner.screening.calls, runner.screening.messages
+                service = runner.screening
+                calls, screened, late, found = (
+                    service.calls,
+                    service.messages,
+                    service.late,
+                    service.late_found,
+                )
                 if planted:  # paced at about one a second to one counselor: waited for after the figures
                     unseen = list(planted)  # a list: two users may send the same crisis text
 
@@ -104,11 +131,16 @@ async def measure_hotline(n_users: int, *, learned: bool = True, texts: Sequence
 
                     deadline.progress(lambda: f"{len(unseen)} of {len(planted)} crisis messages' alerts not yet at the counselor")  # fmt: skip
                     await tg.wait_for_all(planted_alert, 1, chat_id=counselor, since=mark, timeout=300)
-                alerts = sum(1 for c in tg.calls_to(counselor, since=mark) if _alert(c))
+                shown = [c.text or "" for c in tg.calls_to(counselor, since=mark) if _alert(c)]
+                cases = {code for text in shown for code in CASE_CODE.findall(text)}
             answered = [c for c in emu.calls if c.ok and c.endpoint in ("reply", "push")]
             if len({c.to for c in answered}) != n_users or any(not c.ok for c in emu.calls):
                 raise AssertionError("hotline answered some users twice or not at all, or a call failed")
-    return Run(result, len(planted), alerts, calls, screened)
+            crisis_replied = {c.to for c in answered if any(CRISIS_REPLY in t for t in c.texts)}
+            senders = {u for u, t in zip(result.senders, texts or (), strict=False) if is_planted_crisis(t)}
+            if senders - crisis_replied:
+                raise AssertionError(f"{len(senders - crisis_replied)} crisis messages got no crisis reply")
+    return Run(result, len(planted), len(cases), len(shown), calls, screened, late, found)
 
 
 def _quoted(text: str, words: str) -> bool:
@@ -135,8 +167,11 @@ async def _rounds(label: str, rounds: int, measure: Callable[[int], Awaitable[T]
     return done
 
 
-async def run(n_users: int = 300, rounds: int = 3, learned: bool = True) -> None:
-    """``learned=False`` (``--lexicon-only``, the smoke run in tests): the lexicon screens alone in every row."""
+async def run(
+    n_users: int = 300, rounds: int = 3, learned: bool = True, budget_ms: int | None = None
+) -> None:
+    """``learned=False`` (``--lexicon-only``, the smoke run in tests): the lexicon screens alone in every row;
+    ``budget_ms``: ``[screening] reply_budget_ms`` for every row (else its default)."""
     logging.disable(logging.WARNING)
     # Each round its own 300 messages: the learned layer remembers what it read (by digest) for the
     # whole process, so the same 300 again would cost it nothing after the first round.
@@ -147,16 +182,20 @@ async def run(n_users: int = 300, rounds: int = 3, learned: bool = True) -> None
 
     echo = await _rounds("the echo webhook", rounds, lambda i: measure_echo(n_users, texts[i]))
     ours = await _rounds(
-        "hotline", rounds, lambda i: measure_hotline(n_users, learned=learned, texts=texts[i])
+        "hotline",
+        rounds,
+        lambda i: measure_hotline(n_users, learned=learned, texts=texts[i], budget_ms=budget_ms),
     )
     lexicon = await _rounds(
         "hotline, the lexicon alone",
         rounds,
-        lambda i: measure_hotline(n_users, learned=False, texts=texts[i]),
+        lambda i: measure_hotline(n_users, learned=False, texts=texts[i], budget_ms=budget_ms),
     )
     same_echo = await _rounds("the echo webhook, one same message", rounds, lambda _: measure_echo(n_users))
     same = await _rounds(
-        "hotline, one same message", rounds, lambda _: measure_hotline(n_users, learned=learned)
+        "hotline, one same message",
+        rounds,
+        lambda _: measure_hotline(n_users, learned=learned, budget_ms=budget_ms),
     )
     e, se = _median(echo), _median(same_echo)
     o, x, so = (_median([r.load for r in runs]) for runs in (ours, lexicon, same))
@@ -180,13 +219,22 @@ async def run(n_users: int = 300, rounds: int = 3, learned: bool = True) -> None
             f"{r.calls} for {r.screened} messages ({r.screened / max(r.calls, 1):.1f} a call)" for r in ours
         )
     )
+    print(
+        "            verdicts past the reply budget a round (of them acted on late): "
+        + ", ".join(f"{r.late} ({r.late_found})" for r in ours)
+    )
     print(f"  ratio     {x.seconds / e.seconds:.2f}x  the lexicon alone, different messages: the channel's own cost")  # fmt: skip
     print(f"  ratio     {so.seconds / se.seconds:.2f}x  every screening layer, the same message from everyone")  # fmt: skip
     print("            (the learned layer reads each different text; one repeated text it reads once)")
     print(
-        f"  crisis alerts at the on-duty counselor per round, {ours[0].crises} crisis messages sent: every layer "
-        f"{', '.join(str(r.alerts) for r in ours)}; lexicon alone {', '.join(str(r.alerts) for r in lexicon)}"
+        f"  cases alerted to the on-duty counselor per round (alert messages), {ours[0].crises} crisis messages"
+        f" sent, every one alerted and answered with the crisis reply: every layer {_alerts(ours)};"
+        f" lexicon alone {_alerts(lexicon)}"
     )
+
+
+def _alerts(runs: Sequence[Run]) -> str:
+    return ", ".join(f"{r.alerts} ({r.messages})" for r in runs)
 
 
 def main(argv: list[str]) -> int:
@@ -198,11 +246,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--lexicon-only", action="store_true", help="the lexicon screens alone in every row (a smoke run)"
     )
+    parser.add_argument(
+        "--budget-ms", type=int, help="[screening] reply_budget_ms for every row (default: the setting's)"
+    )
     deadline_option(parser, DEADLINE)
     args = parser.parse_args(argv)
     if args.webhook is None:
         return run_main_async(
-            "LINE benchmark", args.deadline, lambda: run(args.users, args.rounds, not args.lexicon_only)
+            "LINE benchmark",
+            args.deadline,
+            lambda: run(args.users, args.rounds, not args.lexicon_only, args.budget_ms),
         )
     result = asyncio.run(measure_webhook(args.webhook, args.port, args.users))
     print(result.line("webhook"))

@@ -84,6 +84,7 @@ class LoadResult:
     users: int
     seconds: float  # first message sent -> the last user's first answer
     latencies: list[float]  # per user: their message made -> their first answer at the emulator
+    senders: tuple[str, ...] = ()  # the users' LINE ids: user ``i`` sent ``texts[i]``
 
     @property
     def throughput(self) -> float:
@@ -128,7 +129,8 @@ async def drive_first_messages(
     events = {u.user_id: emu.send_text(u, text if texts is None else texts[i]) for i, u in enumerate(users)}
     answers = await emu.wait_for_all(first_answer, n_users, since=mark, timeout=timeout)
     latencies = [c.at - events[str(c.to)].at for c in answers]
-    return LoadResult(n_users, max(c.at for c in answers) - started, latencies)
+    senders = tuple(u.user_id for u in users)
+    return LoadResult(n_users, max(c.at for c in answers) - started, latencies, senders)
 
 
 async def measure_echo(n_users: int = 300, texts: Sequence[str] | None = None) -> LoadResult:
