@@ -14,6 +14,9 @@
 - A chat message's reply waits for the learned verdict at most ``budget`` seconds (:meth:`within`,
   ``[screening] reply_budget_ms``; DESIGN §4 "never silence"): past it the message is answered on the
   lexicon's screening and the verdict handed over to come later (the runner acts on a late crisis).
+  It does not wait at all when the verdict cannot come within the budget: the learned layer's pace
+  (:class:`Pace`, seconds a message over its recent calls) times the messages ahead of it, the call
+  under way included, is longer (a burst: the encoder reads far slower than the channel answers).
 
 ``ConversationWindow`` keeps each employee's last few chat messages for a few minutes, so that a cue
 split across two messages (藥買好了 / 今晚) is read together. It lives in this process's memory only
@@ -28,6 +31,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,13 +69,45 @@ class Screened:
         return self.now if self.pending is None else merge(self.now, await self.pending)
 
 
+class Pace:
+    """How fast the learned layer reads on this machine: its calls' seconds and the messages they
+    carried, each sum decaying by half at every call (a burst's big batch weighs as much as it took)."""
+
+    DECAY = 0.5
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.messages = 0.0
+
+    def add(self, seconds: float, messages: int) -> None:
+        self.seconds = self.seconds * self.DECAY + seconds
+        self.messages = self.messages * self.DECAY + messages
+
+    @property
+    def per_message(self) -> float:
+        """Seconds a message; 0 before any call."""
+        return self.seconds / self.messages if self.messages else 0.0
+
+
+# Each learned layer's pace, kept for the process: a service built again on the same layer (a restart in
+# the same process, the benchmark's rounds) knows how fast it reads from its first message on.
+_PACES: weakref.WeakKeyDictionary[object, Pace] = weakref.WeakKeyDictionary()
+
+
 class ScreeningService:
     def __init__(
-        self, lexicon: Lexicon, learned: LearnedLayer | None = None, budget: float | None = None
+        self,
+        lexicon: Lexicon,
+        learned: LearnedLayer | None = None,
+        budget: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lexicon = lexicon
         self.learned = learned
         self.budget = budget  # seconds a chat reply waits for the learned verdict; None: until it comes
+        self.clock = clock  # seconds, for the pace (tests give their own)
+        self.pace = Pace() if learned is None else _PACES.setdefault(learned, Pace())
+        self._running: tuple[float, int] | None = None  # the call under way: (started, messages)
         self._pending: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -80,6 +116,7 @@ class ScreeningService:
         self.calls = 0
         self.messages = 0
         self.late = 0  # verdicts that missed the reply budget (Prometheus, hotline_screening_late)
+        self.unwaited = 0  # ... of them not waited for at all: they could not come within it
         self.late_found = 0  # ... and found more than the lexicon: acted on late (its runners count them)
 
     def _executor(self) -> ThreadPoolExecutor:
@@ -108,14 +145,30 @@ class ScreeningService:
         verdict = self._enqueue(text, earlier)
         if self.budget is None:
             return Screened(merge(first, await verdict))
-        if self.budget > 0:
+        if self.budget > 0 and self.expected_wait() <= self.budget:
             async with meanwhile() if meanwhile is not None else contextlib.nullcontext():
                 await asyncio.wait({verdict}, timeout=self.budget)
+        elif self.budget > 0:
+            self.unwaited += 1
         if verdict.done():
             return Screened(merge(first, verdict.result()))
         self.late += 1
         log.info("a learned verdict missed the reply budget: the reply goes out on the lexicon's screening")
         return Screened(first, verdict)
+
+    def expected_wait(self) -> float:
+        """Seconds until the verdict of the text queued last can come, at the learned layer's pace: the
+        rest of the call under way, then the next call with every text queued for it. The pace is at
+        least what the call under way has taken so far for each of its messages (a first burst, before
+        any call has finished). 0 when nothing tells yet (no call so far): then the text waits."""
+        pace = self.pace.per_message
+        rest = 0.0
+        if self._running is not None:
+            started, count = self._running
+            elapsed = max(0.0, self.clock() - started)
+            pace = max(pace, elapsed / count)
+            rest = max(0.0, count * pace - elapsed)
+        return rest + len(self._pending) * pace
 
     async def screen_all(self, texts: Sequence[str]) -> list[Screening | None]:
         """Every text of a batch (a mail poll), the learned layer's share in one worker call. None for
@@ -161,7 +214,8 @@ class ScreeningService:
         loop = asyncio.get_running_loop()
         while self._pending:
             jobs, self._pending = self._pending, []
-            start = time.perf_counter()
+            start = self.clock()
+            self._running = (start, len(jobs))
             try:
                 verdicts = await loop.run_in_executor(
                     self._executor(), layer.judge, [message for message, _ in jobs]
@@ -172,11 +226,13 @@ class ScreeningService:
                     if not future.done():
                         future.set_result(NO_RISK)
                 continue
+            finally:
+                self._running = None
+            took = self.clock() - start
+            self.pace.add(took, len(jobs))
             self.calls += 1
             self.messages += len(jobs)
-            log.debug(
-                "learned layer: %d messages in %.0f ms", len(jobs), (time.perf_counter() - start) * 1000
-            )
+            log.debug("learned layer: %d messages in %.0f ms", len(jobs), took * 1000)
             for (_, future), verdict in zip(jobs, verdicts, strict=True):
                 if not future.done():
                     future.set_result(verdict.screening)

@@ -151,3 +151,74 @@ async def test_a_verdict_inside_the_budget_is_the_screening() -> None:
     assert not screened.late and screened.now.risk is Risk.ELEVATED and service.late == 0
     assert await screened.later() == screened.now
     await service.close()
+
+
+class PacedLayer(SlowLayer):
+    """A SlowLayer that takes ``seconds`` a message on the test's clock (no real time passes)."""
+
+    def __init__(self, clock: list[float], seconds: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.seconds = seconds
+
+    def judge(self, messages: Sequence[tuple[str, Sequence[str]]]) -> list[Verdict]:
+        verdicts = super().judge(messages)
+        self.clock[0] += self.seconds * len(messages)
+        return verdicts
+
+
+async def settled(task: asyncio.Task[object]) -> bool:
+    """Whether ``task`` ends without waiting on anything outside the event loop (a timer, a thread)."""
+    for _ in range(20):
+        if task.done():
+            return True
+        await asyncio.sleep(0)
+    return task.done()
+
+
+async def test_a_verdict_that_cannot_come_within_the_budget_is_not_waited_for() -> None:
+    now = [0.0]
+    layer = PacedLayer(now, seconds=100)  # the learned layer reads a message in 100 s (the test's clock)
+    layer.release.set()
+    service = ScreeningService(lexicon, layer, budget=10, clock=lambda: now[0])
+    first = await service.within("你好")
+    assert not first.late, "nothing told the pace yet: the text waited, and its verdict came"
+    assert service.pace.per_message == 100
+    layer.release.clear()  # the next call does not end until the test lets it
+    waiting = asyncio.create_task(service.within("藥都買好了"))
+    assert await settled(waiting), "its verdict needs 100 s, the budget is 10: the reply does not wait"
+    screened = waiting.result()
+    assert screened.late and screened.now == NO_RISK and (service.late, service.unwaited) == (1, 1)
+    layer.release.set()
+    verdict = await asyncio.wait_for(screened.later(), 10)
+    assert verdict.risk is Risk.ELEVATED, "the verdict still comes, late, for the runner to act on"
+    again = ScreeningService(lexicon, layer, budget=10, clock=lambda: now[0])
+    assert again.pace is service.pace, "the pace is the layer's: a service built again starts with it"
+    await service.close()
+
+
+async def test_the_call_under_way_tells_the_pace_of_a_first_burst() -> None:
+    now = [0.0]
+    layer = SlowLayer()
+    service = ScreeningService(lexicon, layer, budget=10, clock=lambda: now[0])
+    first = asyncio.create_task(service.within("你好"))
+    assert await asyncio.to_thread(layer.started.wait, 10)
+    now[0] = 50.0  # the first call has read its one message for 50 s and is not done
+    burst = asyncio.create_task(service.within("藥在抽屜"))
+    assert await settled(burst), "a message takes at least 50 s at that pace: no use waiting 10"
+    assert burst.result().late and service.unwaited == 1
+    layer.release.set()
+    assert not (await first).late, "the first text waited: nothing told the pace when it came"
+    assert (await asyncio.wait_for(burst.result().later(), 10)).risk is Risk.ELEVATED
+    await service.close()
+
+
+async def test_a_verdict_the_pace_lets_come_within_the_budget_is_waited_for() -> None:
+    now = [0.0]
+    layer = PacedLayer(now, seconds=0.001)
+    layer.release.set()
+    service = ScreeningService(lexicon, layer, budget=10, clock=lambda: now[0])
+    await service.within("你好")
+    screened = await service.within("藥都買好了")
+    assert not screened.late and screened.now.risk is Risk.ELEVATED and service.unwaited == 0
+    await service.close()
