@@ -24,13 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from benchmarks import deadline
 from benchmarks.deadline import deadline_option, run_main_async
@@ -44,7 +44,6 @@ from hotline.sandbox.telegram_model import BotCall
 
 DEADLINE = 900  # seconds, the whole run (15 rounds, about 2.5 minutes on a busy machine)
 TOKEN = "5555:BENCH"
-T = TypeVar("T")
 ALERT = "🚨 危機通報"  # how a crisis alert to a counselor begins (config/messages.zh-TW.toml)
 CASE_CODE = re.compile(r"案件 (\S+?)｜")  # each case an alert names, alone or on its line in a group
 CRISIS_REPLY = "通知值班心理師"  # in both crisis replies to an employee ([crisis] elevated, imminent)
@@ -159,19 +158,13 @@ def _median(results: list[LoadResult]) -> LoadResult:
     return sorted(results, key=lambda r: r.seconds)[len(results) // 2]
 
 
-async def _rounds(label: str, rounds: int, measure: Callable[[int], Awaitable[T]]) -> list[T]:
-    done: list[T] = []
-    for i in range(rounds):
-        deadline.doing(f"{label}, round {i + 1} of {rounds}")
-        done.append(await measure(i))
-    return done
-
-
 async def run(
     n_users: int = 300, rounds: int = 3, learned: bool = True, budget_ms: int | None = None
 ) -> None:
     """``learned=False`` (``--lexicon-only``, the smoke run in tests): the lexicon screens alone in every row;
-    ``budget_ms``: ``[screening] reply_budget_ms`` for every row (else its default)."""
+    ``budget_ms``: ``[screening] reply_budget_ms`` for every row (else its default). The rows' rounds take
+    turns (echo, hotline, the lexicon alone, then the same-message pair; round after round), so that a
+    machine whose load changes during the run weighs on every row alike."""
     logging.disable(logging.WARNING)
     # Each round its own 300 messages: the learned layer remembers what it read (by digest) for the
     # whole process, so the same 300 again would cost it nothing after the first round.
@@ -179,30 +172,29 @@ async def run(
     if learned:
         deadline.doing("loading the learned layer")
         await asyncio.to_thread(cached_learned().screen, "暖身")  # loaded once per process: not timed
-
-    echo = await _rounds("the echo webhook", rounds, lambda i: measure_echo(n_users, texts[i]))
-    ours = await _rounds(
-        "hotline",
-        rounds,
-        lambda i: measure_hotline(n_users, learned=learned, texts=texts[i], budget_ms=budget_ms),
-    )
-    lexicon = await _rounds(
-        "hotline, the lexicon alone",
-        rounds,
-        lambda i: measure_hotline(n_users, learned=False, texts=texts[i], budget_ms=budget_ms),
-    )
-    same_echo = await _rounds("the echo webhook, one same message", rounds, lambda _: measure_echo(n_users))
-    same = await _rounds(
-        "hotline, one same message",
-        rounds,
-        lambda _: measure_hotline(n_users, learned=learned, budget_ms=budget_ms),
-    )
+    load = os.getloadavg()[0]
+    echo: list[LoadResult] = []
+    ours: list[Run] = []
+    lexicon: list[Run] = []
+    same_echo: list[LoadResult] = []
+    same: list[Run] = []
+    for i in range(rounds):
+        deadline.doing(f"round {i + 1} of {rounds}: the echo webhook")
+        echo.append(await measure_echo(n_users, texts[i]))
+        deadline.doing(f"round {i + 1} of {rounds}: hotline")
+        ours.append(await measure_hotline(n_users, learned=learned, texts=texts[i], budget_ms=budget_ms))
+        deadline.doing(f"round {i + 1} of {rounds}: hotline, the lexicon alone")
+        lexicon.append(await measure_hotline(n_users, learned=False, texts=texts[i], budget_ms=budget_ms))
+        deadline.doing(f"round {i + 1} of {rounds}: the echo webhook, one same message")
+        same_echo.append(await measure_echo(n_users))
+        deadline.doing(f"round {i + 1} of {rounds}: hotline, one same message")
+        same.append(await measure_hotline(n_users, learned=learned, budget_ms=budget_ms))
     e, se = _median(echo), _median(same_echo)
     o, x, so = (_median([r.load for r in runs]) for runs in (ours, lexicon, same))
     print(
         f"{n_users} LINE users' first message at once -> first answer, median of {rounds} by total time;"
         f" {n_users} different first messages a round, new each round ({', '.join(str(r.crises) for r in ours)}"
-        " crises), then one same message:"
+        f" crises), then one same message; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end:"
     )
     for label, result, seconds in (
         ("echo bot", e, [r.seconds for r in echo]),

@@ -5,7 +5,15 @@ from __future__ import annotations
 import socket
 
 import pytest
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+from linebot.v3.messaging import (
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PostbackAction,
+    QuickReply,
+    QuickReplyItem,
+    TextMessage,
+)
 
 from hotline.errors import ChatUnavailable
 from hotline.line.send import MAX_TEXT, LineEmployees, messages_for, split_text
@@ -24,14 +32,34 @@ def test_long_text_is_split_within_5000_characters_and_nothing_is_lost() -> None
 def test_choices_become_postback_quick_replies_on_the_last_message_within_limits() -> None:
     rows = [[("一" * 25, "area:legal"), ("職涯規劃", "area:career")]]
     messages = messages_for("請選擇" + "。" * 6000, rows)
-    assert len(messages) == 2 and messages[0].quick_reply is None
-    items = messages[-1].quick_reply.items
-    assert [i.action.label for i in items] == ["一" * 20, "職涯規劃"]
-    assert [i.action.data for i in items] == ["area:legal", "area:career"]
+    assert len(messages) == 2 and "quickReply" not in messages[0]
+    items = messages[-1]["quickReply"]["items"]
+    assert [i["action"]["label"] for i in items] == ["一" * 20, "職涯規劃"]
+    assert [i["action"]["data"] for i in items] == ["area:legal", "area:career"]
     with pytest.raises(ValueError, match="13"):
         messages_for("太多", [[(f"選項{i}", f"x:{i}") for i in range(14)]])
     with pytest.raises(ValueError, match="300"):
         messages_for("太長", [[("選項", "x" * 301)]])
+
+
+def test_the_messages_are_the_json_the_sdks_models_make() -> None:
+    """The adapter builds LINE's JSON itself (the SDK's request models cost most of a reply): the same
+    objects as the SDK's ``TextMessage`` with its quick reply of postback actions."""
+    rows = [[("我了解，開始", "consent:accept"), ("不用了", "consent:decline")], [("一" * 25, "area:legal")]]
+    for text, choices in (("您好\n請選擇", rows), ("只有文字", []), ("長" * 5001, rows)):
+        parts = split_text(text)
+        quick = QuickReply(
+            items=[
+                QuickReplyItem(action=PostbackAction(label=label[:20], data=data, display_text=label))
+                for row in choices
+                for label, data in row
+            ]
+        )
+        sdk = [
+            TextMessage(text=part, quick_reply=quick if choices and i == len(parts) - 1 else None).to_dict()
+            for i, part in enumerate(parts)
+        ]
+        assert messages_for(text, choices) == sdk
 
 
 def test_a_line_pseudonym_is_made_of_the_user_id_itself() -> None:
