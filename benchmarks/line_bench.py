@@ -63,7 +63,8 @@ class Run:
     calls: int = 0  # the learned layer's calls (a round's batch: what waited while the last was encoded)
     screened: int = 0  # messages they carried
     late: int = 0  # learned verdicts that missed the reply budget (the reply went on the lexicon's)
-    late_found: int = 0  # ... and found a crisis or heavy distress: acted on after the reply
+    unwaited: int = 0  # ... of them not waited for: they could not come within it (the layer's pace)
+    late_found: int = 0  # late verdicts that found a crisis or heavy distress: acted on after the reply
 
 
 async def measure_hotline(
@@ -113,12 +114,7 @@ async def measure_hotline(
                 runner = stage.running.line_runner
                 assert runner is not None
                 service = runner.screening
-                calls, screened, late, found = (
-                    service.calls,
-                    service.messages,
-                    service.late,
-                    service.late_found,
-                )
+                counts = (service.calls, service.messages, service.late, service.unwaited, service.late_found)
                 if planted:  # paced at about one a second to one counselor: waited for after the figures
                     unseen = list(planted)  # a list: two users may send the same crisis text
 
@@ -139,7 +135,7 @@ async def measure_hotline(
             senders = {u for u, t in zip(result.senders, texts or (), strict=False) if is_planted_crisis(t)}
             if senders - crisis_replied:
                 raise AssertionError(f"{len(senders - crisis_replied)} crisis messages got no crisis reply")
-    return Run(result, len(planted), len(cases), len(shown), calls, screened, late, found)
+    return Run(result, len(planted), len(cases), len(shown), *counts)
 
 
 def _quoted(text: str, words: str) -> bool:
@@ -212,8 +208,8 @@ async def run(
         )
     )
     print(
-        "            verdicts past the reply budget a round (of them acted on late): "
-        + ", ".join(f"{r.late} ({r.late_found})" for r in ours)
+        "            verdicts past the reply budget a round (not waited for; acted on late): "
+        + ", ".join(f"{r.late} ({r.unwaited}; {r.late_found})" for r in ours)
     )
     print(f"  ratio     {x.seconds / e.seconds:.2f}x  the lexicon alone, different messages: the channel's own cost")  # fmt: skip
     print(f"  ratio     {so.seconds / se.seconds:.2f}x  every screening layer, the same message from everyone")  # fmt: skip
