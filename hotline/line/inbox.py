@@ -95,18 +95,23 @@ class LineInbox:
             while self._incoming:
                 batch, self._incoming = self._incoming, []
                 try:
-                    async with self.store.unit() as s:
-                        new = [await line_repo.add_events(s, rows, self.clock()) for rows, _, _ in batch]
+                    async with self.store.unit() as s:  # the deliveries' events in one statement
+                        rows = [row for delivered, _, _ in batch for row in delivered]
+                        stored = await line_repo.add_events(s, rows, self.clock())
                 except Exception as exc:  # every delivery of the batch is answered 500: LINE sends it again
                     for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, plain, future), stored in zip(batch, new, strict=True):
-                    for seq, event_id, key in stored:
-                        self._queue(key, seq, plain[event_id])
+                new = {event_id: (seq, key) for seq, event_id, key in stored}
+                for delivered, plain, future in batch:
+                    count = 0
+                    for event_id, _, _ in delivered:
+                        if (found := new.pop(event_id, None)) is not None:  # a copy in the batch: once
+                            self._queue(found[1], found[0], plain[event_id])
+                            count += 1
                     if not future.done():
-                        future.set_result(len(stored))
+                        future.set_result(count)
         finally:
             self._storing = None
 

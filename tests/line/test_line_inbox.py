@@ -139,3 +139,33 @@ async def test_closing_lets_the_event_in_hand_finish_and_keeps_the_queued_ones_s
     assert finished == ["E1"], "the event in hand finished; the next one was not begun"
     assert len(await pending_seqs(store)) == 1, "E2 stays stored for the next start"
     await store.engine.dispose()
+
+
+async def test_deliveries_stored_together_keep_each_event_once_and_in_order(db_url: str) -> None:
+    """Deliveries that arrive together are stored in one statement (group commit): an event sent twice
+    in it (within one delivery, or redelivered in the next) is stored and carried out once, and each user's
+    events keep their order."""
+    await db.upgrade(db_url)
+    store = Store(db_url, Vault("x" * 40))
+    seen: list[str] = []
+
+    async def process(event: Event) -> None:
+        seen.append(event.webhook_event_id)
+
+    inbox = LineInbox(store, process, lambda u: f"p-{u[-4:]}", StageClock(), 4)
+    other = "U" + "f" * 32
+    counts = await asyncio.gather(
+        inbox.accept([text_event("E1", USER, "一"), text_event("E1", USER, "一")]),
+        inbox.accept(
+            [text_event("E1", USER, "一"), text_event("E2", USER, "二"), text_event("E3", other, "三")]
+        ),
+        inbox.accept([text_event("E4", USER, "四")]),
+    )
+    assert list(counts) == [1, 2, 1]
+    await inbox.idle()
+    assert sorted(seen) == ["E1", "E2", "E3", "E4"]
+    assert [e for e in seen if e != "E3"] == ["E1", "E2", "E4"], "one user's events in arrival order"
+    assert await inbox.accept([text_event("E2", USER, "二")]) == 0, "a later redelivery: stored already"
+    assert await pending_seqs(store) == []
+    await inbox.close()
+    await store.close()
