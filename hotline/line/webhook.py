@@ -20,6 +20,11 @@ from hotline.line.inbox import LineInbox
 log = logging.getLogger(__name__)
 
 PATH = "/line/webhook"
+# Connections waiting to be accepted (the listen backlog; Linux caps it at net.core.somaxconn). LINE posts
+# each event on its own request, many at once: with aiohttp's default of 128, a burst of a few hundred
+# overflowed it, and every connection dropped there was tried again by TCP a second later (then 3 s, ...)
+# — a crisis message among them a second late (issue 15's benchmark: most of its time was that second).
+BACKLOG = 1024
 
 
 class LineWebhook:
@@ -64,7 +69,7 @@ class LineWebhook:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.port).start()
+            await web.TCPSite(runner, self.host, self.port, backlog=BACKLOG).start()
         except OSError as exc:
             await runner.cleanup()
             raise ConfigError(
