@@ -70,23 +70,25 @@ class Screened:
 
 
 class Pace:
-    """How fast the learned layer reads on this machine: its calls' seconds and the messages they
-    carried, each sum decaying by half at every call (a burst's big batch weighs as much as it took)."""
+    """How fast the learned layer reads on this machine: seconds a message over its recent calls, each
+    call weighing as long as it took (the weights halve at every call). By time, not by message: a burst
+    of texts it has read before (its digest cache: 300 greetings in a few milliseconds) says nothing of
+    how long a new text takes, and must not make the next burst of new ones look fast."""
 
     DECAY = 0.5
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.messages = 0.0
+        self.weighted = 0.0  # the calls' seconds a message, each times its call's seconds
 
     def add(self, seconds: float, messages: int) -> None:
         self.seconds = self.seconds * self.DECAY + seconds
-        self.messages = self.messages * self.DECAY + messages
+        self.weighted = self.weighted * self.DECAY + seconds * seconds / max(messages, 1)
 
     @property
     def per_message(self) -> float:
-        """Seconds a message; 0 before any call."""
-        return self.seconds / self.messages if self.messages else 0.0
+        """Seconds a message; 0 before any call that took time."""
+        return self.weighted / self.seconds if self.seconds > 0 else 0.0
 
 
 # Each learned layer's pace, kept for the process: a service built again on the same layer (a restart in

@@ -12,7 +12,7 @@ import pytest
 
 from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening.learned import LearnedLayer, Verdict
-from hotline.screening_service import ConversationWindow, ScreeningService
+from hotline.screening_service import ConversationWindow, Pace, ScreeningService
 
 CRISIS = Screening(Risk.ELEVATED, ("lexicon.cue",))
 
@@ -222,3 +222,14 @@ async def test_a_verdict_the_pace_lets_come_within_the_budget_is_waited_for() ->
     screened = await service.within("藥都買好了")
     assert not screened.late and screened.now.risk is Risk.ELEVATED and service.unwaited == 0
     await service.close()
+
+
+def test_the_pace_is_by_time_so_a_cheap_burst_of_known_texts_does_not_hide_a_slow_one() -> None:
+    pace = Pace()
+    assert pace.per_message == 0
+    pace.add(20.0, 300)  # 300 new texts: 20 s
+    pace.add(0.03, 300)  # 300 texts read before (the digest cache): 30 ms
+    assert pace.per_message > 0.06, "a new text still takes about 67 ms"
+    for _ in range(8):
+        pace.add(0.5, 50)  # later calls at 10 ms a text: the slow one is forgotten, halving at each
+    assert 0.01 <= pace.per_message < 0.02
