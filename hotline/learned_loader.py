@@ -69,7 +69,13 @@ def load_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:
         raise LearnedUnavailable(f"the screening head does not fit the encoder: {exc}") from exc
 
 
-@functools.lru_cache(maxsize=2)
 def cached_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:
-    """The learned layer, built once per process (the encoder maps 70 MB of weights)."""
+    """The learned layer, built once per process (the encoder maps 70 MB of weights): the same one
+    however the head file is named (``cached_learned()`` and ``cached_learned(HEAD_FILE)`` were two
+    entries of the cache, two encoders: the LINE benchmark warmed up one and the service used the other)."""
+    return _cached_learned(Path(head_file).resolve())
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_learned(head_file: Path) -> LearnedLayer:
     return load_learned(head_file)

