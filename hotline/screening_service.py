@@ -70,20 +70,22 @@ class Screened:
 
 
 class Pace:
-    """How fast the learned layer reads on this machine: seconds a message over its recent calls, each
-    call weighing as long as it took (the weights halve at every call). By time, not by message: a burst
-    of texts it has read before (its digest cache: 300 greetings in a few milliseconds) says nothing of
-    how long a new text takes, and must not make the next burst of new ones look fast."""
+    """How fast the learned layer reads on this machine: seconds a message over its recent work, each
+    call weighing as long as it took, and what came before fading with every second of work since (by
+    half in :attr:`HALF_LIFE` seconds). By time, not by message or call: texts it has read before cost it
+    next to nothing (its digest cache: 300 greetings in a few milliseconds, often in many small calls),
+    and they must not make the next burst of new texts look fast."""
 
-    DECAY = 0.5
+    HALF_LIFE = 5.0  # seconds of the layer's work
 
     def __init__(self) -> None:
-        self.seconds = 0.0
-        self.weighted = 0.0  # the calls' seconds a message, each times its call's seconds
+        self.seconds = 0.0  # the calls' seconds, faded
+        self.weighted = 0.0  # the calls' seconds a message, each times its call's seconds, faded
 
     def add(self, seconds: float, messages: int) -> None:
-        self.seconds = self.seconds * self.DECAY + seconds
-        self.weighted = self.weighted * self.DECAY + seconds * seconds / max(messages, 1)
+        fade = 0.5 ** (seconds / self.HALF_LIFE)
+        self.seconds = self.seconds * fade + seconds
+        self.weighted = self.weighted * fade + seconds * seconds / max(messages, 1)
 
     @property
     def per_message(self) -> float:

@@ -224,12 +224,13 @@ async def test_a_verdict_the_pace_lets_come_within_the_budget_is_waited_for() ->
     await service.close()
 
 
-def test_the_pace_is_by_time_so_a_cheap_burst_of_known_texts_does_not_hide_a_slow_one() -> None:
+def test_the_pace_is_by_time_so_cheap_calls_on_known_texts_do_not_hide_a_slow_one() -> None:
     pace = Pace()
     assert pace.per_message == 0
     pace.add(20.0, 300)  # 300 new texts: 20 s
-    pace.add(0.03, 300)  # 300 texts read before (the digest cache): 30 ms
+    for _ in range(100):
+        pace.add(0.001, 3)  # texts read before (the digest cache), in many small calls
     assert pace.per_message > 0.06, "a new text still takes about 67 ms"
-    for _ in range(8):
-        pace.add(0.5, 50)  # later calls at 10 ms a text: the slow one is forgotten, halving at each
-    assert 0.01 <= pace.per_message < 0.02
+    for _ in range(12):
+        pace.add(5.0, 500)  # then a minute of work at 10 ms a text: the slow start is forgotten
+    assert 0.01 <= pace.per_message < 0.011
