@@ -8,7 +8,7 @@ they cost a counselor a minute; as distress they go first in the queue, which is
 distress line flagged as a crisis is neither a catch nor a false alarm, and a ``none`` line marked
 ``distress`` is not a false alarm either (no crisis reply, no alert); both have their own rows.
 
-Run: ``python -m benchmarks screening [--set 1-9 | --file PATH] [--misses]`` (``--misses`` prints the crisis lines
+Run: ``python -m benchmarks screening [--set 1-9 | --file PATH] [--head PATH] [--misses]`` (``--misses`` prints the crisis lines
 every layer missed: reading them is fitting to the set, so a set that has been read that way stops being
 held out; say so when you report its figures).
 """
@@ -79,12 +79,13 @@ def main(argv: list[str]) -> int:
         "--file", type=Path, help="a set of one's own, in the held-out sets' TSV format (instead of --set)"
     )
     parser.add_argument("--misses", action="store_true", help="print what every layer missed (see the doc)")
+    parser.add_argument("--head", type=Path, help="another head file than the shipped one (to compare heads)")
     args = parser.parse_args(argv)
     path: Path = args.file or SETS[args.set]
     examples = read_tsv(path)
     lexicon = load_screener()
     try:
-        learned = load_learned()
+        learned = load_learned(args.head) if args.head else load_learned()
     except LearnedUnavailable as exc:
         print(f"the learned layer cannot load: {exc}", file=sys.stderr)
         return 2

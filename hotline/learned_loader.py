@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hotline.screening.chars import CharHead
 from hotline.screening.learned import Gate, Head, LearnedLayer
 
 HEAD_FILE = Path(__file__).resolve().parent / "screening" / "data" / "head.npz"
@@ -42,6 +43,9 @@ def load_head(path: Path = HEAD_FILE) -> Head:
                 else None,
                 hidden_bias=data["hidden_bias"].astype(np.float32) if "hidden_bias" in data else None,
                 gate=_gate(data),
+                chars=_chars(data),
+                chars_share=float(data["chars_share"][0]) if "chars_share" in data else 0.0,
+                chars_gate=float(data["chars_gate"][0]) if "chars_gate" in data else None,
             )
     except (OSError, KeyError, ValueError) as exc:
         raise LearnedUnavailable(f"the screening head {path} cannot be read ({exc})") from exc
@@ -52,6 +56,18 @@ def _gate(data: Any) -> Gate | None:
         return None
     dim, bias, threshold = (float(x) for x in data["gate"])
     return Gate(data["gate_weights"].astype(np.float32), bias, int(dim), threshold)
+
+
+def _chars(data: Any) -> CharHead | None:
+    if "chars_vocabulary" not in data:
+        return None
+    vocabulary = {str(gram): index for index, gram in enumerate(data["chars_vocabulary"])}
+    return CharHead(
+        vocabulary,
+        data["chars_idf"].astype(np.float32),
+        data["chars_weights"].astype(np.float32),
+        data["chars_bias"].astype(np.float32),
+    )
 
 
 def load_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:

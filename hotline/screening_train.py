@@ -34,7 +34,7 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from hotline import screening_gate
+from hotline import screening_chars_train, screening_gate
 from hotline.exemplars import Example, digest, read_all
 from hotline.screening.fragments import Kind, fragments
 from hotline.screening.learned import DISTRESS, NONE, OVERLAP, Encoder, Gate, Head, Matrix, in_context
@@ -59,8 +59,15 @@ CRISIS_VS_REST = 0.0
 SEED = 20261203
 # The learning rate falls to zero over the epochs along half a cosine (ninth round, docs/screening.md):
 # at a constant rate full-batch Adam oscillates once the head fits its training texts, and the head
-# was whatever the 200th step landed on (a loss spike in some seeds). Off: today's head.
-LR_DECAY = False
+# was whatever the 200th step landed on (a loss spike in some seeds). On since the tenth round: today's
+# recipe retrained on the ninth round's machine ended on a spike.
+LR_DECAY = True
+# The character n-gram reader beside the encoder head (``hotline/screening/chars.py``; tenth round,
+# docs/screening.md). With it no gate is trained: the gate's threshold was chosen for the encoder alone.
+CHARS = True
+# ... and the reader is the cascade's first stage (``Head.chars_gate``): a fragment it scores far below
+# anything crisis-like is not encoded. Its threshold is chosen as the gate's was (``screening_gate``).
+CHARS_GATE = True
 FOLDS = 5
 RECALL = 0.95  # of crisis exemplars by the learned layer alone, in cross-validation
 # Each group's share of the training weight (within crisis, every category the same share): a crisis
@@ -74,6 +81,8 @@ SETTINGS = (
     )
     + (";decay=cosine" if LR_DECAY else "")
     + (f";overlap={OVERLAP}" if OVERLAP else "")
+    + (f";{screening_chars_train.SETTINGS}" if CHARS else "")
+    + (";chars_gate" if CHARS and CHARS_GATE else "")
 )
 
 
@@ -273,11 +282,16 @@ def train_head(
     features = probe.features(texts, encoder.encode(texts))
     targets = np.array([classes.index(s.target) for s in data], dtype=np.intp)
     params = fit(features, targets, classes, seed, losses)
+    chars = (
+        screening_chars_train.fit_chars(texts, targets, classes, sample_weights(targets, classes))
+        if CHARS
+        else None
+    )
     whole, part, distress = thresholds
     f32 = {name: value.astype(np.float32) for name, value in params.items()}
     return Head(
         classes, f32["w"], f32["b"], NGRAM_DIM, NGRAM_SCALE, whole, part, distress, encoder.name, "",
-        f32.get("hw"), f32.get("hb"),
+        f32.get("hw"), f32.get("hb"), None, chars, screening_chars_train.SHARE if CHARS else 0.0,
     )  # fmt: skip
 
 
@@ -302,9 +316,13 @@ def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Scored
         gate = train_gate(examples, inside, 0.0)
         pieces = [fragments(examples[i].text) for i in outside]
         texts = [f.text for group in pieces for f in group]
-        probabilities = head.probabilities(head.features(texts, encoder.encode(texts)))
+        chars = head.chars.probabilities(texts) if head.chars is not None else None
+        probabilities = head.blend(
+            texts, head.probabilities(head.features(texts, encoder.encode(texts))), chars
+        )
         crisis, distress = head.crisis_scores(probabilities), head.distress_scores(probabilities)
-        gates = gate.scores(texts)
+        # what the cascade's first stage reads: the reader's crisis logit when there is one, else the gate's
+        gates = head.chars_logits(chars) if chars is not None else gate.scores(texts)
         start = 0
         for i, group in zip(outside, pieces, strict=True):
             end = start + len(group)
@@ -374,6 +392,16 @@ def save_head(head: Head, path: Path = HEAD_FILE) -> None:
     if head.gate is not None:
         arrays["gate_weights"] = head.gate.weights
         arrays["gate"] = np.array([head.gate.dim, head.gate.bias, head.gate.threshold], dtype=np.float64)
+    if head.chars is not None:
+        arrays["chars_vocabulary"] = np.array(
+            sorted(head.chars.vocabulary, key=head.chars.vocabulary.__getitem__)
+        )
+        arrays["chars_idf"] = head.chars.idf
+        arrays["chars_weights"] = head.chars.weights
+        arrays["chars_bias"] = head.chars.bias
+        arrays["chars_share"] = np.array([head.chars_share], dtype=np.float64)
+        if head.chars_gate is not None:
+            arrays["chars_gate"] = np.array([head.chars_gate], dtype=np.float64)
     np.savez_compressed(path, allow_pickle=False, **arrays)
 
 
@@ -393,28 +421,51 @@ def train(encoder: Encoder, out: Path = HEAD_FILE, log: TextIO = sys.stderr) -> 
     thresholds = choose_thresholds(examples, scored, [False] * len(examples))
     whole, part = thresholds[0], thresholds[1]
     is_crisis = [ex.label == "crisis" for ex in examples]
-    gate_threshold, gate_limit = choose_gate_threshold(scored, is_crisis, whole, part)
+    gate_threshold: float | None = None
+    gate_limit = 0.0
+    gate: Gate | None = None
     everything = range(len(examples))
+    chars_gate: float | None = None
+    if not CHARS or CHARS_GATE:
+        gate_threshold, gate_limit = choose_gate_threshold(scored, is_crisis, whole, part)
+    if not CHARS:
+        gate = train_gate(examples, everything, gate_threshold or 0.0)
+    elif CHARS_GATE and gate_threshold is not None:
+        # a fragment the reader lets skip the encoder keeps the reader's own crisis probability, which
+        # must stay below both alert thresholds
+        lowest = min(whole, part)
+        chars_gate = gate_threshold = min(gate_threshold, math.log(lowest / (1 - lowest)))
     losses: list[float] = []
     head = dataclasses.replace(
         train_head(encoder, examples, everything, thresholds, losses=losses),
         digest=current_digest(encoder.name),
-        gate=train_gate(examples, everything, gate_threshold),
+        gate=gate,
+        chars_gate=chars_gate,
     )
     save_head(head, out)
     print(
         f"{len(examples)} exemplars, {len(samples(examples))} training texts; thresholds whole {whole:.2f}, "
-        f"part {part:.2f}, distress {thresholds[2]:.2f}, gate {gate_threshold:.2f} (loses no crisis exemplar "
-        f"up to {gate_limit:.2f}); cross-validated on the exemplars (not a held-out result):",
+        f"part {part:.2f}, distress {thresholds[2]:.2f}"
+        + (
+            f", gate {gate_threshold:.2f} (loses no crisis exemplar up to {gate_limit:.2f})"
+            if gate_threshold is not None
+            else ", no gate"
+        )
+        + (f", character n-grams {len(head.chars.vocabulary)}" if head.chars is not None else "")
+        + "; cross-validated on the exemplars (not a held-out result):",
         file=log,
     )
-    for name, gate in (("every fragment encoded", None), ("with the gate", gate_threshold)):
-        learned = [alerts(s, whole, part, gate) for s in scored]
+    variants: list[tuple[str, float | None]] = [("every fragment encoded", None)]
+    if gate_threshold is not None:
+        variants.append(("with the gate", gate_threshold))
+    for name, threshold in variants:
+        learned = [alerts(s, whole, part, threshold) for s in scored]
         both = [a or lex for a, lex in zip(learned, lexicon, strict=True)]
         print(f"  {name}: {cv_line(examples, learned, both)}", file=log)
-    fragments_all = sum(len(s.gate) for s in scored)
-    skipped = sum(int((s.gate < gate_threshold).sum()) for s in scored)
-    print(f"  the gate lets {skipped}/{fragments_all} exemplar fragments skip the encoder", file=log)
+    if gate_threshold is not None:
+        fragments_all = sum(len(s.gate) for s in scored)
+        skipped = sum(int((s.gate < gate_threshold).sum()) for s in scored)
+        print(f"  the gate lets {skipped}/{fragments_all} exemplar fragments skip the encoder", file=log)
     print(loss_line(losses), file=log)
     return head
 

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hotline.domain import NO_RISK, Risk, Screening
+from hotline.screening.chars import CharHead
 from hotline.screening.fragments import Fragment, Kind, fragments
 
 Matrix = NDArray[np.float32]
@@ -162,6 +163,11 @@ class Head:
     hidden_weights: Matrix | None = None  # (features, hidden): a hidden ReLU layer, when trained with one
     hidden_bias: Matrix | None = None
     gate: Gate | None = None  # the cascade's first stage; None: every fragment is encoded
+    chars: CharHead | None = None  # the character n-gram reader, same classes (`blend`)
+    chars_share: float = 0.0  # its share of the blended probabilities
+    # The cascade with the reader: a fragment whose crisis logit by the reader alone is below this is not
+    # encoded and keeps the reader's probabilities (below every alert threshold); None: all are encoded.
+    chars_gate: float | None = None
     crisis_index: NDArray[np.intp] = field(init=False, repr=False, compare=False)
     distress_index: int = field(init=False, repr=False, compare=False)
 
@@ -170,6 +176,13 @@ class Head:
         distress = self.classes.index(DISTRESS) if DISTRESS in self.classes else -1
         object.__setattr__(self, "crisis_index", np.array(crisis, dtype=np.intp))
         object.__setattr__(self, "distress_index", distress)
+        if self.chars_gate is not None:
+            lowest = min(self.whole, self.part)
+            if not 0 < lowest < 1 or self.chars_gate > float(np.log(lowest / (1 - lowest))):
+                raise ValueError(
+                    f"the reader's gate {self.chars_gate:.2f} would let a fragment it does not send to the "
+                    f"encoder alert on the reader alone (thresholds {self.whole:.2f} / {self.part:.2f})"
+                )
 
     def features(self, texts: Sequence[str], embedded: Matrix) -> Matrix:
         if not self.ngram_dim:
@@ -184,6 +197,24 @@ class Head:
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         result: Matrix = exp / exp.sum(axis=1, keepdims=True)
+        return result
+
+    def blend(self, texts: Sequence[str], probabilities: Matrix, chars: Matrix | None = None) -> Matrix:
+        """The encoder head's ``probabilities`` of ``texts`` and the character n-gram reader's (``chars``
+        when already computed), weighted ``1 - chars_share`` and ``chars_share``
+        (`hotline.screening.chars`)."""
+        if self.chars is None or not self.chars_share:
+            return probabilities
+        if chars is None:
+            chars = self.chars.probabilities(texts)
+        share = np.float32(self.chars_share)
+        result: Matrix = (1 - share) * probabilities + share * chars
+        return result
+
+    def chars_logits(self, chars: Matrix) -> Matrix:
+        """The log-odds of crisis by the reader alone, from its probabilities (what ``chars_gate`` reads)."""
+        crisis = np.clip(self.crisis_scores(chars), 1e-7, 1 - 1e-7)
+        result: Matrix = np.log(crisis / (1 - crisis)).astype(np.float32)
         return result
 
     def crisis_scores(self, probabilities: Matrix) -> Matrix:
@@ -305,8 +336,16 @@ class LearnedLayer:
     def _compute(self, texts: list[str]) -> Matrix:
         """The head's probabilities of ``texts``; what the gate lets skip the encoder counts as none."""
         head = self.head
+        if head.chars is not None and head.chars_gate is not None:
+            alone = head.chars.probabilities(texts)
+            rows = np.flatnonzero(head.chars_logits(alone) >= head.chars_gate)
+            if len(rows):
+                picked = [texts[i] for i in rows]
+                encoded = head.probabilities(head.features(picked, self.encoder.encode(picked)))
+                alone[rows] = head.blend(picked, encoded, alone[rows])
+            return alone
         if head.gate is None:
-            return head.probabilities(head.features(texts, self.encoder.encode(texts)))
+            return head.blend(texts, head.probabilities(head.features(texts, self.encoder.encode(texts))))
         passes = head.gate.passes(texts)
         out = np.zeros((len(texts), len(head.classes)), dtype=np.float32)
         out[:, head.classes.index(NONE)] = 1.0
@@ -314,7 +353,7 @@ class LearnedLayer:
         if chosen:
             picked = [texts[i] for i in chosen]
             out[chosen] = head.probabilities(head.features(picked, self.encoder.encode(picked)))
-        return out
+        return head.blend(texts, out)
 
     def _decide(
         self, group: list[Fragment], probabilities: Matrix, crisis: Matrix, distress: Matrix

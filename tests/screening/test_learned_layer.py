@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening import learned as learned_module
 from hotline.screening import merge
+from hotline.screening.chars import CharHead
 from hotline.screening.fragments import WHOLE_LIMIT, Fragment, Kind, fragments, sentences
 from hotline.screening.learned import CUES, TOO_SHORT, Gate, Head, LearnedLayer, Matrix, in_context
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, fit_gate
@@ -325,3 +326,42 @@ def test_the_gate_learns_which_texts_are_crisis_like() -> None:
     gate = Gate(weights, bias, DIM, 0.0)
     low, high = gate.scores(["今天天氣很好"])[0], gate.scores(["藥都買好了"])[0]
     assert high > 0 > low
+
+
+def word_reader(crisis_logit: float, none_bias: float = 0.0) -> CharHead:
+    """A character n-gram reader that knows one gram, 藥, and scores it toward suicide.plan."""
+    weights = np.zeros((1, len(CLASSES)), np.float32)
+    weights[0, CLASSES.index("suicide.plan")] = crisis_logit
+    bias = np.zeros(len(CLASSES), np.float32)
+    bias[CLASSES.index("none")] = none_bias
+    return CharHead({"藥": 0}, np.ones(1, np.float32), weights, bias)
+
+
+def test_the_character_reader_is_blended_by_its_share() -> None:
+    reader = word_reader(8.0)
+    blended = LearnedLayer(WordEncoder(), dataclasses.replace(head(), chars=reader, chars_share=0.5))
+    verdict = blended.judge([("他又打我", ())])[0]
+    alone = LearnedLayer(WordEncoder(), head()).judge([("他又打我", ())])[0]
+    # the encoder says violence.home; the reader knows no gram of it: its crisis share is 2 of 4 classes
+    assert verdict.whole == pytest.approx(0.5 * alone.whole + 0.5 * 0.5, abs=1e-5)
+    assert blended.screen("藥都買好了").cues == ("learned.plan",)
+
+
+def test_what_the_reader_scores_far_below_a_crisis_skips_the_encoder() -> None:
+    encoder = WordEncoder()
+    gate = float(np.log(0.2 / 0.8))
+    reader = word_reader(8.0, none_bias=4.0)  # a text without 藥: crisis 2 / (2 + e^4 + 1) ≈ 0.035
+    cascade = LearnedLayer(
+        encoder, dataclasses.replace(head(), chars=reader, chars_share=0.5, chars_gate=gate)
+    )
+    assert cascade.screen("藥都買好了").is_crisis  # the reader scores it high: encoded, blended, alerts
+    assert encoder.calls == [["藥都買好了"]]
+    assert cascade.screen("他又打我") is NO_RISK  # not encoded: the reader's own low probabilities stand
+    assert encoder.calls == [["藥都買好了"]]
+    everything = LearnedLayer(WordEncoder(), dataclasses.replace(head(), chars=reader, chars_share=0.5))
+    assert everything.screen("他又打我").is_crisis  # encoded, the encoder's violence.home carries it
+
+
+def test_a_reader_gate_that_would_let_an_unencoded_fragment_alert_is_refused() -> None:
+    with pytest.raises(ValueError, match="gate"):
+        dataclasses.replace(head(whole=0.5), chars=word_reader(8.0), chars_share=0.5, chars_gate=0.5)

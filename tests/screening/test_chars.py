@@ -1,0 +1,108 @@
+"""The learned layer's character n-gram reader (``hotline/screening/chars.py``) and its trainer.
+
+- its features are scikit-learn's TF-IDF of character 1-3-grams, computed with numpy alone (the service
+  does not import scikit-learn);
+- training is deterministic and learns which wording is crisis-like;
+- a head blends the reader's probabilities with the encoder head's by its share, and the head file keeps
+  the reader (saved and loaded back the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from hotline.learned_loader import load_head
+from hotline.screening.chars import CharHead, grams, normalised, weighted
+from hotline.screening.learned import Head
+from hotline.screening_chars_train import fit_chars, vocabulary_of
+from hotline.screening_train import sample_weights, save_head
+
+TEXTS = [
+    "藥都買好了，就今晚",
+    "我把藥都存起來了",
+    "今晚就從頂樓跳下去",
+    "請問怎麼預約諮商",
+    "請問預約要帶什麼",
+    "  Thanks   a LOT \n see you ",
+    "goodbye everyone, I have bought the rope",
+    "góa beh khì sí",
+    "午餐吃什麼",
+    "午餐吃便當",
+]
+CLASSES = ("distress", "none", "suicide.plan")
+TARGETS = np.array([2, 2, 2, 1, 1, 1, 2, 2, 1, 1], dtype=np.intp)
+
+
+def test_the_features_are_scikit_learns_tf_idf_of_character_grams() -> None:
+    vectoriser = TfidfVectorizer(
+        analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, preprocessor=normalised
+    )
+    expected = vectoriser.fit_transform(TEXTS).toarray()
+    vocabulary, idf = vocabulary_of(TEXTS)
+    assert vocabulary == vectoriser.vocabulary_
+    assert np.allclose(idf, vectoriser.idf_, atol=1e-6)
+    ours = np.zeros_like(expected)
+    for row, (index, values) in enumerate(weighted(TEXTS, vocabulary, idf)):
+        ours[row, index] = values
+    assert np.allclose(ours, expected, atol=1e-6)
+
+
+def test_grams_read_lower_cased_text_with_its_spaces_collapsed() -> None:
+    assert normalised("  A\tB \n c ") == " a b c "
+    counts = grams("Aa")
+    assert counts[" "] == 2 and counts["a"] == 2 and counts[" aa"] == 1 and counts["aa "] == 1
+
+
+def test_a_text_with_no_known_gram_gets_the_bias_alone() -> None:
+    reader = CharHead(
+        {"藥": 0}, np.ones(1, np.float32), np.ones((1, 2), np.float32), np.array([0.0, 1.0], np.float32)
+    )
+    unknown, known = reader.probabilities(["xyz", "藥"])
+    assert unknown == pytest.approx(np.exp([0, 1]) / np.exp([0, 1]).sum())
+    assert known == pytest.approx(np.exp([1, 2]) / np.exp([1, 2]).sum())
+
+
+def test_training_is_deterministic_and_learns_the_wording() -> None:
+    weights = sample_weights(TARGETS, CLASSES)
+    first = fit_chars(TEXTS, TARGETS, CLASSES, weights)
+    second = fit_chars(TEXTS, TARGETS, CLASSES, weights)
+    assert np.array_equal(first.weights, second.weights) and np.array_equal(first.bias, second.bias)
+    plan, lunch = first.probabilities(["藥買好了 今晚", "請問午餐預約"])
+    assert plan[2] > 0.5 > lunch[2]
+    assert not first.weights[:, 0].any()  # no distress text: that class learns nothing, and is never read
+    assert (first.probabilities(TEXTS)[:, 0] < 1e-9).all()
+    assert first.probabilities(TEXTS).sum(axis=1) == pytest.approx(np.ones(len(TEXTS)))
+
+
+def head_with(reader: CharHead | None, share: float) -> Head:
+    return Head(
+        CLASSES, np.eye(3, dtype=np.float32), np.zeros(3, np.float32), 0, 0.5, 0.3, 0.6, 0.9, "words", "d",
+        chars=reader, chars_share=share,
+    )  # fmt: skip
+
+
+def test_a_head_blends_the_readers_by_its_share() -> None:
+    reader = fit_chars(TEXTS, TARGETS, CLASSES, sample_weights(TARGETS, CLASSES))
+    encoder_view = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], np.float32)
+    texts = ["藥都買好了", "午餐吃什麼"]
+    blended = head_with(reader, 0.25).blend(texts, encoder_view)
+    assert blended == pytest.approx(0.75 * encoder_view + 0.25 * reader.probabilities(texts))
+    assert np.array_equal(head_with(None, 0.0).blend(texts, encoder_view), encoder_view)
+    assert np.array_equal(head_with(reader, 0.0).blend(texts, encoder_view), encoder_view)
+
+
+def test_the_head_file_keeps_the_reader(tmp_path: Path) -> None:
+    reader = fit_chars(TEXTS, TARGETS, CLASSES, sample_weights(TARGETS, CLASSES))
+    head = head_with(reader, 0.5)
+    save_head(head, tmp_path / "head.npz")
+    loaded = load_head(tmp_path / "head.npz")
+    assert loaded.chars is not None and loaded.chars_share == 0.5
+    assert loaded.chars.vocabulary == reader.vocabulary
+    assert np.array_equal(loaded.chars.probabilities(TEXTS), reader.probabilities(TEXTS))
+    save_head(dataclasses.replace(head, chars=None, chars_share=0.0), tmp_path / "plain.npz")
+    assert load_head(tmp_path / "plain.npz").chars is None
