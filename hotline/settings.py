@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import urllib.request
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -265,6 +266,16 @@ class Settings(BaseSettings):
     booking: BookingSection = BookingSection()
     telegram: TelegramSection = TelegramSection()
     line: LineSection = LineSection()
+
+    def line_proxy(self) -> str | None:
+        """The proxy to reach the LINE API through, from the standard variables (``HTTPS_PROXY``,
+        ``HTTP_PROXY``, ``NO_PROXY``, as aiohttp reads them), resolved once at start: the LINE SDK's HTTP
+        client would otherwise look them up, and ``~/.netrc``, in a worker thread on every request."""
+        parts = urlsplit(self.line_api_url)
+        if urllib.request.proxy_bypass(parts.hostname or ""):
+            return None
+        proxy: str | None = urllib.request.getproxies().get(parts.scheme)
+        return proxy
 
     @field_validator("telegram_api_url", "line_api_url")
     @classmethod

@@ -169,3 +169,16 @@ def test_an_empty_webhook_secret_is_refused(config: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv(name, "  ")
     with pytest.raises(ConfigError, match=f"{name} is set but empty"):
         load_settings()
+
+
+def test_the_line_proxy_is_read_once_from_the_standard_variables(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.line_proxy() is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.office.example:3128")
+    assert settings.line_proxy() == "http://proxy.office.example:3128"
+    monkeypatch.setenv("NO_PROXY", "api.line.me")
+    assert settings.line_proxy() is None

@@ -86,3 +86,27 @@ async def test_a_line_api_that_does_not_answer_is_one_clear_error_not_a_crash() 
             await employees.send_text(Recipient("line", "U1"), "我們在這裡，請撥 1925")
     finally:
         await client.close()
+
+
+async def test_the_line_client_does_not_read_the_environment_on_each_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """line-bot-sdk's session trusts the environment (a proxy and ~/.netrc looked up in a thread per
+    request); the service's does not, and the proxy resolved at start goes to the SDK instead."""
+    from pydantic import SecretStr
+
+    from hotline.app_line import line_client
+    from hotline.settings import Settings
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.office.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings = Settings.model_construct(
+        line_api_url="https://api.line.me", line_channel_access_token=SecretStr("token")
+    )
+    client = await line_client(settings)
+    try:
+        assert client.rest_client.pool_manager.trust_env is False
+        assert client.rest_client.proxy == "http://proxy.office.example:3128"
+    finally:
+        await client.close()
