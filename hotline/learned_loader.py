@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hotline.screening.chars import CharHead
 from hotline.screening.learned import Gate, Head, LearnedLayer
@@ -68,6 +69,36 @@ def _chars(data: Any) -> CharHead | None:
         data["chars_weights"].astype(np.float32),
         data["chars_bias"].astype(np.float32),
     )
+
+
+def save_head(head: Head, path: Path = HEAD_FILE) -> None:
+    """Writes ``head`` in the format `load_head` reads (``make head``, through ``hotline.screening_train``)."""
+    arrays: dict[str, NDArray[Any]] = {
+        "classes": np.array(head.classes),
+        "weights": head.weights,
+        "bias": head.bias,
+        "ngram": np.array([head.ngram_dim], dtype=np.int64),
+        "scale": np.array([head.ngram_scale], dtype=np.float32),
+        "thresholds": np.array([head.whole, head.part, head.distress], dtype=np.float64),
+        "encoder": np.array(head.encoder),
+        "digest": np.array(head.digest),
+    }
+    if head.hidden_weights is not None and head.hidden_bias is not None:
+        arrays["hidden_weights"], arrays["hidden_bias"] = head.hidden_weights, head.hidden_bias
+    if head.gate is not None:
+        arrays["gate_weights"] = head.gate.weights
+        arrays["gate"] = np.array([head.gate.dim, head.gate.bias, head.gate.threshold], dtype=np.float64)
+    if head.chars is not None:
+        arrays["chars_vocabulary"] = np.array(
+            sorted(head.chars.vocabulary, key=head.chars.vocabulary.__getitem__)
+        )
+        arrays["chars_idf"] = head.chars.idf
+        arrays["chars_weights"] = head.chars.weights
+        arrays["chars_bias"] = head.chars.bias
+        arrays["chars_share"] = np.array([head.chars_share], dtype=np.float64)
+        if head.chars_gate is not None:
+            arrays["chars_gate"] = np.array([head.chars_gate], dtype=np.float64)
+    np.savez_compressed(path, allow_pickle=False, **arrays)
 
 
 def load_learned(head_file: Path = HEAD_FILE) -> LearnedLayer:

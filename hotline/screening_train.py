@@ -29,15 +29,16 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hotline import screening_chars_train, screening_gate
 from hotline.exemplars import Example, digest, read_all
+from hotline.learned_loader import save_head
 from hotline.screening.fragments import Kind, fragments
-from hotline.screening.learned import DISTRESS, NONE, OVERLAP, Encoder, Gate, Head, Matrix, in_context
+from hotline.screening.learned import DISTRESS, NONE, OVERLAP, Encoder, Gate, Head, Matrix, in_context, logit
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, make_gate
 
 DATA = Path(__file__).resolve().parent / "screening" / "data"
@@ -313,16 +314,18 @@ def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Scored
         inside = [i for i, ex in enumerate(examples) if fold_of(ex) != fold]
         outside = [i for i, ex in enumerate(examples) if fold_of(ex) == fold]
         head = train_head(encoder, examples, inside, (1.0, 1.0, 1.0))
-        gate = train_gate(examples, inside, 0.0)
         pieces = [fragments(examples[i].text) for i in outside]
         texts = [f.text for group in pieces for f in group]
+        # what the cascade's first stage reads: the reader's crisis log-odds when there is one, else a gate's
         chars = head.chars.probabilities(texts) if head.chars is not None else None
+        if chars is not None:
+            gates = head.chars_logits(chars)
+        else:
+            gates = train_gate(examples, inside, 0.0).scores(texts)
         probabilities = head.blend(
             texts, head.probabilities(head.features(texts, encoder.encode(texts))), chars
         )
         crisis, distress = head.crisis_scores(probabilities), head.distress_scores(probabilities)
-        # what the cascade's first stage reads: the reader's crisis logit when there is one, else the gate's
-        gates = head.chars_logits(chars) if chars is not None else gate.scores(texts)
         start = 0
         for i, group in zip(outside, pieces, strict=True):
             end = start + len(group)
@@ -376,35 +379,6 @@ def choose_thresholds(
     return float(whole_t), float(part_t), distress_t
 
 
-def save_head(head: Head, path: Path = HEAD_FILE) -> None:
-    arrays: dict[str, NDArray[Any]] = {
-        "classes": np.array(head.classes),
-        "weights": head.weights,
-        "bias": head.bias,
-        "ngram": np.array([head.ngram_dim], dtype=np.int64),
-        "scale": np.array([head.ngram_scale], dtype=np.float32),
-        "thresholds": np.array([head.whole, head.part, head.distress], dtype=np.float64),
-        "encoder": np.array(head.encoder),
-        "digest": np.array(head.digest),
-    }
-    if head.hidden_weights is not None and head.hidden_bias is not None:
-        arrays["hidden_weights"], arrays["hidden_bias"] = head.hidden_weights, head.hidden_bias
-    if head.gate is not None:
-        arrays["gate_weights"] = head.gate.weights
-        arrays["gate"] = np.array([head.gate.dim, head.gate.bias, head.gate.threshold], dtype=np.float64)
-    if head.chars is not None:
-        arrays["chars_vocabulary"] = np.array(
-            sorted(head.chars.vocabulary, key=head.chars.vocabulary.__getitem__)
-        )
-        arrays["chars_idf"] = head.chars.idf
-        arrays["chars_weights"] = head.chars.weights
-        arrays["chars_bias"] = head.chars.bias
-        arrays["chars_share"] = np.array([head.chars_share], dtype=np.float64)
-        if head.chars_gate is not None:
-            arrays["chars_gate"] = np.array([head.chars_gate], dtype=np.float64)
-    np.savez_compressed(path, allow_pickle=False, **arrays)
-
-
 def lexicon_flags(examples: Sequence[Example]) -> list[bool]:
     from hotline.screening_loader import load_screener
 
@@ -421,20 +395,19 @@ def train(encoder: Encoder, out: Path = HEAD_FILE, log: TextIO = sys.stderr) -> 
     thresholds = choose_thresholds(examples, scored, [False] * len(examples))
     whole, part = thresholds[0], thresholds[1]
     is_crisis = [ex.label == "crisis" for ex in examples]
-    gate_threshold: float | None = None
-    gate_limit = 0.0
-    gate: Gate | None = None
     everything = range(len(examples))
+    # the cascade's first stage: the hashed gate, or with the reader its own crisis log-odds; a fragment the
+    # reader lets skip the encoder keeps the reader's probability, which must stay below both thresholds
+    gate_threshold: float | None
+    gate_threshold, gate_limit = choose_gate_threshold(scored, is_crisis, whole, part)
+    gate: Gate | None = None
     chars_gate: float | None = None
-    if not CHARS or CHARS_GATE:
-        gate_threshold, gate_limit = choose_gate_threshold(scored, is_crisis, whole, part)
     if not CHARS:
-        gate = train_gate(examples, everything, gate_threshold or 0.0)
-    elif CHARS_GATE and gate_threshold is not None:
-        # a fragment the reader lets skip the encoder keeps the reader's own crisis probability, which
-        # must stay below both alert thresholds
-        lowest = min(whole, part)
-        chars_gate = gate_threshold = min(gate_threshold, math.log(lowest / (1 - lowest)))
+        gate = train_gate(examples, everything, gate_threshold)
+    elif CHARS_GATE:
+        chars_gate = gate_threshold = min(gate_threshold, logit(min(whole, part)))
+    else:
+        gate_threshold = None
     losses: list[float] = []
     head = dataclasses.replace(
         train_head(encoder, examples, everything, thresholds, losses=losses),

@@ -72,6 +72,11 @@ OVERLAP = 0.0
 IMMINENT = frozenset({"suicide.plan", "suicide.place", "suicide.pact"})
 
 
+def logit(probability: float) -> float:
+    """The log-odds of ``probability`` (0 < p < 1): the scale the gates' thresholds are on."""
+    return float(np.log(probability / (1 - probability)))
+
+
 class Encoder(Protocol):
     """A frozen sentence encoder: texts in, one L2-normalised row per text out."""
 
@@ -178,7 +183,7 @@ class Head:
         object.__setattr__(self, "distress_index", distress)
         if self.chars_gate is not None:
             lowest = min(self.whole, self.part)
-            if not 0 < lowest < 1 or self.chars_gate > float(np.log(lowest / (1 - lowest))):
+            if not 0 < lowest < 1 or self.chars_gate > logit(lowest):
                 raise ValueError(
                     f"the reader's gate {self.chars_gate:.2f} would let a fragment it does not send to the "
                     f"encoder alert on the reader alone (thresholds {self.whole:.2f} / {self.part:.2f})"

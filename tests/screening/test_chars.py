@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from hotline.learned_loader import load_head
+from hotline.learned_loader import load_head, save_head
 from hotline.screening.chars import CharHead, grams, normalised, weighted
 from hotline.screening.learned import Head
 from hotline.screening_chars_train import fit_chars, vocabulary_of
-from hotline.screening_train import sample_weights, save_head
+from hotline.screening_train import sample_weights
 
 TEXTS = [
     "藥都買好了，就今晚",
