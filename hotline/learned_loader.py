@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hotline.screening.chars import CharHead
+from hotline.screening.chars import CharHead, Folder
+from hotline.screening.hanzi import simplified_to_traditional
 from hotline.screening.learned import Gate, Head, LearnedLayer
 
 HEAD_FILE = Path(__file__).resolve().parent / "screening" / "data" / "head.npz"
@@ -68,6 +69,7 @@ def _chars(data: Any) -> CharHead | None:
         data["chars_idf"].astype(np.float32),
         data["chars_weights"].astype(np.float32),
         data["chars_bias"].astype(np.float32),
+        Folder(simplified_to_traditional()) if "chars_fold" in data and int(data["chars_fold"][0]) else None,
     )
 
 
@@ -96,6 +98,7 @@ def save_head(head: Head, path: Path = HEAD_FILE) -> None:
         arrays["chars_weights"] = head.chars.weights
         arrays["chars_bias"] = head.chars.bias
         arrays["chars_share"] = np.array([head.chars_share], dtype=np.float64)
+        arrays["chars_fold"] = np.array([int(head.chars.fold is not None)], dtype=np.int64)
         if head.chars_gate is not None:
             arrays["chars_gate"] = np.array([head.chars_gate], dtype=np.float64)
     np.savez_compressed(path, allow_pickle=False, **arrays)

@@ -3,6 +3,8 @@
 - its features are scikit-learn's TF-IDF of character 1-3-grams, computed with numpy alone (the service
   does not import scikit-learn);
 - training is deterministic and learns which wording is crisis-like;
+- a folding reader reads text as the lexicon does (Simplified as Traditional, full-width and accents
+  folded, separators and the spaces between Chinese characters gone), so variants make the same n-grams;
 - a head blends the reader's probabilities with the encoder head's by its share, and the head file keeps
   the reader (saved and loaded back the same).
 """
@@ -17,7 +19,8 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from hotline.learned_loader import load_head, save_head
-from hotline.screening.chars import CharHead, grams, normalised, weighted
+from hotline.screening.chars import CharHead, Folder, grams, normalised, weighted
+from hotline.screening.hanzi import simplified_to_traditional
 from hotline.screening.learned import Head
 from hotline.screening_chars_train import fit_chars, vocabulary_of
 from hotline.screening_train import sample_weights
@@ -56,6 +59,25 @@ def test_grams_read_lower_cased_text_with_its_spaces_collapsed() -> None:
     assert normalised("  A\tB \n c ") == " a b c "
     counts = grams("Aa")
     assert counts[" "] == 2 and counts["a"] == 2 and counts[" aa"] == 1 and counts["aa "] == 1
+
+
+def test_the_fold_reads_variants_as_one_text() -> None:
+    fold = Folder(simplified_to_traditional())
+    assert fold("我 想 死 了") == fold("我想死了") == fold("我想死了") == "我想死了"
+    assert fold("自.殺 與 自*殺") == "自殺與自殺"
+    assert fold("I want  to DIE 我 不想活了") == "i want to die 我不想活了"  # Latin words keep their spaces
+    assert fold("Guá siūnn beh sí") == "gua siunn beh si"
+    assert fold("ＳＵＩＣＩＤＥ 𝐬𝐮𝐢𝐜𝐢𝐝𝐞") == "suicide suicide"
+    assert fold("不\u200b想活 ㄅㄨˊ") == "不想活ㄅㄨ"
+
+
+def test_a_folding_reader_scores_the_variants_alike() -> None:
+    reader = fit_chars(TEXTS, TARGETS, CLASSES, sample_weights(TARGETS, CLASSES))
+    assert reader.fold is not None  # the trainer's choice (screening_chars_train.FOLD)
+    spaced, plain, simplified = reader.probabilities(["藥 都 買 好 了", "藥都買好了", "药都买好了"])
+    assert np.array_equal(spaced, plain) and np.array_equal(simplified, plain)
+    raw = dataclasses.replace(reader, fold=None)
+    assert not np.array_equal(raw.probabilities(["藥 都 買 好 了"])[0], plain)
 
 
 def test_a_text_with_no_known_gram_gets_the_bias_alone() -> None:
@@ -104,5 +126,9 @@ def test_the_head_file_keeps_the_reader(tmp_path: Path) -> None:
     assert loaded.chars is not None and loaded.chars_share == 0.5
     assert loaded.chars.vocabulary == reader.vocabulary
     assert np.array_equal(loaded.chars.probabilities(TEXTS), reader.probabilities(TEXTS))
+    assert loaded.chars.fold is not None
+    save_head(dataclasses.replace(head, chars=dataclasses.replace(reader, fold=None)), tmp_path / "raw.npz")
+    raw = load_head(tmp_path / "raw.npz").chars
+    assert raw is not None and raw.fold is None
     save_head(dataclasses.replace(head, chars=None, chars_share=0.0), tmp_path / "plain.npz")
     assert load_head(tmp_path / "plain.npz").chars is None
