@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from hotline import screening_chars_train, screening_gate
 from hotline.exemplars import Example, digest, read_all
 from hotline.learned_loader import save_head
-from hotline.screening.fragments import Kind, fragments
+from hotline.screening.fragments import SENTENCES_FROM, Kind, fragments
 from hotline.screening.learned import DISTRESS, NONE, OVERLAP, Encoder, Gate, Head, Matrix, in_context, logit
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, make_gate
 
@@ -84,6 +84,7 @@ SETTINGS = (
     + (f";overlap={OVERLAP}" if OVERLAP else "")
     + (f";{screening_chars_train.SETTINGS}" if CHARS else "")
     + (";chars_gate" if CHARS and CHARS_GATE else "")
+    + f";cv_as_screened;sentences_from={SENTENCES_FROM}"
 )
 
 
@@ -314,7 +315,7 @@ def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Scored
         inside = [i for i, ex in enumerate(examples) if fold_of(ex) != fold]
         outside = [i for i, ex in enumerate(examples) if fold_of(ex) == fold]
         head = train_head(encoder, examples, inside, (1.0, 1.0, 1.0))
-        pieces = [fragments(examples[i].text) for i in outside]
+        pieces = [fragments(examples[i].text, short_by_sentence=False) for i in outside]  # as screened
         texts = [f.text for group in pieces for f in group]
         # what the cascade's first stage reads: the reader's crisis log-odds when there is one, else a gate's
         chars = head.chars.probabilities(texts) if head.chars is not None else None

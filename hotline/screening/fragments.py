@@ -41,6 +41,12 @@ class Fragment:
 
 # Read whole up to this many characters (about 200 tokens of Chinese).
 WHOLE_LIMIT = 240
+# Screening also reads the sentences of a text longer than this that it reads whole (one crisis sentence
+# in a 200-character chat ramble is diluted when read whole only). Cross-validation on the exemplars as
+# the service reads them (eleventh round, docs/screening.md), harmless exemplars alerted at 95 % of
+# crises caught: sentences from 240 characters (read whole only) 88 of 1,690, from 100 85, from 60 80;
+# crises of 101-240 characters caught 78 -> 86 of 91, long ones 416 -> 432 of 441.
+SENTENCES_FROM = 60
 # A sentence longer than this is cut at commas; pieces shorter than SHORT join their neighbour.
 SENTENCE_LIMIT = 60
 SHORT = 8
@@ -113,11 +119,10 @@ def fragments(text: str, earlier: Sequence[str] = (), *, short_by_sentence: bool
     """The fragments of ``text`` to score; ``earlier`` are the employee's preceding messages in the
     same conversation, oldest first (empty for a mail or a first message).
 
-    ``short_by_sentence=False`` (what screening reads): a text short enough to be read whole is read
-    whole only, not also sentence by sentence. Measured on the exemplars: of the 1,119 crisis exemplars
-    read whole, the learned layer caught the same 398 the lexicon misses either way, and flagged the
-    same 18 of 1,368 harmless ones; on 300 different chat first messages the sentences were 45 % of the
-    encoder's work. The trainer keeps the default: a short exemplar's sentences stay training data."""
+    ``short_by_sentence=False`` (what screening reads, and what the trainer's cross-validation scores): a
+    text of up to ``SENTENCES_FROM`` characters is read whole only, not also sentence by sentence (a chat
+    message of a line or two; its sentences would be most of the encoder's work on a chat line). The
+    trainer's samples keep the default: a short exemplar's sentences stay training data."""
     text = text.strip()
     if not text:
         return []
@@ -128,7 +133,7 @@ def fragments(text: str, earlier: Sequence[str] = (), *, short_by_sentence: bool
     if len(parts) > MAX_SENTENCES:
         parts = parts[:HEAD] + parts[-(MAX_SENTENCES - HEAD) :]
     long = len(text) > WHOLE_LIMIT
-    if long or (len(parts) > 1 and short_by_sentence):
+    if long or (len(parts) > 1 and (short_by_sentence or len(text) > SENTENCES_FROM)):
         out.extend(Fragment(Kind.SENTENCE, part) for part in parts)
     if long:
         pairs = list(itertools.pairwise(parts))

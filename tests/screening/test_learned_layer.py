@@ -16,7 +16,7 @@ from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening import learned as learned_module
 from hotline.screening import merge
 from hotline.screening.chars import CharHead
-from hotline.screening.fragments import WHOLE_LIMIT, Fragment, Kind, fragments, sentences
+from hotline.screening.fragments import SENTENCES_FROM, WHOLE_LIMIT, Fragment, Kind, fragments, sentences
 from hotline.screening.learned import CUES, TOO_SHORT, Gate, Head, LearnedLayer, Matrix, in_context
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, fit_gate
 
@@ -66,9 +66,10 @@ def test_a_cue_at_the_end_of_a_long_mail_is_found_in_its_sentence() -> None:
 
 
 def test_a_short_message_is_read_whole_only_when_screened() -> None:
-    """Its sentences added nothing on the short crisis exemplars and were 45 % of the encoder's work on
-    chat first messages; the trainer still gets them."""
+    """A chat line of up to SENTENCES_FROM characters: its sentences would be most of the encoder's work
+    on chat first messages; the trainer still gets them."""
     chat = "你好，想找人聊聊。最近工作壓力好大，每天都加班到很晚。"
+    assert len(chat) <= SENTENCES_FROM
     assert [f.kind for f in fragments(chat)] == [Kind.WHOLE, Kind.SENTENCE, Kind.SENTENCE]
     assert fragments(chat, short_by_sentence=False) == [Fragment(Kind.WHOLE, chat)]
     assert [f.kind for f in fragments(chat, ["藥買好了"], short_by_sentence=False)] == [
@@ -86,6 +87,17 @@ def test_a_short_message_is_read_whole_only_when_screened() -> None:
 
     LearnedLayer(Recording(), head()).screen(chat)
     assert seen == [chat]
+
+
+def test_a_ramble_read_whole_is_also_read_by_sentence() -> None:
+    """One crisis sentence in a chat ramble of a few hundred characters is diluted when read whole only."""
+    ramble = (
+        "今天又被科長念報表格式不對，改了第四次。中午沒吃，下午開會又被點名。" * 2 + "抽屜裡的藥我都存好了。"
+    )
+    assert SENTENCES_FROM < len(ramble) <= WHOLE_LIMIT
+    kinds = [f.kind for f in fragments(ramble, short_by_sentence=False)]
+    assert kinds[0] is Kind.WHOLE and Kind.SENTENCE in kinds and Kind.PAIR not in kinds
+    assert "抽屜裡的藥我都存好了。" in {f.text for f in fragments(ramble, short_by_sentence=False)}
 
 
 def test_a_sentence_needs_more_than_a_whole_message() -> None:
