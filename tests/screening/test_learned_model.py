@@ -33,6 +33,7 @@ from hotline.screening_train import (
     learning_rate,
     loss_line,
     sample_weights,
+    training_examples,
 )
 from hotline.settings import Settings
 
@@ -48,7 +49,7 @@ def test_the_stored_head_is_trained_from_what_is_in_the_tree() -> None:
 
 
 def test_the_exemplars_hold_enough_of_each_kind() -> None:
-    examples = read_all(exemplar_files())
+    examples = training_examples()
     labels = Counter(ex.label for ex in examples)
     assert labels["crisis"] >= 800 and labels["none"] + labels["distress"] >= 700
     categories = Counter(ex.category for ex in examples if ex.label == "crisis")
