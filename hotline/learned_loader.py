@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hotline.screening.chars import CharHead, Folder
+from hotline.screening.chars import CharHead, Folder, Vocabulary
 from hotline.screening.hanzi import simplified_to_traditional
 from hotline.screening.learned import Gate, Head, LearnedLayer
 
@@ -63,7 +63,7 @@ def _gate(data: Any) -> Gate | None:
 def _chars(data: Any) -> CharHead | None:
     if "chars_vocabulary" not in data:
         return None
-    vocabulary = {str(gram): index for index, gram in enumerate(data["chars_vocabulary"])}
+    vocabulary = Vocabulary({str(gram): index for index, gram in enumerate(data["chars_vocabulary"])})
     return CharHead(
         vocabulary,
         data["chars_idf"].astype(np.float32),
@@ -91,9 +91,7 @@ def save_head(head: Head, path: Path = HEAD_FILE) -> None:
         arrays["gate_weights"] = head.gate.weights
         arrays["gate"] = np.array([head.gate.dim, head.gate.bias, head.gate.threshold], dtype=np.float64)
     if head.chars is not None:
-        arrays["chars_vocabulary"] = np.array(
-            sorted(head.chars.vocabulary, key=head.chars.vocabulary.__getitem__)
-        )
+        arrays["chars_vocabulary"] = np.array(head.chars.vocabulary.grams())
         arrays["chars_idf"] = head.chars.idf
         arrays["chars_weights"] = head.chars.weights
         arrays["chars_bias"] = head.chars.bias

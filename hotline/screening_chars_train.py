@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from hotline.screening.chars import GRAM_SIZES, CharHead, Folder, grams, weighted
+from hotline.screening.chars import GRAM_SIZES, CharHead, Folder, Vocabulary, grams, weighted
 from hotline.screening.hanzi import simplified_to_traditional
 
 # The inverse of the L2 penalty, on sample weights that sum to the number of training texts; an
@@ -65,7 +65,8 @@ def fit_chars(
     from sklearn.linear_model import LogisticRegression
 
     fold = folder()
-    vocabulary, idf = vocabulary_of(texts, fold)
+    grams_of, idf = vocabulary_of(texts, fold)
+    vocabulary = Vocabulary(grams_of)
     rows = list(weighted(texts, vocabulary, idf, fold))
     indptr = np.cumsum([0, *(len(index) for index, _ in rows)])
     indices = np.concatenate([index for index, _ in rows]) if rows else np.zeros(0, np.intp)

@@ -72,22 +72,88 @@ def grams(text: str, fold: Callable[[str], str] | None = None) -> Counter[str]:
     return counts
 
 
+# A gram of up to three characters as one integer: each code point plus one in 21 bits (a unigram is below
+# 2**21, a bigram below 2**42, a trigram below 2**63), so grams are looked up with numpy, not a dict of
+# strings (230,000 grams: about 2 MB instead of about 30).
+_BITS = 21
+_MASK = (1 << _BITS) - 1
+
+
+def gram_key(gram: str) -> int:
+    """The integer key of a gram of one to three characters."""
+    key = 0
+    for position, ch in enumerate(gram):
+        key |= (ord(ch) + 1) << (_BITS * position)
+    return key
+
+
+def key_gram(key: int) -> str:
+    """The gram of an integer key (`gram_key` reversed)."""
+    chars = []
+    while key:
+        chars.append(chr((key & _MASK) - 1))
+        key >>= _BITS
+    return "".join(chars)
+
+
+def text_keys(text: str) -> NDArray[np.int64]:
+    """The keys of every 1-, 2- and 3-gram of an already normalised text, one per occurrence."""
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
+    parts = [points]
+    if len(points) >= 2:
+        parts.append(points[:-1] | (points[1:] << _BITS))
+    if len(points) >= 3:
+        parts.append(points[:-2] | (points[1:-1] << _BITS) | (points[2:] << (2 * _BITS)))
+    return np.concatenate(parts)
+
+
+class Vocabulary:
+    """The reader's n-grams: their keys in sorted order and each one's column in the weights."""
+
+    __slots__ = ("columns", "keys")
+
+    def __init__(self, grams: Mapping[str, int]) -> None:
+        keys = np.fromiter((gram_key(g) for g in grams), np.int64, len(grams))
+        columns = np.fromiter(grams.values(), np.intp, len(grams))
+        order = np.argsort(keys, kind="stable")
+        self.keys: NDArray[np.int64] = keys[order]
+        self.columns: NDArray[np.intp] = columns[order]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def grams(self) -> list[str]:
+        """The grams in column order (what the head file stores)."""
+        out = [""] * len(self.keys)
+        for key, column in zip(self.keys.tolist(), self.columns.tolist(), strict=True):
+            out[column] = key_gram(key)
+        return out
+
+    def counted(self, text: str) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+        """The columns of the vocabulary's grams in the normalised ``text``, in increasing order, and how
+        often each occurs."""
+        found, counts = np.unique(text_keys(text), return_counts=True)
+        at = np.searchsorted(self.keys, found)
+        at[at == len(self.keys)] = 0
+        known = self.keys[at] == found if len(self.keys) else np.zeros(len(found), bool)
+        columns = self.columns[at[known]]
+        order = np.argsort(columns)
+        return columns[order], counts[known][order].astype(np.float32)
+
+
 def weighted(
     texts: Sequence[str],
-    vocabulary: Mapping[str, int],
+    vocabulary: Vocabulary,
     idf: Matrix,
     fold: Callable[[str], str] | None = None,
 ) -> Iterator[tuple[NDArray[np.intp], Matrix]]:
     """For each text: the vocabulary indices of its n-grams and their TF-IDF weights, unit length (both
     empty when no n-gram of the text is in the vocabulary)."""
     for text in texts:
-        found = [(vocabulary[g], c) for g, c in grams(text, fold).items() if g in vocabulary]
-        if not found:
+        index, counts = vocabulary.counted(normalised(fold(text) if fold is not None else text))
+        if not len(index):
             yield np.zeros(0, np.intp), np.zeros(0, np.float32)
             continue
-        found.sort()
-        index = np.fromiter((i for i, _ in found), np.intp, len(found))
-        counts = np.fromiter((c for _, c in found), np.float32, len(found))
         values = ((1.0 + np.log(counts)) * idf[index]).astype(np.float32)
         norm = float(np.linalg.norm(values))
         yield index, values / norm if norm else values
@@ -97,7 +163,7 @@ def weighted(
 class CharHead:
     """A multinomial logistic model on TF-IDF character n-grams; its classes are the `Head`'s."""
 
-    vocabulary: Mapping[str, int]
+    vocabulary: Vocabulary
     idf: Matrix  # (vocabulary,)
     weights: Matrix  # (vocabulary, classes)
     bias: Matrix  # (classes,)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,16 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from hotline.learned_loader import load_head, save_head
-from hotline.screening.chars import CharHead, Folder, grams, normalised, weighted
+from hotline.screening.chars import (
+    CharHead,
+    Folder,
+    Vocabulary,
+    gram_key,
+    grams,
+    key_gram,
+    normalised,
+    weighted,
+)
 from hotline.screening.hanzi import simplified_to_traditional
 from hotline.screening.learned import Head
 from hotline.screening_chars_train import fit_chars, vocabulary_of
@@ -46,8 +56,9 @@ def test_the_features_are_scikit_learns_tf_idf_of_character_grams() -> None:
         analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, preprocessor=normalised
     )
     expected = vectoriser.fit_transform(TEXTS).toarray()
-    vocabulary, idf = vocabulary_of(TEXTS)
-    assert vocabulary == vectoriser.vocabulary_
+    grams_of, idf = vocabulary_of(TEXTS)
+    assert grams_of == vectoriser.vocabulary_
+    vocabulary = Vocabulary(grams_of)
     assert np.allclose(idf, vectoriser.idf_, atol=1e-6)
     ours = np.zeros_like(expected)
     for row, (index, values) in enumerate(weighted(TEXTS, vocabulary, idf)):
@@ -80,9 +91,24 @@ def test_a_folding_reader_scores_the_variants_alike() -> None:
     assert not np.array_equal(raw.probabilities(["藥 都 買 好 了"])[0], plain)
 
 
+def test_grams_are_looked_up_by_integer_keys() -> None:
+    for gram in ("a", "藥", "😭", " 藥 ", "\U0010ffff\x00a", "\ud800x"):
+        assert key_gram(gram_key(gram)) == gram
+    counted = Counter({g: c for g, c in grams("藥藥 😭\ud800").items()})
+    vocabulary = Vocabulary({g: i for i, g in enumerate(sorted(counted))})
+    index, counts = vocabulary.counted(normalised("藥藥 😭\ud800"))
+    assert list(index) == list(range(len(counted)))
+    assert [int(c) for c in counts] == [counted[g] for g in sorted(counted)]
+    assert vocabulary.grams() == sorted(counted)
+    assert len(Vocabulary({}).counted(" x ")[0]) == 0
+
+
 def test_a_text_with_no_known_gram_gets_the_bias_alone() -> None:
     reader = CharHead(
-        {"藥": 0}, np.ones(1, np.float32), np.ones((1, 2), np.float32), np.array([0.0, 1.0], np.float32)
+        Vocabulary({"藥": 0}),
+        np.ones(1, np.float32),
+        np.ones((1, 2), np.float32),
+        np.array([0.0, 1.0], np.float32),
     )
     unknown, known = reader.probabilities(["xyz", "藥"])
     assert unknown == pytest.approx(np.exp([0, 1]) / np.exp([0, 1]).sum())
@@ -124,7 +150,7 @@ def test_the_head_file_keeps_the_reader(tmp_path: Path) -> None:
     save_head(head, tmp_path / "head.npz")
     loaded = load_head(tmp_path / "head.npz")
     assert loaded.chars is not None and loaded.chars_share == 0.5
-    assert loaded.chars.vocabulary == reader.vocabulary
+    assert loaded.chars.vocabulary.grams() == reader.vocabulary.grams()
     assert np.array_equal(loaded.chars.probabilities(TEXTS), reader.probabilities(TEXTS))
     assert loaded.chars.fold is not None
     save_head(dataclasses.replace(head, chars=dataclasses.replace(reader, fold=None)), tmp_path / "raw.npz")
