@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening import learned as learned_module
 from hotline.screening import merge
-from hotline.screening.chars import CharHead
+from hotline.screening.chars import CharHead, Vocabulary
 from hotline.screening.fragments import SENTENCES_FROM, WHOLE_LIMIT, Fragment, Kind, fragments, sentences
 from hotline.screening.learned import CUES, TOO_SHORT, Gate, Head, LearnedLayer, Matrix, in_context
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, fit_gate
@@ -346,7 +346,7 @@ def word_reader(crisis_logit: float, none_bias: float = 0.0) -> CharHead:
     weights[0, CLASSES.index("suicide.plan")] = crisis_logit
     bias = np.zeros(len(CLASSES), np.float32)
     bias[CLASSES.index("none")] = none_bias
-    return CharHead({"藥": 0}, np.ones(1, np.float32), weights, bias)
+    return CharHead(Vocabulary({"藥": 0}), np.ones(1, np.float32), weights, bias)
 
 
 def test_the_character_reader_is_blended_by_its_share() -> None:
