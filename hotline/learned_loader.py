@@ -63,7 +63,7 @@ def _gate(data: Any) -> Gate | None:
 def _chars(data: Any) -> CharHead | None:
     if "chars_vocabulary" not in data:
         return None
-    vocabulary = Vocabulary({str(gram): index for index, gram in enumerate(data["chars_vocabulary"])})
+    vocabulary = Vocabulary.of_array(data["chars_vocabulary"])
     return CharHead(
         vocabulary,
         data["chars_idf"].astype(np.float32),

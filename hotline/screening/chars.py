@@ -114,10 +114,30 @@ class Vocabulary:
 
     def __init__(self, grams: Mapping[str, int]) -> None:
         keys = np.fromiter((gram_key(g) for g in grams), np.int64, len(grams))
-        columns = np.fromiter(grams.values(), np.intp, len(grams))
+        self._sort(keys, np.fromiter(grams.values(), np.intp, len(grams)))
+
+    def _sort(self, keys: NDArray[np.int64], columns: NDArray[np.intp]) -> None:
         order = np.argsort(keys, kind="stable")
         self.keys: NDArray[np.int64] = keys[order]
         self.columns: NDArray[np.intp] = columns[order]
+
+    @classmethod
+    def of_array(cls, grams: NDArray[np.str_]) -> Vocabulary:
+        """The vocabulary of the head file's array of grams in column order (numpy's ``<U3``), its keys
+        computed with numpy: a Python loop over 230,000 grams took a third of a second at each start."""
+        width = grams.dtype.itemsize // 4
+        if width > len(GRAM_SIZES) or grams.dtype.kind != "U":
+            raise ValueError(
+                f"grams of dtype {grams.dtype} are not the reader's (up to {len(GRAM_SIZES)} characters)"
+            )
+        points = np.ascontiguousarray(grams).view(np.uint32).reshape(len(grams), width).astype(np.int64)
+        keys = np.zeros(len(grams), np.int64)
+        for position in range(width):  # numpy pads a shorter gram with code point 0
+            column = points[:, position]
+            keys |= np.where(column > 0, column + 1, 0) << (_BITS * position)
+        vocabulary = cls.__new__(cls)
+        vocabulary._sort(keys, np.arange(len(grams), dtype=np.intp))
+        return vocabulary
 
     def __len__(self) -> int:
         return len(self.keys)

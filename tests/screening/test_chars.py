@@ -101,6 +101,10 @@ def test_grams_are_looked_up_by_integer_keys() -> None:
     assert [int(c) for c in counts] == [counted[g] for g in sorted(counted)]
     assert vocabulary.grams() == sorted(counted)
     assert len(Vocabulary({}).counted(" x ")[0]) == 0
+    read_back = Vocabulary.of_array(np.array(vocabulary.grams()))  # as the head file is read
+    assert np.array_equal(read_back.keys, vocabulary.keys) and np.array_equal(
+        read_back.columns, vocabulary.columns
+    )
 
 
 def test_a_text_with_no_known_gram_gets_the_bias_alone() -> None:
