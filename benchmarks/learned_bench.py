@@ -33,7 +33,7 @@ def _rss_mb() -> float:
 
 def _lines(limit: int) -> list[str]:
     from hotline.exemplars import read_all
-    from hotline.screening_train import exemplar_files
+    from hotline.screening_samples import exemplar_files
 
     seen: dict[str, None] = {}
     corpus = ROOT / "tests" / "screening" / "corpus.tsv"

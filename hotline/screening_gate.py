@@ -90,3 +90,21 @@ def choose_gate_threshold(
     if limit == float("inf"):
         limit = float("-inf")
     return limit - MARGIN, limit
+
+
+def gate_costs(scored: Sequence[Scored], is_crisis: Sequence[bool], whole: float, part: float) -> str:
+    """What a higher gate would cost and save: at each of a few thresholds, the crisis exemplars the learned
+    layer alerts on without a gate that it would no longer alert on, and the fragments that would skip the
+    encoder (the shipped gate loses none: one hard exemplar sets it for every text)."""
+    plain = [alerts(s, whole, part) for s in scored]
+    fragments_all = sum(len(s.gate) for s in scored)
+    cells = []
+    for threshold in (-3.5, -3.0, -2.5, -2.0):
+        lost = sum(
+            1
+            for s, crisis, alerted in zip(scored, is_crisis, plain, strict=True)
+            if crisis and alerted and not alerts(s, whole, part, threshold)
+        )
+        skipped = sum(int((s.gate < threshold).sum()) for s in scored)
+        cells.append(f"{threshold:.1f}: {lost} lost, {100 * skipped / max(fragments_all, 1):.0f} % skip")
+    return "  a gate at " + "; ".join(cells)

