@@ -48,7 +48,7 @@ def normalised(text: str) -> str:
 # reader keeps its own copy so that a change to the lexicon's file cannot change what a trained reader reads.
 FOLD_SEPARATORS = ' .*·•‧・_-~"^+=|/\\#'
 FOLD_REMOVED = "'’‘`´"
-# A space between two characters that are not Latin letters or digits (Chinese, Zhuyin, punctuation).
+# A space between two characters outside ASCII (Chinese, Zhuyin, full-width punctuation, emoji).
 _CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) (?=[^\x00-\x7f])")
 
 
