@@ -48,7 +48,8 @@ def vocabulary_of(
     df: Counter[str] = Counter()
     for text in texts:
         df.update(grams(text, fold).keys())
-    kept = sorted(g for g, n in df.items() if n >= MIN_DF)
+    # a gram with NUL is left out: the head file's fixed-width strings cannot keep a trailing NUL
+    kept = sorted(g for g, n in df.items() if n >= MIN_DF and "\x00" not in g)
     total = len(texts)
     idf = np.array([math.log((1 + total) / (1 + df[g])) + 1.0 for g in kept], dtype=np.float32)
     return {g: i for i, g in enumerate(kept)}, idf

