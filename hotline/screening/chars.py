@@ -63,10 +63,14 @@ class Folder:
         return _CJK_SPACE.sub("", " ".join(text.translate(self.table).split()))
 
 
+def prepared(text: str, fold: Callable[[str], str] | None = None) -> str:
+    """``text`` as the reader counts its n-grams: folded with ``fold`` when given, then `normalised`."""
+    return normalised(fold(text) if fold is not None else text)
+
+
 def grams(text: str, fold: Callable[[str], str] | None = None) -> Counter[str]:
-    """How often each character 1-, 2- and 3-gram occurs in the normalised text (folded first with
-    ``fold``)."""
-    t = normalised(fold(text) if fold is not None else text)
+    """How often each character 1-, 2- and 3-gram occurs in the `prepared` text."""
+    t = prepared(text, fold)
     counts: Counter[str] = Counter()
     for n in GRAM_SIZES:
         counts.update(t[i : i + n] for i in range(len(t) - n + 1))
@@ -172,7 +176,7 @@ def weighted(
     """For each text: the vocabulary indices of its n-grams and their TF-IDF weights, unit length (both
     empty when no n-gram of the text is in the vocabulary)."""
     for text in texts:
-        index, counts = vocabulary.counted(normalised(fold(text) if fold is not None else text))
+        index, counts = vocabulary.counted(prepared(text, fold))
         if not len(index):
             yield np.zeros(0, np.intp), np.zeros(0, np.float32)
             continue
