@@ -8,7 +8,7 @@ they cost a counselor a minute; as distress they go first in the queue, which is
 distress line flagged as a crisis is neither a catch nor a false alarm, and a ``none`` line marked
 ``distress`` is not a false alarm either (no crisis reply, no alert); both have their own rows.
 
-Run: ``python -m benchmarks screening [--set 9-12 | --file PATH] [--head PATH] [--misses]`` (``--misses`` prints the crisis lines
+Run: ``python -m benchmarks screening [--set N | --file PATH] [--head PATH] [--misses]`` (``--misses`` prints the crisis lines
 every layer missed: reading them is fitting to the set, so a set that has been read that way stops being
 held out; say so when you report its figures).
 """
@@ -29,9 +29,10 @@ from hotline.screening import merge
 from hotline.screening_loader import load_screener
 
 DATA = Path(__file__).resolve().parent / "data"
-SETS = {str(n): DATA / f"screening-heldout-{n}.tsv" for n in range(9, 13)}
-# Sets 1-8 are training exemplars since the eleventh session (benchmarks/data/README.md).
-RETIRED = {str(n) for n in range(1, 9)}
+SETS = {str(n): DATA / f"screening-heldout-{n}.tsv" for n in range(12, 13)}
+# Sets 1-11 are training exemplars (1-8 since the eleventh session, 9-11 since the twelfth; benchmarks/data/README.md).
+RETIRED = {str(n) for n in range(1, 12)}
+FIRST, LAST = min(SETS, key=int), max(SETS, key=int)
 GOAL_RECALL, GOAL_FALSE_ALARMS = 0.97, 0.05
 
 
@@ -76,7 +77,7 @@ def summary(examples: Sequence[Example], results: dict[str, list[Screening]]) ->
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks screening")
-    parser.add_argument("--set", default="11", help="9, 10, 11 or 12 (sets 1-8 are training data now)")
+    parser.add_argument("--set", default=LAST, help=f"{FIRST} to {LAST} (sets 1-11 are training data now)")
     parser.add_argument(
         "--file", type=Path, help="a set of one's own, in the held-out sets' TSV format (instead of --set)"
     )
@@ -84,8 +85,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--head", type=Path, help="another head file than the shipped one (to compare heads)")
     args = parser.parse_args(argv)
     if not args.file and args.set not in SETS:
-        retired = "is training data since the eleventh session" if args.set in RETIRED else "does not exist"
-        print(f"held-out set {args.set} {retired}; the held-out sets are 9 to 12", file=sys.stderr)
+        retired = "is training data now" if args.set in RETIRED else "does not exist"
+        print(f"held-out set {args.set} {retired}; the held-out sets are {FIRST} to {LAST}", file=sys.stderr)
         return 2
     path: Path = args.file or SETS[args.set]
     examples = read_tsv(path)
