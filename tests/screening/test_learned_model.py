@@ -32,6 +32,7 @@ from hotline.screening_train import (
     fit,
     learning_rate,
     loss_line,
+    recall_costs,
     sample_weights,
 )
 from hotline.settings import Settings
@@ -80,6 +81,28 @@ def test_the_trainer_says_when_the_head_ended_on_a_loss_spike() -> None:
     assert len(losses) == screening_train.EPOCHS + 1 and losses[-1] < losses[0]
     assert "WARNING" not in loss_line(losses)
     assert "WARNING" in loss_line([1.0, 0.03, 0.39])
+
+
+def test_the_trainer_prints_what_a_higher_recall_target_costs() -> None:
+    """A hundred crises scored 0.30-0.99 and a hundred harmless texts 0.05-0.60 (whole messages): each
+    higher recall target lowers the threshold and alerts on as many harmless texts or more."""
+    from hotline.exemplars import Example
+    from hotline.screening_gate import Scored
+
+    def one(label: str, score: float) -> tuple[Example, Scored]:
+        example = Example(label, "suicide.direct" if label == "crisis" else "stress", "en", "short", "x", ())
+        values = np.array([score], dtype=np.float32)
+        return example, Scored(np.zeros(1, bool), values, np.zeros(1, np.float32), values)
+
+    pairs = [one("crisis", 0.30 + 0.007 * i) for i in range(100)]
+    pairs += [one("none", 0.05 + 0.0055 * i) for i in range(100)]
+    examples, scored = [e for e, _ in pairs], [s for _, s in pairs]
+    line = recall_costs(examples, scored)
+    cells = line.split(": ", 1)[1].split("; ")
+    alerted = [int(cell.split("none ")[1].split(",")[0]) for cell in cells]
+    assert len(alerted) == len(screening_train.RECALL_SWEEP) == 4
+    assert all(a <= b for a, b in itertools.pairwise(alerted)) and alerted[0] < alerted[-1], line
+    assert cells[0].startswith("95%: whole 0.33 "), line  # the 95 lowest-but-five crises: 0.335 and up
 
 
 def test_with_lr_decay_the_rate_falls_to_nearly_zero(monkeypatch: pytest.MonkeyPatch) -> None:
