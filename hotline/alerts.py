@@ -257,7 +257,7 @@ class CrisisAlerts:
         """Every supervisor, at once, before any ordinary message."""
         async with self.desk.store.unit() as s:
             people = await repo.supervisors(s)
-        with urgent():
+        with urgent(alert=True):
             await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
 
     def cue_label(self, cue: str) -> str:
