@@ -133,7 +133,7 @@ class AlertLanes:
                 refs: list[str | None] = []
                 plan: list[tuple[Message, list[int]]] = []
                 try:
-                    with urgent():  # before any ordinary message waiting for the same chat
+                    with urgent(alert=True):  # before any ordinary message and any crisis reply
                         plan, refs = await self._send(chat_id, gather)
                 except Exception as exc:  # the callers must learn of it; the lane goes on
                     if not taken:  # failed before its turn came: what waited fails with it

@@ -21,7 +21,7 @@ from hotline.outgoing import Outgoing
 from hotline.pacing import urgent
 from hotline.ports import ButtonRow
 from hotline.storage import repo
-from hotline.storage.models import Case, Counselor, Timer
+from hotline.storage.models import Case, Timer
 from hotline.timer_kinds import TimerKind
 
 if TYPE_CHECKING:
@@ -86,10 +86,10 @@ class CrisisAlerts:
         transaction, with one look at who is on duty for all of them; send each after the commit."""
         if not alerts:
             return []
-        people = await repo.on_duty(s)
+        people = await repo.on_duty_ids(s)
         nobody_on_duty = not people
         if nobody_on_duty:
-            people = await repo.supervisors(s)
+            people = [c.telegram_id for c in await repo.supervisors(s)]
         return [
             await self._prepare_alert(
                 s, case, screening, text, raised_at, people, nobody_on_duty, again, fresh
@@ -104,7 +104,7 @@ class CrisisAlerts:
         screening: Screening,
         text: str,
         raised_at: datetime,
-        people: Sequence[Counselor],
+        people: Sequence[int],
         nobody_on_duty: bool,
         again: bool,
         fresh: bool = False,
@@ -118,9 +118,10 @@ class CrisisAlerts:
         has_escalation = any(
             t.kind == TimerKind.CRISIS_ESCALATE and (again or t.fired_at is None) for t in timers
         )
+        new_timers: list[tuple[TimerKind, datetime]] = []
         if not nobody_on_duty and case.status == CaseStatus.WAITING.value and not has_escalation:
             timeout = timedelta(seconds=self.desk.settings.crisis.ack_timeout_seconds)
-            await repo.schedule(s, TimerKind.CRISIS_ESCALATE, raised_at + timeout, raised_at, case_id=case.id)
+            new_timers.append((TimerKind.CRISIS_ESCALATE, raised_at + timeout))
         await repo.record_alert(
             s, case, screening, raised_at, notified=len(people), supervisors_at_once=nobody_on_duty
         )
@@ -128,15 +129,14 @@ class CrisisAlerts:
         # reached, the timer loop sends it again shortly (DESIGN §2: a restart loses nothing).
         backup = next(((t.id, t.due_at) for t in timers if t.kind == RESEND and t.fired_at is None), None)
         if backup is None:
-            timer = await repo.schedule(s, RESEND, raised_at + RESEND_AFTER, raised_at, case_id=case.id)
-            await s.flush()
-            backup = (timer.id, timer.due_at)
+            new_timers.append((RESEND, raised_at + RESEND_AFTER))
+        added = await repo.add_timers(s, case.id, new_timers, raised_at)  # both in one statement
+        backup = backup or added[RESEND.value]
         key = "counselor.alert_supervisor" if nobody_on_duty else "counselor.alert"
         body = self.alert_text(key, case, screening, text)
         buttons = self.ack_button(case) if case.status == CaseStatus.WAITING.value else ()
-        people_ids = tuple(c.telegram_id for c in people)
         line, order = self.alert_line(case, screening, text, raised_at)
-        return PreparedAlert(case.id, people_ids, body, buttons, backup[0], backup[1], key, line, order)
+        return PreparedAlert(case.id, tuple(people), body, buttons, backup[0], backup[1], key, line, order)
 
     async def send_alert(self, alert: PreparedAlert, *, hold: bool = True) -> None:
         """Send a prepared alert (after its transaction committed), then remember where it was shown.
@@ -257,7 +257,7 @@ class CrisisAlerts:
         """Every supervisor, at once, before any ordinary message."""
         async with self.desk.store.unit() as s:
             people = await repo.supervisors(s)
-        with urgent():
+        with urgent(alert=True):
             await self.desk.deliver([Outgoing(p.telegram_id, text) for p in people])
 
     def cue_label(self, cue: str) -> str:

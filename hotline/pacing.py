@@ -20,7 +20,9 @@ one message a second at all; a row takes a millisecond and holds whatever N is.
 by arrival, and only its head asks for tokens, so a crisis alert overtakes the ordinary messages queued
 for the same counselor. Across workers and chats, an ordinary message takes a free slot only once it
 has been free for ``PRIORITY_LAG`` seconds: a crisis message waiting for the same slot, in whichever
-worker, takes it first.
+worker, takes it first. Among crisis messages an alert to staff (``urgent(alert=True)``) goes before a crisis
+reply to an employee, which waits ``CRISIS_LAG`` behind a free slot: in a burst, the counselor's alert does
+not lose the bot's slot to the many replies waking at the same moment.
 
 A 429 that comes anyway (limits are not published exactly) holds the chat back for ``retry_after``
 (:meth:`Pacer.hold_off`); the message is then sent again by the caller.
@@ -43,23 +45,34 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 PRIORITY_LAG = 0.1
+# A crisis message that is not an alert (the crisis reply to an employee) waits this long behind a free slot,
+# so that an alert to a counselor asking at the same moment takes it first (less than the bot's interval,
+# 1/30 s: the reply is not held back a whole slot, it only loses the tie).
+CRISIS_LAG = 0.02
 BOT_KEY = "bot"
 
 _URGENT: ContextVar[bool] = ContextVar("hotline_urgent_send", default=False)
+_ALERT: ContextVar[bool] = ContextVar("hotline_alert_send", default=False)
 
 
 @contextlib.contextmanager
-def urgent() -> Iterator[None]:
-    """Messages sent inside this block are crisis messages: they go before any ordinary one."""
-    token = _URGENT.set(True)
+def urgent(alert: bool = False) -> Iterator[None]:
+    """Messages sent inside this block are crisis messages: they go before any ordinary one; with
+    ``alert``, messages to staff about a crisis, which go before the crisis replies too."""
+    token, alert_token = _URGENT.set(True), _ALERT.set(alert)
     try:
         yield
     finally:
+        _ALERT.reset(alert_token)
         _URGENT.reset(token)
 
 
 def is_urgent() -> bool:
     return _URGENT.get()
+
+
+def is_alert() -> bool:
+    return _ALERT.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +87,11 @@ class Rate:
         interval = 1.0 / per_second
         return cls(interval, (max(1, burst) - 1) * interval)
 
-    def wait(self, tat: float | None, now: float, urgent: bool) -> float:
+    def wait(self, tat: float | None, now: float, urgent: bool, alert: bool = False) -> float:
         """Seconds until a token may be taken (0: now)."""
         if tat is None:
             return 0.0
-        lag = 0.0 if urgent else PRIORITY_LAG
+        lag = 0.0 if alert else CRISIS_LAG if urgent else PRIORITY_LAG
         return max(0.0, tat - self.tolerance + lag - now)
 
     def after_take(self, tat: float | None, now: float) -> float:
@@ -90,12 +103,14 @@ class Limits:
     bot: Rate
     chat: Rate
 
-    def waits(self, bot_tat: float | None, chat_tat: float | None, now: float, urgent: bool) -> float:
-        return max(self.bot.wait(bot_tat, now, urgent), self.chat.wait(chat_tat, now, urgent))
+    def waits(
+        self, bot_tat: float | None, chat_tat: float | None, now: float, urgent: bool, alert: bool = False
+    ) -> float:
+        return max(self.bot.wait(bot_tat, now, urgent, alert), self.chat.wait(chat_tat, now, urgent, alert))
 
 
 class Budget(Protocol):
-    async def take(self, chat_key: str, urgent: bool) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
         """Take a token from the bot's and the chat's buckets and return 0, or take nothing and return
         the seconds to wait before asking again."""
         ...
@@ -113,10 +128,10 @@ class MemoryBudget:
         self._clock = clock
         self._tat: dict[str, float] = {}
 
-    async def take(self, chat_key: str, urgent: bool) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
         now = self._clock()
         bot_tat, chat_tat = self._tat.get(BOT_KEY), self._tat.get(chat_key)
-        wait = self.limits.waits(bot_tat, chat_tat, now, urgent)
+        wait = self.limits.waits(bot_tat, chat_tat, now, urgent, alert)
         if wait > 0:
             return wait
         self._tat[BOT_KEY] = self.limits.bot.after_take(bot_tat, now)
@@ -156,7 +171,7 @@ class Pacer:
     async def acquire(self, chat_id: int) -> None:
         """Return when a message may go to ``chat_id`` (a crisis message when inside :func:`urgent`)."""
         key = self._key_of(chat_id)
-        crisis = is_urgent()
+        crisis, alert = is_urgent(), is_alert()
         lane = self._lanes.setdefault(key, _Lane())
         ticket = (0 if crisis else 1, next(self._arrivals))
         heapq.heappush(lane.waiting, ticket)
@@ -167,7 +182,7 @@ class Pacer:
                 changed = lane.changed
                 wait: float | None = None
                 if lane.waiting[0] == ticket:
-                    wait = await self.budget.take(key, crisis)
+                    wait = await self.budget.take(key, crisis, alert)
                     if wait <= 0:
                         return
                 if first:
@@ -189,7 +204,7 @@ class Pacer:
 class NoPacing:
     """A budget that never makes anyone wait (pacing switched off in the settings)."""
 
-    async def take(self, chat_key: str, urgent: bool) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
         return 0.0
 
     async def hold_off(self, chat_key: str, seconds: float) -> None:

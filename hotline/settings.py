@@ -277,6 +277,17 @@ class Settings(BaseSettings):
         proxy: str | None = urllib.request.getproxies().get(parts.scheme)
         return proxy
 
+    def telegram_proxy(self) -> str | None:
+        """The proxy to reach the Bot API through, from the variables httpx (PTB's own client) read:
+        ``HTTPS_PROXY`` or ``HTTP_PROXY`` for the URL's scheme, else ``ALL_PROXY``; ``NO_PROXY``
+        respected. Resolved once at start (``hotline/bot/bot_api_http.py``)."""
+        parts = urlsplit(self.telegram_api_url)
+        if urllib.request.proxy_bypass(parts.hostname or ""):
+            return None
+        proxies = urllib.request.getproxies()
+        proxy: str | None = proxies.get(parts.scheme) or proxies.get("all")
+        return proxy
+
     @field_validator("telegram_api_url", "line_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:

@@ -182,3 +182,19 @@ def test_the_line_proxy_is_read_once_from_the_standard_variables(
     assert settings.line_proxy() == "http://proxy.office.example:3128"
     monkeypatch.setenv("NO_PROXY", "api.line.me")
     assert settings.line_proxy() is None
+
+
+def test_the_telegram_proxy_is_read_once_as_httpx_reads_it(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    for name in (*names, "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert settings.telegram_proxy() is None
+    monkeypatch.setenv("ALL_PROXY", "http://all.office.example:3128")
+    assert settings.telegram_proxy() == "http://all.office.example:3128"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.office.example:3128")
+    assert settings.telegram_proxy() == "http://proxy.office.example:3128"
+    monkeypatch.setenv("NO_PROXY", "api.telegram.org")
+    assert settings.telegram_proxy() is None

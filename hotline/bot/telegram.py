@@ -20,6 +20,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 
 from hotline import pause
 from hotline.bot import inbox
+from hotline.bot.bot_api_http import AiohttpRequest
 from hotline.bot.console import Console
 from hotline.bot.employee_input import EMPLOYEE_COMMANDS, EmployeeInput
 from hotline.bot.runner import EmployeeRunner
@@ -337,11 +338,15 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
     """A PTB Application pointed at the configured Bot API, without handlers yet."""
     assert settings.telegram_token is not None
     api = settings.telegram_api_url
+    proxy = settings.telegram_proxy()
     return (
         ApplicationBuilder()
         .token(settings.telegram_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
+        # PTB's own pool sizes (256 for calls, 1 for getUpdates) and timeouts, on aiohttp (issue 14)
+        .request(AiohttpRequest(connection_pool_size=256, proxy=proxy))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, proxy=proxy))
         .concurrent_updates(PerChatOrderedProcessor(settings.telegram.concurrent_updates))
         .build()
     )

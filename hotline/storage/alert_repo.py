@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import Screening
+from hotline.storage import rows
 from hotline.storage.models import (
     Alert,
     Case,
 )
+
+_NEW_ALERT = insert(rows.table(Alert))
 
 
 async def record_alert(
@@ -25,18 +28,21 @@ async def record_alert(
     *,
     notified: int,
     supervisors_at_once: bool,
-) -> Alert:
-    alert = Alert(
-        case_id=case.id,
-        channel=case.channel,
-        risk=screening.risk.value,
-        cues=list(screening.cues),
-        raised_at=now,
-        notified=notified,
-        notified_supervisors_at_once=supervisors_at_once,
+) -> None:
+    """Inserted at once, in one Core statement (``hotline/storage/rows.py``)."""
+    conn = await rows.connection(s)
+    await conn.execute(
+        _NEW_ALERT,
+        {
+            "case_id": case.id,
+            "channel": case.channel,
+            "risk": screening.risk.value,
+            "cues": list(screening.cues),
+            "raised_at": now,
+            "notified": notified,
+            "notified_supervisors_at_once": supervisors_at_once,
+        },
     )
-    s.add(alert)
-    return alert
 
 
 async def acknowledge_alerts(s: AsyncSession, case_id: int, counselor_id: int, now: datetime) -> int:

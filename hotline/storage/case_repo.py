@@ -9,17 +9,19 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import case as sa_case
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import CaseStatus, Category, Channel, Risk, Screening, make_case_code
 from hotline.errors import StorageError
+from hotline.storage import rows
 from hotline.storage.models import (
     Case,
     Message,
 )
 from hotline.storage.store import Store
+
+_NEW_MESSAGE = insert(rows.table(Message))  # built once: building a statement costs as much as running it
 
 
 async def open_case(
@@ -31,27 +33,24 @@ async def open_case(
     now: datetime,
     reply_due_at: datetime | None = None,
 ) -> Case:
+    """A new waiting case with a fresh code: one statement (a code already taken inserts nothing and
+    another is drawn), the case returned as a persistent object of ``s`` (``hotline/storage/rows.py``)."""
+    conn = await rows.connection(s)
+    values = {
+        "channel": channel.value,
+        "status": CaseStatus.WAITING.value,
+        "category": category.value if category else None,
+        "risk": Risk.NONE.value,
+        "employee_id": employee_id,
+        "opened_at": now,
+        "reply_due_at": reply_due_at,
+        "message_count": 0,
+    }
+    statement = rows.insert_unless_taken(conn, Case, "code")
     for _ in range(8):
-        code = make_case_code(secrets.randbelow)
-        exists = await s.scalar(select(Case.id).where(Case.code == code))
-        if exists is None:
-            case = Case(
-                code=code,
-                channel=channel.value,
-                status=CaseStatus.WAITING.value,
-                category=category.value if category else None,
-                risk=Risk.NONE.value,
-                employee_id=employee_id,
-                opened_at=now,
-                reply_due_at=reply_due_at,
-                message_count=0,
-            )
-            s.add(case)
-            try:
-                await s.flush()
-            except IntegrityError:  # pragma: no cover - a concurrent writer took the same code
-                continue
-            return case
+        row = (await conn.execute(statement, {"code": make_case_code(secrets.randbelow), **values})).first()
+        if row is not None:
+            return rows.attach(s, Case(**row._asdict()))
     raise StorageError("could not allocate a unique case code")
 
 
@@ -70,16 +69,20 @@ async def add_message(
     screening: Screening | None = None,
     counselor_id: int | None = None,
 ) -> None:
-    s.add(
-        Message(
-            case_id=case.id,
-            direction=direction,
-            counselor_id=counselor_id,
-            content_enc=store.seal(text),
-            risk=(screening.risk if screening else Risk.NONE).value,
-            cues=list(screening.cues) if screening else [],
-            created_at=now,
-        )
+    """The message is inserted at once, in one Core statement (``hotline/storage/rows.py``): messages
+    keep the order they were added in."""
+    conn = await rows.connection(s)
+    await conn.execute(
+        _NEW_MESSAGE,
+        {
+            "case_id": case.id,
+            "direction": direction,
+            "counselor_id": counselor_id,
+            "content_enc": store.seal(text),
+            "risk": (screening.risk if screening else Risk.NONE).value,
+            "cues": list(screening.cues) if screening else [],
+            "created_at": now,
+        },
     )
     if direction == "inbound":
         case.message_count += 1

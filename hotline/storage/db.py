@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -22,6 +27,8 @@ from hotline.errors import StorageError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 PING_AFTER_IDLE = 10.0  # seconds a pooled PostgreSQL connection sat unused before it is pinged
 _IDLE_SINCE = "hotline_idle_since"
+BUSY_TIMEOUT_MS = 5000  # how long a SQLite call waits for another process's lock on the file
+_T = TypeVar("_T")
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -29,8 +36,88 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA secure_delete=ON")  # erased content is overwritten, not left in free pages
+    cursor.close()
+
+
+# Calls that have done nothing when SQLite answers "busy" (another process holds the file's write lock),
+# so they can be made again, in the connection's thread, waiting for the lock there.
+_AGAIN_WHEN_BUSY = frozenset({"execute", "executemany", "commit", "rollback"})
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def _waiting(conn: sqlite3.Connection, call: Callable[[], _T], finished: Callable[[], None]) -> _T:
+    """``call`` in the connection's thread, where it may wait for another process's lock; then
+    ``finished`` (the loop is told, even when the task that awaited the call was cancelled meanwhile)."""
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            return call()
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+    finally:
+        finished()
+
+
+class LoopConnection(aiosqlite.Connection):
+    """aiosqlite's connection, its calls made in the event loop's own thread (issue 14).
+
+    aiosqlite hands every call (a cursor, each statement, each fetch, the commit) to its thread and
+    back through the event loop: about four hand-overs a statement, which cost a crisis burst more CPU
+    than SQLite itself. In WAL mode with ``synchronous=NORMAL`` a call is a few tens of microseconds
+    (a commit writes the WAL without waiting for the disk), so it is made where it is awaited.
+
+    One thing may make a call wait: another process (``hotline mail poll --once``, an operator's
+    ``hotline purge``) holding the file's write lock. The event loop never waits for it: in the loop
+    the busy timeout is 0, and a call SQLite answers "busy" before doing anything is made again in
+    the connection's thread with the usual timeout (:data:`BUSY_TIMEOUT_MS`), while the loop goes on;
+    the calls after it follow it there until it is done, so they keep their order."""
+
+    _in_thread = 0  # calls handed to the thread and not yet done there (awaited or not)
+
+    async def _execute(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        call = partial(fn, *args, **kwargs)
+        if not self._in_thread:
+            try:
+                return call()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or getattr(fn, "__name__", "") not in _AGAIN_WHEN_BUSY:
+                    raise
+        # Counted until the thread has made the call, not until it is awaited: a task cancelled while it
+        # waits leaves the call to be made there, and the calls after it must not overtake it in the loop.
+        self._in_thread += 1
+        loop = asyncio.get_running_loop()
+
+        def finished() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing left to order
+                loop.call_soon_threadsafe(self._left_thread)
+
+        awaited = super()._execute(_waiting, self._connection, call, finished)  # type: ignore[no-untyped-call]
+        return cast(_T, await awaited)
+
+    def _left_thread(self) -> None:
+        self._in_thread -= 1
+
+
+def _loop_connection(database: str, **kwargs: Any) -> LoopConnection:
+    connection = LoopConnection(partial(sqlite3.connect, database, **kwargs), 64)
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    return connection
+
+
+def _connect_in_loop(dialect: Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+    return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=_loop_connection, **cparams)
+
+
+def _no_wait_in_loop(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")  # LoopConnection: a busy call waits in its thread instead
     cursor.close()
 
 
@@ -41,7 +128,9 @@ def create_engine(url: str) -> AsyncEngine:
         # One connection: SQLite has one writer anyway, and queueing at the pool (not at the file lock)
         # keeps every read-modify-write transaction serialised without SQLITE_BUSY surprises.
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        event.listen(engine.sync_engine, "do_connect", _connect_in_loop)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _no_wait_in_loop)
         return engine
     engine = create_async_engine(url, pool_size=10, max_overflow=10)
     ping_when_idle(engine.sync_engine.dialect, engine.sync_engine.pool)

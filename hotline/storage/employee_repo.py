@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.domain import Channel
 from hotline.errors import StorageError
+from hotline.storage import rows
 from hotline.storage.models import (
     Case,
     ContactEvent,
@@ -21,6 +22,9 @@ from hotline.storage.models import (
     Employee,
 )
 from hotline.storage.store import Store
+
+_NEW_EMPLOYEE = insert(rows.table(Employee)).returning(*rows.table(Employee).c)
+_NEW_CONVERSATION = insert(rows.table(Conversation))
 
 
 @dataclass
@@ -47,22 +51,31 @@ async def load_thread(s: AsyncSession, pseudonym: str, *, lock: bool) -> Thread:
 async def ensure_employee(
     s: AsyncSession, pseudonym: str, channel: Channel, now: datetime, contact_enc: bytes | None = None
 ) -> Employee:
-    """A new employee's row (``contact_enc``: their sealed address, when they open a case at once)."""
-    employee = Employee(pseudonym=pseudonym, channel=channel.value, contact_enc=contact_enc, created_at=now)
-    s.add(employee)
-    await s.flush()
-    return employee
+    """A new employee's row (``contact_enc``: their sealed address, when they open a case at once),
+    inserted at once in one Core statement and returned as a persistent object of ``s``
+    (``hotline/storage/rows.py``)."""
+    conn = await rows.connection(s)
+    values = {"pseudonym": pseudonym, "channel": channel.value, "contact_enc": contact_enc, "created_at": now}
+    row = (await conn.execute(_NEW_EMPLOYEE, values)).one()
+    return rows.attach(s, Employee(**row._asdict()))
 
 
 async def save_state(
     s: AsyncSession, thread: Thread, state: str, category: str | None, case_id: int | None, now: datetime
 ) -> None:
     assert thread.employee is not None
-    if thread.conversation is None:
-        thread.conversation = Conversation(
-            employee_id=thread.employee.id, state=state, category=category, case_id=case_id, updated_at=now
-        )
-        s.add(thread.conversation)
+    if thread.conversation is None:  # inserted at once, one Core statement (hotline/storage/rows.py)
+        values = {
+            "employee_id": thread.employee.id,
+            "state": state,
+            "category": category,
+            "case_id": case_id,
+            "updated_at": now,
+            "survey_token_hash": None,
+        }
+        conn = await rows.connection(s)
+        await conn.execute(_NEW_CONVERSATION, values)
+        thread.conversation = rows.attach(s, Conversation(**values))
     else:
         conv = thread.conversation
         conv.state, conv.category, conv.case_id, conv.updated_at = state, category, case_id, now

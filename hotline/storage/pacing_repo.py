@@ -46,7 +46,7 @@ class DatabaseBudget:
         self.limits = limits
         self._takes = itertools.count(1)
 
-    async def take(self, chat_key: str, urgent: bool) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
         async with self.store.unit() as s:
             keys = {"bot": BOT_KEY, "chat": chat_key}
             rows = (await s.execute(_LOCK, keys)).all()
@@ -56,7 +56,7 @@ class DatabaseBudget:
             tats = {str(key): float(tat) for key, tat, _now in rows}
             now = max(float(clock) for _key, _tat, clock in rows)  # the database's, once both are locked
             bot_tat, chat_tat = tats[BOT_KEY] or None, tats[chat_key] or None
-            wait = self.limits.waits(bot_tat, chat_tat, now, urgent)
+            wait = self.limits.waits(bot_tat, chat_tat, now, urgent, alert)
             if wait > 0:
                 return wait
             bot_after = self.limits.bot.after_take(bot_tat, now)

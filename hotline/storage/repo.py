@@ -47,6 +47,7 @@ from hotline.storage.offer_repo import (
 from hotline.storage.roster_repo import (
     counselor,
     on_duty,
+    on_duty_ids,
     set_duty,
     supervisors,
     sync_roster,
@@ -55,6 +56,7 @@ from hotline.storage.store import (
     Store,
 )
 from hotline.storage.timer_repo import (
+    add_timers,
     cancel_timers,
     claim_due_timers,
     finish_timer,
@@ -73,6 +75,7 @@ __all__ = [
     "Thread",
     "acknowledge_alerts",
     "add_message",
+    "add_timers",
     "alerts_of",
     "all_cases",
     "cancel_timers",
@@ -97,6 +100,7 @@ __all__ = [
     "offered_to",
     "offers_for",
     "on_duty",
+    "on_duty_ids",
     "open_case",
     "pending_timer",
     "pseudonyms",

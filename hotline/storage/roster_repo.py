@@ -16,6 +16,12 @@ from hotline.storage.models import (
     Counselor,
 )
 
+_ON_DUTY_IDS = (
+    select(Counselor.telegram_id)
+    .where(Counselor.on_duty.is_(True), Counselor.active.is_(True))
+    .order_by(Counselor.name)
+)
+
 
 async def sync_roster(s: AsyncSession, entries: Sequence[CounselorEntry]) -> None:
     """Make the counselors table match the configured roster (removed people become inactive)."""
@@ -54,6 +60,13 @@ async def on_duty(s: AsyncSession) -> list[Counselor]:
     return list(rows.all())
 
 
+async def on_duty_ids(s: AsyncSession) -> list[int]:
+    """:func:`on_duty`'s Telegram ids, in its order: one Core statement (a crisis's alert needs no more;
+    ``hotline/storage/rows.py``)."""
+    conn = await s.connection()
+    return list((await conn.scalars(_ON_DUTY_IDS)).all())
+
+
 async def supervisors(s: AsyncSession) -> list[Counselor]:
     rows = await s.scalars(
         select(Counselor)
@@ -63,4 +76,4 @@ async def supervisors(s: AsyncSession) -> list[Counselor]:
     return list(rows.all())
 
 
-__all__ = ["counselor", "on_duty", "set_duty", "supervisors", "sync_roster"]
+__all__ = ["counselor", "on_duty", "on_duty_ids", "set_duty", "supervisors", "sync_roster"]

@@ -19,6 +19,7 @@ from hotline.storage.models import (
 from hotline.timer_kinds import TimerKind
 
 _TIMERS = cast(Table, Timer.__table__)  # Core statements where the ORM is not needed
+_NEW_TIMERS = _TIMERS.insert().returning(_TIMERS.c.kind, _TIMERS.c.id, _TIMERS.c.due_at)
 
 
 async def schedule(
@@ -34,6 +35,23 @@ async def schedule(
     )
     s.add(timer)
     return timer
+
+
+async def add_timers(
+    s: AsyncSession, case_id: int, due: Sequence[tuple[TimerKind, datetime]], now: datetime
+) -> dict[str, tuple[int, datetime]]:
+    """:func:`schedule` for timers of one case, one of each kind, at once in one Core statement
+    (``hotline/storage/rows.py``): each kind's (id, due time)."""
+    assert len({kind for kind, _at in due}) == len(due), "one timer of each kind"
+    if not due:
+        return {}
+    conn = await s.connection()
+    params: list[dict[str, object]] = [
+        {"kind": TimerKind(kind).value, "due_at": at, "case_id": case_id, "payload": {}, "created_at": now}
+        for kind, at in due
+    ]
+    result = await conn.execute(_NEW_TIMERS, params)
+    return {row.kind: (row.id, row.due_at) for row in result.all()}
 
 
 async def cancel_timers(s: AsyncSession, case_id: int, kinds: Sequence[TimerKind], now: datetime) -> None:

@@ -66,6 +66,8 @@ async def test_alert_escalation_and_acknowledgement(stage: Stage, clock: StageCl
         lambda c: code2 in (c.text or ""), method="editMessageText", chat_id=COUNSELOR, since=mark
     )
     assert "陳心理師" in (edited.text or "") and "處理" in (edited.text or "")
+    # the press is answered last (after the edit): wait for it, so the answers below are the next two
+    await emu.wait_for(method="answerCallbackQuery", since=mark)
     # pressing again, or after it was taken, is harmless
     mark = emu.mark()
     await emu.press_button(chen, alert2.message_id or 0, alert2.button_data[0])

@@ -120,3 +120,30 @@ async def test_urgent_marks_only_its_block() -> None:
     with urgent():
         assert is_urgent()
     assert not is_urgent()
+
+
+async def test_an_alert_takes_a_freed_slot_before_a_crisis_reply_asking_at_the_same_moment() -> None:
+    """The bot's slots all taken; when one frees, an alert to a counselor and a crisis reply to an employee
+    ask at the same moment: the alert may go, the reply waits a moment (and still goes before anything
+    ordinary)."""
+    from hotline.pacing import CRISIS_LAG, PRIORITY_LAG, Limits, MemoryBudget, Rate
+
+    now = [100.0]
+    budget = MemoryBudget(Limits(bot=Rate.of(30, 1), chat=Rate.of(1, 1)), clock=lambda: now[0])
+    assert await budget.take("someone", urgent=False) == 0.0  # the bot's one slot taken
+    now[0] += 1 / 30  # it frees now
+    reply_wait = await budget.take("employee", urgent=True)
+    ordinary_wait = await budget.take("colleague", urgent=False)
+    assert reply_wait == pytest.approx(CRISIS_LAG) and ordinary_wait == pytest.approx(PRIORITY_LAG)
+    assert await budget.take("counselor", urgent=True, alert=True) == 0.0
+
+
+async def test_urgent_alert_marks_only_its_block() -> None:
+    from hotline.pacing import is_alert, is_urgent
+
+    with urgent():
+        assert is_urgent() and not is_alert()
+        with urgent(alert=True):
+            assert is_urgent() and is_alert()
+        assert is_urgent() and not is_alert()
+    assert not is_urgent() and not is_alert()

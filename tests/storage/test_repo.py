@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
 from hotline.crypto import Vault
@@ -13,7 +14,7 @@ from hotline.domain import Category, Channel, Risk, Role, Screening
 from hotline.sandbox.stage import OPEN_HOURS, ROSTER
 from hotline.settings import CounselorEntry
 from hotline.storage import db, repo
-from hotline.storage.models import Case, Counselor, Employee, Message
+from hotline.storage.models import Case, Conversation, Counselor, Employee, Message
 from hotline.storage.repo import Store
 from hotline.timer_kinds import TimerKind
 
@@ -203,5 +204,62 @@ async def test_forget_contact_keeps_nothing(db_url: str) -> None:
             assert (await repo.load_thread(s, "p" * 64, lock=False)).employee is None
             count = (await s.execute(text("SELECT count(*) FROM contact_events"))).scalar_one()
             assert count == 1
+    finally:
+        await store.close()
+
+
+async def test_rows_written_in_one_statement_stay_the_transactions_objects(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: an employee, a case (its code drawn again when taken), messages, an alert and its two
+    timers are each one Core statement; the employee and the case are the session's objects after it,
+    so what the transaction changes on them afterwards is stored at its commit."""
+    store = await make_store(db_url)
+    try:
+        taken = await new_case(store)
+        async with store.unit() as s:
+            taken_code = (await s.get(Case, taken)).code  # type: ignore[union-attr]
+        codes = iter([taken_code, "HL-NEW234"])
+        monkeypatch.setattr("hotline.storage.case_repo.make_case_code", lambda _rand: next(codes))
+        async with store.unit() as s:
+            employee = await repo.ensure_employee(s, "q" * 64, Channel.TELEGRAM, NOW)
+            case = await repo.open_case(
+                s, channel=Channel.TELEGRAM, employee_id=employee.id, category=None, now=NOW
+            )
+            assert case.code == "HL-NEW234" and case in s and employee in s
+            for text_ in ("一", "二"):
+                await repo.add_message(
+                    s,
+                    store,
+                    case,
+                    direction="inbound",
+                    text=text_,
+                    now=NOW,
+                    screening=Screening(Risk.ELEVATED),
+                )
+            employee.contact_enc = b"sealed"
+            await repo.record_alert(
+                s, case, Screening(Risk.ELEVATED, ("cue",)), NOW, notified=1, supervisors_at_once=False
+            )
+            due = [(TimerKind.CRISIS_ESCALATE, NOW + timedelta(minutes=5)), (TimerKind.CRISIS_RESEND, NOW)]
+            added = await repo.add_timers(s, case.id, due, NOW)
+            thread = repo.Thread(employee, None, case)
+            await repo.save_state(s, thread, "queued", None, case.id, NOW)
+            assert thread.conversation is not None and thread.conversation in s
+            thread.conversation.survey_token_hash = "h" * 64  # changed after its insert: stored at commit
+            await repo.set_duty(s, 9002, True, NOW)
+            await repo.set_duty(s, 9001, True, NOW)
+            assert await repo.on_duty_ids(s) == [c.telegram_id for c in await repo.on_duty(s)] == [9001, 9002]
+        async with store.unit() as s:
+            again = await s.get(Case, case.id)
+            assert again is not None and again.message_count == 2 and again.risk == Risk.ELEVATED.value
+            assert (await s.get(Employee, employee.id)).contact_enc == b"sealed"  # type: ignore[union-attr]
+            assert [t for _d, t in await repo.messages_of(s, store, case.id)] == ["一", "二"]
+            assert [(a.risk, a.cues) for a in await repo.alerts_of(s, case.id)] == [("elevated", ["cue"])]
+            timers = await repo.timers_of(s, case.id, [TimerKind.CRISIS_ESCALATE, TimerKind.CRISIS_RESEND])
+            assert {t.kind: (t.id, t.due_at) for t in timers} == added and len(added) == 2
+            conversation = await s.get(Conversation, employee.id)
+            assert conversation is not None and conversation.state == "queued"
+            assert conversation.survey_token_hash == "h" * 64
     finally:
         await store.close()
