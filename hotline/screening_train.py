@@ -39,6 +39,7 @@ from hotline.screening.fragments import SENTENCES_FROM, Kind, fragments
 from hotline.screening.learned import DISTRESS, NONE, OVERLAP, Encoder, Gate, Head, Matrix, in_context, logit
 from hotline.screening_gate import Scored, alerts, choose_gate_threshold, gate_costs, make_gate
 from hotline.screening_samples import DATA, CachedEncoder, exemplar_files, samples, training_examples
+from hotline.screening_thresholds import choose_thresholds, recall_costs
 
 HEAD_FILE = DATA / "head.npz"
 LEXICON = Path(__file__).resolve().parents[1] / "config" / "crisis_lexicon.toml"
@@ -267,48 +268,6 @@ def cross_validate(encoder: Encoder, examples: Sequence[Example]) -> list[Scored
     return [s for s in scored if s is not None]
 
 
-def _top(values: NDArray[np.float32], mask: NDArray[np.bool_]) -> float:
-    return float(values[mask].max()) if mask.any() else 0.0
-
-
-def choose_thresholds(
-    examples: Sequence[Example], scored: Sequence[Scored], lexicon: Sequence[bool], recall: float = RECALL
-) -> tuple[float, float, float]:
-    """(whole, part, distress): the fewest false alarms on what is not a crisis, at ``recall`` of
-    crisis, for the service as it runs: the lexicon (``lexicon[i]``: it flags exemplar i) OR the
-    learned layer. For distress, the threshold that best tells distress from none (F1)."""
-    crisis = np.array([ex.label == "crisis" for ex in examples])
-    flagged = np.array(lexicon, dtype=bool)
-    whole_s = np.array([_top(s.crisis, ~s.part) for s in scored])
-    part_s = np.array([_top(s.crisis, s.part) for s in scored])
-    grid = np.round(np.arange(0.05, 0.991, 0.01), 2)
-    best: tuple[float, float, float] | None = None
-    for whole in grid:
-        over_whole = flagged | (whole_s >= whole)
-        for part in grid[grid >= whole]:
-            alarm = over_whole | (part_s >= part)
-            if alarm[crisis].mean() < recall:
-                continue
-            key = (float(alarm[~crisis].mean()), -float(whole), -float(part))
-            if best is None or key < best:
-                best = key
-    whole_t, part_t = (0.05, 0.05) if best is None else (-best[1], -best[2])
-    labelled = [
-        (ex.label == "distress", _top(s.distress, np.ones(len(s.distress), bool)))
-        for ex, s in zip(examples, scored, strict=True)
-        if ex.label != "crisis"
-    ]
-    best_f1, distress_t = -1.0, 0.5
-    for t in grid:
-        tp = sum(1 for d, s in labelled if d and s >= t)
-        fp = sum(1 for d, s in labelled if not d and s >= t)
-        fn = sum(1 for d, s in labelled if d and s < t)
-        f1 = 2 * tp / max(2 * tp + fp + fn, 1)
-        if f1 > best_f1:
-            best_f1, distress_t = f1, float(t)
-    return float(whole_t), float(part_t), distress_t
-
-
 def lexicon_flags(examples: Sequence[Example]) -> list[bool]:
     from hotline.screening_loader import load_screener
 
@@ -322,7 +281,7 @@ def train(encoder: Encoder, out: Path = HEAD_FILE, log: TextIO = sys.stderr) -> 
     lexicon = lexicon_flags(examples)
     # Thresholds for the learned layer on its own: the lexicon was repaired while reading these same
     # exemplars, so what it catches here overstates what it catches elsewhere.
-    thresholds = choose_thresholds(examples, scored, [False] * len(examples))
+    thresholds = choose_thresholds(examples, scored, [False] * len(examples), RECALL)
     whole, part = thresholds[0], thresholds[1]
     is_crisis = [ex.label == "crisis" for ex in examples]
     everything = range(len(examples))
@@ -370,27 +329,9 @@ def train(encoder: Encoder, out: Path = HEAD_FILE, log: TextIO = sys.stderr) -> 
         skipped = sum(int((s.gate < gate_threshold).sum()) for s in scored)
         print(f"  the gate lets {skipped}/{fragments_all} exemplar fragments skip the encoder", file=log)
         print(gate_costs(scored, is_crisis, whole, part), file=log)
-    print(recall_costs(examples, scored), file=log)
+    print(recall_costs(examples, scored, RECALL_SWEEP), file=log)
     print(loss_line(losses), file=log)
     return head
-
-
-def recall_costs(examples: Sequence[Example], scored: Sequence[Scored]) -> str:
-    """What other recall targets would cost in cross-validation (learned layer alone, every fragment
-    encoded): the thresholds and the harmless and distress exemplars alerted at each. A choice for the
-    programme, made visible; the head is trained at ``RECALL``."""
-    cells = []
-    for recall in RECALL_SWEEP:
-        whole, part, _ = choose_thresholds(examples, scored, [False] * len(examples), recall)
-        learned = [alerts(s, whole, part, None) for s in scored]
-        counts = {
-            label: sum(f for ex, f in zip(examples, learned, strict=True) if ex.label == label)
-            for label in ("none", "distress")
-        }
-        cells.append(
-            f"{recall:.0%}: whole {whole:.2f} part {part:.2f}, none {counts['none']}, distress {counts['distress']}"
-        )
-    return "  other recall targets (CV, learned alone): " + "; ".join(cells)
 
 
 def loss_line(losses: Sequence[float]) -> str:

@@ -27,12 +27,12 @@ from hotline.learned_loader import HEAD_FILE, LearnedUnavailable, cached_learned
 from hotline.screening.fragments import Fragment
 from hotline.screening.learned import LearnedLayer
 from hotline.screening_samples import exemplar_files, training_examples
+from hotline.screening_thresholds import recall_costs
 from hotline.screening_train import (
     current_digest,
     fit,
     learning_rate,
     loss_line,
-    recall_costs,
     sample_weights,
 )
 from hotline.settings import Settings
@@ -97,7 +97,7 @@ def test_the_trainer_prints_what_a_higher_recall_target_costs() -> None:
     pairs = [one("crisis", 0.30 + 0.007 * i) for i in range(100)]
     pairs += [one("none", 0.05 + 0.0055 * i) for i in range(100)]
     examples, scored = [e for e, _ in pairs], [s for _, s in pairs]
-    line = recall_costs(examples, scored)
+    line = recall_costs(examples, scored, screening_train.RECALL_SWEEP)
     cells = line.split(": ", 1)[1].split("; ")
     alerted = [int(cell.split("none ")[1].split(",")[0]) for cell in cells]
     assert len(alerted) == len(screening_train.RECALL_SWEEP) == 4

@@ -33,7 +33,7 @@ for folds in ([f] for f in RUN) if len(RUN) == 1 else (RUN,):
     idx = [i for i, e in enumerate(ex) if st.fold_of(e) in folds]
     exs = [ex[i] for i in idx]
     sc = [scored[i] for i in idx]
-    w, p, d = st.choose_thresholds(exs, sc, [False] * len(exs))
+    w, p, d = st.choose_thresholds(exs, sc, [False] * len(exs), st.RECALL)
     learned = [alerts(s, w, p) for s in sc]
     r = {
         lab: sum(a for e, a in zip(exs, learned, strict=True) if e.label == lab)

@@ -204,7 +204,7 @@ for fold in FOLDS_RUN:
     all_sc += scored
     print(f"fold {fold}: train {tt:.0f}s eval {et:.0f}s", flush=True)
 exs = [ex[i] for i in all_out]
-whole, part, dist = st.choose_thresholds(exs, all_sc, [False] * len(exs))
+whole, part, dist = st.choose_thresholds(exs, all_sc, [False] * len(exs), st.RECALL)
 learned = [alerts(s, whole, part) for s in all_sc]
 
 
