@@ -26,6 +26,7 @@ import quopri
 import random
 from collections.abc import Iterator
 from email.header import Header
+from html import escape
 
 CRISES = 6  # mails with a real cue of danger among ``n``
 
@@ -94,7 +95,8 @@ def _paragraphs(rng: random.Random, i: int, crises: set[int]) -> list[str]:
 
 def _html(paragraphs: list[str]) -> str:
     inner = "".join(
-        f'<p style="margin:0 0 1em 0;font-family:Microsoft JhengHei">{p}</p>\r\n' for p in paragraphs
+        f'<p style="margin:0 0 1em 0;font-family:Microsoft JhengHei">{escape(p, quote=False)}</p>\r\n'
+        for p in paragraphs
     )
     return (
         '<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>\r\n'
@@ -103,14 +105,26 @@ def _html(paragraphs: list[str]) -> str:
 
 
 def _flowed(text: str, width: int = 36) -> str:
-    """Lines cut at ``width`` characters, each soft break marked by a trailing space (RFC 3676)."""
+    """``text`` as a format=flowed client writes it (RFC 3676, DelSp=yes): lines cut at ``width``
+    characters with a trailing space at each soft break; a quoted line's continuations keep its ``>``
+    marks; a line starting with a space, ``>`` or ``From `` is space-stuffed."""
     out: list[str] = []
     for line in text.split("\n"):
-        while len(line) > width:
-            out.append(line[:width] + " ")
-            line = line[width:]
-        out.append(line)
+        depth = len(line) - len(line.lstrip(">"))
+        marks, rest = line[:depth], line[depth:]
+        if depth and rest.startswith(" "):
+            rest = rest[1:]  # the space after the marks is stuffing, added again below
+        while len(rest) > width:
+            out.append(_stuffed(marks, rest[:width]) + " ")
+            rest = rest[width:]
+        out.append(_stuffed(marks, rest))
     return "\r\n".join(out)
+
+
+def _stuffed(marks: str, text: str) -> str:
+    if marks:
+        return marks + " " + text
+    return " " + text if text.startswith((" ", ">", "From ")) else text
 
 
 def _part(content_type: str, charset: str, codec: str, text: str, cte: str, extra: str = "") -> bytes:
@@ -160,13 +174,20 @@ def _headers(rng: random.Random, i: int, charset: str, subject: str, reply: bool
 
 def _one(rng: random.Random, i: int, crises: set[int]) -> bytes:
     charset, codec = ("big5", "cp950") if i % 6 == 0 else ("utf-8", "utf-8")
+    return compose(rng, i, _paragraphs(rng, i, crises), SUBJECTS[i % len(SUBJECTS)], charset, codec)
+
+
+def compose(
+    rng: random.Random, i: int, paragraphs: list[str], subject: str, charset: str, codec: str
+) -> bytes:
+    """Mail ``i`` of the corpus's shapes (by ``i % 20``; a reply quoting an earlier mail when
+    ``i % 3 == 1``) carrying ``paragraphs`` under ``subject``, encoded in ``codec``."""
     reply = i % 3 == 1
-    paragraphs = _paragraphs(rng, i, crises)
     text = "\n\n".join(paragraphs)
     if reply:
         attribution = "於 2026年11月18日 週三 下午3:20，E-mail 抒壓站 <station@hotline.example> 寫道："
         text += "\n\n" + attribution + "\n" + "\n".join("> " + q.format(code=f"{i:05d}") for q in QUOTED)
-    head = _headers(rng, i, charset, SUBJECTS[i % len(SUBJECTS)], reply)
+    head = _headers(rng, i, charset, subject, reply)
     shape = i % 20
     if shape < 11:
         plain_b64 = i % 2 == 0
