@@ -8,7 +8,7 @@ they cost a counselor a minute; as distress they go first in the queue, which is
 distress line flagged as a crisis is neither a catch nor a false alarm, and a ``none`` line marked
 ``distress`` is not a false alarm either (no crisis reply, no alert); both have their own rows.
 
-Run: ``python -m benchmarks screening [--set N | --file PATH] [--head PATH] [--misses]`` (``--misses`` prints the crisis lines
+Run: ``python -m benchmarks screening [--set N | --file PATH] [--head PATH] [--as-mail] [--misses]`` (``--misses`` prints the crisis lines
 every layer missed: reading them is fitting to the set, so a set that has been read that way stops being
 held out; say so when you report its figures).
 """
@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from benchmarks.screening_mail import as_mail
 from hotline.domain import Risk, Screening
 from hotline.exemplars import Example, read_tsv
 from hotline.learned_loader import LearnedUnavailable, load_learned
@@ -83,6 +84,11 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--misses", action="store_true", help="print what every layer missed (see the doc)")
     parser.add_argument("--head", type=Path, help="another head file than the shipped one (to compare heads)")
+    parser.add_argument(
+        "--as-mail",
+        action="store_true",
+        help="screen each line as the e-mail station sees it, wrapped in a production-shaped mail",
+    )
     args = parser.parse_args(argv)
     if not args.file and args.set not in SETS:
         retired = "is training data now" if args.set in RETIRED else "does not exist"
@@ -97,9 +103,17 @@ def main(argv: list[str]) -> int:
         print(f"the learned layer cannot load: {exc}", file=sys.stderr)
         return 2
     texts = [ex.text for ex in examples]
-    alone = [lexicon.screen(t) for t in texts]
+    readings: list[tuple[str, tuple[str, ...]]] = [(text, ()) for text in texts]
+    if args.as_mail:
+        wrapped = as_mail(texts)
+        readings = wrapped.readings
+        print(
+            f"as mail: {len(texts)} lines wrapped ({wrapped.big5} in Big5) and parsed by the station;"
+            f" {len(wrapped.changed)} whose new text differs from the line beyond whitespace"
+        )
+    alone = [lexicon.screen("\n".join([*before, text])) for text, before in readings]
     start = time.perf_counter()
-    second = learned.screen_many(texts)
+    second = [verdict.screening for verdict in learned.judge(readings)]
     seconds = time.perf_counter() - start
     both = [merge(a, b) for a, b in zip(alone, second, strict=True)]
     results = {"lexicon": alone, "learned": second, "both": both}

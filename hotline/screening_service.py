@@ -174,13 +174,22 @@ class ScreeningService:
             rest = max(0.0, count * pace - elapsed)
         return rest + len(self._pending) * pace
 
-    async def screen_all(self, texts: Sequence[str]) -> list[Screening | None]:
+    async def screen_all(
+        self, texts: Sequence[str], earlier: Sequence[Sequence[str]] | None = None
+    ) -> list[Screening | None]:
         """Every text of a batch (a mail poll), the learned layer's share in one worker call. None for
-        a text the lexicon failed on (a bug): its caller sets that one aside for a human."""
+        a text the lexicon failed on (a bug): its caller sets that one aside for a human.
+
+        ``earlier[i]``: what came before text ``i`` in the same message (a mail's subject). The lexicon
+        reads them joined with the text, one per line; the learned layer reads the text as a message of
+        its own (whole, and by sentence when long) and the whole again with what came before it, as a
+        chat message with the conversation before it (``fragments``' window): a short mail body read only
+        together with its subject was diluted by it (thirteenth session: docs/screening.md)."""
+        before = [tuple(e) for e in earlier] if earlier is not None else [() for _ in texts]
         first: list[Screening | None] = []
-        for text in texts:
+        for text, prior in zip(texts, before, strict=True):
             try:
-                first.append(self.lexicon(text))
+                first.append(self.lexicon("\n".join([*prior, text])))
             except Exception:
                 log.exception("screening failed on one text of a batch")
                 first.append(None)
@@ -189,15 +198,16 @@ class ScreeningService:
             return first
         layer = self.learned
         loop = asyncio.get_running_loop()
+        messages = [(texts[i], before[i]) for i in todo]
         try:
-            second = await loop.run_in_executor(self._executor(), layer.screen_many, [texts[i] for i in todo])
+            second = await loop.run_in_executor(self._executor(), layer.judge, messages)
         except Exception:
             log.exception("the learned screening layer failed on a batch; the lexicon's results stand")
             return first
-        for i, result in zip(todo, second, strict=True):
+        for i, verdict in zip(todo, second, strict=True):
             done = first[i]
             assert done is not None
-            first[i] = merge(done, result)
+            first[i] = merge(done, verdict.screening)
         return first
 
     async def _learned(self, text: str, earlier: Sequence[str]) -> Screening:

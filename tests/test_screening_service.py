@@ -234,3 +234,24 @@ def test_the_pace_is_by_time_so_cheap_calls_on_known_texts_do_not_hide_a_slow_on
     for _ in range(12):
         pace.add(5.0, 500)  # then a minute of work at 10 ms a text: the slow start is forgotten
     assert 0.01 <= pace.per_message < 0.011
+
+
+async def test_a_batch_reads_each_text_with_what_came_before_it() -> None:
+    """A mail: the lexicon reads the subject and the body joined; the learned layer gets the body with the
+    subject before it (a window), not the two joined into one text."""
+
+    class Recording(SlowLayer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[tuple[str, tuple[str, ...]]] = []
+
+        def judge(self, messages: Sequence[tuple[str, Sequence[str]]]) -> list[Verdict]:
+            self.messages.extend((text, tuple(before)) for text, before in messages)
+            return [Verdict(NO_RISK, 0.0, 0.0, 0.0) for _ in messages]
+
+    layer = Recording()
+    service = ScreeningService(lexicon, layer)
+    results = await service.screen_all(["車快來了", "你好", "就這樣"], [("主旨",), (), ("我想死",)])
+    assert results == [NO_RISK, NO_RISK, CRISIS]  # the lexicon saw 我想死 in the third one's subject
+    assert layer.messages == [("車快來了", ("主旨",)), ("你好", ())]
+    await service.close()

@@ -55,9 +55,13 @@ from hotline.storage.models import Case, Employee, Mail, MailCursor, Timer
 log = logging.getLogger(__name__)
 
 
-def screened_text(mail: ParsedMail) -> str:
-    """What of a mail is screened: the subject and the new text (quoted earlier mail is not)."""
-    return "\n".join(part for part in (mail.subject, mail.new_text) if part)
+def screened_reading(mail: ParsedMail) -> tuple[str, tuple[str, ...]]:
+    """What of a mail is screened: the new text (quoted earlier mail is not), with the subject as what
+    came before it (``ScreeningService.screen_all``); the subject alone when the mail has no new text."""
+    body, subject = mail.new_text.strip(), mail.subject.strip()
+    if not body or not subject:
+        return body or subject, ()
+    return body, (subject,)
 
 
 class MailStation:
@@ -110,10 +114,13 @@ class MailStation:
         mails = parsed_ahead if parsed_ahead is not None else [parse_message(m.raw) for m in messages]
         parsed = [(fetched, keyed(mail, self._key)) for fetched, mail in zip(messages, mails, strict=True)]
         # Screened before the transaction: the learned layer works in a thread, on the whole batch at once.
+        readings = [screened_reading(mail) for _, mail in parsed]
         screenings = dict(
             zip(
                 (id(mail) for _, mail in parsed),
-                await self.screening.screen_all([screened_text(mail) for _, mail in parsed]),
+                await self.screening.screen_all(
+                    [text for text, _ in readings], [prior for _, prior in readings]
+                ),
                 strict=True,
             )
         )
