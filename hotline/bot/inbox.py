@@ -215,8 +215,8 @@ class Inbox:
         free = self.concurrency - len(self._drains) + self._waiting
         if free <= 0 or self._stopping:
             return RESCAN
-        async with self.store.unit() as s:
-            keys = await inbound.waiting_chats(s, self.concurrency + len(self._drains))
+        async with self.store.single() as c:
+            keys = await inbound.waiting_chats(c, self.concurrency + len(self._drains))
         for key in keys:
             if free <= 0:
                 break
@@ -235,10 +235,13 @@ class Inbox:
         owner = self.locks.owner
         try:
             while not self._stopping and self.locks.generation == generation:
-                async with self.store.unit() as s:
-                    if done is not None:
-                        await inbound.finish(s, done, owner, self.clock())
-                    started = await inbound.start_next(s, key, owner, self.clock())
+                # Each one statement (a round trip in autocommit on PostgreSQL): the update processed
+                # is recorded as finished with the start of the next (which it must precede).
+                async with self.store.single() as c:
+                    if done is None:
+                        started = await inbound.start_next(c, key, owner, self.clock())
+                    else:
+                        started = await inbound.finish_and_start_next(c, done, key, owner, self.clock())
                 if done is not None:
                     self.processed += 1
                     done = None
@@ -262,8 +265,8 @@ class Inbox:
                     raise HandlerFailed(f"update {started.update_id} failed ({ticket.failed})")
                 done = started.update_id
             if done is not None:  # stopping, or the lock connection was lost
-                async with self.store.unit() as s:
-                    await inbound.finish(s, done, owner, self.clock())
+                async with self.store.single() as c:
+                    await inbound.finish(c, done, owner, self.clock())
                 self.processed += 1
         except inbound.TakenOver:
             log.warning("another worker took over a chat this worker was processing (its lock was lost)")

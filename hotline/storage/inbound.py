@@ -25,6 +25,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    bindparam,
     column,
     delete,
     func,
@@ -82,7 +83,7 @@ async def store(
         "received_at": now,
         "attempts": 0,
     }
-    dialect = s.dialect.name if isinstance(s, AsyncConnection) else s.get_bind().dialect.name
+    dialect = _dialect(s)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(InboundUpdate).values(**values).on_conflict_do_nothing(index_elements=["update_id"])
     result = await s.execute(statement.returning(InboundUpdate.update_id))
@@ -98,7 +99,11 @@ _HELD = text(
 ).columns(column("held_key", BigInteger))
 
 
-async def waiting_chats(s: AsyncSession, limit: int) -> list[int]:
+def _dialect(s: AsyncSession | AsyncConnection) -> str:
+    return s.dialect.name if isinstance(s, AsyncConnection) else s.get_bind().dialect.name
+
+
+async def waiting_chats(s: AsyncSession | AsyncConnection, limit: int) -> list[int]:
     """Chats with updates not yet processed and held by nobody, the longest-waiting first (a worker
     whose first ``limit`` candidates are all held by other workers still finds the next ones)."""
     query = (
@@ -108,7 +113,7 @@ async def waiting_chats(s: AsyncSession, limit: int) -> list[int]:
         .order_by(func.min(InboundUpdate.update_id))
         .limit(limit)
     )
-    if s.get_bind().dialect.name == "postgresql":
+    if _dialect(s) == "postgresql":
         query = query.where(InboundUpdate.chat_key.not_in(select(_HELD.subquery().c.held_key)))
     rows = await s.execute(query)
     return [key for (key,) in rows]
@@ -122,8 +127,11 @@ class Started:
     attempts: int  # including this start: 2 or more means a worker began it before and did not finish
 
 
-async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> Started | None:
-    """The chat's oldest unprocessed update, marked as started by ``owner`` (the caller holds the chat)."""
+async def start_next(
+    s: AsyncSession | AsyncConnection, key: int, owner: str, now: datetime
+) -> Started | None:
+    """The chat's oldest unprocessed update, marked as started by ``owner`` (the caller holds the chat).
+    One statement: the inbox runs it alone (``Store.single``, autocommit on PostgreSQL)."""
     oldest = (
         select(func.min(InboundUpdate.update_id))
         .where(InboundUpdate.chat_key == key, InboundUpdate.done_at.is_(None))
@@ -146,7 +154,49 @@ async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> St
     return None if row is None else Started(row[0], row[1], row[2], row[3])
 
 
-async def _mine(s: AsyncSession, update_id: int, owner: str, **values: object) -> None:
+# Finish one update and start the chat's next one, in one statement (PostgreSQL: a round trip, run in
+# autocommit). The next is started only when the finish was ours (``fin`` returned its row): an update
+# taken over by another worker starts nothing. The next update is looked for in the statement's
+# snapshot, where ``done`` is not yet done, hence ``<> :done``; ``done_at IS NULL`` is checked again on
+# the row it locks (another worker that finished it meanwhile leaves nothing to start).
+_FINISH_START = text(
+    """WITH fin AS (
+         UPDATE inbound_updates SET done_at = :now, payload_enc = NULL, replies_enc = NULL
+         WHERE update_id = :done AND started_by = :owner
+         RETURNING update_id),
+       nxt AS (
+         UPDATE inbound_updates SET attempts = attempts + 1, started_by = :owner
+         WHERE update_id = (SELECT min(update_id) FROM inbound_updates
+                            WHERE chat_key = :key AND done_at IS NULL AND update_id <> :done)
+           AND done_at IS NULL AND EXISTS (SELECT 1 FROM fin)
+         RETURNING update_id, payload_enc, replies_enc, attempts)
+       SELECT (SELECT count(*) FROM fin) AS finished, nxt.update_id, nxt.payload_enc, nxt.replies_enc,
+              nxt.attempts
+       FROM (SELECT 1) AS one LEFT JOIN nxt ON true"""
+).bindparams(
+    bindparam("now", type_=Stamp),
+    bindparam("done", type_=BigInteger),
+    bindparam("key", type_=BigInteger),
+    bindparam("owner", type_=String),
+)
+
+
+async def finish_and_start_next(
+    s: AsyncSession | AsyncConnection, done: int, key: int, owner: str, now: datetime
+) -> Started | None:
+    """:func:`finish` ``done``, then :func:`start_next` of the same chat, in one transaction: on
+    PostgreSQL one statement (``Store.single``: one round trip, autocommit), elsewhere the two.
+    Raises :class:`TakenOver` (having started nothing) when ``owner`` no longer holds ``done``."""
+    if _dialect(s) != "postgresql":
+        await finish(s, done, owner, now)
+        return await start_next(s, key, owner, now)
+    row = (await s.execute(_FINISH_START, {"now": now, "done": done, "key": key, "owner": owner})).one()
+    if not row[0]:
+        raise TakenOver(f"update {done} was taken over by another worker")
+    return None if row[1] is None else Started(row[1], row[2], row[3], row[4])
+
+
+async def _mine(s: AsyncSession | AsyncConnection, update_id: int, owner: str, **values: object) -> None:
     result = await s.execute(
         update(InboundUpdate)
         .where(InboundUpdate.update_id == update_id, InboundUpdate.started_by == owner)
@@ -168,7 +218,7 @@ async def settle(s: AsyncSession, update_id: int, owner: str, replies_enc: bytes
         await _mine(s, update_id, owner, payload_enc=None, replies_enc=replies_enc)
 
 
-async def finish(s: AsyncSession, update_id: int, owner: str, now: datetime) -> None:
+async def finish(s: AsyncSession | AsyncConnection, update_id: int, owner: str, now: datetime) -> None:
     """Processed and answered: its content is erased; the bare row stays to recognise a redelivery.
     Raises :class:`TakenOver` when ``owner`` is no longer the worker that began it."""
     await _mine(s, update_id, owner, done_at=now, payload_enc=None, replies_enc=None)
