@@ -215,12 +215,15 @@ class Inbox:
         free = self.concurrency - len(self._drains) + self._waiting
         if free <= 0 or self._stopping:
             return RESCAN
-        async with self.store.single() as c:
-            keys = await inbound.waiting_chats(c, self.concurrency + len(self._drains))
-        for key in keys:
-            if free <= 0:
-                break
-            if key in self._drains or not await self.locks.try_chat(key):
+        if self.locks.shared:  # the look and the locks in one statement on the lock connection
+            taken = await self.locks.try_chats(inbound.waiting_query(free, shared=True))
+        else:
+            async with self.store.single() as c:
+                taken = await inbound.waiting_chats(c, self.concurrency + len(self._drains))
+        for key in taken:
+            if key in self._drains or free <= 0:
+                if self.locks.shared:  # never (the look passes over held chats, locks at most ``free``)
+                    await self.locks.release_chat(key)  # a lock taken twice is held twice
                 continue
             generation = self.locks.generation
             self._drains[key] = asyncio.get_running_loop().create_task(

@@ -18,11 +18,13 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Index,
     LargeBinary,
+    Select,
     SmallInteger,
     String,
     bindparam,
@@ -103,9 +105,9 @@ def _dialect(s: AsyncSession | AsyncConnection) -> str:
     return s.dialect.name if isinstance(s, AsyncConnection) else s.get_bind().dialect.name
 
 
-async def waiting_chats(s: AsyncSession | AsyncConnection, limit: int) -> list[int]:
-    """Chats with updates not yet processed and held by nobody, the longest-waiting first (a worker
-    whose first ``limit`` candidates are all held by other workers still finds the next ones)."""
+def waiting_query(limit: int, *, shared: bool) -> Select[Any]:
+    """The query of :func:`waiting_chats` (``shared``: on PostgreSQL, past the chats any worker holds);
+    :meth:`~hotline.storage.leases.Locks.try_chats` locks what it selects in the same statement."""
     query = (
         select(InboundUpdate.chat_key)
         .where(InboundUpdate.done_at.is_(None))
@@ -113,9 +115,15 @@ async def waiting_chats(s: AsyncSession | AsyncConnection, limit: int) -> list[i
         .order_by(func.min(InboundUpdate.update_id))
         .limit(limit)
     )
-    if _dialect(s) == "postgresql":
+    if shared:
         query = query.where(InboundUpdate.chat_key.not_in(select(_HELD.subquery().c.held_key)))
-    rows = await s.execute(query)
+    return query
+
+
+async def waiting_chats(s: AsyncSession | AsyncConnection, limit: int) -> list[int]:
+    """Chats with updates not yet processed and held by nobody, the longest-waiting first (a worker
+    whose first ``limit`` candidates are all held by other workers still finds the next ones)."""
+    rows = await s.execute(waiting_query(limit, shared=_dialect(s) == "postgresql"))
     return [key for (key,) in rows]
 
 
