@@ -14,7 +14,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    bindparam,
+    delete,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,8 +67,30 @@ async def recent(s: AsyncSession, who: str, since: datetime, size: int) -> list[
     return [blob for (blob,) in rows][::-1]
 
 
+# On PostgreSQL, :func:`add` in one statement: the new row, and the employee's rows not among the newest
+# ``keep`` of the old ones and the new deleted (the new one, invisible to the DELETE's snapshot, is
+# reached through ``added``).
+_ADD = text(
+    """WITH added AS (
+         INSERT INTO recent_words (who, said_at, text_enc) VALUES (:who, :now, :text_enc)
+         RETURNING id, said_at)
+       DELETE FROM recent_words WHERE who = :who AND id NOT IN (
+         SELECT id FROM (SELECT id, said_at FROM recent_words WHERE who = :who
+                         UNION ALL SELECT id, said_at FROM added) AS mine
+         ORDER BY said_at DESC, id DESC LIMIT :keep)"""
+).bindparams(
+    bindparam("who", type_=String),
+    bindparam("now", type_=Stamp),
+    bindparam("text_enc", type_=LargeBinary),
+    bindparam("keep", type_=Integer),
+)
+
+
 async def add(s: AsyncSession, who: str, text_enc: bytes, now: datetime, keep: int) -> None:
     """Keep one message; of this employee's, only the newest ``keep`` stay."""
+    if s.get_bind().dialect.name == "postgresql":
+        await s.execute(_ADD, {"who": who, "now": now, "text_enc": text_enc, "keep": keep})
+        return
     s.add(RecentWord(who=who, said_at=now, text_enc=text_enc))
     await s.flush()
     newest = (
