@@ -215,36 +215,40 @@ class Inbox:
         free = self.concurrency - len(self._drains) + self._waiting
         if free <= 0 or self._stopping:
             return RESCAN
-        if self.locks.shared:  # the look and the locks in one statement on the lock connection
-            taken = await self.locks.try_chats(inbound.waiting_query(free, shared=True))
+        if self.locks.shared:  # the look, the locks and the starts in one statement (lock connection)
+            taken = await inbound.take_and_start(self.locks, self.locks.owner, free)
         else:
             async with self.store.single() as c:
-                taken = await inbound.waiting_chats(c, self.concurrency + len(self._drains))
-        for key in taken:
-            if key in self._drains or free <= 0:
-                if self.locks.shared:  # never (the look passes over held chats, locks at most ``free``)
-                    await self.locks.release_chat(key)  # a lock taken twice is held twice
+                keys = await inbound.waiting_chats(c, self.concurrency + len(self._drains))
+            taken = [(key, None) for key in keys]
+        for key, first in taken:
+            if key in self._drains or free <= 0:  # only where every lock is granted (SQLite)
                 continue
             generation = self.locks.generation
             self._drains[key] = asyncio.get_running_loop().create_task(
-                self._drain(key, generation), name="hotline-inbox-chat"
+                self._drain(key, generation, first), name="hotline-inbox-chat"
             )
             free -= 1
         return RESCAN
 
-    async def _drain(self, key: int, generation: int) -> None:
-        """Process the chat's updates in order while this worker holds it; then let it go."""
+    async def _drain(self, key: int, generation: int, first: inbound.Started | None = None) -> None:
+        """Process the chat's updates in order while this worker holds it; then let it go. ``first``:
+        its oldest update, already started with the lock (PostgreSQL: ``inbound.take_and_start``)."""
         done: int | None = None  # processed, not yet recorded: recorded with the next start (one commit)
         owner = self.locks.owner
         try:
             while not self._stopping and self.locks.generation == generation:
                 # Each one statement (a round trip in autocommit on PostgreSQL): the update processed
                 # is recorded as finished with the start of the next (which it must precede).
-                async with self.store.single() as c:
-                    if done is None:
-                        started = await inbound.start_next(c, key, owner, self.clock())
-                    else:
-                        started = await inbound.finish_and_start_next(c, done, key, owner, self.clock())
+                started: inbound.Started | None
+                if first is not None:
+                    started, first = first, None
+                else:
+                    async with self.store.single() as c:
+                        if done is None:
+                            started = await inbound.start_next(c, key, owner, self.clock())
+                        else:
+                            started = await inbound.finish_and_start_next(c, done, key, owner, self.clock())
                 if done is not None:
                     self.processed += 1
                     done = None

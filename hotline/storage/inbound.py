@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Index,
+    Integer,
     LargeBinary,
     Select,
     SmallInteger,
@@ -39,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hotline.storage.leases import Locks
 from hotline.storage.models import Base, Stamp
 
 UPDATE_CONTEXT = b"update"  # the encryption context of a stored update
@@ -135,6 +137,45 @@ class Started:
     attempts: int  # including this start: 2 or more means a worker began it before and did not finish
 
 
+# The look for waiting chats, their locks and the start of each one's oldest update, in one statement on
+# the lock connection (:meth:`~hotline.storage.leases.Locks.run`): at most ``:free`` chats that nobody
+# holds are tried (PostgreSQL never pushes a condition into a subquery with a LIMIT; ``taken``, volatile,
+# is evaluated once). The updates are looked for in the statement's snapshot, taken before the locks:
+# ``done_at IS NULL`` is checked again on the row each start locks, so an update another worker finished
+# meanwhile is not started again (its chat comes back without one: the drain looks again itself).
+_TAKE_AND_START = text(
+    """WITH taken AS (
+         SELECT w.chat_key FROM (
+           SELECT chat_key FROM inbound_updates
+           WHERE done_at IS NULL AND chat_key NOT IN (
+             SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
+             WHERE l.locktype = 'advisory' AND l.objsubid = 1
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+           GROUP BY chat_key ORDER BY min(update_id) LIMIT :free) AS w
+         WHERE pg_try_advisory_lock(w.chat_key)),
+       started AS (
+         UPDATE inbound_updates SET attempts = attempts + 1, started_by = :owner
+         WHERE update_id IN (SELECT min(u.update_id) FROM inbound_updates u JOIN taken t ON u.chat_key = t.chat_key
+                             WHERE u.done_at IS NULL GROUP BY u.chat_key)
+           AND done_at IS NULL
+         RETURNING chat_key, update_id, payload_enc, replies_enc, attempts)
+       SELECT taken.chat_key, started.update_id, started.payload_enc, started.replies_enc, started.attempts
+       FROM taken LEFT JOIN started ON started.chat_key = taken.chat_key"""
+).bindparams(bindparam("free", type_=Integer), bindparam("owner", type_=String))
+
+
+async def take_and_start(locks: Locks, owner: str, free: int) -> list[tuple[int, Started | None]]:
+    """PostgreSQL: lock up to ``free`` chats with waiting updates that nobody holds and start each one's
+    oldest (None when none was left to start), in one statement on ``locks``' connection."""
+    rows = await locks.run(_TAKE_AND_START, {"free": free, "owner": owner})
+    taken: list[tuple[int, Started | None]] = []
+    for key, update_id, payload_enc, replies_enc, attempts in (tuple(row) for row in rows):
+        taken.append(
+            (int(key), None if update_id is None else Started(update_id, payload_enc, replies_enc, attempts))
+        )
+    return taken
+
+
 async def start_next(
     s: AsyncSession | AsyncConnection, key: int, owner: str, now: datetime
 ) -> Started | None:
@@ -148,7 +189,7 @@ async def start_next(
     row = (
         await s.execute(
             update(InboundUpdate)
-            .where(InboundUpdate.update_id == oldest)
+            .where(InboundUpdate.update_id == oldest, InboundUpdate.done_at.is_(None))
             .values(attempts=InboundUpdate.attempts + 1, started_by=owner)
             .returning(
                 InboundUpdate.update_id,

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, Row, Select, func, select, text
+from sqlalchemy import Executable, Row, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -75,7 +75,7 @@ class Locks:
     async def _scalar(self, sql: str, params: dict[str, int]) -> object:
         return (await self._rows(text(sql), params))[0][0]
 
-    async def _rows(self, statement: Executable, params: dict[str, int] | None = None) -> list[Row[Any]]:
+    async def _rows(self, statement: Executable, params: dict[str, Any]) -> list[Row[Any]]:
         async with self._mutex:
             try:
                 conn = await self._connection()
@@ -99,15 +99,11 @@ class Locks:
             return True
         return bool(await self._scalar("SELECT pg_try_advisory_lock(:key)", {"key": key}))
 
-    async def try_chats(self, keys: Select[Any]) -> list[int]:
-        """Lock every chat that ``keys`` selects and nobody holds, in one statement (the look for chats
-        and the locks in one round trip); return those taken. ``keys`` must select no more chats than
-        the caller will take: each is tried (a ``LIMIT`` inside it is applied before any lock is taken,
-        PostgreSQL never pushes a condition into a subquery with a ``LIMIT``). Shared locks only."""
+    async def run(self, statement: Executable, params: dict[str, Any]) -> list[Row[Any]]:
+        """One statement on the lock connection (autocommit), whose advisory locks are this worker's:
+        a look for work and the locks on it in one round trip (``inbound.take_and_start``)."""
         assert self.shared
-        candidates = keys.subquery()
-        key = next(iter(candidates.c))
-        return [int(k) for (k,) in await self._rows(select(key).where(func.pg_try_advisory_lock(key)))]
+        return await self._rows(statement, params)
 
     async def release_chat(self, key: int) -> None:
         if self.shared:
