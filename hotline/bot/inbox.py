@@ -236,6 +236,7 @@ class Inbox:
         its oldest update, already started with the lock (PostgreSQL: ``inbound.take_and_start``)."""
         done: int | None = None  # processed, not yet recorded: recorded with the next start (one commit)
         owner = self.locks.owner
+        released = False  # the chat's lock let go with the last finish (PostgreSQL)
         try:
             while not self._stopping and self.locks.generation == generation:
                 # Each one statement (a round trip in autocommit on PostgreSQL): the update processed
@@ -243,6 +244,14 @@ class Inbox:
                 started: inbound.Started | None
                 if first is not None:
                     started, first = first, None
+                elif done is not None and self.locks.shared:  # the lock let go with it if no next
+                    try:
+                        started, released = await inbound.finish_start_or_release(
+                            self.locks, done, key, owner, self.clock()
+                        )
+                    except inbound.TakenOver:
+                        released = True
+                        raise
                 else:
                     async with self.store.single() as c:
                         if done is None:
@@ -284,7 +293,7 @@ class Inbox:
             log.exception("processing a chat's updates failed; they stay stored and are tried again")
         finally:
             del self._drains[key]
-            if self.locks.generation == generation:
+            if self.locks.generation == generation and not released:
                 try:
                     await self.locks.release_chat(key)
                 except Exception:
