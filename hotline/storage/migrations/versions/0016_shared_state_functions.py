@@ -1,11 +1,16 @@
-"""send pacing in one round trip (issue 14): a message's take as a function on PostgreSQL
+"""shared state in one round trip (issue 14): two functions on PostgreSQL
 
 * ``hotline_pacing_take(bot, chat, bot_interval, bot_tolerance, chat_interval, chat_tolerance, lag)``:
-  the two buckets' rows of ``send_pacing`` created when missing, locked ``FOR UPDATE`` in key order,
-  read on the database's clock once both are locked, and moved on only when both have a token; returns
-  0 (taken) or the seconds to wait (nothing taken). What ``storage/pacing_repo.py`` did in a
-  transaction of two to four statements (BEGIN and COMMIT besides), in one statement. SQLite (one
-  process, its buckets in memory) has no functions and needs none.
+  a message's take of the flood-limit buckets (``send_pacing``): the two rows created when missing,
+  locked ``FOR UPDATE`` in key order, read on the database's clock once both are locked, and moved on
+  only when both have a token; returns 0 (taken) or the seconds to wait (nothing taken). What
+  ``storage/pacing_repo.py`` did in a transaction of two to four statements (BEGIN and COMMIT besides).
+* ``hotline_flood_take(who, burst, rate, at)``: an employee's flood token (``flood_buckets``, the token
+  bucket of ``hotline/privacy/ratelimit.py``): the row created full when missing and locked, refilled
+  for the time passed, one token taken when there is one; returns (allowed, first_denial, retry_after).
+  What ``hotline/recent.py`` did in two statements (the row, then its update).
+
+SQLite (one process, both kept in memory) has no functions and needs none.
 
 Revision ID: 0016
 Revises: 0015
@@ -65,17 +70,51 @@ END
 $$
 """
 
+FLOOD = """
+CREATE OR REPLACE FUNCTION hotline_flood_take(
+    who_key text, burst double precision, rate double precision, at timestamptz,
+    OUT allowed boolean, OUT first_denial boolean, OUT retry_after double precision
+) LANGUAGE plpgsql AS $$
+DECLARE
+    t double precision;
+    last_seen timestamptz;
+    was_denied boolean;
+BEGIN
+    INSERT INTO flood_buckets AS b (who, tokens, seen, denied) VALUES (who_key, burst, at, false)
+    ON CONFLICT (who) DO UPDATE SET who = excluded.who  -- a bucket already there: its row, locked
+    RETURNING b.tokens, b.seen, b.denied INTO t, last_seen, was_denied;
+    t := least(burst, t + greatest(0.0, extract(epoch FROM at - last_seen)) * rate);
+    IF t >= 1.0 THEN
+        allowed := true;
+        first_denial := false;
+        retry_after := 0.0;
+        UPDATE flood_buckets SET tokens = t - 1.0, seen = at, denied = false WHERE who = who_key;
+    ELSE
+        allowed := false;
+        first_denial := NOT was_denied;
+        retry_after := (1.0 - t) / rate;
+        UPDATE flood_buckets SET tokens = t, seen = at, denied = true WHERE who = who_key;
+    END IF;
+END
+$$
+"""
+
 SIGNATURE = (
     "hotline_pacing_take(text, text, double precision, double precision, double precision,"
     " double precision, double precision)"
 )
 
 
+FLOOD_SIGNATURE = "hotline_flood_take(text, double precision, double precision, timestamptz)"
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(TAKE)
+        op.execute(FLOOD)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION IF EXISTS {FLOOD_SIGNATURE}")
         op.execute(f"DROP FUNCTION IF EXISTS {SIGNATURE}")
