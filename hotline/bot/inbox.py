@@ -173,8 +173,6 @@ class Inbox:
         self.clock = clock
         self._set_aside = set_aside
         self._drains: dict[int, asyncio.Task[None]] = {}
-        self._arrived: list[tuple[int, int, bytes, asyncio.Future[bool]]] = []  # to store, with their callers
-        self._storing: asyncio.Task[None] | None = None
         self._waiting = 0  # drains awaiting a late screening verdict: not counted against concurrency
         self._stopping = False
         self._loop = WakeableLoop("hotline-inbox", self._step, error_wait=RESCAN)
@@ -186,55 +184,17 @@ class Inbox:
         return inbound.chat_key(self.store.vault.pseudonym("telegram-chat", str(chat_id)))
 
     async def accept(self, payload: Mapping[str, Any]) -> bool:
-        """Store one update (durably, before Telegram is answered); False for a redelivery. Updates
-        whose deliveries arrive while a store is under way are stored together next, in one statement
-        (group commit: Telegram keeps up to 40 deliveries in flight; one alone waits for nothing)."""
+        """Store one update (durably, before Telegram is answered); False for a redelivery."""
         update_id = payload["update_id"]
         key = self.key_of(self._chat_of(payload))
         sealed = self.store.vault.encrypt_bytes(
             json.dumps(payload, ensure_ascii=False).encode(), context=inbound.UPDATE_CONTEXT
         )
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # read even if nobody waits
-        self._arrived.append((update_id, key, sealed, future))
-        if self._storing is None:
-            self._storing = loop.create_task(self._store_arrived(), name="hotline-inbox-store")
-        return await asyncio.shield(future)  # a delivery given up on is still stored (and deduplicated)
-
-    async def _store_arrived(self) -> None:
-        try:
-            while self._arrived:
-                batch, self._arrived = self._arrived, []
-                firsts: dict[int, tuple[int, bytes]] = {}  # a redelivery in the same batch: one row
-                for update_id, key, sealed, _future in batch:
-                    firsts.setdefault(update_id, (key, sealed))
-                rows = [(update_id, key, sealed) for update_id, (key, sealed) in firsts.items()]
-                try:  # one round trip on PostgreSQL, committed on return
-                    async with self.store.single() as conn:
-                        new = await inbound.store_many(conn, rows, self.clock())
-                except BaseException as exc:  # each caller learns of it (a StorageError: answered 503)
-                    for *_row, future in batch:
-                        if future.done():
-                            continue
-                        if isinstance(exc, Exception):
-                            future.set_exception(exc)
-                        else:  # cancelled (the process stopping)
-                            future.cancel()
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                if new:
-                    self._loop.wake()
-                for update_id, _key, _sealed, future in batch:
-                    if not future.done():
-                        future.set_result(update_id in new)
-                    new.discard(update_id)  # the same update again in this batch: a redelivery
-        finally:
-            self._storing = None
-            for *_row, future in self._arrived:  # left only when cancelled (the process stopping)
-                future.cancel()
-            self._arrived = []
+        async with self.store.single() as conn:  # one round trip on PostgreSQL, committed on return
+            new = await inbound.store(conn, update_id, key, sealed, self.clock())
+        if new:
+            self._loop.wake()
+        return new
 
     def start(self) -> None:
         self._loop.start()

@@ -95,39 +95,6 @@ async def store(
     return result.first() is not None
 
 
-# Several updates at once (PostgreSQL): one statement whatever their number (arrays, not a VALUES row each).
-_STORE_MANY = text(
-    """INSERT INTO inbound_updates (update_id, chat_key, payload_enc, received_at, attempts)
-       SELECT u.update_id, u.chat_key, u.payload_enc, :now, 0
-       FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS bigint[]), CAST(:payloads AS bytea[]))
-            AS u(update_id, chat_key, payload_enc)
-       ON CONFLICT (update_id) DO NOTHING
-       RETURNING update_id"""
-).bindparams(
-    bindparam("now", type_=Stamp),
-    bindparam("ids", type_=postgresql.ARRAY(BigInteger)),
-    bindparam("keys", type_=postgresql.ARRAY(BigInteger)),
-    bindparam("payloads", type_=postgresql.ARRAY(LargeBinary)),
-)
-
-
-async def store_many(
-    s: AsyncSession | AsyncConnection, updates: Sequence[tuple[int, int, bytes]], now: datetime
-) -> set[int]:
-    """Keep several updates, given as (update id, chat key, sealed payload), distinct ids; return the
-    ids that were new (the others were already there: redeliveries, nothing added). On PostgreSQL one
-    statement (the webhook's deliveries that arrive together: ``Store.single``, autocommit)."""
-    if _dialect(s) != "postgresql":
-        return {uid for uid, key, sealed in updates if await store(s, uid, key, sealed, now)}
-    params = {
-        "now": now,
-        "ids": [uid for uid, _key, _sealed in updates],
-        "keys": [key for _uid, key, _sealed in updates],
-        "payloads": [sealed for _uid, _key, sealed in updates],
-    }
-    return {int(uid) for (uid,) in await s.execute(_STORE_MANY, params)}
-
-
 # Chat keys held by any session (advisory locks in the one-bigint space, hotline.storage.leases): on
 # PostgreSQL a worker looks past the chats other workers hold, and past its own.
 _HELD = text(

@@ -4,7 +4,6 @@ its round trips are the burst's. Still stored once (a redelivery adds nothing) a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,33 +43,3 @@ async def test_an_update_is_stored_in_one_statement_without_a_transaction(
         (1, None, True),
         (2, None, True),
     ]
-
-
-async def test_deliveries_that_arrive_together_are_stored_in_one_statement(pg_url: str) -> None:
-    """Group commit: updates whose deliveries come while a store is under way are stored together next,
-    in one statement; each delivery is answered only once its update is stored, and a redelivery in the
-    same group is told so (nothing added twice)."""
-    await db.upgrade(pg_url)
-    statements: list[str] = []
-
-    async def process(_payload: Mapping[str, Any]) -> None:
-        return None
-
-    async with worker(pg_url, "group", process) as box:
-        await box.accept({"update_id": 1, "chat": 5})  # the engine's first connection
-        sa.event.listen(
-            box.store.engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2])
-        )
-        results = await asyncio.gather(
-            *(box.accept({"update_id": 10 + i, "chat": i}) for i in range(10)),
-            box.accept({"update_id": 10, "chat": 0}),  # delivered twice at once
-            box.accept({"update_id": 1, "chat": 5}),  # already stored
-        )
-        assert results == [True] * 10 + [False, False]
-        inserts = [s for s in statements if s.lstrip().startswith("INSERT INTO inbound_updates")]
-        assert 1 <= len(inserts) <= 2, inserts  # the first alone, the others together (was one each)
-        async with box.store.unit() as s:
-            stored = (
-                await s.scalars(sa.select(InboundUpdate.update_id).order_by(InboundUpdate.update_id))
-            ).all()
-    assert stored == [1, *range(10, 20)]
