@@ -75,6 +75,12 @@ def is_alert() -> bool:
     return _ALERT.get()
 
 
+def lag(urgent: bool, alert: bool = False) -> float:
+    """Seconds a message waits behind a free slot: none for an alert to staff, :data:`CRISIS_LAG` for
+    another crisis message, :data:`PRIORITY_LAG` for an ordinary one."""
+    return 0.0 if alert else CRISIS_LAG if urgent else PRIORITY_LAG
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     """A bucket: ``interval`` seconds a token, ``tolerance`` seconds of burst (``(burst - 1) * interval``)."""
@@ -91,8 +97,7 @@ class Rate:
         """Seconds until a token may be taken (0: now)."""
         if tat is None:
             return 0.0
-        lag = 0.0 if alert else CRISIS_LAG if urgent else PRIORITY_LAG
-        return max(0.0, tat - self.tolerance + lag - now)
+        return max(0.0, tat - self.tolerance + lag(urgent, alert) - now)
 
     def after_take(self, tat: float | None, now: float) -> float:
         return max(tat if tat is not None else now, now) + self.interval

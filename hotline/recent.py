@@ -96,8 +96,7 @@ class StoredRecent:
             sealed: list[bytes] = []
             if self.size > 0:
                 sealed = await recent.recent(s, who, now - self.span, self.size)
-                await recent.add(s, who, vault.encrypt(text, context=WORDS_CONTEXT), now, self.size)
-            decision = await self._take(s, who, now)
+            decision = await self._add_and_take(s, who, text, now)
         if len(self._decided) > MAX_DECIDED:  # words whose message was never handled (a refused command)
             self._decided.clear()
         self._decided[who] = decision
@@ -107,9 +106,22 @@ class StoredRecent:
         """:meth:`earlier_then_add` without the reading, inside the caller's transaction (the update's
         own): for a message the lexicon alone found a crisis in, whose screening needs no earlier words
         (one transaction less on its way to the alert). Returns the flood decision for its message."""
-        if self.size > 0:
-            await recent.add(s, who, self.store.vault.encrypt(text, context=WORDS_CONTEXT), now, self.size)
         self._decided.pop(who, None)
+        return await self._add_and_take(s, who, text, now)
+
+    async def _add_and_take(self, s: AsyncSession, who: str, text: str | None, now: datetime) -> Decision:
+        """The words kept (unless ``text`` is None or the window is off) and the flood token taken: on
+        PostgreSQL in one statement (``storage/recent.py``, migration 0016), elsewhere in three."""
+        sealed = None
+        if text is not None and self.size > 0:
+            sealed = self.store.vault.encrypt(text, context=WORDS_CONTEXT)
+        if self.store.locking:
+            allowed, first, retry_after = await recent.add_and_take(
+                s, who, sealed, now, self.size, self.burst, self.rate
+            )
+            return Decision(allowed, first_denial=first, retry_after=retry_after)
+        if sealed is not None:
+            await recent.add(s, who, sealed, now, self.size)
         return await self._take(s, who, now)
 
     async def check(self, who: str, now: datetime) -> Decision:
@@ -117,7 +129,7 @@ class StoredRecent:
         if decided is not None:
             return decided
         async with self.store.unit() as s:
-            return await self._take(s, who, now)
+            return await self._add_and_take(s, who, None, now)
 
     async def _take(self, s: AsyncSession, who: str, now: datetime) -> Decision:
         """The token bucket of :class:`~hotline.privacy.ratelimit.RateLimiter`, one row per employee.

@@ -215,30 +215,49 @@ class Inbox:
         free = self.concurrency - len(self._drains) + self._waiting
         if free <= 0 or self._stopping:
             return RESCAN
-        async with self.store.unit() as s:
-            keys = await inbound.waiting_chats(s, self.concurrency + len(self._drains))
-        for key in keys:
-            if free <= 0:
-                break
-            if key in self._drains or not await self.locks.try_chat(key):
+        if self.locks.shared:  # the look, the locks and the starts in one statement (lock connection)
+            taken = await inbound.take_and_start(self.locks, self.locks.owner, free)
+        else:
+            async with self.store.single() as c:
+                keys = await inbound.waiting_chats(c, self.concurrency + len(self._drains))
+            taken = [(key, None) for key in keys]
+        for key, first in taken:
+            if key in self._drains or free <= 0:  # only where every lock is granted (SQLite)
                 continue
             generation = self.locks.generation
             self._drains[key] = asyncio.get_running_loop().create_task(
-                self._drain(key, generation), name="hotline-inbox-chat"
+                self._drain(key, generation, first), name="hotline-inbox-chat"
             )
             free -= 1
         return RESCAN
 
-    async def _drain(self, key: int, generation: int) -> None:
-        """Process the chat's updates in order while this worker holds it; then let it go."""
+    async def _drain(self, key: int, generation: int, first: inbound.Started | None = None) -> None:
+        """Process the chat's updates in order while this worker holds it; then let it go. ``first``:
+        its oldest update, already started with the lock (PostgreSQL: ``inbound.take_and_start``)."""
         done: int | None = None  # processed, not yet recorded: recorded with the next start (one commit)
         owner = self.locks.owner
+        released = False  # the chat's lock let go with the last finish (PostgreSQL)
         try:
             while not self._stopping and self.locks.generation == generation:
-                async with self.store.unit() as s:
-                    if done is not None:
-                        await inbound.finish(s, done, owner, self.clock())
-                    started = await inbound.start_next(s, key, owner, self.clock())
+                # Each one statement (a round trip in autocommit on PostgreSQL): the update processed
+                # is recorded as finished with the start of the next (which it must precede).
+                started: inbound.Started | None
+                if first is not None:
+                    started, first = first, None
+                elif done is not None and self.locks.shared:  # the lock let go with it if no next
+                    try:
+                        started, released = await inbound.finish_start_or_release(
+                            self.locks, done, key, owner, self.clock()
+                        )
+                    except inbound.TakenOver:
+                        released = True
+                        raise
+                else:
+                    async with self.store.single() as c:
+                        if done is None:
+                            started = await inbound.start_next(c, key, owner, self.clock())
+                        else:
+                            started = await inbound.finish_and_start_next(c, done, key, owner, self.clock())
                 if done is not None:
                     self.processed += 1
                     done = None
@@ -262,8 +281,8 @@ class Inbox:
                     raise HandlerFailed(f"update {started.update_id} failed ({ticket.failed})")
                 done = started.update_id
             if done is not None:  # stopping, or the lock connection was lost
-                async with self.store.unit() as s:
-                    await inbound.finish(s, done, owner, self.clock())
+                async with self.store.single() as c:
+                    await inbound.finish(c, done, owner, self.clock())
                 self.processed += 1
         except inbound.TakenOver:
             log.warning("another worker took over a chat this worker was processing (its lock was lost)")
@@ -274,7 +293,7 @@ class Inbox:
             log.exception("processing a chat's updates failed; they stay stored and are tried again")
         finally:
             del self._drains[key]
-            if self.locks.generation == generation:
+            if self.locks.generation == generation and not released:
                 try:
                     await self.locks.release_chat(key)
                 except Exception:

@@ -15,16 +15,21 @@ an operator to look at and queue again (docs/operations.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Index,
+    Integer,
     LargeBinary,
+    Select,
     SmallInteger,
     String,
+    bindparam,
     column,
     delete,
     func,
@@ -36,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hotline.storage.leases import Locks
 from hotline.storage.models import Base, Stamp
 
 UPDATE_CONTEXT = b"update"  # the encryption context of a stored update
@@ -82,7 +88,7 @@ async def store(
         "received_at": now,
         "attempts": 0,
     }
-    dialect = s.dialect.name if isinstance(s, AsyncConnection) else s.get_bind().dialect.name
+    dialect = _dialect(s)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(InboundUpdate).values(**values).on_conflict_do_nothing(index_elements=["update_id"])
     result = await s.execute(statement.returning(InboundUpdate.update_id))
@@ -98,9 +104,13 @@ _HELD = text(
 ).columns(column("held_key", BigInteger))
 
 
-async def waiting_chats(s: AsyncSession, limit: int) -> list[int]:
-    """Chats with updates not yet processed and held by nobody, the longest-waiting first (a worker
-    whose first ``limit`` candidates are all held by other workers still finds the next ones)."""
+def _dialect(s: AsyncSession | AsyncConnection) -> str:
+    return s.dialect.name if isinstance(s, AsyncConnection) else s.get_bind().dialect.name
+
+
+def waiting_query(limit: int, *, shared: bool) -> Select[Any]:
+    """The query of :func:`waiting_chats` (``shared``: on PostgreSQL, past the chats any worker holds);
+    :meth:`~hotline.storage.leases.Locks.try_chats` locks what it selects in the same statement."""
     query = (
         select(InboundUpdate.chat_key)
         .where(InboundUpdate.done_at.is_(None))
@@ -108,9 +118,15 @@ async def waiting_chats(s: AsyncSession, limit: int) -> list[int]:
         .order_by(func.min(InboundUpdate.update_id))
         .limit(limit)
     )
-    if s.get_bind().dialect.name == "postgresql":
+    if shared:
         query = query.where(InboundUpdate.chat_key.not_in(select(_HELD.subquery().c.held_key)))
-    rows = await s.execute(query)
+    return query
+
+
+async def waiting_chats(s: AsyncSession | AsyncConnection, limit: int) -> list[int]:
+    """Chats with updates not yet processed and held by nobody, the longest-waiting first (a worker
+    whose first ``limit`` candidates are all held by other workers still finds the next ones)."""
+    rows = await s.execute(waiting_query(limit, shared=_dialect(s) == "postgresql"))
     return [key for (key,) in rows]
 
 
@@ -122,8 +138,50 @@ class Started:
     attempts: int  # including this start: 2 or more means a worker began it before and did not finish
 
 
-async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> Started | None:
-    """The chat's oldest unprocessed update, marked as started by ``owner`` (the caller holds the chat)."""
+# The look for waiting chats, their locks and the start of each one's oldest update, in one statement on
+# the lock connection (:meth:`~hotline.storage.leases.Locks.run`): at most ``:free`` chats that nobody
+# holds are tried (PostgreSQL never pushes a condition into a subquery with a LIMIT; ``taken``, volatile,
+# is evaluated once). The updates are looked for in the statement's snapshot, taken before the locks:
+# ``done_at IS NULL`` is checked again on the row each start locks, so an update another worker finished
+# meanwhile is not started again (its chat comes back without one: the drain looks again itself).
+_TAKE_AND_START = text(
+    """WITH taken AS (
+         SELECT w.chat_key FROM (
+           SELECT chat_key FROM inbound_updates
+           WHERE done_at IS NULL AND chat_key NOT IN (
+             SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
+             WHERE l.locktype = 'advisory' AND l.objsubid = 1
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+           GROUP BY chat_key ORDER BY min(update_id) LIMIT :free) AS w
+         WHERE pg_try_advisory_lock(w.chat_key)),
+       started AS (
+         UPDATE inbound_updates SET attempts = attempts + 1, started_by = :owner
+         WHERE update_id IN (SELECT min(u.update_id) FROM inbound_updates u JOIN taken t ON u.chat_key = t.chat_key
+                             WHERE u.done_at IS NULL GROUP BY u.chat_key)
+           AND done_at IS NULL
+         RETURNING chat_key, update_id, payload_enc, replies_enc, attempts)
+       SELECT taken.chat_key, started.update_id, started.payload_enc, started.replies_enc, started.attempts
+       FROM taken LEFT JOIN started ON started.chat_key = taken.chat_key"""
+).bindparams(bindparam("free", type_=Integer), bindparam("owner", type_=String))
+
+
+async def take_and_start(locks: Locks, owner: str, free: int) -> list[tuple[int, Started | None]]:
+    """PostgreSQL: lock up to ``free`` chats with waiting updates that nobody holds and start each one's
+    oldest (None when none was left to start), in one statement on ``locks``' connection."""
+    rows = await locks.run(_TAKE_AND_START, {"free": free, "owner": owner})
+    taken: list[tuple[int, Started | None]] = []
+    for key, update_id, payload_enc, replies_enc, attempts in (tuple(row) for row in rows):
+        taken.append(
+            (int(key), None if update_id is None else Started(update_id, payload_enc, replies_enc, attempts))
+        )
+    return taken
+
+
+async def start_next(
+    s: AsyncSession | AsyncConnection, key: int, owner: str, now: datetime
+) -> Started | None:
+    """The chat's oldest unprocessed update, marked as started by ``owner`` (the caller holds the chat).
+    One statement: the inbox runs it alone (``Store.single``, autocommit on PostgreSQL)."""
     oldest = (
         select(func.min(InboundUpdate.update_id))
         .where(InboundUpdate.chat_key == key, InboundUpdate.done_at.is_(None))
@@ -132,7 +190,7 @@ async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> St
     row = (
         await s.execute(
             update(InboundUpdate)
-            .where(InboundUpdate.update_id == oldest)
+            .where(InboundUpdate.update_id == oldest, InboundUpdate.done_at.is_(None))
             .values(attempts=InboundUpdate.attempts + 1, started_by=owner)
             .returning(
                 InboundUpdate.update_id,
@@ -146,7 +204,83 @@ async def start_next(s: AsyncSession, key: int, owner: str, now: datetime) -> St
     return None if row is None else Started(row[0], row[1], row[2], row[3])
 
 
-async def _mine(s: AsyncSession, update_id: int, owner: str, **values: object) -> None:
+# Finish one update and start the chat's next one, in one statement (PostgreSQL: a round trip, run in
+# autocommit). The next is started only when the finish was ours (``fin`` returned its row): an update
+# taken over by another worker starts nothing. The next update is looked for in the statement's
+# snapshot, where ``done`` is not yet done, hence ``<> :done``; ``done_at IS NULL`` is checked again on
+# the row it locks (another worker that finished it meanwhile leaves nothing to start).
+_FINISH_START_CTES = """WITH fin AS (
+         UPDATE inbound_updates SET done_at = :now, payload_enc = NULL, replies_enc = NULL
+         WHERE update_id = :done AND started_by = :owner
+         RETURNING update_id),
+       nxt AS (
+         UPDATE inbound_updates SET attempts = attempts + 1, started_by = :owner
+         WHERE update_id = (SELECT min(update_id) FROM inbound_updates
+                            WHERE chat_key = :key AND done_at IS NULL AND update_id <> :done)
+           AND done_at IS NULL AND EXISTS (SELECT 1 FROM fin)
+         RETURNING update_id, payload_enc, replies_enc, attempts)"""
+_FINISH_START_PARAMS = (
+    bindparam("now", type_=Stamp),
+    bindparam("done", type_=BigInteger),
+    bindparam("key", type_=BigInteger),
+    bindparam("owner", type_=String),
+)
+_FINISH_START = text(
+    _FINISH_START_CTES
+    + """
+       SELECT (SELECT count(*) FROM fin) AS finished, nxt.update_id, nxt.payload_enc, nxt.replies_enc,
+              nxt.attempts, 0 AS released
+       FROM (SELECT 1) AS one LEFT JOIN nxt ON true"""
+).bindparams(*_FINISH_START_PARAMS)
+# The same on the lock connection, letting the chat go when it has no next update: the lock is released
+# after the finish has locked its row (``rel`` reads ``fin``), though before the statement commits; a
+# worker that takes the chat in that moment and looks for its oldest update waits for that row and,
+# finding it done, starts nothing (``done_at IS NULL`` checked again on the row: its drain looks again).
+_FINISH_START_OR_RELEASE = text(
+    _FINISH_START_CTES
+    + """,
+       rel AS (
+         SELECT pg_advisory_unlock(:key) AS released FROM (SELECT count(*) AS n FROM fin) AS f
+         WHERE NOT EXISTS (SELECT 1 FROM nxt))
+       SELECT (SELECT count(*) FROM fin) AS finished, nxt.update_id, nxt.payload_enc, nxt.replies_enc,
+              nxt.attempts, (SELECT count(*) FROM rel) AS released
+       FROM (SELECT 1) AS one LEFT JOIN nxt ON true"""
+).bindparams(*_FINISH_START_PARAMS)
+
+
+def _finished_started(row: Sequence[Any], done: int) -> Started | None:
+    finished, update_id, payload_enc, replies_enc, attempts, _released = row
+    if not finished:
+        raise TakenOver(f"update {done} was taken over by another worker")
+    return None if update_id is None else Started(update_id, payload_enc, replies_enc, attempts)
+
+
+async def finish_start_or_release(
+    locks: Locks, done: int, key: int, owner: str, now: datetime
+) -> tuple[Started | None, bool]:
+    """PostgreSQL: :func:`finish_and_start_next` on ``locks``' connection, the chat's lock released in
+    the same statement when it has no next update (one round trip and one transaction fewer a chat).
+    Returns the update started and whether the lock was released (always, when it raises
+    :class:`TakenOver`: the chat is no longer this worker's)."""
+    params = {"now": now, "done": done, "key": key, "owner": owner}
+    row = tuple((await locks.run(_FINISH_START_OR_RELEASE, params))[0])
+    return _finished_started(row, done), bool(row[5])
+
+
+async def finish_and_start_next(
+    s: AsyncSession | AsyncConnection, done: int, key: int, owner: str, now: datetime
+) -> Started | None:
+    """:func:`finish` ``done``, then :func:`start_next` of the same chat, in one transaction: on
+    PostgreSQL one statement (``Store.single``: one round trip, autocommit), elsewhere the two.
+    Raises :class:`TakenOver` (having started nothing) when ``owner`` no longer holds ``done``."""
+    if _dialect(s) != "postgresql":
+        await finish(s, done, owner, now)
+        return await start_next(s, key, owner, now)
+    row = (await s.execute(_FINISH_START, {"now": now, "done": done, "key": key, "owner": owner})).one()
+    return _finished_started(tuple(row), done)
+
+
+async def _mine(s: AsyncSession | AsyncConnection, update_id: int, owner: str, **values: object) -> None:
     result = await s.execute(
         update(InboundUpdate)
         .where(InboundUpdate.update_id == update_id, InboundUpdate.started_by == owner)
@@ -168,7 +302,7 @@ async def settle(s: AsyncSession, update_id: int, owner: str, replies_enc: bytes
         await _mine(s, update_id, owner, payload_enc=None, replies_enc=replies_enc)
 
 
-async def finish(s: AsyncSession, update_id: int, owner: str, now: datetime) -> None:
+async def finish(s: AsyncSession | AsyncConnection, update_id: int, owner: str, now: datetime) -> None:
     """Processed and answered: its content is erased; the bare row stays to recognise a redelivery.
     Raises :class:`TakenOver` when ``owner`` is no longer the worker that began it."""
     await _mine(s, update_id, owner, done_at=now, payload_enc=None, replies_enc=None)
@@ -225,7 +359,7 @@ async def purge(s: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def backlog(s: AsyncSession) -> int:
+async def backlog(s: AsyncSession | AsyncConnection) -> int:
     """Updates received and not yet processed (for metrics)."""
     count = await s.scalar(select(func.count()).where(InboundUpdate.done_at.is_(None)))
     return int(count or 0)

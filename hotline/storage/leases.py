@@ -18,8 +18,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Executable, Row, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -72,10 +73,13 @@ class Locks:
         return self._conn
 
     async def _scalar(self, sql: str, params: dict[str, int]) -> object:
+        return (await self._rows(text(sql), params))[0][0]
+
+    async def _rows(self, statement: Executable, params: dict[str, Any]) -> list[Row[Any]]:
         async with self._mutex:
             try:
                 conn = await self._connection()
-                return (await conn.execute(text(sql), params)).scalar()
+                return list(await conn.execute(statement, params))
             except (OSError, SQLAlchemyError):
                 await self._drop()
                 raise
@@ -94,6 +98,12 @@ class Locks:
         if not self.shared:
             return True
         return bool(await self._scalar("SELECT pg_try_advisory_lock(:key)", {"key": key}))
+
+    async def run(self, statement: Executable, params: dict[str, Any]) -> list[Row[Any]]:
+        """One statement on the lock connection (autocommit), whose advisory locks are this worker's:
+        a look for work and the locks on it in one round trip (``inbound.take_and_start``)."""
+        assert self.shared
+        return await self._rows(statement, params)
 
     async def release_chat(self, key: int) -> None:
         if self.shared:

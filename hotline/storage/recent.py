@@ -14,7 +14,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    bindparam,
+    delete,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,8 +67,57 @@ async def recent(s: AsyncSession, who: str, since: datetime, size: int) -> list[
     return [blob for (blob,) in rows][::-1]
 
 
+# On PostgreSQL, :func:`add` in one statement: the new row, and the employee's rows not among the newest
+# ``keep`` of the old ones and the new deleted (the new one, invisible to the DELETE's snapshot, is
+# reached through ``added``).
+_ADD_CTES = """WITH added AS (
+         INSERT INTO recent_words (who, said_at, text_enc) VALUES (:who, :now, :text_enc)
+         RETURNING id, said_at),
+       trimmed AS (
+         DELETE FROM recent_words WHERE who = :who AND id NOT IN (
+           SELECT id FROM (SELECT id, said_at FROM recent_words WHERE who = :who
+                           UNION ALL SELECT id, said_at FROM added) AS mine
+           ORDER BY said_at DESC, id DESC LIMIT :keep))"""
+_ADD = text(_ADD_CTES + " SELECT count(*) FROM added").bindparams(
+    bindparam("who", type_=String),
+    bindparam("now", type_=Stamp),
+    bindparam("text_enc", type_=LargeBinary),
+    bindparam("keep", type_=Integer),
+)
+# The flood token (migration 0016's function), alone or with the words added (one round trip for both).
+_TAKE = "SELECT allowed, first_denial, retry_after FROM hotline_flood_take(:who, :burst, :rate, :now)"
+_FLOOD_PARAMS = (
+    bindparam("who", type_=String),
+    bindparam("now", type_=Stamp),
+    bindparam("burst", type_=Float(precision=53)),
+    bindparam("rate", type_=Float(precision=53)),
+)
+_FLOOD = text(_TAKE).bindparams(*_FLOOD_PARAMS)
+_ADD_AND_FLOOD = text(_ADD_CTES + " " + _TAKE).bindparams(
+    *_FLOOD_PARAMS, bindparam("text_enc", type_=LargeBinary), bindparam("keep", type_=Integer)
+)
+
+
+async def add_and_take(
+    s: AsyncSession, who: str, text_enc: bytes | None, now: datetime, keep: int, burst: float, rate: float
+) -> tuple[bool, bool, float]:
+    """PostgreSQL: :func:`add` (unless ``text_enc`` is None) and the employee's flood token in one
+    statement: (allowed, first denial, seconds until a token) as :class:`~hotline.privacy.ratelimit.
+    Decision` has them; a new bucket starts full, one idle long enough is full again."""
+    params: dict[str, object] = {"who": who, "now": now, "burst": burst, "rate": rate}
+    statement = _FLOOD
+    if text_enc is not None:
+        statement = _ADD_AND_FLOOD
+        params |= {"text_enc": text_enc, "keep": keep}
+    allowed, first_denial, retry_after = (await s.execute(statement, params)).one()
+    return bool(allowed), bool(first_denial), float(retry_after)
+
+
 async def add(s: AsyncSession, who: str, text_enc: bytes, now: datetime, keep: int) -> None:
     """Keep one message; of this employee's, only the newest ``keep`` stay."""
+    if s.get_bind().dialect.name == "postgresql":
+        await s.execute(_ADD, {"who": who, "now": now, "text_enc": text_enc, "keep": keep})
+        return
     s.add(RecentWord(who=who, said_at=now, text_enc=text_enc))
     await s.flush()
     newest = (

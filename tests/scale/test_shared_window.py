@@ -131,11 +131,12 @@ async def test_a_crisis_keeps_its_words_and_flood_token_in_its_own_transaction(
         assert await window.earlier_then_add(who, "還在", clock()) == [crisis]  # read with the next one
 
 
-async def test_a_flood_token_is_two_statements_and_idle_buckets_go_with_the_purge(
+async def test_a_flood_token_is_one_statement_and_idle_buckets_go_with_the_purge(
     pg_url: str, clock: StageClock
 ) -> None:
-    """Every message takes a token (issue 14): its bucket is found (or made) and locked in one statement
-    and moved on in a second; buckets full again are deleted by the purge loop, not at every message."""
+    """Every message takes a token (issue 14): its bucket is found (or made), locked and moved on in one
+    statement (migration 0016's function); buckets full again are deleted by the purge loop, not at every
+    message."""
     await db.upgrade(pg_url)
     store = Store(pg_url, Vault("shared-window-secret-0123456789abcdef"))
     statements: list[str] = []
@@ -143,9 +144,12 @@ async def test_a_flood_token_is_two_statements_and_idle_buckets_go_with_the_purg
     window = StoredRecent(store, 3, 15, burst=2, per_minute=60, clock=clock)
     try:
         assert (await window.check("someone", clock())).allowed  # a new bucket, one token of two taken
-        assert len(statements) == 2, statements  # was 4: purge, insert, select for update, update
+        assert len(statements) == 1, statements  # was 4: purge, insert, select for update, update; then 2
         assert (await window.check("someone", clock())).allowed
-        assert not (await window.check("someone", clock())).allowed  # the burst of 2 is spent
+        denied = await window.check("someone", clock())
+        assert not denied.allowed and denied.first_denial  # the burst of 2 is spent
+        assert 0.0 < denied.retry_after <= 1.0
+        assert not (await window.check("someone", clock())).first_denial  # told once
         clock.advance(seconds=1)
         assert (await window.check("someone", clock())).allowed  # one a second comes back
         clock.advance(seconds=30)

@@ -1,6 +1,6 @@
 """The flood-limit buckets shared by workers on PostgreSQL (``storage/pacing_repo.py``, issue 14): a
-message's take is two statements for a chat already seen (the rows and the clock read together, both
-rows moved on together), four for a chat seen for the first time; the limits hold as before."""
+message's take is one statement (migration 0016's function), for a chat already seen or seen for the
+first time, taken or refused; the limits hold as before."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hotline.storage.repo import Store
 LIMITS = Limits(bot=Rate.of(30, 30), chat=Rate.of(1, 1))
 
 
-async def test_a_take_is_two_statements_and_the_limits_hold(pg_url: str) -> None:
+async def test_a_take_is_one_statement_and_the_limits_hold(pg_url: str) -> None:
     await db.upgrade(pg_url)
     store = Store(pg_url, Vault("pacing-repo-secret-0123456789abcdef"))
     statements: list[str] = []
@@ -29,7 +29,7 @@ async def test_a_take_is_two_statements_and_the_limits_hold(pg_url: str) -> None
     budget = DatabaseBudget(store, LIMITS)
     try:
         assert await budget.take("chat-a", urgent=True) == 0.0  # a new chat (and a new bot row)
-        assert len(statements) == 4  # was 7: lock, create, create, lock, clock, set, set
+        assert len(statements) == 1  # was 7: lock, create, create, lock, clock, set, set; then 4
         statements.clear()
         assert await budget.take("chat-b", urgent=False) == 0.0
         statements.clear()
@@ -49,7 +49,7 @@ async def test_a_take_is_two_statements_and_the_limits_hold(pg_url: str) -> None
         await store.close()
 
 
-async def test_a_known_chat_takes_its_token_in_two_statements(pg_url: str) -> None:
+async def test_a_known_chat_takes_its_token_in_one_statement(pg_url: str) -> None:
     await db.upgrade(pg_url)
     store = Store(pg_url, Vault("pacing-repo-secret-0123456789abcdef"))
     statements: list[str] = []
@@ -59,6 +59,6 @@ async def test_a_known_chat_takes_its_token_in_two_statements(pg_url: str) -> No
         assert await budget.take("chat-a", urgent=True) == 0.0
         statements.clear()
         assert await budget.take("chat-a", urgent=False) == 0.0
-        assert len(statements) == 2, statements  # was 4: lock, clock, set, set
+        assert len(statements) == 1, statements  # was 4: lock, clock, set, set; then 2
     finally:
         await store.close()

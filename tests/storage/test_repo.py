@@ -51,7 +51,7 @@ async def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         async with store.unit() as s:
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-        assert version == db.head_revision() == "0015"
+        assert version == db.head_revision() == "0016"
     finally:
         await store.close()
 
