@@ -3,7 +3,7 @@
 python -m benchmarks                 all of them
 python -m benchmarks screen mail     some of: screening, screen, telegram, line, workers, mail, memory
 python -m benchmarks mail 20 --rounds 1   one of them with its own arguments (``--help`` lists them)
-python -m benchmarks screening [--set N] [--head PATH] [--misses]    screening quality on a held-out set (12-14)
+python -m benchmarks screening [--set N] [--head PATH] [--as-mail] [--misses]    screening quality on a held-out set (12-17)
 
 Every benchmark's ``main`` takes its arguments (list[str]) and returns an exit code, and is called here
 in that one way (``tests/benchmarks/test_smoke.py`` runs each so, on tiny sizes). Every benchmark that

@@ -2,8 +2,8 @@
 (``benchmarks/mail_corpus.py``'s shapes: multipart/alternative with base64 and quoted-printable parts,
 HTML only, ``format=flowed``, plain 8bit; Big5 for one line in six when it can be written in Big5; an
 RFC 2047 subject; one in three a reply quoting the station's earlier mail), parsed by the station's own
-parser, and reduced to what the station screens: the new text, with the subject before it
-(``hotline.station.sink.screened_reading``).
+parser, and reduced to what the station screens: the new text and the subject, read apart when the text is
+short (``hotline.station.sink.screened_reading``).
 
 ``python -m benchmarks screening --as-mail`` screens these instead of the bare lines: the difference
 between the two reads is what the mail path (decoding, HTML to text, unflowing, quote stripping) does
@@ -28,7 +28,7 @@ _SPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True, slots=True)
 class Wrapped:
-    readings: list[tuple[str, tuple[str, ...]]]  # what the station screens, one a line: (text, before it)
+    readings: list[tuple[str, tuple[str, ...]]]  # what the station screens, one a line: (text, read apart)
     changed: list[int]  # lines whose new text is not the line (whitespace aside)
     big5: int  # lines sent in Big5
 

@@ -175,21 +175,20 @@ class ScreeningService:
         return rest + len(self._pending) * pace
 
     async def screen_all(
-        self, texts: Sequence[str], earlier: Sequence[Sequence[str]] | None = None
+        self, texts: Sequence[str], apart: Sequence[Sequence[str]] | None = None
     ) -> list[Screening | None]:
         """Every text of a batch (a mail poll), the learned layer's share in one worker call. None for
         a text the lexicon failed on (a bug): its caller sets that one aside for a human.
 
-        ``earlier[i]``: what came before text ``i`` in the same message (a mail's subject). The lexicon
-        reads them joined with the text, one per line; the learned layer reads the text as a message of
-        its own (whole, and by sentence when long) and the whole again with what came before it, as a
-        chat message with the conversation before it (``fragments``' window): a short mail body read only
-        together with its subject was diluted by it (thirteenth session: docs/screening.md)."""
-        before = [tuple(e) for e in earlier] if earlier is not None else [() for _ in texts]
+        ``apart[i]``: more of message ``i`` (a mail's subject). The lexicon reads them joined with the
+        text, one per line; the learned layer reads each of them and the text as messages of their own,
+        and the highest verdict stands (a short mail body read only joined to an ordinary subject was
+        diluted by it: docs/screening.md, thirteenth round)."""
+        extra = [tuple(e) for e in apart] if apart is not None else [() for _ in texts]
         first: list[Screening | None] = []
-        for text, prior in zip(texts, before, strict=True):
+        for text, more in zip(texts, extra, strict=True):
             try:
-                first.append(self.lexicon("\n".join([*prior, text])))
+                first.append(self.lexicon("\n".join([*more, text])))
             except Exception:
                 log.exception("screening failed on one text of a batch")
                 first.append(None)
@@ -197,14 +196,15 @@ class ScreeningService:
         if self.learned is None or not todo:
             return first
         layer = self.learned
+        owners = [i for i in todo for _ in (texts[i], *extra[i])]
+        messages = [(part, ()) for i in todo for part in (texts[i], *extra[i])]
         loop = asyncio.get_running_loop()
-        messages = [(texts[i], before[i]) for i in todo]
         try:
             second = await loop.run_in_executor(self._executor(), layer.judge, messages)
         except Exception:
             log.exception("the learned screening layer failed on a batch; the lexicon's results stand")
             return first
-        for i, verdict in zip(todo, second, strict=True):
+        for i, verdict in zip(owners, second, strict=True):
             done = first[i]
             assert done is not None
             first[i] = merge(done, verdict.screening)

@@ -236,9 +236,9 @@ def test_the_pace_is_by_time_so_cheap_calls_on_known_texts_do_not_hide_a_slow_on
     assert 0.01 <= pace.per_message < 0.011
 
 
-async def test_a_batch_reads_each_text_with_what_came_before_it() -> None:
-    """A mail: the lexicon reads the subject and the body joined; the learned layer gets the body with the
-    subject before it (a window), not the two joined into one text."""
+async def test_a_batch_reads_each_text_and_what_goes_with_it_apart() -> None:
+    """A mail: the lexicon reads the subject and the body joined; the learned layer reads the body and the
+    subject each as a message of its own, not the two joined into one text."""
 
     class Recording(SlowLayer):
         def __init__(self) -> None:
@@ -253,5 +253,5 @@ async def test_a_batch_reads_each_text_with_what_came_before_it() -> None:
     service = ScreeningService(lexicon, layer)
     results = await service.screen_all(["車快來了", "你好", "就這樣"], [("主旨",), (), ("我想死",)])
     assert results == [NO_RISK, NO_RISK, CRISIS]  # the lexicon saw 我想死 in the third one's subject
-    assert layer.messages == [("車快來了", ("主旨",)), ("你好", ())]
+    assert layer.messages == [("車快來了", ()), ("主旨", ()), ("你好", ())]
     await service.close()

@@ -33,6 +33,7 @@ from hotline.flows import mailcase
 from hotline.mailbox.compose import is_address
 from hotline.mailbox.parse import ParsedMail, parse_message
 from hotline.mailbox.ports import FetchedMail
+from hotline.screening.fragments import WHOLE_LIMIT
 from hotline.screening_service import ScreeningService
 from hotline.station.aftercommit import after_commit
 from hotline.station.batch import (
@@ -56,11 +57,16 @@ log = logging.getLogger(__name__)
 
 
 def screened_reading(mail: ParsedMail) -> tuple[str, tuple[str, ...]]:
-    """What of a mail is screened: the new text (quoted earlier mail is not), with the subject as what
-    came before it (``ScreeningService.screen_all``); the subject alone when the mail has no new text."""
+    """What of a mail is screened, as ``ScreeningService.screen_all`` reads it: the new text (quoted earlier
+    mail is not) and the subject. A new text short enough to be read whole is read by the learned layer
+    as a message of its own, and the subject apart (read only joined to an ordinary subject, a short crisis
+    text was diluted below the threshold: docs/screening.md, thirteenth round); the lexicon reads them
+    joined. A longer one is read by sentence anyway, the subject among them: it stays joined to it."""
     body, subject = mail.new_text.strip(), mail.subject.strip()
     if not body or not subject:
         return body or subject, ()
+    if len(body) > WHOLE_LIMIT:
+        return f"{subject}\n{body}", ()
     return body, (subject,)
 
 

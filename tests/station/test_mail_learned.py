@@ -1,7 +1,7 @@
-"""A short mail body is read by the learned layer as a message of its own, with the subject before it as
-a conversation window (thirteenth session): read only joined to its subject, 站在月台邊 車快來了 under
-a subject asking how to book counselling was diluted below the alert threshold, and such a mail got an
-acknowledgement and no alert. The real learned layer, the real station on Dovecot."""
+"""A short mail body is read by the learned layer as a message of its own, and the subject apart
+(thirteenth session): read only joined to its subject, 站在月台邊 車快來了 under a subject asking how to
+book counselling was diluted below the alert threshold, and such a mail got an acknowledgement and no
+alert. The real learned layer, the real station on Dovecot."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_these_bodies_are_seen_only_when_read_apart_from_their_subject() -> None
     for body in BODIES:
         assert not lexicon.screen(f"{SUBJECT}\n{body}").is_crisis
         assert not learned.screen(f"{SUBJECT}\n{body}").is_crisis
-        assert learned.screen(body, (SUBJECT,)).is_crisis
+        assert learned.screen(body).is_crisis
 
 
 async def test_a_short_crisis_mail_under_an_ordinary_subject_alerts_the_counselor(
