@@ -196,18 +196,17 @@ class ScreeningService:
         if self.learned is None or not todo:
             return first
         layer = self.learned
-        owners = [i for i in todo for _ in (texts[i], *extra[i])]
-        messages = [(part, ()) for i in todo for part in (texts[i], *extra[i])]
+        readings = [(texts[i], extra[i]) for i in todo]
         loop = asyncio.get_running_loop()
         try:
-            second = await loop.run_in_executor(self._executor(), layer.judge, messages)
+            second = await loop.run_in_executor(self._executor(), layer.screen_apart, readings)
         except Exception:
             log.exception("the learned screening layer failed on a batch; the lexicon's results stand")
             return first
-        for i, verdict in zip(owners, second, strict=True):
+        for i, result in zip(todo, second, strict=True):
             done = first[i]
             assert done is not None
-            first[i] = merge(done, verdict.screening)
+            first[i] = merge(done, result)
         return first
 
     async def _learned(self, text: str, earlier: Sequence[str]) -> Screening:

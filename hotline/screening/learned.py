@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from hotline.domain import NO_RISK, Risk, Screening
 from hotline.screening.chars import CharHead
 from hotline.screening.fragments import Fragment, Kind, fragments
+from hotline.screening.screener import merge
 
 Matrix = NDArray[np.float32]
 
@@ -270,6 +271,16 @@ class LearnedLayer:
 
     def screen_many(self, texts: Sequence[str]) -> list[Screening]:
         return [v.screening for v in self.judge([(t, ()) for t in texts])]
+
+    def screen_apart(self, readings: Sequence[tuple[str, Sequence[str]]]) -> list[Screening]:
+        """For each (text, parts): the text and each part read as messages of their own (a mail's short
+        body and its subject), in one call; the highest verdict of each reading."""
+        owners = [i for i, (text, parts) in enumerate(readings) for _ in (text, *parts)]
+        verdicts = self.judge([(part, ()) for text, parts in readings for part in (text, *parts)])
+        found = [NO_RISK] * len(readings)
+        for i, verdict in zip(owners, verdicts, strict=True):
+            found[i] = merge(found[i], verdict.screening)
+        return found
 
     def judge(self, messages: Sequence[tuple[str, Sequence[str]]]) -> list[Verdict]:
         """Each message's verdict. Read in two rounds, each one encoder call for all the messages: first
