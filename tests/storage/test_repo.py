@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,9 +53,31 @@ async def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         async with store.unit() as s:
             version = (await s.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-        assert version == db.head_revision() == "0016"
+        assert version == db.head_revision() == db.HEAD_REVISION
     finally:
         await store.close()
+
+
+def test_a_database_at_the_newest_schema_is_opened_without_alembic(tmp_path: Path) -> None:
+    """The serving process imports Alembic (about 10 MiB resident) only to change a schema: a second
+    process started on a database already upgraded never imports it; an old one is still migrated."""
+    new, old = (f"sqlite+aiosqlite:///{tmp_path / name}" for name in ("new.db", "old.db"))
+
+    def alembic_imported(url: str) -> str:
+        probe = (
+            "import asyncio, sys\n"
+            "from hotline.storage import db\n"
+            f"asyncio.run(db.upgrade({url!r}))\n"
+            "print('alembic' in sys.modules)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    assert alembic_imported(new) == "True", "a new database is migrated with Alembic"
+    assert alembic_imported(new) == "False", "a database at the newest schema was opened with Alembic"
+    db.upgrade_sync(old, "0015")
+    assert alembic_imported(old) == "True", "a database one migration behind was not migrated"
+    assert alembic_imported(old) == "False"
 
 
 async def test_roster_sync_adds_updates_and_retires(db_url: str) -> None:
