@@ -24,6 +24,12 @@ worker, takes it first. Among crisis messages an alert to staff (``urgent(alert=
 reply to an employee, which waits ``CRISIS_LAG`` behind a free slot: in a burst, the counselor's alert does
 not lose the bot's slot to the many replies waking at the same moment.
 
+**One asker a process for the bot's bucket.** A refusal says which bucket refused (:class:`Wait`). While the
+bot's bucket is empty, only the first of this process's waiting messages (alerts, then crisis messages, then
+the rest, each by arrival) asks again, once the bucket should have a token; a message whose chat's bucket is
+empty waits for its chat alone. Before, every waiting message asked again when its wait ended: with every
+limit on, a burst of 200 crises cost 27 transactions a crisis, most of them refusals.
+
 A 429 that comes anyway (limits are not published exactly) holds the chat back for ``retry_after``
 (:meth:`Pacer.hold_off`); the message is then sent again by the caller.
 
@@ -81,6 +87,23 @@ def lag(urgent: bool, alert: bool = False) -> float:
     return 0.0 if alert else CRISIS_LAG if urgent else PRIORITY_LAG
 
 
+class Wait(float):
+    """Seconds to wait before asking again (0: the token was taken), and the share of each bucket: the
+    bot's (``bot``) and the chat's (``chat``); the wait is the longer."""
+
+    __slots__ = ("bot", "chat")
+    bot: float
+    chat: float
+
+    def __new__(cls, bot: float = 0.0, chat: float = 0.0) -> Wait:
+        wait = super().__new__(cls, max(0.0, bot, chat))
+        wait.bot, wait.chat = max(0.0, bot), max(0.0, chat)
+        return wait
+
+
+TAKEN = Wait()
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     """A bucket: ``interval`` seconds a token, ``tolerance`` seconds of burst (``(burst - 1) * interval``)."""
@@ -110,14 +133,14 @@ class Limits:
 
     def waits(
         self, bot_tat: float | None, chat_tat: float | None, now: float, urgent: bool, alert: bool = False
-    ) -> float:
-        return max(self.bot.wait(bot_tat, now, urgent, alert), self.chat.wait(chat_tat, now, urgent, alert))
+    ) -> Wait:
+        return Wait(self.bot.wait(bot_tat, now, urgent, alert), self.chat.wait(chat_tat, now, urgent, alert))
 
 
 class Budget(Protocol):
-    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> Wait:
         """Take a token from the bot's and the chat's buckets and return 0, or take nothing and return
-        the seconds to wait before asking again."""
+        the seconds to wait before asking again, each bucket's apart."""
         ...
 
     async def hold_off(self, chat_key: str, seconds: float) -> None:
@@ -133,7 +156,7 @@ class MemoryBudget:
         self._clock = clock
         self._tat: dict[str, float] = {}
 
-    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> Wait:
         now = self._clock()
         bot_tat, chat_tat = self._tat.get(BOT_KEY), self._tat.get(chat_key)
         wait = self.limits.waits(bot_tat, chat_tat, now, urgent, alert)
@@ -144,7 +167,7 @@ class MemoryBudget:
         if len(self._tat) > 10_000:  # buckets that are full again are the same as none
             for key in [k for k, t in self._tat.items() if t < now and k != BOT_KEY]:
                 del self._tat[key]
-        return 0.0
+        return TAKEN
 
     async def hold_off(self, chat_key: str, seconds: float) -> None:
         until = self._clock() + seconds + self.limits.chat.tolerance
@@ -153,10 +176,12 @@ class MemoryBudget:
 
 @dataclass
 class _Lane:
-    """The messages of one chat waiting in this process: a heap of (0 crisis / 1 ordinary, arrival)."""
+    """The messages of one chat waiting in this process: a heap of (0 crisis / 1 ordinary, arrival), and
+    when the chat's bucket is next known to have a token (loop time, before the asker's lag)."""
 
     waiting: list[tuple[int, int]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    chat_free_at: float = 0.0
 
     def wake(self) -> None:
         self.changed.set()
@@ -171,36 +196,92 @@ class Pacer:
         self._key_of = key_of
         self._lanes: dict[str, _Lane] = {}
         self._arrivals = itertools.count()
+        # The lanes' first messages whose chat has a token, waiting for the bot's: a heap of (0 alert /
+        # 1 crisis / 2 ordinary, arrival); only its first asks, once ``_bot_free_at`` (loop time, before
+        # the asker's lag) has come, and one ask at a time.
+        self._asking: list[tuple[int, int]] = []
+        self._asking_changed = asyncio.Event()
+        self._asked = False  # an ask is under way
+        self._bot_free_at = 0.0
         self.waited = 0  # messages that had to wait for a token (for metrics)
+        self.asks = 0  # takes asked of the budget (for tests and benchmarks)
+
+    def _wake_asking(self) -> None:
+        self._asking_changed.set()
+        self._asking_changed = asyncio.Event()
 
     async def acquire(self, chat_id: int) -> None:
         """Return when a message may go to ``chat_id`` (a crisis message when inside :func:`urgent`)."""
         key = self._key_of(chat_id)
         crisis, alert = is_urgent(), is_alert()
+        own_lag = lag(crisis, alert)
         lane = self._lanes.setdefault(key, _Lane())
-        ticket = (0 if crisis else 1, next(self._arrivals))
+        arrival = next(self._arrivals)
+        ticket = (0 if crisis else 1, arrival)
+        place = (0 if alert else 1 if crisis else 2, arrival)
         heapq.heappush(lane.waiting, ticket)
-        lane.wake()
-        first = True
+        self._changed(lane)
+        queued = first = False
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                changed = lane.changed
-                wait: float | None = None
-                if lane.waiting[0] == ticket:
-                    wait = await self.budget.take(key, crisis, alert)
-                    if wait <= 0:
-                        return
-                if first:
+                now = loop.time()
+                head = lane.waiting[0] == ticket
+                chat_wait = lane.chat_free_at + own_lag - now
+                wants_bot = head and chat_wait <= 0
+                if queued != wants_bot:  # joins the bot's queue, or leaves it (its chat has no token)
+                    if wants_bot:
+                        heapq.heappush(self._asking, place)
+                    else:
+                        self._asking.remove(place)
+                        heapq.heapify(self._asking)
+                    queued = wants_bot
+                    self._wake_asking()
+                changed, timeout = lane.changed, (chat_wait if head and not wants_bot else None)
+                if wants_bot:
+                    changed = self._asking_changed
+                    if self._asking[0] == place and not self._asked:
+                        bot_wait = self._bot_free_at + own_lag - now
+                        if bot_wait <= 0:
+                            wait = await self._ask(key, crisis, alert)
+                            if wait <= 0:
+                                return
+                            now = loop.time()
+                            if wait.bot > 0:  # empty for everyone: the next ask waits for its token
+                                self._bot_free_at = now + wait.bot - own_lag
+                            if wait.chat > 0:
+                                lane.chat_free_at = now + wait.chat - own_lag
+                            self._wake_asking()
+                            continue
+                        timeout = bot_wait
+                if not first:
                     self.waited += 1
-                    first = False
+                    first = True
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), wait)
+                    await asyncio.wait_for(changed.wait(), timeout)
         finally:
+            if queued:
+                self._asking.remove(place)
+                heapq.heapify(self._asking)
             lane.waiting.remove(ticket)
             heapq.heapify(lane.waiting)
-            lane.wake()
+            self._changed(lane)
             if not lane.waiting and self._lanes.get(key) is lane:
                 del self._lanes[key]
+
+    def _changed(self, lane: _Lane) -> None:
+        """A lane's first message may have changed: its waiters look again, and so does the bot's queue
+        (where a message that is no longer its chat's first leaves it)."""
+        lane.wake()
+        self._wake_asking()
+
+    async def _ask(self, key: str, crisis: bool, alert: bool) -> Wait:
+        self._asked = True
+        self.asks += 1
+        try:
+            return await self.budget.take(key, crisis, alert)
+        finally:
+            self._asked = False
 
     async def hold_off(self, chat_id: int, seconds: float) -> None:
         await self.budget.hold_off(self._key_of(chat_id), seconds)
@@ -209,8 +290,8 @@ class Pacer:
 class NoPacing:
     """A budget that never makes anyone wait (pacing switched off in the settings)."""
 
-    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
-        return 0.0
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> Wait:
+        return TAKEN
 
     async def hold_off(self, chat_key: str, seconds: float) -> None:
         return None

@@ -27,7 +27,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest migration's revision (``tests/storage/test_migrations.py`` checks it against Alembic's head).
 # A database already at it is not migrated, and Alembic, with Mako and Pygments beneath it (about 10 MiB
 # resident), is then never imported by the serving process: it is imported only to change a schema.
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 PING_AFTER_IDLE = 10.0  # seconds a pooled PostgreSQL connection sat unused before it is pinged
 _IDLE_SINCE = "hotline_idle_since"
 BUSY_TIMEOUT_MS = 5000  # how long a SQLite call waits for another process's lock on the file

@@ -1,6 +1,7 @@
 """The flood-limit buckets in PostgreSQL, shared by every worker of one bot (``hotline/pacing.py``).
 
-One statement a message, in autocommit: a function (migration 0016) that creates the bot's row and the
+One statement a message, in autocommit: a function (migration 0017, 0016's take returning each bucket's
+wait apart) that creates the bot's row and the
 chat's row when missing, locks them ``FOR UPDATE`` in key order (two workers never wait on each other
 crosswise), reads the database's clock once both are locked, and moves them on only when both have a
 token. The chat's key is a pseudonym of the chat id: the table holds no Telegram id. A message's round
@@ -15,16 +16,16 @@ import itertools
 from sqlalchemy import Float, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hotline.pacing import BOT_KEY, Limits, lag
+from hotline.pacing import BOT_KEY, TAKEN, Limits, Wait, lag
 from hotline.storage.repo import Store
 
 _NOW = text("SELECT extract(epoch FROM clock_timestamp())")
-# The whole take in one statement (migration 0016's function): the bot's and the chat's rows created when
+# The whole take in one statement (migration 0017's function): the bot's and the chat's rows created when
 # missing, locked in key order, the clock read once both are locked, both moved on only when both have a
-# token; 0 when taken, else the seconds to wait.
+# token; the bot's and the chat's waits (both 0 when taken).
 _TAKE = text(
-    "SELECT hotline_pacing_take(:bot, :chat, :bot_interval, :bot_tolerance, :chat_interval,"
-    " :chat_tolerance, :lag)"
+    "SELECT bot_wait, chat_wait FROM hotline_pacing_ask(:bot, :chat, :bot_interval, :bot_tolerance,"
+    " :chat_interval, :chat_tolerance, :lag)"
 ).bindparams(
     bindparam("bot", type_=String),
     bindparam("chat", type_=String),
@@ -50,7 +51,7 @@ class DatabaseBudget:
         self.limits = limits
         self._takes = itertools.count(1)
 
-    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> float:
+    async def take(self, chat_key: str, urgent: bool, alert: bool = False) -> Wait:
         bot, chat = self.limits.bot, self.limits.chat
         params = {
             "bot": BOT_KEY,
@@ -62,13 +63,14 @@ class DatabaseBudget:
             "lag": lag(urgent, alert),
         }
         async with self.store.single() as c:  # one statement, autocommit: one round trip
-            wait = float((await c.execute(_TAKE, params)).scalar_one())
+            bot_wait, chat_wait = (await c.execute(_TAKE, params)).one()
+        wait = Wait(float(bot_wait), float(chat_wait))
         if wait > 0:
             return wait
         if next(self._takes) % PRUNE_EVERY == 0:
             async with self.store.single() as c:
                 await c.execute(_PRUNE, {"before": await self._now(c) - PRUNE_AFTER, "bot": BOT_KEY})
-        return 0.0
+        return TAKEN
 
     @staticmethod
     async def _now(c: AsyncConnection) -> float:
