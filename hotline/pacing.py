@@ -257,8 +257,12 @@ class Pacer:
                 if not first:
                     self.waited += 1
                     first = True
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that comes
+                # just after the event is set (the waiter woken by another chat's change), and a send its
+                # caller gave up would go out anyway.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await changed.wait()
         finally:
             if queued:
                 self._asking.remove(place)

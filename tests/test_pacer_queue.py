@@ -79,3 +79,22 @@ async def test_the_bots_next_token_goes_to_an_alert_then_a_crisis_then_the_rest(
     await asyncio.wait_for(asyncio.gather(*ordinary, crisis, alert), 5)
     assert order[:2] == [200, 100], order
     assert order[2:] == list(range(10)), "the rest by arrival"
+
+
+async def test_a_cancelled_wait_leaves_nothing_behind_and_is_not_lost() -> None:
+    """A waiting message whose sender gives up (its task cancelled just as another chat's arrival wakes it,
+    0 to 4 loop turns later) does not take a token, leaves no entry in any queue, and holds nobody up.
+    (With ``asyncio.wait_for`` as the wait, Python 3.11 lost some of these cancellations.)"""
+    for turns in range(5):
+        pacer = Pacer(MemoryBudget(Limits(bot=Rate.of(2, 1), chat=Rate.of(100, 1))))
+        await pacer.acquire(1)  # the bot's one token taken
+        given_up = asyncio.create_task(pacer.acquire(2))  # refused by the bot's bucket: waits, first in line
+        await asyncio.sleep(0.05)
+        other = asyncio.create_task(pacer.acquire(3))  # arrives: wakes the queue
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        given_up.cancel()
+        outcome = await asyncio.gather(given_up, return_exceptions=True)
+        assert isinstance(outcome[0], asyncio.CancelledError), f"{turns} turns: the cancellation was lost"
+        await asyncio.wait_for(other, 2)  # the next in line goes
+        assert pacer._asking == [] and pacer._lanes == {} and not pacer._asked
