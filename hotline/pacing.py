@@ -174,6 +174,11 @@ class MemoryBudget:
         self._tat[chat_key] = max(self._tat.get(chat_key, 0.0), until)
 
 
+def _drop(heap: list[tuple[int, int]], item: tuple[int, int]) -> None:
+    heap.remove(item)
+    heapq.heapify(heap)
+
+
 @dataclass
 class _Lane:
     """The messages of one chat waiting in this process: a heap of (0 crisis / 1 ordinary, arrival), and
@@ -233,8 +238,7 @@ class Pacer:
                     if wants_bot:
                         heapq.heappush(self._asking, place)
                     else:
-                        self._asking.remove(place)
-                        heapq.heapify(self._asking)
+                        _drop(self._asking, place)
                     queued = wants_bot
                     self._wake_asking()
                 changed, timeout = lane.changed, (chat_wait if head and not wants_bot else None)
@@ -265,10 +269,8 @@ class Pacer:
                         await changed.wait()
         finally:
             if queued:
-                self._asking.remove(place)
-                heapq.heapify(self._asking)
-            lane.waiting.remove(ticket)
-            heapq.heapify(lane.waiting)
+                _drop(self._asking, place)
+            _drop(lane.waiting, ticket)
             self._changed(lane)
             if not lane.waiting and self._lanes.get(key) is lane:
                 del self._lanes[key]
